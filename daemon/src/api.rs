@@ -1,0 +1,127 @@
+//! The local HTTP API (routes only; logic lives in the subsystems). Bearer-token auth when
+//! `api.token*` is set; the config refuses a non-loopback address without one.
+//! Reference: `docs/ref/api.md`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::cameras::CameraStates;
+use crate::config::Settings;
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// What the handlers read. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub settings: watch::Receiver<Arc<Settings>>,
+    pub health: Health,
+    pub metrics: Metrics,
+    pub bus: Bus,
+    pub cameras: CameraStates,
+    pub started: Instant,
+    /// Ends long-lived responses (the event stream) at shutdown.
+    pub cancel: CancellationToken,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/cameras", get(cameras))
+        .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    let route = route_label(req.uri().path());
+    let token = st.settings.borrow().api.token.clone();
+    if let Some(token) = token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| token.constant_time_eq(g.as_bytes())) {
+            st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", "401")]);
+            tracing::warn!(path = %req.uri().path(), "API request without a valid token");
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"porchlight\"")],
+                axum::Json(json!({"error": "missing or wrong bearer token"})),
+            )
+                .into_response();
+        }
+    }
+    let resp = next.run(req).await;
+    st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", resp.status().as_str())]);
+    resp
+}
+
+/// A fixed label per route, so clients cannot create unbounded metric series.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/api/health" => "/api/health",
+        "/api/cameras" => "/api/cameras",
+        "/api/events" => "/api/events",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+async fn health(State(st): State<ApiState>) -> Response {
+    let settings = st.settings.borrow().clone();
+    let overall = st.health.overall();
+    let code = if overall == "stopping" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let body = json!({
+        "status": overall,
+        "hub": settings.hub.name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": st.started.elapsed().as_secs(),
+        "subsystems": st.health.snapshot(),
+    });
+    (code, axum::Json(body)).into_response()
+}
+
+async fn cameras(State(st): State<ApiState>) -> Response {
+    axum::Json(json!({ "cameras": st.cameras.snapshot() })).into_response()
+}
+
+async fn metrics(State(st): State<ApiState>) -> Response {
+    st.metrics.set("porchlight_uptime_seconds", &[], st.started.elapsed().as_secs_f64());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render())
+        .into_response()
+}
+
+/// Server-sent events: every bus event as JSON, from the moment of connection.
+async fn events(State(st): State<ApiState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let sub = st.bus.subscribe("api-events");
+    let stream = futures_util::stream::unfold((sub, st.cancel.clone()), |(mut sub, cancel)| async move {
+        let e = tokio::select! {
+            () = cancel.cancelled() => return None,
+            e = sub.recv() => e?,
+        };
+        let ev = SseEvent::default().event(e.kind.name()).id(e.seq.to_string()).data(e.to_json().to_string());
+        Some((Ok(ev), (sub, cancel)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such route"}))).into_response()
+}

@@ -1,0 +1,278 @@
+//! The event bus: one typed [`Event`] stream, fanned out to every subscriber.
+//!
+//! Producers never wait: the bus is a bounded ring (tokio `broadcast`). A subscriber that falls
+//! behind by more than the ring's capacity misses the oldest events; the miss is counted in
+//! `porchlight_bus_lagged_events_total{subscriber=...}` and logged, and the subscriber carries on
+//! with the newest events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::metrics::Metrics;
+
+/// Events in the ring before the slowest subscriber starts missing them.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Something that happened, with when and (if it concerns one) which camera.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Increases by one per event published on this bus; gaps seen by a subscriber are missed events.
+    pub seq: u64,
+    /// Wall-clock time (may jump if the system clock is set).
+    pub time: jiff::Timestamp,
+    /// Monotonic time since the bus started; never jumps.
+    #[serde(serialize_with = "ser_mono")]
+    pub mono: Instant,
+    #[serde(skip)]
+    pub epoch: Instant,
+    pub camera: Option<String>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+fn ser_mono<S: serde::Serializer>(_: &Instant, s: S) -> Result<S::Ok, S::Error> {
+    // Replaced in `Event::to_json`; a bare Instant has no meaning outside the process.
+    s.serialize_none()
+}
+
+impl Event {
+    /// Milliseconds since the bus started, on the monotonic clock.
+    pub fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.mono.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The event as a JSON object: `{seq, time, uptime_ms, camera, type, ...}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("mono");
+            obj.insert("uptime_ms".into(), self.uptime_ms().into());
+        }
+        v
+    }
+}
+
+/// What happened. `type` in JSON is the snake_case variant name (also the metrics label).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    CameraOnline,
+    CameraOffline { reason: String },
+    MotionStart,
+    MotionEnd,
+    DoorbellPress,
+    Tamper,
+    SegmentClosed { path: String, bytes: u64, start: jiff::Timestamp, end: jiff::Timestamp },
+    StoragePressure { free_bytes: u64, message: String },
+    RequestReceived { request_id: String, requester: String },
+    DecisionMade { request_id: String, decision: String, reason: String },
+    RelayStarted { request_id: String },
+    RelayStopped { request_id: String, reason: String },
+    ConfigReloaded { outcome: ReloadOutcome, changes: Vec<String>, problems: Vec<String> },
+    PluginLoaded { plugin: String, sha256: String },
+    PluginRejected { plugin: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadOutcome {
+    Applied,
+    Unchanged,
+    Rejected,
+}
+
+impl EventKind {
+    /// The snake_case name used in JSON `type` and the `kind` metrics label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CameraOnline => "camera_online",
+            Self::CameraOffline { .. } => "camera_offline",
+            Self::MotionStart => "motion_start",
+            Self::MotionEnd => "motion_end",
+            Self::DoorbellPress => "doorbell_press",
+            Self::Tamper => "tamper",
+            Self::SegmentClosed { .. } => "segment_closed",
+            Self::StoragePressure { .. } => "storage_pressure",
+            Self::RequestReceived { .. } => "request_received",
+            Self::DecisionMade { .. } => "decision_made",
+            Self::RelayStarted { .. } => "relay_started",
+            Self::RelayStopped { .. } => "relay_stopped",
+            Self::ConfigReloaded { .. } => "config_reloaded",
+            Self::PluginLoaded { .. } => "plugin_loaded",
+            Self::PluginRejected { .. } => "plugin_rejected",
+        }
+    }
+}
+
+/// The bus. Cheap to clone; every clone publishes into the same ring.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Arc<Event>>,
+    seq: Arc<AtomicU64>,
+    epoch: Instant,
+    metrics: Metrics,
+}
+
+impl Bus {
+    pub fn new(capacity: usize, metrics: Metrics) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Self { tx, seq: Arc::new(AtomicU64::new(0)), epoch: Instant::now(), metrics }
+    }
+
+    /// Publishes an event. Never blocks and never fails: with no subscribers it is only counted.
+    pub fn publish(&self, camera: Option<&str>, kind: EventKind) -> Arc<Event> {
+        self.metrics.inc("porchlight_events_total", &[("kind", kind.name())]);
+        let event = Arc::new(Event {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            time: jiff::Timestamp::now(),
+            mono: Instant::now(),
+            epoch: self.epoch,
+            camera: camera.map(str::to_owned),
+            kind,
+        });
+        tracing::debug!(seq = event.seq, kind = event.kind.name(), camera = ?event.camera, "Event");
+        // An error only means nobody is subscribed right now.
+        let _ = self.tx.send(Arc::clone(&event));
+        event
+    }
+
+    /// A new subscriber, named for logs and metrics. It sees events published from now on.
+    pub fn subscribe(&self, name: &str) -> Subscriber {
+        Subscriber {
+            rx: self.tx.subscribe(),
+            name: name.to_owned(),
+            metrics: self.metrics.clone(),
+            lagged: 0,
+        }
+    }
+}
+
+/// One consumer of the bus.
+#[derive(Debug)]
+pub struct Subscriber {
+    rx: broadcast::Receiver<Arc<Event>>,
+    name: String,
+    metrics: Metrics,
+    lagged: u64,
+}
+
+impl Subscriber {
+    /// The next event, or `None` once every publisher is gone. Missed events (the subscriber was
+    /// too slow) are counted, logged, and skipped.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            match self.rx.recv().await {
+                Ok(e) => return Some(e),
+                Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Lagged(n)) => self.note_lag(n),
+            }
+        }
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(e) => return Some(e),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => self.note_lag(n),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Events this subscriber has missed so far.
+    pub fn lagged(&self) -> u64 {
+        self.lagged
+    }
+
+    fn note_lag(&mut self, n: u64) {
+        self.lagged += n;
+        self.metrics.add("porchlight_bus_lagged_events_total", &[("subscriber", &self.name)], n);
+        tracing::warn!(subscriber = %self.name, missed = n, total_missed = self.lagged, "Bus subscriber fell behind; skipped oldest events");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus(cap: usize) -> (Bus, Metrics) {
+        let m = Metrics::new();
+        (Bus::new(cap, m.clone()), m)
+    }
+
+    #[tokio::test]
+    async fn fans_out_to_every_subscriber_in_order() {
+        let (bus, _) = bus(16);
+        let mut a = bus.subscribe("a");
+        let mut b = bus.subscribe("b");
+        bus.publish(Some("front"), EventKind::MotionStart);
+        bus.publish(Some("front"), EventKind::MotionEnd);
+        for s in [&mut a, &mut b] {
+            let e1 = s.recv().await.expect("event");
+            let e2 = s.recv().await.expect("event");
+            assert_eq!(e1.kind, EventKind::MotionStart);
+            assert_eq!(e2.kind, EventKind::MotionEnd);
+            assert_eq!(e1.camera.as_deref(), Some("front"));
+            assert_eq!(e2.seq, e1.seq + 1);
+            assert!(e2.mono >= e1.mono);
+        }
+    }
+
+    /// A subscriber that never reads must not stall producers: publishing far more events than
+    /// the ring holds completes, a live subscriber sees everything, and the idle one's miss is
+    /// counted exactly.
+    #[tokio::test]
+    async fn subscriber_that_never_reads_does_not_stall_producers() {
+        let (bus, metrics) = bus(64);
+        let mut idle = bus.subscribe("idle");
+        let mut live = bus.subscribe("live");
+        let total = 10_000u64;
+        let reader = tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut last = None;
+            while let Some(e) = live.recv().await {
+                if let Some(l) = last {
+                    assert_eq!(e.seq, l + 1, "live subscriber missed an event");
+                }
+                last = Some(e.seq);
+                n += 1;
+                if n == total {
+                    break;
+                }
+            }
+            n
+        });
+        for i in 0..total {
+            bus.publish(None, EventKind::DoorbellPress);
+            if i % 32 == 0 {
+                // Let the live reader keep up; the idle one never gets a turn.
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(reader.await.expect("reader"), total);
+        // The idle subscriber only finds out now: it gets the newest 64 and the rest are counted.
+        let first = idle.try_recv().expect("newest events still there");
+        assert_eq!(idle.lagged(), total - 64);
+        assert_eq!(first.seq, total - 64);
+        assert_eq!(metrics.get("porchlight_bus_lagged_events_total", &[("subscriber", "idle")]), total - 64);
+        assert_eq!(metrics.get("porchlight_events_total", &[("kind", "doorbell_press")]), total);
+    }
+
+    #[test]
+    fn event_json_has_type_camera_and_times() {
+        let (bus, _) = bus(4);
+        let e = bus.publish(Some("porch"), EventKind::CameraOffline { reason: "timeout".into() });
+        let j = e.to_json();
+        assert_eq!(j["type"], "camera_offline");
+        assert_eq!(j["camera"], "porch");
+        assert_eq!(j["reason"], "timeout");
+        assert!(j["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert!(j["uptime_ms"].is_u64());
+        assert!(j.get("mono").is_none());
+    }
+}

@@ -1,0 +1,213 @@
+//! Configuration: the TOML file (layer one, [`raw`]) validated into [`Settings`] (layer two,
+//! [`validate`]), with every problem reported at once as `PATH:LINE:COL: key.path: message`.
+//! Hot reload lives in [`crate::reload`]. Reference: `docs/ref/config.md`.
+
+mod document;
+pub mod raw;
+pub mod units;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use document::{KeyPath, Located, Problem};
+pub use raw::{LogFormat, RecordMode, RtspTransport};
+
+use crate::secret::Secret;
+
+/// Where the daemon looks for its config when `--config` and `PORCHLIGHT_CONFIG` are not given.
+pub const DEFAULT_PATH: &str = "/etc/porchlight/config.toml";
+
+/// The validated, resolved configuration every subsystem reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The file these settings came from.
+    pub file: PathBuf,
+    pub hub: HubSettings,
+    pub api: ApiSettings,
+    pub storage: StorageSettings,
+    pub cameras: Vec<CameraSettings>,
+    pub discovery: DiscoverySettings,
+    pub mqtt: MqttSettings,
+    pub plugins: PluginSettings,
+    pub relay: RelaySettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubSettings {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageSettings {
+    pub dir: PathBuf,
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<u64>,
+    pub min_free_bytes: u64,
+    pub segment_duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSettings {
+    pub name: String,
+    pub enabled: bool,
+    /// The stream URL without credentials (they are in `username`/`password`).
+    pub rtsp_url: Option<url::Url>,
+    pub onvif_url: Option<url::Url>,
+    pub transport: RtspTransport,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub record: RecordMode,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoverySettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub interfaces: Vec<String>,
+    pub probe: Vec<String>,
+    pub adopt: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    pub enabled: bool,
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub client_id: String,
+    pub topic_prefix: String,
+    pub discovery_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelaySettings {
+    pub enabled: bool,
+    pub url: Option<url::Url>,
+    pub hub_id: Option<String>,
+    pub token: Option<Secret>,
+}
+
+/// Environment variables as the config sees them (tests pass their own instead of the process's).
+pub struct Env(Box<EnvLookup>);
+
+type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self(Box::new(|k| std::env::var(k).ok()))
+    }
+
+    /// A fixed set of variables, for tests.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: std::collections::HashMap<String, String> =
+            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Self(Box::new(move |k| map.get(k).cloned()))
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Env")
+    }
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}", render_problems(path, problems))]
+    Invalid { path: PathBuf, problems: Vec<Located> },
+}
+
+impl ConfigError {
+    /// Each problem on its own line (or the read error), for logs and events.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Read { .. } => vec![self.to_string()],
+            Self::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+fn render_problems(path: &Path, problems: &[Located]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&p.to_string());
+        out.push('\n');
+    }
+    let n = problems.len();
+    out.push_str(&format!(
+        "{n} problem{} in {}; every key is described in docs/ref/config.md",
+        if n == 1 { "" } else { "s" },
+        path.display()
+    ));
+    out
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path, env: &Env) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    parse(path, text, env)
+}
+
+/// Validates config `text` as if read from `path` (relative paths in it resolve against its directory).
+pub fn parse(path: &Path, text: String, env: &Env) -> Result<Settings, ConfigError> {
+    let shown = path.display().to_string();
+    let doc = match document::Document::parse(text.clone()) {
+        Ok(doc) => doc,
+        Err(problems) => {
+            let doc = document::Document { text };
+            let problems = problems.iter().map(|p| doc.locate(&shown, p)).collect();
+            return Err(ConfigError::Invalid { path: path.to_owned(), problems });
+        }
+    };
+    let (settings, mut problems) = validate::validate(&doc, path, env);
+    problems.sort_by_key(|p| p.span.clone().or_else(|| doc.span_of(&p.key)).map_or(0, |s| s.start));
+    match settings {
+        Some(s) if problems.is_empty() => Ok(s),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems: problems.iter().map(|p| doc.locate(&shown, p)).collect(),
+        }),
+    }
+}
+
+impl Settings {
+    /// The camera with this name.
+    pub fn camera(&self, name: &str) -> Option<&CameraSettings> {
+        self.cameras.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,161 @@
+//! Layer one: the config file as written, as serde structs that reject unknown keys.
+//! Every field has its default here and is documented in `config.example.toml` and
+//! `docs/ref/config.md`. Validation ([`super::validate`]) turns these into [`super::Settings`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::units;
+
+/// The top-level sections, in the order the docs present them.
+pub const SECTIONS: &[&str] = &["hub", "api", "storage", "camera", "discovery", "mqtt", "plugins", "relay"];
+
+/// A duration written as `"10s"`, `"5m"`, `"1h30m"`, `"30d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        units::parse_duration(&s).map(HumanDuration).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A byte size written as an integer or as `"500 GiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Int(u64),
+            Text(String),
+        }
+        match Either::deserialize(d).map_err(|_: D::Error| {
+            serde::de::Error::custom("expected a size: a number of bytes or a string such as \"500 GiB\"")
+        })? {
+            Either::Int(n) => Ok(ByteSize(n)),
+            Either::Text(s) => units::parse_bytes(&s).map(ByteSize).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `journald` under systemd, else `human`.
+    #[default]
+    Auto,
+    Human,
+    Json,
+    Journald,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordMode {
+    #[default]
+    Continuous,
+    Events,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hub {
+    pub name: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub log_format: LogFormat,
+    pub shutdown_timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    pub dir: Option<PathBuf>,
+    pub max_age: Option<HumanDuration>,
+    pub max_bytes: Option<ByteSize>,
+    pub min_free_bytes: Option<ByteSize>,
+    pub segment_duration: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Camera {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub rtsp_url: Option<String>,
+    pub onvif_url: Option<String>,
+    pub transport: RtspTransport,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub record: RecordMode,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Discovery {
+    pub enabled: Option<bool>,
+    pub interval: Option<HumanDuration>,
+    pub interfaces: Vec<String>,
+    pub probe: Vec<String>,
+    pub adopt: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mqtt {
+    pub enabled: Option<bool>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub client_id: Option<String>,
+    pub topic_prefix: Option<String>,
+    pub discovery_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Plugins {
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Relay {
+    pub enabled: Option<bool>,
+    pub url: Option<String>,
+    pub hub_id: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+}

@@ -1,0 +1,511 @@
+//! Layer two: raw structs → [`Settings`], collecting every problem with its key path.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use toml::de::DeValue;
+
+use super::document::{self, Document, KeyPath, Problem, collect, suggest};
+use super::raw::{self, SECTIONS};
+use super::*;
+
+struct Ctx<'a> {
+    problems: Vec<Problem>,
+    env: &'a Env,
+    /// Directory of the config file: relative paths resolve against it.
+    base: PathBuf,
+}
+
+impl Ctx<'_> {
+    fn problem(&mut self, key: KeyPath, message: impl Into<String>) {
+        self.problems.push(Problem { key, message: message.into(), span: None });
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_owned() } else { self.base.join(p) }
+    }
+
+    /// Resolves one secret given inline, as a file, or as an environment variable.
+    fn secret(
+        &mut self,
+        at: &KeyPath,
+        field: &str,
+        inline: Option<String>,
+        file: Option<PathBuf>,
+        env: Option<String>,
+    ) -> Option<Secret> {
+        let given = [inline.is_some(), file.is_some(), env.is_some()].iter().filter(|g| **g).count();
+        if given > 1 {
+            self.problem(
+                at.key(field),
+                format!("give only one of `{field}`, `{field}_file` and `{field}_env`"),
+            );
+            return None;
+        }
+        if let Some(v) = inline {
+            if v.is_empty() {
+                self.problem(at.key(field), "is empty");
+                return None;
+            }
+            return Some(Secret::new(v));
+        }
+        if let Some(f) = file {
+            // A relative file name is a systemd credential when the daemon runs with LoadCredential=.
+            let full = match self.env.get("CREDENTIALS_DIRECTORY") {
+                Some(dir) if f.is_relative() => Path::new(&dir).join(&f),
+                _ => self.path(&f),
+            };
+            return match std::fs::read_to_string(&full) {
+                Ok(s) => {
+                    let s = s.trim_end_matches(['\n', '\r']).to_owned();
+                    if s.is_empty() {
+                        self.problem(
+                            at.key(&format!("{field}_file")),
+                            format!("{} is empty", full.display()),
+                        );
+                        None
+                    } else {
+                        Some(Secret::new(s))
+                    }
+                }
+                Err(e) => {
+                    self.problem(
+                        at.key(&format!("{field}_file")),
+                        format!("cannot read {}: {e}", full.display()),
+                    );
+                    None
+                }
+            };
+        }
+        if let Some(var) = env {
+            return match self.env.get(&var) {
+                Some(v) => Some(Secret::new(v)),
+                None => {
+                    self.problem(
+                        at.key(&format!("{field}_env")),
+                        format!("environment variable {var} is not set or empty"),
+                    );
+                    None
+                }
+            };
+        }
+        None
+    }
+
+    fn url(&mut self, at: KeyPath, text: &str, schemes: &[&str]) -> Option<url::Url> {
+        match url::Url::parse(text) {
+            Ok(u) if !schemes.contains(&u.scheme()) => {
+                self.problem(
+                    at,
+                    format!(
+                        "URL scheme `{}` is not supported here; use {}",
+                        u.scheme(),
+                        schemes.join(" or ")
+                    ),
+                );
+                None
+            }
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                self.problem(at, format!("URL {:?} has no host", redact_url(&u)));
+                None
+            }
+            Ok(u) => Some(u),
+            Err(e) => {
+                // Do not echo the text: it may hold a password.
+                self.problem(at, format!("not a valid URL: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// A URL for messages: any password in it replaced.
+pub fn redact_url(u: &url::Url) -> String {
+    let mut u = u.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("redacted"));
+    }
+    u.to_string()
+}
+
+fn section<T: DeserializeOwned + Default>(
+    root: &toml::de::DeTable<'_>,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> T {
+    let path = KeyPath::root().key(name);
+    match root.get(name) {
+        None => T::default(),
+        Some(v) if !v.get_ref().is_table() => {
+            problems.push(Problem {
+                key: path,
+                message: format!("must be a table (`[{name}]`), not a {}", v.get_ref().type_str()),
+                span: Some(v.span()),
+            });
+            T::default()
+        }
+        Some(v) => collect(v.clone(), &path, problems).unwrap_or_default(),
+    }
+}
+
+pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settings>, Vec<Problem>) {
+    let root_spanned = doc.root();
+    let root = root_spanned.get_ref();
+    let base = file.parent().map(Path::to_owned).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let mut cx = Ctx { problems: Vec::new(), env, base };
+
+    for (key, value) in root {
+        let k = key.get_ref();
+        if !SECTIONS.contains(&k.as_ref()) {
+            let mut message = if value.get_ref().is_table() {
+                format!("unknown section `[{k}]`")
+            } else {
+                format!("unknown key `{k}`")
+            };
+            if let Some(s) = suggest(k, SECTIONS) {
+                message.push_str(&format!(" (did you mean `{s}`?)"));
+            } else {
+                message.push_str(&format!("; sections are {}", SECTIONS.join(", ")));
+            }
+            cx.problems.push(Problem { key: KeyPath::root().key(k), message, span: Some(key.span()) });
+        }
+    }
+
+    let hub: raw::Hub = section(root, "hub", &mut cx.problems);
+    let api: raw::Api = section(root, "api", &mut cx.problems);
+    let storage: raw::Storage = section(root, "storage", &mut cx.problems);
+    let discovery: raw::Discovery = section(root, "discovery", &mut cx.problems);
+    let mqtt: raw::Mqtt = section(root, "mqtt", &mut cx.problems);
+    let plugins: raw::Plugins = section(root, "plugins", &mut cx.problems);
+    let relay: raw::Relay = section(root, "relay", &mut cx.problems);
+
+    let mut raw_cameras = Vec::new();
+    if let Some(v) = root.get("camera") {
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                for (i, item) in items.as_ref().iter().enumerate() {
+                    let at = KeyPath::root().key("camera").index(i);
+                    if !item.get_ref().is_table() {
+                        cx.problems.push(Problem {
+                            key: at,
+                            message: "each camera must be a table (`[[camera]]`)".into(),
+                            span: Some(item.span()),
+                        });
+                        continue;
+                    }
+                    if let Some(c) = collect::<raw::Camera>(item.clone(), &at, &mut cx.problems) {
+                        raw_cameras.push((at, c));
+                    }
+                }
+            }
+            other => cx.problems.push(Problem {
+                key: KeyPath::root().key("camera"),
+                message: format!("must be a list of `[[camera]]` tables, not a {}", other.type_str()),
+                span: Some(v.span()),
+            }),
+        }
+    }
+
+    let hub = validate_hub(&mut cx, hub);
+    let api = validate_api(&mut cx, api);
+    let storage = validate_storage(&mut cx, storage, &hub.data_dir);
+    let cameras = validate_cameras(&mut cx, raw_cameras, doc);
+    let discovery = validate_discovery(&mut cx, discovery);
+    let mqtt = validate_mqtt(&mut cx, mqtt, &hub.name);
+    let plugins = PluginSettings { dir: cx.path(&plugins.dir.unwrap_or_else(|| PathBuf::from("plugins"))) };
+    let relay = validate_relay(&mut cx, relay);
+
+    let settings =
+        Settings { file: file.to_owned(), hub, api, storage, cameras, discovery, mqtt, plugins, relay };
+    (Some(settings), cx.problems)
+}
+
+fn default_data_dir(env: &Env) -> PathBuf {
+    if let Some(dirs) = env.get("STATE_DIRECTORY") {
+        // systemd may list several, separated by ':'; ours is the first.
+        if let Some(first) = dirs.split(':').next().filter(|d| !d.is_empty()) {
+            return PathBuf::from(first);
+        }
+    }
+    if is_root() {
+        return PathBuf::from("/var/lib/porchlight");
+    }
+    if let Some(x) = env.get("XDG_STATE_HOME") {
+        return Path::new(&x).join("porchlight");
+    }
+    match env.get("HOME") {
+        Some(h) => Path::new(&h).join(".local/state/porchlight"),
+        None => PathBuf::from("/var/lib/porchlight"),
+    }
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
+    let at = KeyPath::root().key("hub");
+    let name = h.name.unwrap_or_else(|| "porchlight".to_owned());
+    if !valid_id(&name) {
+        cx.problem(at.key("name"), id_rule(&name, "hub name"));
+    }
+    let log_level = h.log_level.unwrap_or_else(|| "info".to_owned());
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_level) {
+        cx.problem(
+            at.key("log_level"),
+            format!("invalid log filter {log_level:?}: {e}; use e.g. \"info\" or \"info,porchlight=debug\""),
+        );
+    }
+    let data_dir = match h.data_dir {
+        Some(d) => cx.path(&d),
+        None => default_data_dir(cx.env),
+    };
+    let shutdown_timeout = h.shutdown_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    if shutdown_timeout.is_zero() || shutdown_timeout > Duration::from_secs(600) {
+        cx.problem(at.key("shutdown_timeout"), "must be between 1ms and 10m");
+    }
+    HubSettings { name, data_dir, log_level, log_format: h.log_format, shutdown_timeout }
+}
+
+fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
+    let at = KeyPath::root().key("api");
+    let default: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8477));
+    let listen = match a.listen {
+        None => default,
+        Some(s) => match s.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                cx.problem(
+                    at.key("listen"),
+                    format!("{s:?} is not an IP address and port, e.g. \"127.0.0.1:8477\" or \"[::1]:8477\""),
+                );
+                default
+            }
+        },
+    };
+    let token = cx.secret(&at, "token", a.token, a.token_file, a.token_env);
+    let enabled = a.enabled.unwrap_or(true);
+    if enabled && token.is_none() && !listen.ip().is_loopback() {
+        cx.problem(
+            at.key("listen"),
+            format!(
+                "refusing to serve the API on non-loopback address {listen} without a token; set `api.token_file` (or `token`/`token_env`), or listen on 127.0.0.1"
+            ),
+        );
+    }
+    ApiSettings { enabled, listen, token }
+}
+
+fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> StorageSettings {
+    let at = KeyPath::root().key("storage");
+    let segment_duration = s.segment_duration.map_or(Duration::from_secs(60), |d| d.0);
+    if segment_duration < Duration::from_secs(1) || segment_duration > Duration::from_secs(3600) {
+        cx.problem(at.key("segment_duration"), "must be between 1s and 1h");
+    }
+    if s.max_age.is_some_and(|d| d.0.is_zero()) {
+        cx.problem(at.key("max_age"), "must be more than 0; leave it out to keep footage regardless of age");
+    }
+    StorageSettings {
+        dir: s.dir.map_or_else(|| data_dir.join("recordings"), |d| cx.path(&d)),
+        max_age: s.max_age.map(|d| d.0),
+        max_bytes: s.max_bytes.map(|b| b.0),
+        min_free_bytes: s.min_free_bytes.map_or(1 << 30, |b| b.0),
+        segment_duration,
+    }
+}
+
+/// Names used in file paths, MQTT topics and unique ids.
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.as_bytes()[0] != b'-'
+}
+
+fn id_rule(s: &str, what: &str) -> String {
+    format!(
+        "{what} {s:?} must be 1-64 characters of a-z, 0-9, `_` and `-` (it is used in file names and MQTT topics)"
+    )
+}
+
+fn validate_cameras(
+    cx: &mut Ctx<'_>,
+    raw: Vec<(KeyPath, raw::Camera)>,
+    doc: &Document,
+) -> Vec<CameraSettings> {
+    let mut seen: HashMap<String, KeyPath> = HashMap::new();
+    let mut out = Vec::new();
+    for (at, c) in raw {
+        let Some(name) = c.name else {
+            cx.problem(at.clone(), "missing required key `name`");
+            continue;
+        };
+        if !valid_id(&name) {
+            cx.problem(at.key("name"), id_rule(&name, "camera name"));
+        }
+        if let Some(first) = seen.get(&name) {
+            let line =
+                doc.span_of(&first.key("name")).map_or(0, |s| document::line_col(&doc.text, s.start).0);
+            cx.problem(
+                at.key("name"),
+                format!("duplicate camera name {name:?} (first defined at line {line})"),
+            );
+        } else {
+            seen.insert(name.clone(), at.clone());
+        }
+        let mut username = c.username;
+        let mut password = cx.secret(&at, "password", c.password, c.password_file, c.password_env);
+        let rtsp_url = c.rtsp_url.as_deref().and_then(|u| cx.url(at.key("rtsp_url"), u, &["rtsp", "rtsps"]));
+        let mut rtsp_url = rtsp_url;
+        if let Some(u) = rtsp_url.as_mut()
+            && (!u.username().is_empty() || u.password().is_some())
+        {
+            // Credentials pasted into the URL move into username/password so the URL can be logged.
+            let user = percent_decode(u.username());
+            let pass = u.password().map(percent_decode);
+            if username.as_ref().is_some_and(|n| *n != user) {
+                cx.problem(at.key("rtsp_url"), "user name in the URL differs from `username`");
+            }
+            if pass.is_some() && password.is_some() {
+                cx.problem(
+                    at.key("rtsp_url"),
+                    "password given both in the URL and as `password`/`password_file`/`password_env`; keep one",
+                );
+            }
+            if !user.is_empty() {
+                username = Some(user);
+            }
+            if let Some(p) = pass {
+                password = password.or(Some(Secret::new(p)));
+            }
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+        }
+        let onvif_url =
+            c.onvif_url.as_deref().and_then(|u| cx.url(at.key("onvif_url"), u, &["http", "https"]));
+        if c.rtsp_url.is_none() && c.onvif_url.is_none() {
+            cx.problem(at.clone(), format!("camera {name:?} needs `rtsp_url` or `onvif_url`"));
+        }
+        for (i, t) in c.tags.iter().enumerate() {
+            if !valid_id(t) {
+                cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
+            }
+        }
+        out.push(CameraSettings {
+            name,
+            enabled: c.enabled.unwrap_or(true),
+            rtsp_url,
+            onvif_url,
+            transport: c.transport,
+            username,
+            password,
+            record: c.record,
+            tags: c.tags,
+        });
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings {
+    let interval = d.interval.map_or(Duration::from_secs(300), |d| d.0);
+    if interval < Duration::from_secs(10) {
+        cx.problem(KeyPath::root().key("discovery").key("interval"), "must be at least 10s");
+    }
+    DiscoverySettings {
+        enabled: d.enabled.unwrap_or(false),
+        interval,
+        interfaces: d.interfaces,
+        probe: d.probe,
+        adopt: d.adopt.unwrap_or(false),
+    }
+}
+
+fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
+    let at = KeyPath::root().key("mqtt");
+    let enabled = m.enabled.unwrap_or(false);
+    if enabled && m.host.as_deref().is_none_or(str::is_empty) {
+        cx.problem(at.key("host"), "is required when `mqtt.enabled = true`");
+    }
+    let password = cx.secret(&at, "password", m.password, m.password_file, m.password_env);
+    let topic_prefix = m.topic_prefix.unwrap_or_else(|| "porchlight".to_owned());
+    let discovery_prefix = m.discovery_prefix.unwrap_or_else(|| "homeassistant".to_owned());
+    for (k, v) in [("topic_prefix", &topic_prefix), ("discovery_prefix", &discovery_prefix)] {
+        if v.is_empty() || v.contains(['+', '#', '\0']) || v.starts_with('/') || v.ends_with('/') {
+            cx.problem(
+                at.key(k),
+                format!("{v:?} is not a usable topic prefix (no wildcards, no leading or trailing `/`)"),
+            );
+        }
+    }
+    MqttSettings {
+        enabled,
+        host: m.host,
+        port: m.port.unwrap_or(1883),
+        username: m.username,
+        password,
+        client_id: m.client_id.unwrap_or_else(|| format!("porchlight-{hub}")),
+        topic_prefix,
+        discovery_prefix,
+    }
+}
+
+fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
+    let at = KeyPath::root().key("relay");
+    let enabled = r.enabled.unwrap_or(false);
+    let url = r.url.as_deref().and_then(|u| cx.url(at.key("url"), u, &["https", "http"]));
+    if let Some(u) = &url {
+        let loopback = matches!(u.host(), Some(url::Host::Ipv4(a)) if a.is_loopback())
+            || matches!(u.host(), Some(url::Host::Ipv6(a)) if a.is_loopback())
+            || u.host_str() == Some("localhost");
+        if u.scheme() == "http" && !loopback {
+            cx.problem(
+                at.key("url"),
+                "the relay must use https (plain http is allowed only to a loopback address)",
+            );
+        }
+    }
+    let token = cx.secret(&at, "token", r.token, r.token_file, r.token_env);
+    if enabled {
+        if url.is_none() && r.url.is_none() {
+            cx.problem(at.key("url"), "is required when `relay.enabled = true`");
+        }
+        if r.hub_id.is_none() {
+            cx.problem(at.key("hub_id"), "is required when `relay.enabled = true`");
+        }
+        if token.is_none() {
+            cx.problem(
+                at.key("token"),
+                "a token (`token`, `token_file` or `token_env`) is required when `relay.enabled = true`",
+            );
+        }
+    }
+    RelaySettings { enabled, url, hub_id: r.hub_id, token }
+}

@@ -1,0 +1,19 @@
+//! Porchlight: a resident-controlled home security hub. Cameras are recorded at home, and nothing
+//! leaves the house unless a sharing policy the resident chose says so.
+//!
+//! The binary (`main.rs`) parses the command line and calls [`run::run`], the one wiring point.
+//! ARCHITECTURE.md maps the tasks and channels to these modules.
+#![forbid(unsafe_code)]
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod api;
+pub mod bus;
+pub mod cameras;
+pub mod config;
+pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod reload;
+pub mod run;
+pub mod sdnotify;
+pub mod secret;

@@ -1,0 +1,108 @@
+//! The `porchlight` command: `run` the daemon, or `check-config`.
+//! Exit codes: 0 clean, 1 runtime failure, 2 bad config or usage.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use porchlight::config::{self, Env};
+use porchlight::{logging, run};
+
+/// Porchlight: your cameras, recorded at home; nothing shared unless your policy says so.
+#[derive(Debug, Parser)]
+#[command(name = "porchlight", version, about)]
+struct Cli {
+    /// Config file.
+    #[arg(long, short, global = true, env = "PORCHLIGHT_CONFIG", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run,
+    /// Validate the config file: exit 0 if it is usable, else print every problem and exit 2.
+    CheckConfig,
+}
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Arc::new(Env::process());
+    let settings = match config::load(&cli.config, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
+            println!(
+                "{}: OK (cameras: {}, enabled: {enabled}; API: {})",
+                cli.config.display(),
+                settings.cameras.len(),
+                if settings.api.enabled { settings.api.listen.to_string() } else { "off".into() },
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Run => {
+            let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot start the async runtime");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            };
+            let result = runtime.block_on(async {
+                let shutdown = match signals() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Cannot install signal handlers");
+                        return Err(());
+                    }
+                };
+                run::run(cli.config.clone(), settings, env, log, shutdown).await.map_err(|e| {
+                    tracing::error!(error = %run::error_chain(&e), "Porchlight stopped with an error");
+                })
+            });
+            // Tasks that ignore cancellation must not hold the process open past the deadline.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(()) => ExitCode::from(EXIT_RUNTIME),
+            }
+        }
+    }
+}
+
+/// A future that completes on the first SIGTERM or SIGINT; a second one exits the process at once.
+fn signals() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "Signal received; shutting down (send it again to exit at once)");
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::error!(signal = name, "Second signal; exiting now without a clean shutdown");
+            std::process::exit(i32::from(EXIT_RUNTIME));
+        });
+    })
+}

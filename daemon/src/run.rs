@@ -1,0 +1,262 @@
+//! The one wiring point: builds every subsystem, spawns each as a named task in its tracing span
+//! under one cancellation tree, tells systemd when it is ready, and shuts down in logged phases
+//! with a deadline. See ARCHITECTURE.md for the map.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::api::{self, ApiState};
+use crate::bus::{self, Bus};
+use crate::cameras::{self, CameraStates};
+use crate::config::{Env, Settings};
+use crate::health::{Health, State};
+use crate::logging::LogHandle;
+use crate::metrics::Metrics;
+use crate::reload::Reloader;
+use crate::sdnotify::Notifier;
+
+/// Why the daemon stopped abnormally (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create data directory {}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot listen for the API on {addr}")]
+    ApiBind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("subsystem {subsystem} failed: {message}")]
+    Subsystem { subsystem: &'static str, message: String },
+    #[error("shutdown did not finish within {timeout:?}; still running: {}", tasks.join(", "))]
+    ShutdownTimeout { timeout: Duration, tasks: Vec<String> },
+}
+
+/// Shutdown order: what produces data stops first, what reports on it last.
+const PHASES: &[&str] = &["ingest", "recording", "relay", "mqtt", "control"];
+
+/// A group of tasks stopped together.
+struct Phase {
+    name: &'static str,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// Spawns named tasks into phases and remembers which are still running.
+struct Tasks {
+    phases: Vec<Phase>,
+    running: Arc<Mutex<BTreeSet<String>>>,
+    fatal: mpsc::Sender<RunError>,
+}
+
+impl Tasks {
+    fn new(root: &CancellationToken, fatal: mpsc::Sender<RunError>) -> Self {
+        let phases = PHASES
+            .iter()
+            .map(|name| Phase { name, cancel: root.child_token(), tracker: TaskTracker::new() })
+            .collect();
+        Self { phases, running: Arc::default(), fatal }
+    }
+
+    fn phase(&self, name: &str) -> &Phase {
+        self.phases.iter().find(|p| p.name == name).unwrap_or(&self.phases[self.phases.len() - 1])
+    }
+
+    /// Spawns `make(cancel)` as task `name` in `phase`, inside a span `task=name`.
+    fn spawn<F, Fut>(&self, phase: &str, name: &str, make: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let p = self.phase(phase);
+        let fut = make(p.cancel.clone());
+        let running = Arc::clone(&self.running);
+        running.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
+        let owned = name.to_owned();
+        let span = tracing::info_span!("task", task = name);
+        p.tracker.spawn(
+            async move {
+                fut.await;
+                running.lock().unwrap_or_else(PoisonError::into_inner).remove(&owned);
+                tracing::debug!("Task finished");
+            }
+            .instrument(span),
+        );
+    }
+
+    fn still_running(&self) -> Vec<String> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
+    }
+}
+
+/// Runs the daemon until `shutdown` completes (or a subsystem fails), then stops it in phases.
+pub async fn run(
+    path: PathBuf,
+    settings: Settings,
+    env: Arc<Env>,
+    log: LogHandle,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    let notifier = Notifier::from_env();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %path.display(),
+        hub = %settings.hub.name,
+        data_dir = %settings.hub.data_dir.display(),
+        cameras = settings.cameras.len(),
+        "Starting Porchlight"
+    );
+    tracing::debug!(settings = ?settings, "Effective settings");
+    let data_dir = settings.hub.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|source| RunError::DataDir { path: data_dir.clone(), source })?;
+
+    let metrics = Metrics::new();
+    let health = Health::default();
+    let bus = Bus::new(bus::DEFAULT_CAPACITY, metrics.clone());
+    let camera_states = CameraStates::default();
+    let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
+    let root = CancellationToken::new();
+    let (fatal_tx, mut fatal_rx) = mpsc::channel::<RunError>(4);
+    let tasks = Tasks::new(&root, fatal_tx);
+
+    health.set("bus", State::Running, "");
+    health.set("storage", State::Running, format!("data in {}", data_dir.display()));
+    let later = |name: &str, enabled: bool| {
+        if enabled {
+            health.set(name, State::NotImplemented, "configured, but not in this version yet");
+        } else {
+            health.set(name, State::Disabled, "");
+        }
+    };
+    later("discovery", settings.discovery.enabled);
+    later("mqtt", settings.mqtt.enabled);
+    later("relay", settings.relay.enabled);
+    health.set("plugins", State::NotImplemented, "no policy engine yet: nothing is ever shared");
+
+    // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
+    if settings.api.enabled {
+        let addr = settings.api.listen;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| RunError::ApiBind { addr, source })?;
+        let local = listener.local_addr().map_err(|source| RunError::ApiBind { addr, source })?;
+        if settings.api.token.is_none() {
+            tracing::warn!(addr = %local, "API has no token: any local user can use it; set api.token_file");
+        }
+        tracing::info!(addr = %local, "API listening");
+        health.set("api", State::Running, format!("http://{local}"));
+        let health_c = health.clone();
+        let fatal = tasks.fatal.clone();
+        let state = ApiState {
+            settings: settings_rx.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            bus: bus.clone(),
+            cameras: camera_states.clone(),
+            started,
+            cancel: tasks.phase("control").cancel.clone(),
+        };
+        tasks.spawn("control", "api", |cancel| async move {
+            let app = api::router(state);
+            let served = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;
+            health_c.set("api", State::Stopped, "");
+            if let Err(e) = served {
+                let _ = fatal.send(RunError::Subsystem { subsystem: "api", message: e.to_string() }).await;
+            }
+        });
+    } else {
+        health.set("api", State::Disabled, "");
+    }
+
+    {
+        let (rx, bus, health, metrics, states) =
+            (settings_rx.clone(), bus.clone(), health.clone(), metrics.clone(), camera_states.clone());
+        tasks.spawn("ingest", "cameras", |cancel| {
+            cameras::supervise(rx, bus, health, metrics, states, cancel)
+        });
+    }
+
+    let (hup_tx, hup_rx) = mpsc::channel(1);
+    {
+        let reloader = Reloader {
+            path: path.clone(),
+            env,
+            settings: settings_tx,
+            bus: bus.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            log,
+        };
+        tasks.spawn("control", "config-watcher", |cancel| reloader.run(hup_rx, cancel));
+    }
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => tasks.spawn("control", "sighup", |cancel| async move {
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    Some(()) = hup.recv() => { let _ = hup_tx.try_send(()); }
+                }
+            }
+        }),
+        Err(e) => tracing::warn!(error = %e, "Cannot handle SIGHUP; reload by editing the file"),
+    }
+
+    if let Some(every) = Notifier::watchdog_interval() {
+        let n = notifier.clone();
+        tasks.spawn("control", "watchdog", |cancel| async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    _ = tick.tick() => n.notify("WATCHDOG=1"),
+                }
+            }
+        });
+    }
+
+    notifier.notify("READY=1\nSTATUS=Running");
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "Porchlight is up");
+
+    let failure = tokio::select! {
+        () = shutdown => { tracing::info!("Shutdown requested"); None }
+        Some(e) = fatal_rx.recv() => {
+            tracing::error!(error = %error_chain(&e), "A subsystem failed; shutting down");
+            Some(e)
+        }
+    };
+
+    let timeout = settings_rx.borrow().hub.shutdown_timeout;
+    notifier.notify("STOPPING=1\nSTATUS=Shutting down");
+    let deadline = tokio::time::Instant::now() + timeout;
+    for phase in &tasks.phases {
+        let t0 = Instant::now();
+        phase.cancel.cancel();
+        phase.tracker.close();
+        if tokio::time::timeout_at(deadline, phase.tracker.wait()).await.is_err() {
+            let still = tasks.still_running();
+            tracing::error!(phase = phase.name, tasks = %still.join(", "), ?timeout, "Shutdown deadline passed");
+            return Err(RunError::ShutdownTimeout { timeout, tasks: still });
+        }
+        tracing::info!(phase = phase.name, elapsed_ms = t0.elapsed().as_millis() as u64, "Stopped");
+    }
+    root.cancel();
+    tracing::info!(uptime_s = started.elapsed().as_secs(), "Shutdown complete");
+    failure.map_or(Ok(()), Err)
+}
+
+/// An error and its causes on one line: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
