@@ -55,8 +55,10 @@ async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.split_once(' '))
+            // The scheme name is case-insensitive (RFC 7235).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if !given.is_some_and(|g| token.constant_time_eq(g.as_bytes())) {
             st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", "401")]);
             tracing::warn!(path = %req.uri().path(), "API request without a valid token");

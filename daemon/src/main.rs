@@ -10,6 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use porchlight::config::{self, Env};
 use porchlight::{logging, run};
+use tokio_util::sync::CancellationToken;
 
 /// Porchlight: your cameras, recorded at home; nothing shared unless your policy says so.
 #[derive(Debug, Parser)]
@@ -64,13 +65,11 @@ fn main() -> ExitCode {
                 }
             };
             let result = runtime.block_on(async {
-                let shutdown = match signals() {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "Cannot install signal handlers");
-                        return Err(());
-                    }
-                };
+                let shutdown = CancellationToken::new();
+                if let Err(e) = watch_signals(shutdown.clone()) {
+                    tracing::error!(error = %e, "Cannot install signal handlers");
+                    return Err(());
+                }
                 run::run(cli.config.clone(), settings, env, log, shutdown).await.map_err(|e| {
                     tracing::error!(error = %run::error_chain(&e), "Porchlight stopped with an error");
                 })
@@ -85,24 +84,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// A future that completes on the first SIGTERM or SIGINT; a second one exits the process at once.
-fn signals() -> std::io::Result<impl Future<Output = ()>> {
+/// SIGTERM or SIGINT starts a graceful shutdown (cancels `shutdown`); one that arrives while a
+/// shutdown is already under way, for whatever reason, exits the process at once.
+fn watch_signals(shutdown: CancellationToken) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!(signal = name, "Signal received; shutting down (send it again to exit at once)");
-        tokio::spawn(async move {
+    tokio::spawn(async move {
+        loop {
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
             };
-            tracing::error!(signal = name, "Second signal; exiting now without a clean shutdown");
-            std::process::exit(i32::from(EXIT_RUNTIME));
-        });
-    })
+            if shutdown.is_cancelled() {
+                tracing::error!(signal = name, "Second signal; exiting now without a clean shutdown");
+                std::process::exit(i32::from(EXIT_RUNTIME));
+            }
+            tracing::info!(signal = name, "Signal received; shutting down (send it again to exit at once)");
+            shutdown.cancel();
+        }
+    });
+    Ok(())
 }

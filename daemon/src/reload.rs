@@ -3,7 +3,7 @@
 //! the settings channel; an invalid one is logged with every problem and the running config stays.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -29,6 +29,8 @@ pub struct Reloader {
     pub metrics: Metrics,
     pub health: Health,
     pub log: LogHandle,
+    /// The settings of the last file that loaded (before restart-only keys were kept).
+    pub loaded: Mutex<Arc<Settings>>,
 }
 
 impl Reloader {
@@ -81,75 +83,85 @@ impl Reloader {
 
     /// Reads, validates and (if valid) applies the config file.
     pub fn reload(&self, trigger: &str) {
-        let current = self.settings.borrow().clone();
-        match config::load(&self.path, &self.env) {
-            Err(e) => {
-                let problems = e.problems();
-                tracing::error!(
-                    trigger,
-                    file = %self.path.display(),
-                    problems = %problems.join("\n"),
-                    "Config reload rejected; the running config stays"
-                );
-                self.metrics.inc("porchlight_config_reloads_total", &[("result", "rejected")]);
-                self.bus.publish(
-                    None,
-                    EventKind::ConfigReloaded { outcome: ReloadOutcome::Rejected, changes: vec![], problems },
-                );
-            }
-            Ok(new) => {
-                let (merged, changes) = merge(&current, new);
-                if changes.is_empty() {
-                    tracing::debug!(trigger, "Config file unchanged in effect");
-                    self.metrics.inc("porchlight_config_reloads_total", &[("result", "unchanged")]);
-                    return;
-                }
-                tracing::info!(trigger, changes = %changes.join(", "), "Config reloaded");
-                self.log.set_level(&merged.hub.log_level);
-                self.metrics.inc("porchlight_config_reloads_total", &[("result", "applied")]);
-                self.settings.send_replace(Arc::new(merged));
-                self.bus.publish(
-                    None,
-                    EventKind::ConfigReloaded { outcome: ReloadOutcome::Applied, changes, problems: vec![] },
-                );
-            }
+        let new = match config::load(&self.path, &self.env) {
+            Ok(new) => new,
+            Err(e) => return self.reject(trigger, e.problems()),
+        };
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        // Compared with the last file that loaded, so a pending restart-only change is reported
+        // once, not on every later reload.
+        let changes = changes(&loaded, &new);
+        if changes.is_empty() {
+            tracing::debug!(trigger, "Config file unchanged in effect");
+            self.metrics.inc("porchlight_config_reloads_total", &[("result", "unchanged")]);
+            return;
         }
+        let merged = merge(&self.settings.borrow(), new.clone());
+        if let Some(problem) = unsafe_api(&merged) {
+            return self.reject(trigger, vec![format!("{}: {problem}", self.path.display())]);
+        }
+        *loaded = Arc::new(new);
+        tracing::info!(trigger, changes = %changes.join(", "), "Config reloaded");
+        self.log.set_level(&merged.hub.log_level);
+        crate::health::set_unbuilt(&self.health, &merged);
+        self.metrics.inc("porchlight_config_reloads_total", &[("result", "applied")]);
+        self.settings.send_replace(Arc::new(merged));
+        self.bus.publish(
+            None,
+            EventKind::ConfigReloaded { outcome: ReloadOutcome::Applied, changes, problems: vec![] },
+        );
+    }
+
+    fn reject(&self, trigger: &str, problems: Vec<String>) {
+        tracing::error!(
+            trigger,
+            file = %self.path.display(),
+            problems = %problems.join("\n"),
+            "Config reload rejected; the running config stays"
+        );
+        self.metrics.inc("porchlight_config_reloads_total", &[("result", "rejected")]);
+        self.bus.publish(
+            None,
+            EventKind::ConfigReloaded { outcome: ReloadOutcome::Rejected, changes: vec![], problems },
+        );
     }
 }
 
-/// The settings to run with after a reload, and a list of what changed. Settings that only take
-/// effect at start-up keep their running value and are reported as `… (needs restart)`.
-pub fn merge(old: &Settings, mut new: Settings) -> (Settings, Vec<String>) {
-    let mut changes = Vec::new();
-    let restart = |name: &str, changed: bool, changes: &mut Vec<String>| {
-        if changed {
-            tracing::warn!(key = name, "This setting takes effect only after a restart");
-            changes.push(format!("{name} (needs restart)"));
-        }
-    };
-    restart("hub.data_dir", old.hub.data_dir != new.hub.data_dir, &mut changes);
-    new.hub.data_dir = old.hub.data_dir.clone();
-    restart("hub.log_format", old.hub.log_format != new.hub.log_format, &mut changes);
-    new.hub.log_format = old.hub.log_format;
-    restart("api.listen", old.api.listen != new.api.listen, &mut changes);
-    new.api.listen = old.api.listen;
-    restart("api.enabled", old.api.enabled != new.api.enabled, &mut changes);
-    new.api.enabled = old.api.enabled;
-    restart("storage.dir", old.storage.dir != new.storage.dir, &mut changes);
-    new.storage.dir = old.storage.dir.clone();
+/// Settings that only take effect at start-up: (name, differs).
+fn restart_only(old: &Settings, new: &Settings) -> [(&'static str, bool); 5] {
+    [
+        ("hub.data_dir", old.hub.data_dir != new.hub.data_dir),
+        ("hub.log_format", old.hub.log_format != new.hub.log_format),
+        ("api.listen", old.api.listen != new.api.listen),
+        ("api.enabled", old.api.enabled != new.api.enabled),
+        ("storage.dir", old.storage.dir != new.storage.dir),
+    ]
+}
 
-    let simple: [(&str, bool); 9] = [
+/// What differs between two loaded configs, restart-only keys marked `(needs restart)`.
+pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
+    let mut changes: Vec<String> = restart_only(old, new)
+        .iter()
+        .filter(|(_, c)| *c)
+        .map(|(n, _)| {
+            tracing::warn!(key = n, "This setting takes effect only after a restart");
+            format!("{n} (needs restart)")
+        })
+        .collect();
+    let mut old_storage = old.storage.clone();
+    old_storage.dir.clone_from(&new.storage.dir);
+    let live = [
         ("hub.name", old.hub.name != new.hub.name),
         ("hub.log_level", old.hub.log_level != new.hub.log_level),
         ("hub.shutdown_timeout", old.hub.shutdown_timeout != new.hub.shutdown_timeout),
         ("api.token", old.api.token != new.api.token),
-        ("storage", old.storage != new.storage),
+        ("storage", old_storage != new.storage),
         ("discovery", old.discovery != new.discovery),
         ("mqtt", old.mqtt != new.mqtt),
         ("plugins", old.plugins != new.plugins),
         ("relay", old.relay != new.relay),
     ];
-    changes.extend(simple.iter().filter(|(_, c)| *c).map(|(n, _)| (*n).to_owned()));
+    changes.extend(live.iter().filter(|(_, c)| *c).map(|(n, _)| (*n).to_owned()));
     for c in &new.cameras {
         match old.camera(&c.name) {
             None => changes.push(format!("camera {} added", c.name)),
@@ -162,10 +174,78 @@ pub fn merge(old: &Settings, mut new: Settings) -> (Settings, Vec<String>) {
             changes.push(format!("camera {} removed", o.name));
         }
     }
-    (new, changes)
+    changes
+}
+
+/// The settings to run with: `new`, except restart-only keys keep their `running` values.
+pub fn merge(running: &Settings, mut new: Settings) -> Settings {
+    new.hub.data_dir.clone_from(&running.hub.data_dir);
+    new.hub.log_format = running.hub.log_format;
+    new.api.listen = running.api.listen;
+    new.api.enabled = running.api.enabled;
+    new.storage.dir.clone_from(&running.storage.dir);
+    new
+}
+
+/// The rule the config enforces on a file, checked again on what would actually run: the API
+/// keeps its (restart-only) address, so removing the token must not leave a non-loopback
+/// listener open without one.
+fn unsafe_api(s: &Settings) -> Option<String> {
+    (s.api.enabled && s.api.token.is_none() && !s.api.listen.ip().is_loopback()).then(|| {
+        format!(
+            "api.token: the API keeps listening on {} until a restart and must keep a token until then",
+            s.api.listen
+        )
+    })
 }
 
 /// The directory watched for a config path: its parent, where renames happen.
 fn watched_dir(path: &Path) -> PathBuf {
     path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    fn settings(text: &str) -> Settings {
+        let env = Env::from_pairs([("HOME", "/tmp")]);
+        config::parse(Path::new("/etc/porchlight/config.toml"), text.to_owned(), &env).expect("valid config")
+    }
+
+    #[test]
+    fn removing_the_token_of_a_non_loopback_listener_is_refused() {
+        let running = settings("[api]\nlisten = \"0.0.0.0:8477\"\ntoken = \"t0ken\"\n");
+        // The new file is valid on its own (loopback, no token) ...
+        let new = settings("[api]\nlisten = \"127.0.0.1:8477\"\n");
+        // ... but the listener keeps its address until a restart, so it must keep a token.
+        let merged = merge(&running, new);
+        assert_eq!(merged.api.listen.to_string(), "0.0.0.0:8477");
+        let problem = unsafe_api(&merged).expect("refused");
+        assert!(problem.starts_with("api.token:"), "{problem}");
+        // Keeping the token is fine.
+        let keep = settings("[api]\nlisten = \"127.0.0.1:8477\"\ntoken = \"t0ken\"\n");
+        assert_eq!(unsafe_api(&merge(&running, keep)), None);
+    }
+
+    #[test]
+    fn restart_only_change_is_reported_once() {
+        let a = settings("[api]\nlisten = \"127.0.0.1:8477\"\n");
+        let b = settings("[api]\nlisten = \"127.0.0.1:9000\"\n");
+        assert_eq!(changes(&a, &b), ["api.listen (needs restart)"]);
+        // The next reload compares with the last loaded file: nothing new to report.
+        assert!(changes(&b, &b).is_empty());
+    }
+
+    #[test]
+    fn camera_changes_are_named() {
+        let a = settings(
+            "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://127.0.0.1/a\"\n[[camera]]\nname = \"b\"\nrtsp_url = \"rtsp://127.0.0.1/b\"\n",
+        );
+        let b = settings(
+            "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://127.0.0.1/a2\"\n[[camera]]\nname = \"c\"\nrtsp_url = \"rtsp://127.0.0.1/c\"\n",
+        );
+        assert_eq!(changes(&a, &b), ["camera a changed", "camera c added", "camera b removed"]);
+    }
 }

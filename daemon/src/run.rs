@@ -93,13 +93,14 @@ impl Tasks {
     }
 }
 
-/// Runs the daemon until `shutdown` completes (or a subsystem fails), then stops it in phases.
+/// Runs the daemon until `shutdown` is cancelled (or a subsystem fails, which cancels it), then
+/// stops it in phases.
 pub async fn run(
     path: PathBuf,
     settings: Settings,
     env: Arc<Env>,
     log: LogHandle,
-    shutdown: impl Future<Output = ()>,
+    shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let started = Instant::now();
     let notifier = Notifier::from_env();
@@ -127,17 +128,7 @@ pub async fn run(
 
     health.set("bus", State::Running, "");
     health.set("storage", State::Running, format!("data in {}", data_dir.display()));
-    let later = |name: &str, enabled: bool| {
-        if enabled {
-            health.set(name, State::NotImplemented, "configured, but not in this version yet");
-        } else {
-            health.set(name, State::Disabled, "");
-        }
-    };
-    later("discovery", settings.discovery.enabled);
-    later("mqtt", settings.mqtt.enabled);
-    later("relay", settings.relay.enabled);
-    health.set("plugins", State::NotImplemented, "no policy engine yet: nothing is ever shared");
+    crate::health::set_unbuilt(&health, &settings);
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
     if settings.api.enabled {
@@ -173,6 +164,8 @@ pub async fn run(
         health.set("api", State::Disabled, "");
     }
 
+    let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
+    health.set("cameras", State::Running, format!("{enabled} of {} cameras enabled", settings.cameras.len()));
     {
         let (rx, bus, health, metrics, states) =
             (settings_rx.clone(), bus.clone(), health.clone(), metrics.clone(), camera_states.clone());
@@ -191,6 +184,7 @@ pub async fn run(
             metrics: metrics.clone(),
             health: health.clone(),
             log,
+            loaded: Mutex::new(Arc::new(settings.clone())),
         };
         tasks.spawn("control", "config-watcher", |cancel| reloader.run(hup_rx, cancel));
     }
@@ -223,9 +217,10 @@ pub async fn run(
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "Porchlight is up");
 
     let failure = tokio::select! {
-        () = shutdown => { tracing::info!("Shutdown requested"); None }
+        () = shutdown.cancelled() => { tracing::info!("Shutdown requested"); None }
         Some(e) = fatal_rx.recv() => {
             tracing::error!(error = %error_chain(&e), "A subsystem failed; shutting down");
+            shutdown.cancel();
             Some(e)
         }
     };

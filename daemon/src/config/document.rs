@@ -126,14 +126,18 @@ impl Document {
         for seg in &path.0 {
             match seg {
                 Seg::Key(k) => {
-                    let t = table?;
-                    let (key, v) = t.get_key_value(k.as_str())?;
-                    best = Some(key.span());
+                    let Some((key, v)) = table.and_then(|t| t.get_key_value(k.as_str())) else {
+                        return best;
+                    };
+                    // Point at a scalar's value (the thing to fix), at a table's or array's key.
+                    let container = v.get_ref().is_table() || v.get_ref().is_array();
+                    best = Some(if container { key.span() } else { v.span() });
                     value = v;
                 }
                 Seg::Index(i) => {
-                    let arr = value.get_ref().as_array()?;
-                    let v = arr.as_ref().get(*i)?;
+                    let Some(v) = value.get_ref().as_array().and_then(|a| a.as_ref().get(*i)) else {
+                        return best;
+                    };
                     best = Some(v.span());
                     value = v;
                 }

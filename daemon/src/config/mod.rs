@@ -7,6 +7,9 @@ pub mod raw;
 pub mod units;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -109,14 +112,21 @@ pub struct RelaySettings {
 }
 
 /// Environment variables as the config sees them (tests pass their own instead of the process's).
-pub struct Env(Box<EnvLookup>);
+pub struct Env {
+    lookup: Box<EnvLookup>,
+    /// Whether the process runs as root (decides the default data directory).
+    root: bool,
+}
 
 type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Env {
     /// The process environment.
     pub fn process() -> Self {
-        Self(Box::new(|k| std::env::var(k).ok()))
+        use std::os::unix::fs::MetadataExt;
+        // /proc/self belongs to the process's effective user.
+        let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        Self { lookup: Box::new(|k| std::env::var(k).ok()), root }
     }
 
     /// A fixed set of variables, for tests.
@@ -128,11 +138,21 @@ impl Env {
     {
         let map: std::collections::HashMap<String, String> =
             pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self(Box::new(move |k| map.get(k).cloned()))
+        Self { lookup: Box::new(move |k| map.get(k).cloned()), root: false }
+    }
+
+    /// The same variables, as if running as root (or not).
+    pub fn with_root(mut self, root: bool) -> Self {
+        self.root = root;
+        self
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.root
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        (self.0)(key).filter(|v| !v.is_empty())
+        (self.lookup)(key).filter(|v| !v.is_empty())
     }
 }
 

@@ -142,7 +142,7 @@ fn section<T: DeserializeOwned + Default>(
         Some(v) if !v.get_ref().is_table() => {
             problems.push(Problem {
                 key: path,
-                message: format!("must be a table (`[{name}]`), not a {}", v.get_ref().type_str()),
+                message: format!("must be a table (`[{name}]`), found {}", v.get_ref().type_str()),
                 span: Some(v.span()),
             });
             T::default()
@@ -204,7 +204,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
             }
             other => cx.problems.push(Problem {
                 key: KeyPath::root().key("camera"),
-                message: format!("must be a list of `[[camera]]` tables, not a {}", other.type_str()),
+                message: format!("must be a list of `[[camera]]` tables, found {}", other.type_str()),
                 span: Some(v.span()),
             }),
         }
@@ -231,7 +231,7 @@ fn default_data_dir(env: &Env) -> PathBuf {
             return PathBuf::from(first);
         }
     }
-    if is_root() {
+    if env.is_root() {
         return PathBuf::from("/var/lib/porchlight");
     }
     if let Some(x) = env.get("XDG_STATE_HOME") {
@@ -243,12 +243,6 @@ fn default_data_dir(env: &Env) -> PathBuf {
     }
 }
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self belongs to the process's effective user.
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
 fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
     let at = KeyPath::root().key("hub");
     let name = h.name.unwrap_or_else(|| "porchlight".to_owned());
@@ -256,7 +250,12 @@ fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
         cx.problem(at.key("name"), id_rule(&name, "hub name"));
     }
     let log_level = h.log_level.unwrap_or_else(|| "info".to_owned());
-    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_level) {
+    if let Some(word) = unknown_level(&log_level) {
+        cx.problem(
+            at.key("log_level"),
+            format!("{word:?} is not a log level; use error, warn, info, debug, trace or off (or `target=level` directives)"),
+        );
+    } else if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_level) {
         cx.problem(
             at.key("log_level"),
             format!("invalid log filter {log_level:?}: {e}; use e.g. \"info\" or \"info,porchlight=debug\""),
@@ -271,6 +270,19 @@ fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
         cx.problem(at.key("shutdown_timeout"), "must be between 1ms and 10m");
     }
     HubSettings { name, data_dir, log_level, log_format: h.log_format, shutdown_timeout }
+}
+
+/// A bare word in a log filter that is neither a level nor a module path: almost surely a typo
+/// (the filter would read it as a target and silence everything else).
+fn unknown_level(filter: &str) -> Option<&str> {
+    const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+    filter.split(',').map(str::trim).filter(|d| !d.is_empty()).find(|d| {
+        !d.contains('=')
+            && !d.contains("::")
+            && !d.contains('[')
+            && !LEVELS.contains(&d.to_ascii_lowercase().as_str())
+            && *d != env!("CARGO_PKG_NAME")
+    })
 }
 
 fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
@@ -330,7 +342,7 @@ fn valid_id(s: &str) -> bool {
 
 fn id_rule(s: &str, what: &str) -> String {
     format!(
-        "{what} {s:?} must be 1-64 characters of a-z, 0-9, `_` and `-` (it is used in file names and MQTT topics)"
+        "{what} {s:?} must be 1-64 characters of a-z, 0-9, `_` and `-`, not starting with `-` (it is used in file names and MQTT topics)"
     )
 }
 
@@ -363,32 +375,10 @@ fn validate_cameras(
         let mut password = cx.secret(&at, "password", c.password, c.password_file, c.password_env);
         let rtsp_url = c.rtsp_url.as_deref().and_then(|u| cx.url(at.key("rtsp_url"), u, &["rtsp", "rtsps"]));
         let mut rtsp_url = rtsp_url;
-        if let Some(u) = rtsp_url.as_mut()
-            && (!u.username().is_empty() || u.password().is_some())
-        {
-            // Credentials pasted into the URL move into username/password so the URL can be logged.
-            let user = percent_decode(u.username());
-            let pass = u.password().map(percent_decode);
-            if username.as_ref().is_some_and(|n| *n != user) {
-                cx.problem(at.key("rtsp_url"), "user name in the URL differs from `username`");
-            }
-            if pass.is_some() && password.is_some() {
-                cx.problem(
-                    at.key("rtsp_url"),
-                    "password given both in the URL and as `password`/`password_file`/`password_env`; keep one",
-                );
-            }
-            if !user.is_empty() {
-                username = Some(user);
-            }
-            if let Some(p) = pass {
-                password = password.or(Some(Secret::new(p)));
-            }
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-        }
-        let onvif_url =
+        take_credentials(cx, &at.key("rtsp_url"), rtsp_url.as_mut(), &mut username, &mut password);
+        let mut onvif_url =
             c.onvif_url.as_deref().and_then(|u| cx.url(at.key("onvif_url"), u, &["http", "https"]));
+        take_credentials(cx, &at.key("onvif_url"), onvif_url.as_mut(), &mut username, &mut password);
         if c.rtsp_url.is_none() && c.onvif_url.is_none() {
             cx.problem(at.clone(), format!("camera {name:?} needs `rtsp_url` or `onvif_url`"));
         }
@@ -410,6 +400,40 @@ fn validate_cameras(
         });
     }
     out
+}
+
+/// Moves credentials pasted into a URL into `username`/`password`, so the URL can be logged
+/// and shown by the API.
+fn take_credentials(
+    cx: &mut Ctx<'_>,
+    at: &KeyPath,
+    url: Option<&mut url::Url>,
+    username: &mut Option<String>,
+    password: &mut Option<Secret>,
+) {
+    let Some(u) = url else { return };
+    if u.username().is_empty() && u.password().is_none() {
+        return;
+    }
+    let user = percent_decode(u.username());
+    let pass = u.password().map(percent_decode).map(Secret::new);
+    if !user.is_empty() && username.as_ref().is_some_and(|n| *n != user) {
+        cx.problem(at.clone(), "user name in the URL differs from `username`");
+    }
+    if pass.is_some() && password.is_some() && pass != *password {
+        cx.problem(
+            at.clone(),
+            "a different password is given in the URL and as `password`/`password_file`/`password_env`; keep one",
+        );
+    }
+    if !user.is_empty() {
+        *username = Some(user);
+    }
+    if password.is_none() {
+        *password = pass;
+    }
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
 }
 
 fn percent_decode(s: &str) -> String {
@@ -454,7 +478,9 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
     if enabled && m.host.as_deref().is_none_or(str::is_empty) {
         cx.problem(at.key("host"), "is required when `mqtt.enabled = true`");
     }
-    let password = cx.secret(&at, "password", m.password, m.password_file, m.password_env);
+    // A disabled section's secrets are not read: a missing secret file must not stop the hub.
+    let password =
+        if enabled { cx.secret(&at, "password", m.password, m.password_file, m.password_env) } else { None };
     let topic_prefix = m.topic_prefix.unwrap_or_else(|| "porchlight".to_owned());
     let discovery_prefix = m.discovery_prefix.unwrap_or_else(|| "homeassistant".to_owned());
     for (k, v) in [("topic_prefix", &topic_prefix), ("discovery_prefix", &discovery_prefix)] {
@@ -492,7 +518,15 @@ fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
             );
         }
     }
-    let token = cx.secret(&at, "token", r.token, r.token_file, r.token_env);
+    if url.as_ref().is_some_and(|u| !u.username().is_empty() || u.password().is_some()) {
+        cx.problem(at.key("url"), "do not put credentials in the relay URL; use `token_file`");
+    }
+    if let Some(id) = &r.hub_id
+        && !valid_id(id)
+    {
+        cx.problem(at.key("hub_id"), id_rule(id, "hub id"));
+    }
+    let token = if enabled { cx.secret(&at, "token", r.token, r.token_file, r.token_env) } else { None };
     if enabled {
         if url.is_none() && r.url.is_none() {
             cx.problem(at.key("url"), "is required when `relay.enabled = true`");

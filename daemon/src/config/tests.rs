@@ -1,0 +1,210 @@
+//! Config tests that need the whole pipeline (raw → validated settings).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn env() -> Env {
+    Env::from_pairs([("HOME", "/home/resident")])
+}
+
+fn parse_ok(text: &str) -> Settings {
+    match parse(Path::new("/etc/porchlight/config.toml"), text.to_owned(), &env()) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(Path::new("/etc/porchlight/config.toml"), text.to_owned(), &env()) {
+        Ok(_) => panic!("expected problems"),
+        Err(e) => e.problems(),
+    }
+}
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml")
+}
+
+#[test]
+fn example_config_loads_with_documented_values() {
+    let s = match load(&example_path(), &env()) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(s.hub.name, "porchlight");
+    assert_eq!(s.api.listen.to_string(), "127.0.0.1:8477");
+    assert!(s.api.token.is_none());
+    assert_eq!(s.hub.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(s.storage.segment_duration, Duration::from_secs(60));
+    assert_eq!(s.storage.min_free_bytes, 1 << 30);
+    assert_eq!(s.cameras.len(), 1);
+    assert_eq!(s.cameras[0].name, "front_door");
+    assert_eq!(s.cameras[0].tags, ["street", "doorbell"]);
+    assert!(!s.discovery.enabled && !s.mqtt.enabled && !s.relay.enabled);
+    assert!(s.plugins.dir.ends_with("plugins"));
+}
+
+/// The field names serde knows for a section, from its own "unknown field" message.
+fn fields<T: serde::de::DeserializeOwned + fmt::Debug>() -> Vec<String> {
+    let err = toml::from_str::<T>("zz_not_a_key = 1").expect_err("unknown key");
+    let msg = err.message().to_owned();
+    msg.split_once("expected")
+        .map(|(_, e)| e)
+        .unwrap_or("")
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every key of every section appears in `config.example.toml` and in `docs/ref/config.md`.
+#[test]
+fn every_key_is_documented() {
+    let example = std::fs::read_to_string(example_path()).expect("example");
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ref/config.md"))
+        .expect("docs/ref/config.md");
+    let sections: Vec<(&str, Vec<String>)> = vec![
+        ("hub", fields::<raw::Hub>()),
+        ("api", fields::<raw::Api>()),
+        ("storage", fields::<raw::Storage>()),
+        ("camera", fields::<raw::Camera>()),
+        ("discovery", fields::<raw::Discovery>()),
+        ("mqtt", fields::<raw::Mqtt>()),
+        ("plugins", fields::<raw::Plugins>()),
+        ("relay", fields::<raw::Relay>()),
+    ];
+    for (section, keys) in sections {
+        assert!(!keys.is_empty(), "{section}: no fields found");
+        let header = if section == "camera" { "[[camera]]".to_owned() } else { format!("[{section}]") };
+        let line = format!("\n{header}\n");
+        let start = example.find(&line).unwrap_or_else(|| panic!("{header} missing from example"));
+        let rest = &example[start + line.len() - 1..];
+        let end = rest.find("\n[").unwrap_or(rest.len());
+        let block = &rest[..end];
+        for key in keys {
+            let documented = block.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}:"))
+            });
+            assert!(documented, "{section}.{key} is not in config.example.toml's {header} block");
+            assert!(docs.contains(&format!("`{key}`")), "{section}.{key} is not in docs/ref/config.md");
+        }
+    }
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let s = parse_ok("");
+    assert_eq!(s.hub.data_dir, Path::new("/home/resident/.local/state/porchlight"));
+    assert_eq!(s.storage.dir, s.hub.data_dir.join("recordings"));
+    assert_eq!(s.plugins.dir, Path::new("/etc/porchlight/plugins"));
+    let as_root =
+        parse(Path::new("/etc/p/config.toml"), String::new(), &env().with_root(true)).expect("valid");
+    assert_eq!(as_root.hub.data_dir, Path::new("/var/lib/porchlight"));
+    assert_eq!(s.mqtt.client_id, "porchlight-porchlight");
+}
+
+#[test]
+fn state_directory_wins_for_data_dir() {
+    let env = Env::from_pairs([("STATE_DIRECTORY", "/var/lib/porchlight:/var/lib/other")]);
+    let s = parse(Path::new("/etc/p/config.toml"), String::new(), &env).expect("valid");
+    assert_eq!(s.hub.data_dir, Path::new("/var/lib/porchlight"));
+}
+
+#[test]
+fn credentials_move_out_of_camera_urls() {
+    let s = parse_ok(
+        "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://admin:p%40ss@127.0.0.1:554/s\"\nonvif_url = \"http://admin:p%40ss@127.0.0.1/onvif/device_service\"\n",
+    );
+    let c = &s.cameras[0];
+    assert_eq!(c.rtsp_url.as_ref().map(ToString::to_string).as_deref(), Some("rtsp://127.0.0.1:554/s"));
+    assert_eq!(
+        c.onvif_url.as_ref().map(ToString::to_string).as_deref(),
+        Some("http://127.0.0.1/onvif/device_service")
+    );
+    assert_eq!(c.username.as_deref(), Some("admin"));
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("p@ss"));
+    let p = problems(
+        "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://admin:one@127.0.0.1/s\"\npassword = \"two\"\n",
+    );
+    assert!(p[0].contains("camera[0].rtsp_url: a different password"), "{p:?}");
+}
+
+#[test]
+fn secret_sources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cam"), "from-file\n").expect("write");
+    let cfg = dir.path().join("config.toml");
+    let text = "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://127.0.0.1/a\"\npassword_file = \"cam\"\n\
+                [[camera]]\nname = \"b\"\nrtsp_url = \"rtsp://127.0.0.1/b\"\npassword_env = \"B_PASS\"\n";
+    let env = Env::from_pairs([("B_PASS", "from-env"), ("HOME", "/tmp")]);
+    let s = parse(&cfg, text.to_owned(), &env).expect("valid");
+    assert_eq!(s.cameras[0].password.as_ref().map(Secret::expose), Some("from-file"));
+    assert_eq!(s.cameras[1].password.as_ref().map(Secret::expose), Some("from-env"));
+
+    // Relative names are systemd credentials when $CREDENTIALS_DIRECTORY is set.
+    let creds = tempfile::tempdir().expect("tempdir");
+    std::fs::write(creds.path().join("cam"), "from-credential").expect("write");
+    let env = Env::from_pairs([
+        ("B_PASS", "x"),
+        ("CREDENTIALS_DIRECTORY", creds.path().to_str().expect("utf-8")),
+        ("HOME", "/tmp"),
+    ]);
+    let s = parse(&cfg, text.to_owned(), &env).expect("valid");
+    assert_eq!(s.cameras[0].password.as_ref().map(Secret::expose), Some("from-credential"));
+
+    let p = problems(
+        "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://127.0.0.1/a\"\npassword = \"x\"\npassword_env = \"Y\"\n",
+    );
+    assert!(p[0].contains("give only one of `password`, `password_file` and `password_env`"), "{p:?}");
+    let p = problems(
+        "[[camera]]\nname = \"a\"\nrtsp_url = \"rtsp://127.0.0.1/a\"\npassword_env = \"UNSET_VAR\"\n",
+    );
+    assert!(p[0].contains("environment variable UNSET_VAR is not set"), "{p:?}");
+}
+
+#[test]
+fn disabled_sections_do_not_read_their_secrets() {
+    let s = parse_ok("[mqtt]\nenabled = false\npassword_file = \"/nonexistent\"\n");
+    assert!(s.mqtt.password.is_none());
+    let p = problems("[mqtt]\nenabled = true\nhost = \"127.0.0.1\"\npassword_file = \"/nonexistent\"\n");
+    assert!(p[0].contains("mqtt.password_file: cannot read /nonexistent"), "{p:?}");
+}
+
+#[test]
+fn log_level_typo_is_caught() {
+    let p = problems("[hub]\nlog_level = \"loud\"\n");
+    assert!(p[0].contains("hub.log_level: \"loud\" is not a log level"), "{p:?}");
+    for ok in ["debug", "info,porchlight=debug", "porchlight::reload=trace", "WARN", "porchlight"] {
+        parse_ok(&format!("[hub]\nlog_level = {ok:?}\n"));
+    }
+}
+
+#[test]
+fn missing_required_key_points_at_its_section() {
+    let p = problems("[hub]\nname = \"x\"\n\n[mqtt]\nenabled = true\n");
+    assert_eq!(p, ["/etc/porchlight/config.toml:4:2: mqtt.host: is required when `mqtt.enabled = true`"]);
+}
+
+#[test]
+fn names_and_urls_are_checked() {
+    let p = problems(
+        "[hub]\nname = \"My Hub\"\n[[camera]]\nname = \"-x\"\nrtsp_url = \"rtsp://127.0.0.1/a\"\ntags = [\"ok\", \"Not OK\"]\n\
+         [relay]\nurl = \"http://center.example/x\"\nhub_id = \"../etc\"\n",
+    );
+    let all = p.join("\n");
+    assert!(all.contains("hub.name: hub name \"My Hub\" must be"), "{all}");
+    assert!(all.contains("camera[0].name: camera name \"-x\" must be"), "{all}");
+    assert!(all.contains("camera[0].tags[1]: tag \"Not OK\" must be"), "{all}");
+    assert!(all.contains("relay.url: the relay must use https"), "{all}");
+    assert!(all.contains("relay.hub_id: hub id \"../etc\" must be"), "{all}");
+}
+
+#[test]
+fn sections_must_be_tables() {
+    let p = problems("hub = 3\ncamera = \"x\"\n");
+    assert!(p[0].contains("hub: must be a table (`[hub]`), found integer"), "{p:?}");
+    assert!(p[1].contains("camera: must be a list of `[[camera]]` tables, found string"), "{p:?}");
+}

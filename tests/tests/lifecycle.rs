@@ -1,0 +1,211 @@
+//! Start-up with the example config, health, metrics, systemd notify and clean shutdown.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use porchlight_e2e::{Daemon, Setup, WAIT, message, repo_root};
+
+/// `config.example.toml` as shipped, with only the API port and data dir changed so tests can
+/// run side by side.
+fn example_setup() -> Setup {
+    let text = std::fs::read_to_string(repo_root().join("config.example.toml")).expect("example");
+    let setup = Setup::raw("");
+    let data = setup.path("data");
+    let patched = text
+        .replacen("listen = \"127.0.0.1:8477\"", "listen = \"127.0.0.1:0\"", 1)
+        .replacen(
+            "# data_dir = \"/var/lib/porchlight\"",
+            &format!("data_dir = {:?}", data.display().to_string()),
+            1,
+        )
+        .replacen("log_format = \"auto\"", "log_format = \"json\"", 1);
+    assert_ne!(patched.matches("127.0.0.1:0").count(), 0, "example no longer has the listen line");
+    assert!(patched.contains(&data.display().to_string()), "example no longer has the data_dir line");
+    std::fs::write(&setup.config, patched).expect("write");
+    setup
+}
+
+#[test]
+fn example_config_starts_and_answers_health() {
+    let setup = example_setup();
+    let mut d = Daemon::start(&setup.config);
+    let health = d.get_json("/api/health");
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["hub"], "porchlight");
+    assert_eq!(health["subsystems"]["api"]["state"], "running");
+    assert_eq!(health["subsystems"]["cameras"]["state"], "running");
+    assert_eq!(health["subsystems"]["relay"]["state"], "disabled");
+    let cams = d.get_json("/api/cameras");
+    assert_eq!(cams["cameras"][0]["name"], "front_door", "{cams}");
+    assert!(setup.path("data").is_dir(), "data dir created");
+
+    let (code, metrics) = d.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("# TYPE porchlight_uptime_seconds gauge"), "{metrics}");
+    assert!(
+        metrics.contains("porchlight_api_requests_total{route=\"/api/health\",code=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("porchlight_cameras{state=\"enabled\"} 1"), "{metrics}");
+
+    let (code, body) = d.get("/api/nope");
+    assert_eq!(code, 404, "{body}");
+
+    d.signal("TERM");
+    let status = d.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigterm_shuts_down_in_phases_and_exits_zero() {
+    let setup = Setup::new("[[camera]]\nname = \"porch\"\nrtsp_url = \"rtsp://127.0.0.1:9/x\"\n");
+    let mut d = Daemon::start(&setup.config);
+    d.wait_log("camera start", |l| message(l) == "Starting camera");
+    d.signal("TERM");
+    // The configured deadline is 5 s; a clean exit must come within it.
+    let status = d.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{}", d.log_text());
+    let logs = d.logs();
+    let phases: Vec<&str> = logs
+        .iter()
+        .filter(|l| message(l) == "Stopped")
+        .filter_map(|l| l["fields"]["phase"].as_str())
+        .collect();
+    assert_eq!(phases, ["ingest", "recording", "relay", "mqtt", "control"]);
+    let stopped = logs.iter().find(|l| message(l) == "Camera task stopped").expect("camera task stopped");
+    assert_eq!(stopped["span"]["camera"], "porch", "camera task logs in its camera span: {stopped}");
+    assert!(logs.iter().any(|l| message(l) == "Shutdown complete"));
+}
+
+#[test]
+fn sigint_also_shuts_down_cleanly() {
+    let setup = Setup::new("");
+    let mut d = Daemon::start(&setup.config);
+    d.signal("INT");
+    assert_eq!(d.wait_exit(WAIT).code(), Some(0));
+}
+
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    let setup = Setup::new("");
+    let sock_path = setup.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(WAIT)).expect("timeout");
+    let sock_env = sock_path.display().to_string();
+    let mut d = Daemon::start_with(
+        &setup.config,
+        &[("NOTIFY_SOCKET", sock_env.as_str()), ("WATCHDOG_USEC", "200000")],
+    );
+    let mut seen: Vec<String> = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut recv = |seen: &mut Vec<String>| {
+        let n = sock.recv(&mut buf).expect("notification (timed out?)");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    };
+    while !seen.iter().any(|m| m.contains("READY=1")) {
+        recv(&mut seen);
+    }
+    while !seen.iter().any(|m| m == "WATCHDOG=1") {
+        recv(&mut seen);
+    }
+    d.signal("TERM");
+    while !seen.iter().any(|m| m.contains("STOPPING=1")) {
+        recv(&mut seen);
+    }
+    assert_eq!(d.wait_exit(WAIT).code(), Some(0));
+}
+
+#[test]
+fn watchdog_for_another_pid_is_ignored() {
+    // WATCHDOG_PID names a different process: the daemon must not ping on its behalf.
+    let setup = Setup::new("");
+    let sock_path = setup.path("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(WAIT)).expect("timeout");
+    let sock_env = sock_path.display().to_string();
+    let mut d = Daemon::start_with(
+        &setup.config,
+        &[("NOTIFY_SOCKET", sock_env.as_str()), ("WATCHDOG_USEC", "20000"), ("WATCHDOG_PID", "1")],
+    );
+    d.signal("TERM");
+    let mut buf = [0u8; 512];
+    let mut messages = Vec::new();
+    loop {
+        let n = sock.recv(&mut buf).expect("notification");
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let stop = m.contains("STOPPING=1");
+        messages.push(m);
+        if stop {
+            break;
+        }
+    }
+    assert!(!messages.iter().any(|m| m.contains("WATCHDOG=1")), "{messages:?}");
+    assert_eq!(d.wait_exit(WAIT).code(), Some(0));
+}
+
+#[test]
+fn api_port_in_use_is_a_runtime_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let setup = Setup::new(&format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let mut d = Daemon::spawn(&["run", "--config", &setup.config.display().to_string()], &[]);
+    let status = d.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(1), "{}", d.log_text());
+    assert!(d.log_text().contains("cannot listen for the API on 127.0.0.1:"), "{}", d.log_text());
+}
+
+/// A client that starts a request and never finishes it: the API cannot finish its graceful
+/// drain, so shutdown has something that really takes long.
+fn slow_client(d: &Daemon) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(d.addr.expect("addr")).expect("connect");
+    s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n").expect("partial request");
+    s
+}
+
+#[test]
+fn shutdown_deadline_is_enforced_and_logged() {
+    let setup = Setup::new("");
+    std::fs::write(
+        &setup.config,
+        std::fs::read_to_string(&setup.config)
+            .expect("read")
+            .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"1s\""),
+    )
+    .expect("write");
+    let mut d = Daemon::start(&setup.config);
+    let _client = slow_client(&d);
+    // Make sure the server has accepted the connection before asking it to stop.
+    let (code, _) = d.get("/api/health");
+    assert_eq!(code, 200);
+    d.signal("TERM");
+    let status = d.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(1), "{}", d.log_text());
+    let line = d.wait_log("deadline error", |l| message(l) == "Shutdown deadline passed");
+    assert_eq!(line["level"], "ERROR");
+    assert!(line["fields"]["tasks"].as_str().is_some_and(|t| t.contains("api")), "{line}");
+}
+
+#[test]
+fn second_signal_exits_at_once() {
+    let setup = Setup::new("");
+    std::fs::write(
+        &setup.config,
+        std::fs::read_to_string(&setup.config)
+            .expect("read")
+            .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"10m\""),
+    )
+    .expect("write");
+    let mut d = Daemon::start(&setup.config);
+    let _client = slow_client(&d);
+    let (code, _) = d.get("/api/health");
+    assert_eq!(code, 200);
+    let before = d.log_len();
+    d.signal("TERM");
+    d.wait_log_after(before, "first signal handled", |l| message(l) == "Shutdown requested");
+    d.signal("TERM");
+    // Without the second signal this would take 10 minutes.
+    let status = d.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(1));
+    assert!(d.log_text().contains("Second signal; exiting now"), "{}", d.log_text());
+}
