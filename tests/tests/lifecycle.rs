@@ -1,5 +1,7 @@
 //! Start-up with the example config, health, metrics, systemd notify and clean shutdown.
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
@@ -154,30 +156,29 @@ fn api_port_in_use_is_a_runtime_failure() {
     assert!(d.log_text().contains("cannot listen for the API on 127.0.0.1:"), "{}", d.log_text());
 }
 
-/// A client that starts a request and never finishes it: the API cannot finish its graceful
-/// drain, so shutdown has something that really takes long.
-fn slow_client(d: &Daemon) -> std::net::TcpStream {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(d.addr.expect("addr")).expect("connect");
+/// A daemon with the given shutdown deadline, and a client that has started a request it never
+/// finishes: the API cannot finish its graceful drain, so shutdown has something that really
+/// takes long. The client is returned so it stays connected.
+fn daemon_with_stuck_client(shutdown_timeout: &str) -> (Setup, Daemon, TcpStream) {
+    let setup = Setup::new("");
+    let text = std::fs::read_to_string(&setup.config).expect("read");
+    let text =
+        text.replace("shutdown_timeout = \"5s\"", &format!("shutdown_timeout = \"{shutdown_timeout}\""));
+    std::fs::write(&setup.config, text).expect("write");
+    let d = Daemon::start(&setup.config);
+    let mut s = TcpStream::connect(d.addr.expect("addr")).expect("connect");
+    // Half a request: the server has a connection in progress that it cannot complete. (A half
+    // *second* request on a kept-alive connection does not count: the server drops that one.)
     s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n").expect("partial request");
-    s
+    // Connections are accepted in order: once this later one is served, the stuck one has been
+    // accepted and handed to its own task.
+    assert_eq!(d.get("/api/health").0, 200);
+    (setup, d, s)
 }
 
 #[test]
 fn shutdown_deadline_is_enforced_and_logged() {
-    let setup = Setup::new("");
-    std::fs::write(
-        &setup.config,
-        std::fs::read_to_string(&setup.config)
-            .expect("read")
-            .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"1s\""),
-    )
-    .expect("write");
-    let mut d = Daemon::start(&setup.config);
-    let _client = slow_client(&d);
-    // Make sure the server has accepted the connection before asking it to stop.
-    let (code, _) = d.get("/api/health");
-    assert_eq!(code, 200);
+    let (_setup, mut d, _client) = daemon_with_stuck_client("1s");
     d.signal("TERM");
     let status = d.wait_exit(WAIT);
     assert_eq!(status.code(), Some(1), "{}", d.log_text());
@@ -188,18 +189,7 @@ fn shutdown_deadline_is_enforced_and_logged() {
 
 #[test]
 fn second_signal_exits_at_once() {
-    let setup = Setup::new("");
-    std::fs::write(
-        &setup.config,
-        std::fs::read_to_string(&setup.config)
-            .expect("read")
-            .replace("shutdown_timeout = \"5s\"", "shutdown_timeout = \"10m\""),
-    )
-    .expect("write");
-    let mut d = Daemon::start(&setup.config);
-    let _client = slow_client(&d);
-    let (code, _) = d.get("/api/health");
-    assert_eq!(code, 200);
+    let (_setup, mut d, _client) = daemon_with_stuck_client("10m");
     let before = d.log_len();
     d.signal("TERM");
     d.wait_log_after(before, "first signal handled", |l| message(l) == "Shutdown requested");
@@ -208,4 +198,27 @@ fn second_signal_exits_at_once() {
     let status = d.wait_exit(WAIT);
     assert_eq!(status.code(), Some(1));
     assert!(d.log_text().contains("Second signal; exiting now"), "{}", d.log_text());
+}
+
+#[test]
+fn under_journald_logs_are_plain_lines_with_priority_prefix() {
+    let setup = Setup::new("");
+    let text = std::fs::read_to_string(&setup.config).expect("read");
+    std::fs::write(&setup.config, text.replace("log_format = \"json\"", "log_format = \"auto\""))
+        .expect("write");
+    // JOURNAL_STREAM is how systemd tells a service its stderr goes to the journal;
+    // PORCHLIGHT_LOG overrides hub.log_level.
+    let mut d = Daemon::spawn(
+        &["run", "--config", &setup.config.display().to_string()],
+        &[("JOURNAL_STREAM", "8:12345"), ("PORCHLIGHT_LOG", "debug")],
+    );
+    let up = d.wait_log("ready line", |l| l.as_str().is_some_and(|s| s.contains("Porchlight is up")));
+    let up = up.as_str().expect("plain text line");
+    // Priority first, then the target: no timestamp (journald adds its own), no colours.
+    assert!(up.starts_with("<6>porchlight::run: "), "{up}");
+    assert!(!up.contains('\x1b'), "{up:?}");
+    // PORCHLIGHT_LOG=debug lets debug lines through, at syslog priority 7.
+    d.wait_log("debug line", |l| l.as_str().is_some_and(|s| s.starts_with("<7>")));
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(WAIT).code(), Some(0));
 }
