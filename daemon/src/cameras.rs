@@ -39,6 +39,13 @@ impl CameraStates {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
     }
 
+    /// Lists every configured camera before its task runs, so the API shows them from the start.
+    pub fn register(&self, settings: &Settings) {
+        for c in &settings.cameras {
+            self.put(c, if c.enabled { "starting" } else { "disabled" });
+        }
+    }
+
     fn put(&self, c: &CameraSettings, state: &'static str) {
         let view = CameraView {
             name: c.name.clone(),
@@ -146,7 +153,7 @@ async fn reconcile(
         tracing::info!(camera = %c.name, record = ?c.record, "Starting camera");
         let cancel = parent.child_token();
         let span = tracing::info_span!("camera", camera = %c.name);
-        states.put(c, "idle");
+        states.put(c, "starting");
         let done = tracker
             .spawn(camera_task(c.clone(), bus.clone(), states.clone(), cancel.clone()).instrument(span));
         running.insert(c.name.clone(), Running { settings: c.clone(), cancel, done });

@@ -34,24 +34,22 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Runs until `cancel`: reloads on file changes and on messages from `hup` (SIGHUP).
-    pub async fn run(self, mut hup: mpsc::Receiver<()>, cancel: CancellationToken) {
-        let (tx, mut rx) = mpsc::channel::<()>(1);
+    /// Starts watching the config file's directory. Call before telling anyone the daemon is
+    /// ready, so no edit made after that is missed. The watcher lives as long as the returned
+    /// [`Watch`].
+    pub fn watch(&self) -> Watch {
+        let (tx, rx) = mpsc::channel::<()>(1);
         let file_name = self.path.file_name().map(ToOwned::to_owned);
         let dir = watched_dir(&self.path);
-        let watcher = {
-            let file_name = file_name.clone();
-            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                let Ok(event) = res else { return };
-                let ours = event.paths.iter().any(|p| p.file_name() == file_name.as_deref());
-                if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
-                    // Full means a reload is already pending; that one will read the latest file.
-                    let _ = tx.try_send(());
-                }
-            })
-        };
-        let _watcher = match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w))
-        {
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let Ok(event) = res else { return };
+            let ours = event.paths.iter().any(|p| p.file_name() == file_name.as_deref());
+            if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
+                // Full means a reload is already pending; that one will read the latest file.
+                let _ = tx.try_send(());
+            }
+        });
+        let watcher = match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w)) {
             Ok(w) => {
                 self.health.set("config", State::Running, format!("watching {}", self.path.display()));
                 Some(w)
@@ -62,6 +60,13 @@ impl Reloader {
                 None
             }
         };
+        Watch { _watcher: watcher, rx }
+    }
+
+    /// Runs until `cancel`: reloads on file changes seen by `watch` and on messages from `hup`
+    /// (SIGHUP).
+    pub async fn run(self, watch: Watch, mut hup: mpsc::Receiver<()>, cancel: CancellationToken) {
+        let Watch { _watcher, mut rx } = watch;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
@@ -101,6 +106,9 @@ impl Reloader {
             return self.reject(trigger, vec![format!("{}: {problem}", self.path.display())]);
         }
         *loaded = Arc::new(new);
+        for key in changes.iter().filter_map(|c| c.strip_suffix(" (needs restart)")) {
+            tracing::warn!(key, "This setting takes effect only after a restart");
+        }
         tracing::info!(trigger, changes = %changes.join(", "), "Config reloaded");
         self.log.set_level(&merged.hub.log_level);
         crate::health::set_unbuilt(&self.health, &merged);
@@ -127,6 +135,13 @@ impl Reloader {
     }
 }
 
+/// A running watch on the config directory (see [`Reloader::watch`]).
+#[derive(Debug)]
+pub struct Watch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    rx: mpsc::Receiver<()>,
+}
+
 /// Settings that only take effect at start-up: (name, differs).
 fn restart_only(old: &Settings, new: &Settings) -> [(&'static str, bool); 5] {
     [
@@ -143,10 +158,7 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
     let mut changes: Vec<String> = restart_only(old, new)
         .iter()
         .filter(|(_, c)| *c)
-        .map(|(n, _)| {
-            tracing::warn!(key = n, "This setting takes effect only after a restart");
-            format!("{n} (needs restart)")
-        })
+        .map(|(n, _)| format!("{n} (needs restart)"))
         .collect();
     let mut old_storage = old.storage.clone();
     old_storage.dir.clone_from(&new.storage.dir);

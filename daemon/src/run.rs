@@ -164,6 +164,7 @@ pub async fn run(
         health.set("api", State::Disabled, "");
     }
 
+    camera_states.register(&settings);
     let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
     health.set("cameras", State::Running, format!("{enabled} of {} cameras enabled", settings.cameras.len()));
     {
@@ -186,7 +187,8 @@ pub async fn run(
             log,
             loaded: Mutex::new(Arc::new(settings.clone())),
         };
-        tasks.spawn("control", "config-watcher", |cancel| reloader.run(hup_rx, cancel));
+        let watch = reloader.watch();
+        tasks.spawn("control", "config-watcher", |cancel| reloader.run(watch, hup_rx, cancel));
     }
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hup) => tasks.spawn("control", "sighup", |cancel| async move {

@@ -301,8 +301,8 @@ fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
             }
         },
     };
-    let token = cx.secret(&at, "token", a.token, a.token_file, a.token_env);
     let enabled = a.enabled.unwrap_or(true);
+    let token = if enabled { cx.secret(&at, "token", a.token, a.token_file, a.token_env) } else { None };
     if enabled && token.is_none() && !listen.ip().is_loopback() {
         cx.problem(
             at.key("listen"),
@@ -372,7 +372,13 @@ fn validate_cameras(
             seen.insert(name.clone(), at.clone());
         }
         let mut username = c.username;
-        let mut password = cx.secret(&at, "password", c.password, c.password_file, c.password_env);
+        let enabled = c.enabled.unwrap_or(true);
+        // A disabled camera's secret is not read, like a disabled section's.
+        let mut password = if enabled {
+            cx.secret(&at, "password", c.password, c.password_file, c.password_env)
+        } else {
+            None
+        };
         let rtsp_url = c.rtsp_url.as_deref().and_then(|u| cx.url(at.key("rtsp_url"), u, &["rtsp", "rtsps"]));
         let mut rtsp_url = rtsp_url;
         take_credentials(cx, &at.key("rtsp_url"), rtsp_url.as_mut(), &mut username, &mut password);
@@ -389,7 +395,7 @@ fn validate_cameras(
         }
         out.push(CameraSettings {
             name,
-            enabled: c.enabled.unwrap_or(true),
+            enabled,
             rtsp_url,
             onvif_url,
             transport: c.transport,
