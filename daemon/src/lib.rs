@@ -7,6 +7,7 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod api;
+pub mod audit;
 pub mod bus;
 pub mod cameras;
 pub mod config;

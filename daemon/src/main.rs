@@ -29,6 +29,23 @@ enum Command {
     Run,
     /// Validate the config file: exit 0 if it is usable, else print every problem and exit 2.
     CheckConfig,
+    /// The audit log of sharing requests and decisions.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 if intact, else name the first bad line and exit 1.
+    Verify,
+    /// Print the log readably.
+    Show {
+        /// Only entries at or after this time (RFC 3339, or relative such as -1h, -2d).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 const EXIT_RUNTIME: u8 = 1;
@@ -55,6 +72,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Audit { command } => audit_command(&settings, command),
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -80,6 +98,55 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(()) => ExitCode::from(EXIT_RUNTIME),
             }
+        }
+    }
+}
+
+fn audit_command(settings: &config::Settings, command: AuditCommand) -> ExitCode {
+    use porchlight::audit::{self, Verdict};
+    let dir = settings.hub.data_dir.join("audit");
+    match command {
+        AuditCommand::Verify => match audit::verify(&dir) {
+            Ok(Verdict::Intact { entries, head }) => {
+                let head = head.map_or_else(|| "empty".to_owned(), |h| format!("head {} {}", h.seq, h.hash));
+                println!("{}: intact ({entries} entries, {head})", dir.join(audit::LOG_FILE).display());
+                ExitCode::SUCCESS
+            }
+            Ok(Verdict::Broken { line, message }) => {
+                println!("{}:{line}: {message}", dir.join(audit::LOG_FILE).display());
+                ExitCode::from(EXIT_RUNTIME)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
+        AuditCommand::Show { since } => {
+            let since = match since.map(|s| config::units::parse_time(&s, jiff::Timestamp::now())).transpose()
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("--since: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let entries = match audit::entries(&dir) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            };
+            for e in entries {
+                let time = e["time"].as_str().unwrap_or("");
+                if let Some(since) = since
+                    && time.parse::<jiff::Timestamp>().is_ok_and(|t| t < since)
+                {
+                    continue;
+                }
+                println!("{}", audit::render(&e));
+            }
+            ExitCode::SUCCESS
         }
     }
 }

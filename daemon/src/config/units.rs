@@ -142,3 +142,38 @@ mod tests {
         assert!(parse_bytes("GiB").is_err());
     }
 }
+
+/// Parses a point in time for the command line: RFC 3339 (`2026-11-26T18:00:00Z`), or relative
+/// to `now` as `-10m`, `-2h`, `-1d` (the past) or `now`.
+pub fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+    let t = text.trim();
+    if t == "now" {
+        return Ok(now);
+    }
+    if let Some(rel) = t.strip_prefix('-') {
+        let d = parse_duration(rel)?;
+        let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("invalid time {text:?}: {e}"))?;
+        return now.checked_sub(d).map_err(|e| format!("invalid time {text:?}: {e}"));
+    }
+    t.parse::<jiff::Timestamp>().map_err(|e| {
+        format!("invalid time {text:?}: {e}; use RFC 3339 such as 2026-11-26T18:00:00Z, or -10m / -2h / -1d")
+    })
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn absolute_and_relative_times() {
+        let now: jiff::Timestamp = "2026-11-26T18:00:00Z".parse().expect("ts");
+        assert_eq!(parse_time("now", now), Ok(now));
+        assert_eq!(parse_time("-10m", now).map(|t| t.to_string()), Ok("2026-11-26T17:50:00Z".into()));
+        assert_eq!(parse_time("-1d", now).map(|t| t.to_string()), Ok("2026-11-25T18:00:00Z".into()));
+        assert_eq!(
+            parse_time("2026-11-26T19:00:00+01:00", now).map(|t| t.to_string()),
+            Ok("2026-11-26T18:00:00Z".into())
+        );
+        assert!(parse_time("yesterday", now).expect_err("bad").contains("RFC 3339"));
+    }
+}

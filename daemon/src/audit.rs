@@ -1,0 +1,404 @@
+//! The audit log: every sharing request, every policy's decision, the final decision and
+//! (later) everything that actually left the house, appended to a hash-chained JSON-lines file
+//! under `data_dir/audit/`. Format and verification: `docs/ref/audit.md`.
+//!
+//! Each line is a JSON object that ends with `"hash":"<sha256>"`, the SHA-256 of the line's
+//! text without that field; every entry carries the previous entry's hash in `prev` and a
+//! sequence number one higher than the previous. A separate head file records the newest
+//! entry, so a truncated tail is caught too. Every append is fsynced before it returns.
+
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// File names inside the audit directory.
+pub const LOG_FILE: &str = "audit.jsonl";
+pub const HEAD_FILE: &str = "audit.head";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("audit log {}: line {line}: {message}", path.display())]
+    Corrupt { path: PathBuf, line: usize, message: String },
+}
+
+/// The newest entry: its sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// An open audit log. Cheap to clone; appends are serialised.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    inner: Arc<Mutex<Writer>>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    next_seq: u64,
+    prev: String,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Splits a line into (body, hash): the body is the line without its trailing `"hash"` field.
+fn split_hash(line: &str) -> Option<(String, &str)> {
+    let (front, rest) = line.rsplit_once(",\"hash\":\"")?;
+    let hash = rest.strip_suffix("\"}")?;
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| (format!("{front}}}"), hash))
+}
+
+impl Audit {
+    /// Opens (creating if needed) the audit log in `dir`. A torn last line, left by a crash in
+    /// the middle of an append, is cut off and the cut is itself recorded as an entry.
+    pub fn open(dir: &Path) -> Result<Self, AuditError> {
+        let io = |source| AuditError::Io { path: dir.join(LOG_FILE), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(LOG_FILE);
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(io)?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(io)?;
+        let mut torn = None;
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            torn = Some(text.len() - keep);
+            file.set_len(keep as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            text.truncate(keep);
+        }
+        let (next_seq, prev) = match text.lines().last() {
+            None => (0, GENESIS.to_owned()),
+            Some(last) => {
+                let line_no = text.lines().count();
+                let corrupt = |message: &str| AuditError::Corrupt {
+                    path: path.clone(),
+                    line: line_no,
+                    message: message.to_owned(),
+                };
+                let (body, hash) = split_hash(last).ok_or_else(|| corrupt("no hash field"))?;
+                let v: Value = serde_json::from_str(&body).map_err(|_| corrupt("not JSON"))?;
+                let seq = v["seq"].as_u64().ok_or_else(|| corrupt("no seq"))?;
+                (seq + 1, hash.to_owned())
+            }
+        };
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        let audit =
+            Self { inner: Arc::new(Mutex::new(Writer { dir: dir.to_owned(), file, next_seq, prev })) };
+        if let Some(bytes) = torn {
+            tracing::warn!(bytes, file = %path.display(), "Audit log ended in a torn line (crash during append); cut it off");
+            audit.append("audit_recovered", serde_json::json!({ "torn_bytes": bytes }))?;
+        }
+        Ok(audit)
+    }
+
+    /// Appends an entry of `kind` with `fields` (a JSON object) and fsyncs it. Returns its head.
+    /// Fields named `seq`, `time`, `kind`, `prev` or `hash` are replaced by the log's own.
+    pub fn append(&self, kind: &str, fields: Value) -> Result<Head, AuditError> {
+        let mut w = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut obj = Map::new();
+        obj.insert("seq".into(), w.next_seq.into());
+        obj.insert("time".into(), jiff::Timestamp::now().to_string().into());
+        obj.insert("kind".into(), kind.into());
+        obj.insert("prev".into(), w.prev.clone().into());
+        if let Value::Object(extra) = fields {
+            for (k, v) in extra {
+                if !matches!(k.as_str(), "seq" | "time" | "kind" | "prev" | "hash") {
+                    obj.insert(k, v);
+                }
+            }
+        }
+        // serde_json keeps insertion order only with its `preserve_order` feature; without it
+        // keys are sorted, which is just as deterministic. The hash covers the exact bytes.
+        let body = Value::Object(obj).to_string();
+        let hash = sha256_hex(body.as_bytes());
+        let line = format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1]);
+        let path = w.dir.join(LOG_FILE);
+        let io = |source| AuditError::Io { path: path.clone(), source };
+        w.file.write_all(line.as_bytes()).map_err(io)?;
+        w.file.sync_data().map_err(io)?;
+        let head = Head { seq: w.next_seq, hash: hash.clone() };
+        write_head(&w.dir, &head)?;
+        w.next_seq += 1;
+        w.prev = hash;
+        Ok(head)
+    }
+
+    /// The newest entry, if any.
+    pub fn head(&self) -> Option<Head> {
+        let w = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        w.next_seq.checked_sub(1).map(|seq| Head { seq, hash: w.prev.clone() })
+    }
+}
+
+/// Writes the head file atomically (temp file, fsync, rename).
+fn write_head(dir: &Path, head: &Head) -> Result<(), AuditError> {
+    let path = dir.join(HEAD_FILE);
+    let tmp = dir.join(format!("{HEAD_FILE}.tmp"));
+    let io = |source| AuditError::Io { path: path.clone(), source };
+    let mut f = File::create(&tmp).map_err(io)?;
+    let text = serde_json::to_string(head).unwrap_or_default();
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(())
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every entry is intact and the head file agrees.
+    Intact { entries: u64, head: Option<Head> },
+    /// The first bad line (1-based) and why.
+    Broken { line: usize, message: String },
+}
+
+/// Checks the whole chain in `dir`: each line's hash, its link to the previous line, the
+/// sequence, and the head file. Names the first line that is wrong.
+pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
+    let path = dir.join(LOG_FILE);
+    let io = |source| AuditError::Io { path: path.clone(), source };
+    let file = File::open(&path).map_err(io)?;
+    let mut prev = GENESIS.to_owned();
+    let mut expected_seq = 0u64;
+    let mut last: Option<Head> = None;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.map_err(io)?;
+        let broken = |message: String| Ok(Verdict::Broken { line: line_no, message });
+        let Some((body, hash)) = split_hash(&line) else {
+            return broken("no valid hash field at the end of the line".into());
+        };
+        if sha256_hex(body.as_bytes()) != hash {
+            return broken("the entry was changed after it was written (its hash does not match)".into());
+        }
+        let v: Value = match serde_json::from_str(&body) {
+            Ok(v) => v,
+            Err(e) => return broken(format!("not a JSON object: {e}")),
+        };
+        if v["prev"].as_str() != Some(prev.as_str()) {
+            return broken(
+                "does not follow the line before it (an entry was removed, inserted or moved here)".into(),
+            );
+        }
+        match v["seq"].as_u64() {
+            Some(s) if s == expected_seq => {}
+            Some(s) => return broken(format!("sequence number {s}, expected {expected_seq}")),
+            None => return broken("no sequence number".into()),
+        }
+        prev = hash.to_owned();
+        last = Some(Head { seq: expected_seq, hash: prev.clone() });
+        expected_seq += 1;
+    }
+    match std::fs::read_to_string(dir.join(HEAD_FILE)) {
+        Ok(text) => {
+            let head: Option<Head> = serde_json::from_str(&text).ok();
+            if head.is_none() || head != last {
+                let line = usize::try_from(expected_seq).unwrap_or(usize::MAX);
+                return Ok(Verdict::Broken {
+                    line: line.max(1),
+                    message: format!(
+                        "the log ends at entry {} but the head file records {}: entries were cut off the end or the head was changed",
+                        last.as_ref().map_or("(none)".into(), |h| h.seq.to_string()),
+                        head.as_ref().map_or("an unreadable head".into(), |h| format!("entry {}", h.seq)),
+                    ),
+                });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && last.is_none() => {}
+        Err(e) => {
+            return Ok(Verdict::Broken {
+                line: 1,
+                message: format!("head file {HEAD_FILE} unreadable: {e}"),
+            });
+        }
+    }
+    Ok(Verdict::Intact { entries: expected_seq, head: last })
+}
+
+/// Every entry, parsed, for `porchlight audit show`.
+pub fn entries(dir: &Path) -> Result<Vec<Value>, AuditError> {
+    let path = dir.join(LOG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(AuditError::Io { path, source }),
+    };
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
+
+/// One entry as a readable line: `#seq time kind key=value …` (chain fields left out).
+pub fn render(entry: &Value) -> String {
+    let mut out = format!(
+        "#{} {} {}",
+        entry["seq"].as_u64().map_or_else(|| "?".into(), |s| s.to_string()),
+        entry["time"].as_str().unwrap_or("?"),
+        entry["kind"].as_str().unwrap_or("?"),
+    );
+    if let Value::Object(map) = entry {
+        for (k, v) in map {
+            if matches!(k.as_str(), "seq" | "time" | "kind" | "prev" | "hash") {
+                continue;
+            }
+            match v {
+                Value::String(s) => {
+                    let _ = write!(out, " {k}={s:?}");
+                }
+                other => {
+                    let _ = write!(out, " {k}={other}");
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log_with(n: usize) -> (tempfile::TempDir, Audit) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit = Audit::open(dir.path()).expect("open");
+        for i in 0..n {
+            audit
+                .append("request", json!({ "request_id": format!("r{i}"), "note": "a\"b\nc" }))
+                .expect("append");
+        }
+        (dir, audit)
+    }
+
+    fn lines(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join(LOG_FILE)).expect("read").lines().map(str::to_owned).collect()
+    }
+
+    fn write_lines(dir: &Path, lines: &[String]) {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        std::fs::write(dir.join(LOG_FILE), text).expect("write");
+    }
+
+    fn broken_line(dir: &Path) -> usize {
+        match verify(dir).expect("verify") {
+            Verdict::Broken { line, .. } => line,
+            Verdict::Intact { .. } => panic!("tampering not detected"),
+        }
+    }
+
+    #[test]
+    fn intact_log_verifies_and_reopens_where_it_left_off() {
+        let (dir, audit) = log_with(3);
+        assert_eq!(audit.head().map(|h| h.seq), Some(2));
+        drop(audit);
+        let audit = Audit::open(dir.path()).expect("reopen");
+        let head = audit.append("decision", json!({ "outcome": "deny" })).expect("append");
+        assert_eq!(head.seq, 3);
+        match verify(dir.path()).expect("verify") {
+            Verdict::Intact { entries, head: Some(h) } => {
+                assert_eq!(entries, 4);
+                assert_eq!(h, head);
+            }
+            other => panic!("{other:?}"),
+        }
+        let all = entries(dir.path()).expect("entries");
+        assert_eq!(all[1]["request_id"], "r1");
+        assert_eq!(all[1]["note"], "a\"b\nc");
+        assert_eq!(all[3]["kind"], "decision");
+    }
+
+    #[test]
+    fn edited_entry_is_named() {
+        let (dir, _a) = log_with(5);
+        let mut l = lines(dir.path());
+        l[2] = l[2].replace("r2", "r9");
+        write_lines(dir.path(), &l);
+        assert_eq!(broken_line(dir.path()), 3);
+    }
+
+    #[test]
+    fn edited_entry_with_recomputed_hash_is_caught_at_the_next_line() {
+        let (dir, _a) = log_with(5);
+        let mut l = lines(dir.path());
+        let (body, _) = split_hash(&l[1]).expect("hash");
+        let body = body.replace("r1", "r7");
+        l[1] = format!("{},\"hash\":\"{}\"}}", &body[..body.len() - 1], sha256_hex(body.as_bytes()));
+        write_lines(dir.path(), &l);
+        assert_eq!(broken_line(dir.path()), 3);
+    }
+
+    #[test]
+    fn deleted_inserted_and_reordered_entries_are_caught() {
+        let (dir, _a) = log_with(5);
+        let orig = lines(dir.path());
+
+        let mut deleted = orig.clone();
+        deleted.remove(1);
+        write_lines(dir.path(), &deleted);
+        assert_eq!(broken_line(dir.path()), 2);
+
+        let mut inserted = orig.clone();
+        inserted.insert(2, orig[0].clone());
+        write_lines(dir.path(), &inserted);
+        assert_eq!(broken_line(dir.path()), 3);
+
+        let mut swapped = orig.clone();
+        swapped.swap(3, 4);
+        write_lines(dir.path(), &swapped);
+        assert_eq!(broken_line(dir.path()), 4);
+
+        let mut truncated = orig;
+        truncated.truncate(3);
+        write_lines(dir.path(), &truncated);
+        match verify(dir.path()).expect("verify") {
+            Verdict::Broken { message, .. } => assert!(message.contains("cut off the end"), "{message}"),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn torn_last_line_is_cut_and_recorded() {
+        let (dir, audit) = log_with(2);
+        drop(audit);
+        let mut f = OpenOptions::new().append(true).open(dir.path().join(LOG_FILE)).expect("open");
+        f.write_all(b"{\"seq\":2,\"time\":\"2026-").expect("torn write");
+        drop(f);
+        let audit = Audit::open(dir.path()).expect("reopen");
+        assert_eq!(audit.head().map(|h| h.seq), Some(2));
+        let all = entries(dir.path()).expect("entries");
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2]["kind"], "audit_recovered");
+        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 3, .. }));
+    }
+
+    #[test]
+    fn reserved_fields_cannot_be_forged() {
+        let (dir, audit) = log_with(0);
+        audit.append("request", json!({ "seq": 99, "prev": "x", "hash": "y", "kind": "z" })).expect("append");
+        let e = &entries(dir.path()).expect("entries")[0];
+        assert_eq!(e["seq"], 0);
+        assert_eq!(e["kind"], "request");
+        assert_eq!(e["prev"], GENESIS);
+        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 1, .. }));
+    }
+}
