@@ -101,7 +101,8 @@ async fn health(State(st): State<ApiState>) -> Response {
 }
 
 async fn cameras(State(st): State<ApiState>) -> Response {
-    axum::Json(json!({ "cameras": st.cameras.snapshot() })).into_response()
+    let settings = st.settings.borrow().clone();
+    axum::Json(json!({ "cameras": st.cameras.view(&settings) })).into_response()
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response {

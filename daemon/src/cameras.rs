@@ -28,36 +28,35 @@ pub struct CameraView {
     pub onvif_url: Option<String>,
 }
 
-/// Shared view of every configured camera.
+/// The runtime state of each camera task, by camera name.
 #[derive(Debug, Clone, Default)]
 pub struct CameraStates {
-    inner: Arc<Mutex<BTreeMap<String, CameraView>>>,
+    inner: Arc<Mutex<BTreeMap<String, &'static str>>>,
 }
 
 impl CameraStates {
-    pub fn snapshot(&self) -> Vec<CameraView> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    /// Every camera of `settings` (the running config) with its task's state: the list follows
+    /// the config at once; the state follows the task.
+    pub fn view(&self, settings: &Settings) -> Vec<CameraView> {
+        let states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        settings
+            .cameras
+            .iter()
+            .map(|c| CameraView {
+                name: c.name.clone(),
+                enabled: c.enabled,
+                state: if c.enabled { states.get(&c.name).copied().unwrap_or("starting") } else { "disabled" },
+                record: c.record,
+                tags: c.tags.clone(),
+                // Validation moved any credentials out of the URLs.
+                rtsp_url: c.rtsp_url.as_ref().map(ToString::to_string),
+                onvif_url: c.onvif_url.as_ref().map(ToString::to_string),
+            })
+            .collect()
     }
 
-    /// Lists every configured camera before its task runs, so the API shows them from the start.
-    pub fn register(&self, settings: &Settings) {
-        for c in &settings.cameras {
-            self.put(c, if c.enabled { "starting" } else { "disabled" });
-        }
-    }
-
-    fn put(&self, c: &CameraSettings, state: &'static str) {
-        let view = CameraView {
-            name: c.name.clone(),
-            enabled: c.enabled,
-            state,
-            record: c.record,
-            tags: c.tags.clone(),
-            // Validation moved any credentials out of the URL.
-            rtsp_url: c.rtsp_url.as_ref().map(ToString::to_string),
-            onvif_url: c.onvif_url.as_ref().map(ToString::to_string),
-        };
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).insert(c.name.clone(), view);
+    fn set(&self, name: &str, state: &'static str) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned(), state);
     }
 
     fn remove(&self, name: &str) {
@@ -133,18 +132,12 @@ async fn reconcile(
             tracing::info!(camera = %name, reason = why, "Stopping camera");
             r.cancel.cancel();
             let _ = r.done.await;
-        }
-    }
-    let configured: Vec<&str> = settings.cameras.iter().map(|c| c.name.as_str()).collect();
-    for view in states.snapshot() {
-        if !configured.contains(&view.name.as_str()) {
-            states.remove(&view.name);
+            states.remove(&name);
         }
     }
     // Start what is new, enabled or changed.
     for c in &settings.cameras {
         if !c.enabled {
-            states.put(c, "disabled");
             continue;
         }
         if running.contains_key(&c.name) {
@@ -153,7 +146,7 @@ async fn reconcile(
         tracing::info!(camera = %c.name, record = ?c.record, "Starting camera");
         let cancel = parent.child_token();
         let span = tracing::info_span!("camera", camera = %c.name);
-        states.put(c, "starting");
+        states.set(&c.name, "starting");
         let done = tracker
             .spawn(camera_task(c.clone(), bus.clone(), states.clone(), cancel.clone()).instrument(span));
         running.insert(c.name.clone(), Running { settings: c.clone(), cancel, done });
@@ -163,7 +156,7 @@ async fn reconcile(
 /// One camera's task. Recording and ONVIF events plug in here.
 async fn camera_task(settings: CameraSettings, _bus: Bus, states: CameraStates, cancel: CancellationToken) {
     tracing::debug!(rtsp_url = ?settings.rtsp_url.as_ref().map(ToString::to_string), "Camera task running");
-    states.put(&settings, "idle");
+    states.set(&settings.name, "idle");
     cancel.cancelled().await;
     tracing::debug!("Camera task stopped");
 }

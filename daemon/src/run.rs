@@ -164,7 +164,6 @@ pub async fn run(
         health.set("api", State::Disabled, "");
     }
 
-    camera_states.register(&settings);
     let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
     health.set("cameras", State::Running, format!("{enabled} of {} cameras enabled", settings.cameras.len()));
     {

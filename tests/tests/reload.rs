@@ -74,7 +74,7 @@ fn valid_edit_applies_invalid_edit_is_rejected_and_rename_save_works() {
     std::fs::rename(&tmp, &setup.config).expect("rename");
     let e = events.next_matching(is_reload);
     assert_eq!(e["outcome"], "applied", "{e}");
-    assert_eq!(cameras(&d), ["drive", "garden"]);
+    assert_eq!(cameras(&d), ["garden", "drive"], "in config order");
 
     let m = d.get("/metrics").1;
     assert!(m.contains("porchlight_config_reloads_total{result=\"rejected\"} 1"), "{m}");
