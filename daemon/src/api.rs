@@ -23,6 +23,8 @@ use crate::cameras::CameraStates;
 use crate::config::Settings;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::policy::service::PolicyService;
+use crate::policy::{HubMode, Request as PolicyRequest, Slot};
 
 /// What the handlers read. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     pub bus: Bus,
     pub cameras: CameraStates,
+    /// `None` when the policy engine could not start (then nothing is shared).
+    pub policy: Option<Arc<PolicyService>>,
     pub started: Instant,
     /// Ends long-lived responses (the event stream) at shutdown.
     pub cancel: CancellationToken,
@@ -42,6 +46,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/events", get(events))
+        .route("/api/plugins", get(plugins))
+        .route("/api/policy/evaluate", axum::routing::post(evaluate))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -82,6 +88,8 @@ fn route_label(path: &str) -> &'static str {
         "/api/cameras" => "/api/cameras",
         "/api/events" => "/api/events",
         "/metrics" => "/metrics",
+        "/api/plugins" => "/api/plugins",
+        "/api/policy/evaluate" => "/api/policy/evaluate",
         _ => "other",
     }
 }
@@ -123,6 +131,55 @@ async fn events(State(st): State<ApiState>) -> Sse<impl Stream<Item = Result<Sse
         Some((Ok(ev), (sub, cancel)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn plugins(State(st): State<ApiState>) -> Response {
+    let Some(policy) = &st.policy else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the policy engine is not running; nothing is shared");
+    };
+    let list: Vec<serde_json::Value> = policy
+        .engine
+        .slots()
+        .iter()
+        .map(|s| match s {
+            Slot::Loaded(p) => json!({
+                "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+            }),
+            Slot::Missing { name, reason } => json!({ "name": name, "state": "not_loaded", "reason": reason }),
+        })
+        .collect();
+    axum::Json(json!({ "contract": crate::policy::CONTRACT, "plugins": list })).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateBody {
+    request: PolicyRequest,
+    #[serde(default)]
+    mode: HubMode,
+}
+
+/// Asks the installed policies what they would decide about a request (nothing is shared;
+/// the evaluation is recorded in the audit log like any decision).
+async fn evaluate(
+    State(st): State<ApiState>,
+    body: Result<axum::Json<EvaluateBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request body: {}", e.body_text())),
+    };
+    let Some(policy) = &st.policy else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the policy engine is not running; nothing is shared");
+    };
+    let settings = st.settings.borrow().clone();
+    let context = crate::policy::service::context_from(&settings, body.mode);
+    let verdict = policy.decide(body.request, context, "api-evaluate").await;
+    axum::Json(verdict).into_response()
+}
+
+fn error(code: StatusCode, message: &str) -> Response {
+    (code, axum::Json(json!({ "error": message }))).into_response()
 }
 
 async fn not_found() -> Response {

@@ -103,6 +103,16 @@ impl Audit {
             }
         };
         file.seek(SeekFrom::End(0)).map_err(io)?;
+        // A crash between appending an entry and updating the head leaves the head one entry
+        // behind: bring it up to date (a head *ahead* of the log is a cut-off tail, left for
+        // `verify` to report).
+        if let Some(seq) = next_seq.checked_sub(1) {
+            let head: Option<Head> =
+                std::fs::read_to_string(dir.join(HEAD_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+            if head.as_ref().map_or(seq == 0, |h| h.seq + 1 == seq) {
+                write_head(dir, &Head { seq, hash: prev.clone() })?;
+            }
+        }
         let audit =
             Self { inner: Arc::new(Mutex::new(Writer { dir: dir.to_owned(), file, next_seq, prev })) };
         if let Some(bytes) = torn {
@@ -161,6 +171,8 @@ fn write_head(dir: &Path, head: &Head) -> Result<(), AuditError> {
     f.write_all(text.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
+    // Make the rename itself durable.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(())
 }
 
@@ -178,7 +190,14 @@ pub enum Verdict {
 pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
     let path = dir.join(LOG_FILE);
     let io = |source| AuditError::Io { path: path.clone(), source };
-    let file = File::open(&path).map_err(io)?;
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        // A hub that has not recorded anything yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.join(HEAD_FILE).exists() => {
+            return Ok(Verdict::Intact { entries: 0, head: None });
+        }
+        Err(e) => return Err(io(e)),
+    };
     let mut prev = GENESIS.to_owned();
     let mut expected_seq = 0u64;
     let mut last: Option<Head> = None;
@@ -389,6 +408,35 @@ mod tests {
         assert_eq!(all.len(), 3);
         assert_eq!(all[2]["kind"], "audit_recovered");
         assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 3, .. }));
+    }
+
+    #[test]
+    fn head_one_behind_after_a_crash_is_repaired_but_a_cut_tail_is_not() {
+        let (dir, audit) = log_with(3);
+        drop(audit);
+        // Crash after the append, before the head update: the head says entry 1.
+        let heads = |seq: u64| {
+            let l = lines(dir.path());
+            let (_, hash) = split_hash(&l[usize::try_from(seq).expect("small")]).expect("hash");
+            write_head(dir.path(), &Head { seq, hash: hash.to_owned() }).expect("head");
+        };
+        heads(1);
+        Audit::open(dir.path()).expect("reopen");
+        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 3, .. }));
+        // Two behind is not a crash: it is left for verify to report.
+        let (dir2, audit2) = log_with(4);
+        drop(audit2);
+        let l = lines(dir2.path());
+        let (_, hash) = split_hash(&l[1]).expect("hash");
+        write_head(dir2.path(), &Head { seq: 1, hash: hash.to_owned() }).expect("head");
+        Audit::open(dir2.path()).expect("reopen");
+        assert!(matches!(verify(dir2.path()).expect("verify"), Verdict::Broken { .. }));
+    }
+
+    #[test]
+    fn fresh_hub_verifies_as_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 0, head: None });
     }
 
     #[test]

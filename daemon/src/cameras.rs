@@ -45,7 +45,11 @@ impl CameraStates {
             .map(|c| CameraView {
                 name: c.name.clone(),
                 enabled: c.enabled,
-                state: if c.enabled { states.get(&c.name).copied().unwrap_or("starting") } else { "disabled" },
+                state: if c.enabled {
+                    states.get(&c.name).copied().unwrap_or("starting")
+                } else {
+                    "disabled"
+                },
                 record: c.record,
                 tags: c.tags.clone(),
                 // Validation moved any credentials out of the URLs.

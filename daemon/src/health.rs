@@ -70,5 +70,4 @@ pub fn set_unbuilt(health: &Health, settings: &crate::config::Settings) {
             health.set(name, State::Disabled, "");
         }
     }
-    health.set("plugins", State::NotImplemented, "no policy engine yet: nothing is ever shared");
 }

@@ -19,6 +19,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ),
     ("porchlight_cameras", "gauge", "Cameras in the running config, by state."),
     ("porchlight_api_requests_total", "counter", "HTTP API requests, by route and status code."),
+    ("porchlight_policy_decisions_total", "counter", "Sharing requests decided, by final decision."),
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -130,6 +130,34 @@ pub async fn run(
     health.set("storage", State::Running, format!("data in {}", data_dir.display()));
     crate::health::set_unbuilt(&health, &settings);
 
+    // The audit log and the policy engine. Either failing leaves the hub running (recording
+    // matters) but unable to share anything.
+    let audit = match crate::audit::Audit::open(&data_dir.join("audit")) {
+        Ok(a) => {
+            health.set("audit", State::Running, format!("{}", data_dir.join("audit").display()));
+            Some(a)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot open the audit log; nothing can be shared");
+            health.set("audit", State::Failed, e.to_string());
+            None
+        }
+    };
+    let policy = match crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins"))) {
+        Ok(engine) => Some(Arc::new(crate::policy::service::PolicyService {
+            engine: Arc::new(engine),
+            audit,
+            bus: bus.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the policy engine; nothing can be shared");
+            health.set("plugins", State::Failed, e.to_string());
+            None
+        }
+    };
+
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
     if settings.api.enabled {
         let addr = settings.api.listen;
@@ -149,6 +177,7 @@ pub async fn run(
             metrics: metrics.clone(),
             bus: bus.clone(),
             cameras: camera_states.clone(),
+            policy: policy.clone(),
             started,
             cancel: tasks.phase("control").cancel.clone(),
         };
@@ -172,6 +201,13 @@ pub async fn run(
         tasks.spawn("ingest", "cameras", |cancel| {
             cameras::supervise(rx, bus, health, metrics, states, cancel)
         });
+    }
+
+    if let Some(service) = &policy {
+        // Before READY=1: a request must never meet a half-loaded policy set.
+        service.reload_blocking(&settings.plugins, "start").await;
+        let (service, rx) = (Arc::clone(service), settings_rx.clone());
+        tasks.spawn("relay", "policy", |cancel| service.run(rx, cancel));
     }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);

@@ -48,6 +48,56 @@ pub fn binary() -> PathBuf {
     .clone()
 }
 
+/// The example and test policy plugins, built for `wasm32-unknown-unknown` once per test
+/// process (a separate target dir, so it never waits on the build of the tests themselves).
+/// Returns the directory holding `<crate_name>.wasm` files.
+pub fn plugin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe path");
+        let target_dir = exe.ancestors().nth(3).expect("target dir").join("wasm-plugins");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "--profile", "plugin"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .current_dir(repo_root());
+        for p in PLUGINS {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("run cargo build for the plugins");
+        assert!(
+            status.success(),
+            "building the plugins failed (is the wasm32-unknown-unknown target installed? \
+             `rustup target add wasm32-unknown-unknown`)"
+        );
+        target_dir.join("wasm32-unknown-unknown/plugin")
+    })
+    .clone()
+}
+
+/// The plugin packages the tests build.
+pub const PLUGINS: &[&str] = &[
+    "porchlight-plugin-deny-all",
+    "porchlight-plugin-warrant-required",
+    "porchlight-plugin-ask-resident",
+    "porchlight-plugin-street-only",
+    "porchlight-plugin-emergency-live",
+    "porchlight-plugin-quiet-hours",
+    "porchlight-hostile-plugin",
+];
+
+/// The bytes of a built plugin, by short name (`deny-all`, `hostile-plugin`, …).
+pub fn plugin_bytes(name: &str) -> Vec<u8> {
+    let file = if name == "hostile-plugin" {
+        "porchlight_hostile_plugin.wasm".to_owned()
+    } else {
+        format!("porchlight_plugin_{}.wasm", name.replace('-', "_"))
+    };
+    let path = plugin_dir().join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A config file in a fresh temp dir, with a private data dir and an ephemeral API port.
 #[derive(Debug)]
 pub struct Setup {
@@ -239,6 +289,11 @@ impl Daemon {
         http_get(self.addr.expect("API address"), path, self.token.as_deref())
     }
 
+    /// `POST path` with a JSON body; returns status and body.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, String) {
+        http_post_json(self.addr.expect("API address"), path, self.token.as_deref(), &body.to_string())
+    }
+
     pub fn get_json(&self, path: &str) -> Value {
         let (code, body) = self.get(path);
         assert_eq!(code, 200, "GET {path}: {body}");
@@ -266,6 +321,30 @@ pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Stri
     s.set_read_timeout(Some(WAIT)).expect("timeout");
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (code, body)
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body (Connection: close).
+pub fn http_post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to API");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -63,7 +63,8 @@ token_env = "TEST_RELAY_TOKEN"
         outputs.push(body);
     }
     let cams = d.get_json("/api/cameras");
-    assert_eq!(cams["cameras"][0]["rtsp_url"], "rtsp://127.0.0.1:9/back", "credentials stripped from URL");
+    assert_eq!(cams["cameras"][1]["name"], "back", "{cams}");
+    assert_eq!(cams["cameras"][1]["rtsp_url"], "rtsp://127.0.0.1:9/back", "credentials stripped from URL");
 
     // A reload logs changes too; make one that touches secrets.
     let before = d.log_len();

@@ -101,6 +101,19 @@ pub struct MqttSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginSettings {
     pub dir: PathBuf,
+    /// The plugins that decide, in order (file `<dir>/<name>.wasm`).
+    pub enabled: Vec<PolicySettings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySettings {
+    pub name: String,
+    pub file: PathBuf,
+    /// Load only a file with this SHA-256 (lowercase hex).
+    pub sha256: Option<String>,
+    pub limits: crate::policy::Limits,
+    /// The resident's table for this plugin, as JSON (`{}` when absent).
+    pub config: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

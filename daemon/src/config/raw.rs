@@ -147,6 +147,23 @@ pub struct Mqtt {
 #[serde(default, deny_unknown_fields)]
 pub struct Plugins {
     pub dir: Option<PathBuf>,
+    pub enabled: Vec<String>,
+    pub time_limit: Option<HumanDuration>,
+    pub memory_limit: Option<ByteSize>,
+    pub fuel_limit: Option<u64>,
+    pub log_limit: Option<ByteSize>,
+    pub policy: std::collections::BTreeMap<String, PolicyEntry>,
+}
+
+/// `[plugins.policy.<name>]`: one plugin's pin, limits and configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyEntry {
+    pub sha256: Option<String>,
+    pub time_limit: Option<HumanDuration>,
+    pub memory_limit: Option<ByteSize>,
+    pub fuel_limit: Option<u64>,
+    pub config: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

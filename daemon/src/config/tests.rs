@@ -1,6 +1,7 @@
 //! Config tests that need the whole pipeline (raw → validated settings).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 
@@ -73,6 +74,7 @@ fn every_key_is_documented() {
         ("discovery", fields::<raw::Discovery>()),
         ("mqtt", fields::<raw::Mqtt>()),
         ("plugins", fields::<raw::Plugins>()),
+        ("plugins", fields::<raw::PolicyEntry>()),
         ("relay", fields::<raw::Relay>()),
     ];
     for (section, keys) in sections {
@@ -86,8 +88,8 @@ fn every_key_is_documented() {
         for key in keys {
             let documented = block.lines().any(|l| {
                 let l = l.trim_start_matches(['#', ' ']);
-                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}:"))
-            });
+                l.starts_with(&format!("{key} ="))
+            }) || block.contains(&format!("[{section}.{key}."));
             assert!(documented, "{section}.{key} is not in config.example.toml's {header} block");
             assert!(docs.contains(&format!("`{key}`")), "{section}.{key} is not in docs/ref/config.md");
         }
@@ -207,4 +209,58 @@ fn sections_must_be_tables() {
     let p = problems("hub = 3\ncamera = \"x\"\n");
     assert!(p[0].contains("hub: must be a table (`[hub]`), found integer"), "{p:?}");
     assert!(p[1].contains("camera: must be a list of `[[camera]]` tables, found string"), "{p:?}");
+}
+
+#[test]
+fn misspelt_or_bad_plugin_tables_are_reported_even_when_not_enabled() {
+    let p = problems(
+        "[plugins]\nenabled = [\"warrant-required\"]\n[plugins.policy.warrant-requird]\nsha256 = \"zz\"\n",
+    );
+    let all = p.join("\n");
+    assert!(all.contains("plugins.policy.warrant-requird.sha256: must be 64 hexadecimal digits"), "{all}");
+    assert!(
+        all.contains("plugin \"warrant-requird\" is not enabled (did you mean `warrant-required`?)"),
+        "{all}"
+    );
+    // A table for a plugin that is simply switched off is fine.
+    parse_ok("[plugins]\nenabled = []\n[plugins.policy.quiet-hours]\nconfig = { start = \"22:00\" }\n");
+}
+
+#[test]
+fn relative_paths_become_absolute() {
+    let s =
+        parse(Path::new("conf/config.toml"), "[hub]\ndata_dir = \"data\"\n".into(), &env()).expect("valid");
+    assert!(s.hub.data_dir.is_absolute(), "{}", s.hub.data_dir.display());
+    assert!(s.hub.data_dir.ends_with("conf/data"));
+}
+
+#[test]
+fn plugins_section_resolves_order_limits_and_config() {
+    let p = problems(
+        "[plugins]\nenabled = [\"warrant-required\", \"street-only\", \"street-only\", \"Bad Name\"]\ntime_limit = \"20s\"\n\
+         [plugins.policy.street-only]\nmemory_limit = \"1 GiB\"\nsha256 = \"AB\"\nconfig = { tag = \"street\" }\n",
+    );
+    let all = p.join("\n");
+    assert!(all.contains("plugins.enabled[2]: plugin \"street-only\" is listed twice"), "{all}");
+    assert!(all.contains("plugins.enabled[3]: plugin name \"Bad Name\" must be"), "{all}");
+    assert!(all.contains("plugins.time_limit: must be between 1ms and 5s"), "{all}");
+    assert!(
+        all.contains("plugins.policy.street-only.memory_limit: must be between 1 MiB and 256 MiB"),
+        "{all}"
+    );
+    assert!(all.contains("plugins.policy.street-only.sha256: must be 64 hexadecimal digits"), "{all}");
+
+    let s = parse_ok(
+        "[plugins]\ndir = \"/srv/policies\"\nenabled = [\"warrant-required\", \"street-only\"]\ntime_limit = \"20ms\"\n\
+         [plugins.policy.street-only]\nmemory_limit = \"32 MiB\"\nconfig = { tag = \"street\", exclude_tags = [\"indoor\"] }\n",
+    );
+    let names: Vec<&str> = s.plugins.enabled.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["warrant-required", "street-only"]);
+    assert_eq!(s.plugins.enabled[1].file, Path::new("/srv/policies/street-only.wasm"));
+    assert_eq!(s.plugins.enabled[0].limits.time, Duration::from_millis(20));
+    assert_eq!(s.plugins.enabled[1].limits.time, Duration::from_millis(20), "inherits the section's limit");
+    assert_eq!(s.plugins.enabled[1].limits.memory, 32 << 20);
+    assert_eq!(s.plugins.enabled[0].config, "{}");
+    let cfg: serde_json::Value = serde_json::from_str(&s.plugins.enabled[1].config).expect("json");
+    assert_eq!(cfg, serde_json::json!({ "tag": "street", "exclude_tags": ["indoor"] }));
 }

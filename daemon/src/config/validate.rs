@@ -156,6 +156,8 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let root = root_spanned.get_ref();
     let base = file.parent().map(Path::to_owned).unwrap_or_default();
     let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    // Absolute, so paths mean the same whatever the working directory later is.
+    let base = std::path::absolute(&base).unwrap_or(base);
     let mut cx = Ctx { problems: Vec::new(), env, base };
 
     for (key, value) in root {
@@ -216,7 +218,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let cameras = validate_cameras(&mut cx, raw_cameras, doc);
     let discovery = validate_discovery(&mut cx, discovery);
     let mqtt = validate_mqtt(&mut cx, mqtt, &hub.name);
-    let plugins = PluginSettings { dir: cx.path(&plugins.dir.unwrap_or_else(|| PathBuf::from("plugins"))) };
+    let plugins = validate_plugins(&mut cx, plugins);
     let relay = validate_relay(&mut cx, relay);
 
     let settings =
@@ -462,6 +464,100 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
+    use crate::policy::{Limits, MAX_MEMORY};
+    let at = KeyPath::root().key("plugins");
+    let dir = cx.path(&p.dir.unwrap_or_else(|| PathBuf::from("plugins")));
+    let defaults = Limits::default();
+    let check_limits = |cx: &mut Ctx<'_>,
+                        at: &KeyPath,
+                        base: Limits,
+                        time: Option<raw::HumanDuration>,
+                        memory: Option<raw::ByteSize>,
+                        fuel: Option<u64>| {
+        let mut l = base;
+        if let Some(t) = time {
+            if t.0 < Duration::from_millis(1) || t.0 > Duration::from_secs(5) {
+                cx.problem(at.key("time_limit"), "must be between 1ms and 5s");
+            }
+            l.time = t.0;
+        }
+        if let Some(m) = memory {
+            if m.0 < (1 << 20) || m.0 > MAX_MEMORY as u64 {
+                cx.problem(
+                    at.key("memory_limit"),
+                    format!("must be between 1 MiB and {} MiB", MAX_MEMORY >> 20),
+                );
+            }
+            l.memory = usize::try_from(m.0).unwrap_or(MAX_MEMORY).min(MAX_MEMORY);
+        }
+        if let Some(f) = fuel {
+            if !(1_000..=10_000_000_000).contains(&f) {
+                cx.problem(at.key("fuel_limit"), "must be between 1000 and 10000000000");
+            }
+            l.fuel = f;
+        }
+        l
+    };
+    let mut base = check_limits(cx, &at, defaults, p.time_limit, p.memory_limit, p.fuel_limit);
+    if let Some(b) = p.log_limit {
+        if b.0 > 1 << 20 {
+            cx.problem(at.key("log_limit"), "must be at most 1 MiB");
+        }
+        base.log_bytes = usize::try_from(b.0).unwrap_or(usize::MAX).min(1 << 20);
+    }
+    let mut enabled = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, name) in p.enabled.iter().enumerate() {
+        if !valid_id(name) {
+            cx.problem(at.key("enabled").index(i), id_rule(name, "plugin name"));
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            cx.problem(at.key("enabled").index(i), format!("plugin {name:?} is listed twice"));
+            continue;
+        }
+        let entry = p.policy.get(name);
+        let eat = at.key("policy").key(name);
+        let limits = match entry {
+            Some(e) => check_limits(cx, &eat, base, e.time_limit, e.memory_limit, e.fuel_limit),
+            None => base,
+        };
+        let sha256 = entry.and_then(|e| e.sha256.clone()).map(|s| s.to_ascii_lowercase());
+        if let Some(s) = &sha256
+            && !(s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            cx.problem(eat.key("sha256"), "must be 64 hexadecimal digits (`sha256sum FILE`)");
+        }
+        let config = entry.and_then(|e| e.config.clone()).unwrap_or_else(|| serde_json::json!({}));
+        enabled.push(PolicySettings {
+            name: name.clone(),
+            file: dir.join(format!("{name}.wasm")),
+            sha256,
+            limits,
+            config: config.to_string(),
+        });
+    }
+    for (name, e) in &p.policy {
+        if seen.contains(name) {
+            continue;
+        }
+        // Not enabled (perhaps on purpose): still check it, and catch a misspelt name.
+        let eat = at.key("policy").key(name);
+        check_limits(cx, &eat, base, e.time_limit, e.memory_limit, e.fuel_limit);
+        if let Some(s) = &e.sha256
+            && !(s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            cx.problem(eat.key("sha256"), "must be 64 hexadecimal digits (`sha256sum FILE`)");
+        }
+        let enabled_names: Vec<&str> = p.enabled.iter().map(String::as_str).collect();
+        if let Some(close) = suggest(name, &enabled_names) {
+            cx.problem(eat, format!("plugin {name:?} is not enabled (did you mean `{close}`?)"));
+        }
+    }
+    PluginSettings { dir, enabled }
 }
 
 fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings {

@@ -10,7 +10,10 @@
 //! dress up its reason as, say, a "Legal basis:" line of its own.
 //!
 //! ```toml
-//! [plugins.ask-resident]
+//! [plugins]
+//! enabled = ["ask-resident"]
+//!
+//! [plugins.policy.ask-resident.config]
 //! timeout_seconds = 3600  # how long to wait for your answer: 60 (a minute) to 604800 (a week)
 //! ```
 

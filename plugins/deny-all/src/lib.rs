@@ -2,7 +2,10 @@
 //! with a message the resident chose.
 //!
 //! ```toml
-//! [plugins.deny-all]
+//! [plugins]
+//! enabled = ["deny-all"]
+//!
+//! [plugins.policy.deny-all.config]
 //! message = "This household does not share footage."
 //! ```
 

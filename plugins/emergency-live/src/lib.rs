@@ -19,7 +19,10 @@
 //! everything (which would overrule it).
 //!
 //! ```toml
-//! [plugins.emergency-live]
+//! [plugins]
+//! enabled = ["emergency-live"]
+//!
+//! [plugins.policy.emergency-live.config]
 //! monitoring_organisation = "Acme Alarm Monitoring"  # who receives offers, and the only one allowed
 //!                                                    # (default: offers go to "Monitoring center"
 //!                                                    # and any monitoring company is allowed)

@@ -16,7 +16,10 @@
 //! clocks change.
 //!
 //! ```toml
-//! [plugins.quiet-hours]
+//! [plugins]
+//! enabled = ["quiet-hours"]
+//!
+//! [plugins.policy.quiet-hours.config]
 //! start = "22:00"            # local time, "HH:MM" (default "22:00")
 //! end = "07:00"              # local time, "HH:MM" (default "07:00"); may be before start
 //! utc_offset_minutes = 60    # local time minus UTC, -720 to 840 (default 0)

@@ -15,7 +15,10 @@
 //! name = "front"
 //! tags = ["street", "doorbell"]
 //!
-//! [plugins.street-only]
+//! [plugins]
+//! enabled = ["street-only"]
+//!
+//! [plugins.policy.street-only.config]
 //! tag = "street"                                # the tag a shared camera must have
 //! exclude_tags = ["indoor", "neighbour-facing"] # never share a camera with any of these
 //! ```

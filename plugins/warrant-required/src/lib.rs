@@ -18,7 +18,10 @@
 //! when the warrant's time range or the warrant itself ends, and after `max_live_seconds`.
 //!
 //! ```toml
-//! [plugins.warrant-required]
+//! [plugins]
+//! enabled = ["warrant-required"]
+//!
+//! [plugins.policy.warrant-required.config]
 //! strip_audio = true       # share video only (default)
 //! allow_snapshots = false  # stills, when the warrant covers the present (default: no)
 //! allow_live = false       # live streams, when the warrant covers the present (default: no)

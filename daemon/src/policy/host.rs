@@ -1,0 +1,424 @@
+//! The wasmtime host: turns plugin files into checked, ready-to-instantiate components, and runs
+//! one call of a plugin in a fresh `Store` under hard limits (wall time via epochs, instructions
+//! via fuel, memory, instances, tables, stack, log bytes). Nothing here decides what is shared:
+//! a call either returns the plugin's raw answer or an error that the caller turns into `deny`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// The bindings of `sdk/wit/policy.wit`, the one contract shared with the SDK.
+pub mod wit {
+    wasmtime::component::bindgen!({ path: "../sdk/wit", world: "policy" });
+}
+
+pub use wit::porchlight::policy::types as w;
+
+/// The contract this host speaks (the WIT package and version).
+pub const CONTRACT: &str = "porchlight:policy@0.1.0";
+const TYPES_IMPORT: &str = "porchlight:policy/types@0.1.0";
+
+/// The largest plugin file accepted.
+pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
+/// The largest memory limit any plugin may be given (the pooling allocator reserves this much).
+pub const MAX_MEMORY: usize = 256 << 20;
+/// One log message is cut to this many bytes.
+const MAX_LOG_MESSAGE: usize = 4096;
+
+/// Resource limits for one call of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time for one call (enforced by epoch interruption, 1 ms resolution).
+    pub time: Duration,
+    /// Linear memory, in bytes.
+    pub memory: usize,
+    /// Instructions (wasmtime fuel) for one call.
+    pub fuel: u64,
+    /// Bytes of log messages one call may write; the rest is dropped and counted.
+    pub log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { time: Duration::from_millis(10), memory: 16 << 20, fuel: 50_000_000, log_bytes: 16 << 10 }
+    }
+}
+
+/// Why a plugin file was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
+/// Why a call did not return an answer. Every one of these means `deny`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("ran out of time (limit {0:?})")]
+    Timeout(Duration),
+    #[error("ran out of fuel (limit {0} instructions)")]
+    OutOfFuel(u64),
+    #[error("tried to use more than {limit} bytes of memory (wanted {wanted})")]
+    OutOfMemory { limit: usize, wanted: usize },
+    #[error("overflowed its stack")]
+    StackOverflow,
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("failed: {0}")]
+    Other(String),
+}
+
+/// What one call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub time: Duration,
+    pub fuel: u64,
+    pub log_dropped: usize,
+}
+
+/// Per-call state: the store's data.
+#[derive(Debug)]
+pub struct HostState {
+    plugin: String,
+    memory_limit: usize,
+    oom: Option<usize>,
+    log_budget: usize,
+    log_dropped: usize,
+}
+
+impl wasmtime::ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.oom = Some(desired);
+            // An error (not `false`) traps the plugin at once instead of letting it see -1.
+            return Err(wasmtime::format_err!("memory limit exceeded"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 10_000)
+    }
+
+    fn instances(&self) -> usize {
+        8
+    }
+
+    fn tables(&self) -> usize {
+        8
+    }
+
+    fn memories(&self) -> usize {
+        2
+    }
+}
+
+impl wit::PolicyImports for HostState {
+    fn log(&mut self, level: w::LogLevel, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        if message.len() > self.log_budget {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_budget -= message.len();
+        let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let plugin = self.plugin.as_str();
+        match level {
+            w::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            w::LogLevel::Info => tracing::info!(plugin, "{message}"),
+            w::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            w::LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+impl w::Host for HostState {}
+
+/// Advances the engine's epoch every millisecond while at least one call is running, and
+/// sleeps otherwise (an idle hub should not wake up 1000 times a second).
+struct Ticker {
+    active: Mutex<usize>,
+    wake: Condvar,
+    stop: AtomicBool,
+    /// The thread is waiting for work (so the next call must wake it).
+    parked: AtomicBool,
+}
+
+/// Ticks without a call before the ticker goes to sleep: a burst of decisions does not pay for
+/// waking it up each time.
+const LINGER_TICKS: u32 = 200;
+
+struct Running<'a>(&'a Ticker);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0.active.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+    }
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Arc<Self> {
+        let t = Arc::new(Self {
+            active: Mutex::new(0),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&t);
+        let spawned = std::thread::Builder::new().name("policy-epoch".into()).spawn(move || {
+            let mut idle: u32 = 0;
+            loop {
+                let Some(t) = weak.upgrade() else { return };
+                if t.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                {
+                    let active = t.active.lock().unwrap_or_else(PoisonError::into_inner);
+                    idle = if *active == 0 { idle.saturating_add(1) } else { 0 };
+                    if idle > LINGER_TICKS {
+                        t.parked.store(true, Ordering::SeqCst);
+                        // Woken by `enter`, or every second to notice a stop.
+                        let _ = t.wake.wait_timeout(active, Duration::from_secs(1));
+                        t.parked.store(false, Ordering::SeqCst);
+                        idle = 0;
+                        continue;
+                    }
+                }
+                drop(t);
+                std::thread::sleep(Duration::from_millis(1));
+                engine.increment_epoch();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "Cannot start the policy epoch thread; plugin time limits fall back to fuel");
+        }
+        t
+    }
+
+    fn enter(&self) -> Running<'_> {
+        *self.active.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        if self.parked.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+        Running(self)
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_all();
+    }
+}
+
+/// The shared wasmtime engine and linker.
+#[derive(Clone)]
+pub struct Host {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    ticker: Arc<Ticker>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("policy::Host")
+    }
+}
+
+/// A plugin that passed every load check: ready to instantiate, once per call.
+#[derive(Clone)]
+pub struct Compiled {
+    pre: wit::PolicyPre<HostState>,
+    /// Bytes after componentizing (what was compiled).
+    pub component_bytes: usize,
+    /// Whether the file was a core module that the host componentized.
+    pub componentized: bool,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled").field("component_bytes", &self.component_bytes).finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// A host whose compiled plugins are cached on disk in `cache_dir` (wasmtime's own cache:
+    /// entries are keyed by the plugin bytes, the wasmtime version and the engine settings, and
+    /// are only ever written by this hub). `None`: compile on every start.
+    pub fn new(cache_dir: Option<&std::path::Path>) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(64)
+            .total_core_instances(256)
+            .total_memories(64)
+            .total_tables(256)
+            .max_memory_size(MAX_MEMORY)
+            // Reset the first pages of a slot with memset instead of returning them to the kernel:
+            // a fresh instance per decision would otherwise take a page fault on every page it
+            // touches (most of a decision's cost).
+            .linear_memory_keep_resident(128 << 10)
+            .table_keep_resident(64 << 10);
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(512 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = cache_dir {
+            let mut cc = wasmtime::CacheConfig::new();
+            cc.with_directory(dir);
+            match wasmtime::Cache::new(cc) {
+                Ok(cache) => {
+                    cfg.cache(Some(cache));
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "Plugin compile cache unavailable; compiling on every load")
+                }
+            }
+        }
+        let engine = Engine::new(&cfg).map_err(|e| LoadError(format!("cannot start wasmtime: {e:#}")))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wit::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| LoadError(format!("cannot link the policy contract: {e:#}")))?;
+        let ticker = Ticker::start(engine.clone());
+        Ok(Self { engine, linker: Arc::new(linker), ticker })
+    }
+
+    /// Checks and compiles a plugin file: a component, or a core module built with wit-bindgen
+    /// for `wasm32-unknown-unknown` (componentized here). Rejects anything that imports more
+    /// than the contract.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        if bytes.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError(format!(
+                "{} bytes is larger than the limit of {MAX_PLUGIN_BYTES}",
+                bytes.len()
+            )));
+        }
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError("not a WebAssembly file (no \\0asm header)".into()));
+        }
+        // Validate before anything else parses it: the componentizer assumes well-formed input
+        // (a truncated module made it panic).
+        if let Err(e) =
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all()).validate_all(bytes)
+        {
+            return Err(LoadError(format!("invalid WebAssembly: {}", one_line(&e.to_string()))));
+        }
+        let componentized = !wasmparser::Parser::is_component(bytes);
+        let component_bytes = if componentized {
+            let unusable = |e: String| {
+                LoadError(format!(
+                    "not a usable policy module (build it with porchlight-sdk for wasm32-unknown-unknown): {}",
+                    one_line(&e)
+                ))
+            };
+            // Defence in depth: a panic in the encoder must reject the file, not crash the hub.
+            std::panic::catch_unwind(|| {
+                wit_component::ComponentEncoder::default()
+                    .module(bytes)
+                    .and_then(|e| e.validate(true).encode())
+            })
+            .map_err(|_| unusable("the component encoder failed on it".into()))?
+            .map_err(|e| unusable(format!("{e:#}")))?
+        } else {
+            bytes.to_vec()
+        };
+        let component = Component::new(&self.engine, &component_bytes)
+            .map_err(|e| LoadError(format!("invalid component: {}", one_line(&format!("{e:#}")))))?;
+        for (name, item) in component.component_type().imports(&self.engine) {
+            match (name, &item.ty) {
+                ("log", ComponentItem::ComponentFunc(_)) => {}
+                (TYPES_IMPORT, ComponentItem::ComponentInstance(_)) => {}
+                (n, _) if n.starts_with("wasi:") => {
+                    return Err(LoadError(format!(
+                        "imports the WASI interface `{n}`; policies get no system access (build for wasm32-unknown-unknown)"
+                    )));
+                }
+                (n, _) if n.starts_with("porchlight:policy/") => {
+                    return Err(LoadError(format!(
+                        "built for a different contract (`{n}`); this hub speaks {CONTRACT}"
+                    )));
+                }
+                (n, _) => {
+                    return Err(LoadError(format!(
+                        "imports `{n}`, which is not part of the contract {CONTRACT}"
+                    )));
+                }
+            }
+        }
+        let pre = self.linker.instantiate_pre(&component).and_then(wit::PolicyPre::new).map_err(|e| {
+            LoadError(format!("does not implement the contract {CONTRACT}: {}", one_line(&format!("{e:#}"))))
+        })?;
+        Ok(Compiled { pre, component_bytes: component_bytes.len(), componentized })
+    }
+
+    /// Runs `f` against a fresh instance of `plugin` in a fresh store, under `limits`.
+    pub fn call<T>(
+        &self,
+        plugin: &str,
+        compiled: &Compiled,
+        limits: Limits,
+        f: impl FnOnce(&mut Store<HostState>, &wit::Policy) -> wasmtime::Result<T>,
+    ) -> (Result<T, CallError>, Usage) {
+        let started = Instant::now();
+        let state = HostState {
+            plugin: plugin.to_owned(),
+            memory_limit: limits.memory,
+            oom: None,
+            log_budget: limits.log_bytes,
+            log_dropped: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
+        let ticks = u64::try_from(limits.time.as_millis()).unwrap_or(u64::MAX).max(1);
+        store.set_epoch_deadline(ticks);
+        if let Err(e) = store.set_fuel(limits.fuel) {
+            return (Err(CallError::Other(format!("cannot set fuel: {e}"))), Usage::default());
+        }
+        let result = {
+            let _running = self.ticker.enter();
+            compiled.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance))
+        };
+        let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let data = store.data();
+        let usage = Usage { time: started.elapsed(), fuel, log_dropped: data.log_dropped };
+        let result = result.map_err(|e| match (e.downcast_ref::<Trap>(), data.oom) {
+            (_, Some(wanted)) => CallError::OutOfMemory { limit: limits.memory, wanted },
+            (Some(Trap::Interrupt), _) => CallError::Timeout(limits.time),
+            (Some(Trap::OutOfFuel), _) => CallError::OutOfFuel(limits.fuel),
+            (Some(Trap::StackOverflow), _) => CallError::StackOverflow,
+            // A Rust guest keeps its big frames in linear memory: deep recursion runs off the
+            // bottom of that shadow stack rather than the wasm stack.
+            (Some(Trap::MemoryOutOfBounds), _) => {
+                CallError::Trap("accessed memory out of bounds (a stack overflow, or a bug)".into())
+            }
+            (Some(Trap::UnreachableCodeReached), _) => CallError::Trap("panicked (unreachable code)".into()),
+            (Some(t), _) => CallError::Trap(t.to_string()),
+            (None, _) => CallError::Other(one_line(&format!("{e:#}"))),
+        });
+        (result, usage)
+    }
+}
+
+/// Collapses a multi-line error into one line for logs and audit entries.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

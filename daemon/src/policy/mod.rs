@@ -1,0 +1,359 @@
+//! The sharing-policy engine: the resident's policies — sandboxed WebAssembly components that
+//! implement `sdk/wit/policy.wit` — decide every request to share footage. Fail closed: a plugin
+//! that traps, runs out of time, fuel or memory, returns something malformed or an `allow`
+//! wider than the request, or is missing, counts as `deny`. No plugin → deny. Privacy mode →
+//! deny before any plugin runs. Reference: `docs/ref/plugins.md`.
+
+mod check;
+mod compose;
+mod convert;
+pub mod host;
+pub mod service;
+pub mod types;
+
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use compose::compose;
+pub use host::{CONTRACT, CallError, Host, Limits, LoadError, MAX_MEMORY};
+pub use types::*;
+
+use crate::config::{PluginSettings, PolicySettings};
+
+/// A plugin that loaded and passed its checks.
+#[derive(Debug)]
+pub struct Plugin {
+    pub name: String,
+    pub sha256: String,
+    pub settings: PolicySettings,
+    compiled: host::Compiled,
+}
+
+/// One configured plugin: loaded, or why not (which means it denies everything).
+#[derive(Debug, Clone)]
+pub enum Slot {
+    Loaded(Arc<Plugin>),
+    Missing { name: String, reason: String },
+}
+
+impl Slot {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Loaded(p) => &p.name,
+            Self::Missing { name, .. } => name,
+        }
+    }
+}
+
+/// What a plugin decided about one request, and what it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginOutcome {
+    pub plugin: String,
+    pub sha256: Option<String>,
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Why the plugin's own answer was replaced by `deny`, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub time_us: u64,
+    pub fuel: u64,
+    /// Log messages dropped because the plugin went over its log limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub log_dropped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The final decision and every plugin's part in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub plugins: Vec<PluginOutcome>,
+}
+
+/// What happened to one plugin on (re)load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadReport {
+    Loaded {
+        plugin: String,
+        sha256: String,
+    },
+    Unchanged {
+        plugin: String,
+    },
+    /// The file was refused; `kept` says whether an earlier version keeps running.
+    Rejected {
+        plugin: String,
+        reason: String,
+        kept: bool,
+    },
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The engine: the host and the current plugin set, swapped atomically on reload.
+#[derive(Debug)]
+pub struct PolicyEngine {
+    host: Host,
+    slots: RwLock<Arc<Vec<Slot>>>,
+    /// Compiled components by file SHA-256, so a config-only change or a reload of the same file
+    /// does not compile again.
+    compiled: std::sync::Mutex<std::collections::HashMap<String, host::Compiled>>,
+}
+
+impl PolicyEngine {
+    /// An engine; `cache_dir` holds compiled plugins across restarts (see [`Host::new`]).
+    pub fn new(cache_dir: Option<&std::path::Path>) -> Result<Self, LoadError> {
+        Ok(Self {
+            host: Host::new(cache_dir)?,
+            slots: RwLock::new(Arc::new(Vec::new())),
+            compiled: Default::default(),
+        })
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The current plugin set.
+    pub fn slots(&self) -> Arc<Vec<Slot>> {
+        Arc::clone(&self.slots.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Checks and compiles one plugin file with its settings: contract, imports, then a
+    /// conformance run under its production limits (its config accepted, and a sample request
+    /// answered well-formed).
+    pub fn load(&self, settings: &PolicySettings, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let sha256 = sha256_hex(bytes);
+        if let Some(pin) = &settings.sha256
+            && *pin != sha256
+        {
+            return Err(LoadError(format!("file has SHA-256 {sha256}, but the config pins {pin}")));
+        }
+        let cached =
+            self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&sha256).cloned();
+        let compiled = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.host.compile(bytes)?;
+                let mut cache = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Bounded: a hub has a handful of plugins; forget old builds beyond that.
+                if cache.len() >= 32 {
+                    cache.clear();
+                }
+                cache.insert(sha256.clone(), c.clone());
+                c
+            }
+        };
+        let plugin = Plugin { name: settings.name.clone(), sha256, settings: settings.clone(), compiled };
+        let (checked, _) = self.host.call(&plugin.name, &plugin.compiled, settings.limits, |store, p| {
+            p.call_check_config(store, &settings.config)
+        });
+        match checked {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => return Err(LoadError(format!("the plugin rejected its configuration: {msg}"))),
+            Err(e) => return Err(LoadError(format!("check-config {e}"))),
+        }
+        let (request, context) = conformance_sample();
+        let (outcome, _) = self.run(&plugin, &request, &context);
+        if let Some(failure) = outcome.failure {
+            return Err(LoadError(format!("conformance call failed: {failure}")));
+        }
+        Ok(plugin)
+    }
+
+    /// Loads every enabled plugin of `settings` and swaps the set in at once. A plugin whose
+    /// file and settings are unchanged is kept as is; one that fails keeps its previous version
+    /// if there is one, else its slot denies everything.
+    pub fn reload(&self, settings: &PluginSettings) -> Vec<LoadReport> {
+        let current = self.slots();
+        let mut reports = Vec::new();
+        let mut next = Vec::new();
+        for ps in &settings.enabled {
+            let previous = current.iter().find_map(|s| match s {
+                Slot::Loaded(p) if p.name == ps.name => Some(Arc::clone(p)),
+                _ => None,
+            });
+            let attempt = std::fs::read(&ps.file)
+                .map_err(|e| LoadError(format!("cannot read {}: {e}", ps.file.display())))
+                .and_then(|bytes| {
+                    if let Some(p) = &previous
+                        && p.sha256 == sha256_hex(&bytes)
+                        && p.settings == *ps
+                    {
+                        return Ok(None);
+                    }
+                    self.load(ps, &bytes).map(Some)
+                });
+            match (attempt, previous) {
+                (Ok(None), Some(p)) => {
+                    reports.push(LoadReport::Unchanged { plugin: ps.name.clone() });
+                    next.push(Slot::Loaded(p));
+                }
+                (Ok(Some(p)), _) => {
+                    reports.push(LoadReport::Loaded { plugin: p.name.clone(), sha256: p.sha256.clone() });
+                    next.push(Slot::Loaded(Arc::new(p)));
+                }
+                (Err(e), Some(p)) => {
+                    reports.push(LoadReport::Rejected { plugin: ps.name.clone(), reason: e.0, kept: true });
+                    next.push(Slot::Loaded(p));
+                }
+                (Err(e), None) => {
+                    reports.push(LoadReport::Rejected {
+                        plugin: ps.name.clone(),
+                        reason: e.0.clone(),
+                        kept: false,
+                    });
+                    next.push(Slot::Missing { name: ps.name.clone(), reason: e.0 });
+                }
+                (Ok(None), None) => {}
+            }
+        }
+        *self.slots.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        reports
+    }
+
+    /// Runs one plugin's `decide` and checks its answer; any failure is a `deny`.
+    pub fn run(&self, plugin: &Plugin, request: &Request, context: &Context) -> (PluginOutcome, host::Usage) {
+        let wreq = convert::request(request);
+        let wctx = convert::context(context);
+        let (result, usage) =
+            self.host.call(&plugin.name, &plugin.compiled, plugin.settings.limits, |store, p| {
+                p.call_decide(store, &plugin.settings.config, &wreq, &wctx)
+            });
+        let (decision, failure) = match result {
+            Ok(raw) => match check::decision(request, raw) {
+                Ok(d) => (d, None),
+                Err(why) => (Decision::deny(format!("plugin answer refused: {why}")), Some(why)),
+            },
+            Err(e) => {
+                let why = format!("plugin {e}");
+                (Decision::deny(why.clone()), Some(why))
+            }
+        };
+        if let Some(f) = &failure {
+            tracing::warn!(plugin = %plugin.name, request = %request.id, failure = %f, "Plugin failed; counted as deny");
+        }
+        let outcome = PluginOutcome {
+            plugin: plugin.name.clone(),
+            sha256: Some(plugin.sha256.clone()),
+            decision,
+            failure,
+            time_us: u64::try_from(usage.time.as_micros()).unwrap_or(u64::MAX),
+            fuel: usage.fuel,
+            log_dropped: usage.log_dropped,
+        };
+        (outcome, usage)
+    }
+
+    /// Decides a request with every configured plugin, in order.
+    pub fn decide(&self, request: &Request, context: &Context) -> Verdict {
+        if context.privacy {
+            return Verdict {
+                decision: Decision::deny("privacy mode is on: nothing is shared"),
+                plugins: Vec::new(),
+            };
+        }
+        if let Err(why) = sanity(request) {
+            return Verdict { decision: Decision::deny(why), plugins: Vec::new() };
+        }
+        let slots = self.slots();
+        let outcomes: Vec<PluginOutcome> = slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Loaded(p) => self.run(p, request, context).0,
+                Slot::Missing { name, reason } => PluginOutcome {
+                    plugin: name.clone(),
+                    sha256: None,
+                    decision: Decision::deny(format!("plugin not loaded: {reason}")),
+                    failure: Some(format!("not loaded: {reason}")),
+                    time_us: 0,
+                    fuel: 0,
+                    log_dropped: 0,
+                },
+            })
+            .collect();
+        let named: Vec<(&str, &Decision)> =
+            outcomes.iter().map(|o| (o.plugin.as_str(), &o.decision)).collect();
+        Verdict { decision: compose(&named), plugins: outcomes }
+    }
+
+    /// Offers from every plugin's event hook (each still to be decided like a request).
+    pub fn on_event(&self, event: &PolicyEvent, context: &Context) -> Vec<(String, Offer)> {
+        if context.privacy {
+            return Vec::new();
+        }
+        let wev = convert::event(event);
+        let wctx = convert::context(context);
+        let mut offers = Vec::new();
+        for slot in self.slots().iter() {
+            let Slot::Loaded(p) = slot else { continue };
+            let (result, _) = self.host.call(&p.name, &p.compiled, p.settings.limits, |store, inst| {
+                inst.call_on_event(store, &p.settings.config, &wev, &wctx)
+            });
+            match result.map(|o| o.map(convert::offer)) {
+                Ok(Some(Ok(offer))) => offers.push((p.name.clone(), offer)),
+                Ok(None) => {}
+                Ok(Some(Err(why))) => tracing::warn!(plugin = %p.name, why, "Plugin offer refused"),
+                Err(e) => tracing::warn!(plugin = %p.name, error = %e, "Plugin event hook failed"),
+            }
+        }
+        offers
+    }
+}
+
+/// Requests that no policy should even see: denied by the host.
+fn sanity(request: &Request) -> Result<(), String> {
+    let cameras = request.kind.cameras();
+    if cameras.is_empty() {
+        return Err("the request names no camera".into());
+    }
+    if let RequestKind::Clip { from, to, .. } = &request.kind
+        && from >= to
+    {
+        return Err(format!("the requested time range {from} .. {to} is empty or reversed"));
+    }
+    if let RequestKind::Live { max_seconds: 0, .. } = &request.kind {
+        return Err("a live request for 0 seconds".into());
+    }
+    Ok(())
+}
+
+/// A fixed request and context for the conformance call at load time.
+fn conformance_sample() -> (Request, Context) {
+    let now = jiff::Timestamp::from_second(1_800_000_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let earlier = jiff::Timestamp::from_second(1_799_999_400).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let request = Request {
+        id: "conformance".into(),
+        requester: Requester {
+            organisation: "Porchlight".into(),
+            person: "load check".into(),
+            kind: RequesterKind::Other,
+        },
+        kind: RequestKind::Clip { cameras: vec!["conformance".into()], from: earlier, to: now },
+        reason: "load-time conformance check".into(),
+        case_number: None,
+        legal_basis: LegalBasis::None,
+        received_at: now,
+    };
+    let context = Context {
+        now,
+        mode: HubMode::Home,
+        privacy: false,
+        cameras: vec![CameraInfo {
+            name: "conformance".into(),
+            tags: vec![],
+            last_motion: None,
+            last_doorbell: None,
+            last_alarm: None,
+        }],
+    };
+    (request, context)
+}

@@ -1,0 +1,232 @@
+//! The policy engine inside the daemon: loads the configured plugins at start-up, reloads them
+//! when their files or the `[plugins]` settings change, and decides requests with every
+//! decision written to the audit log first. If the audit log cannot be written, the decision
+//! is `deny` (nothing is shared that is not on record).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, Decision, LoadReport, PolicyEngine, Request, Slot, Verdict};
+use crate::audit::Audit;
+use crate::bus::{Bus, EventKind};
+use crate::config::{PluginSettings, Settings};
+use crate::health::{Health, State};
+use crate::metrics::Metrics;
+
+/// Quiet time after the last change in the plugin directory before reloading.
+const SETTLE: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+pub struct PolicyService {
+    pub engine: Arc<PolicyEngine>,
+    pub audit: Option<Audit>,
+    pub bus: Bus,
+    pub health: Health,
+    pub metrics: Metrics,
+}
+
+impl PolicyService {
+    /// (Re)loads the plugins, then reports each outcome: log, bus event, audit entry, health.
+    pub fn reload(&self, settings: &PluginSettings, trigger: &str) {
+        let reports = self.engine.reload(settings);
+        for r in &reports {
+            match r {
+                LoadReport::Loaded { plugin, sha256 } => {
+                    tracing::info!(plugin = %plugin, sha256 = %sha256, trigger, "Plugin loaded");
+                    self.bus.publish(
+                        None,
+                        EventKind::PluginLoaded { plugin: plugin.clone(), sha256: sha256.clone() },
+                    );
+                    self.audit_entry(
+                        "plugin_loaded",
+                        json!({ "plugin": plugin, "sha256": sha256, "trigger": trigger }),
+                    );
+                }
+                LoadReport::Unchanged { .. } => {}
+                LoadReport::Rejected { plugin, reason, kept } => {
+                    tracing::error!(plugin = %plugin, reason = %reason, kept_previous = kept, trigger, "Plugin rejected");
+                    self.bus.publish(
+                        None,
+                        EventKind::PluginRejected { plugin: plugin.clone(), reason: reason.clone() },
+                    );
+                    self.audit_entry(
+                        "plugin_rejected",
+                        json!({ "plugin": plugin, "reason": reason, "kept_previous": kept, "trigger": trigger }),
+                    );
+                }
+            }
+        }
+        self.update_health();
+    }
+
+    /// [`PolicyService::reload`] on a blocking thread: compiling a plugin takes a while.
+    pub async fn reload_blocking(self: &Arc<Self>, settings: &PluginSettings, trigger: &'static str) {
+        let (me, settings) = (Arc::clone(self), settings.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || me.reload(&settings, trigger)).await {
+            tracing::error!(error = %e, "Plugin reload failed");
+        }
+    }
+
+    fn update_health(&self) {
+        let slots = self.engine.slots();
+        let loaded = slots.iter().filter(|s| matches!(s, Slot::Loaded(_))).count();
+        let missing: Vec<String> = slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Missing { name, reason } => Some(format!("{name}: {reason}")),
+                Slot::Loaded(_) => None,
+            })
+            .collect();
+        if slots.is_empty() {
+            self.health.set("plugins", State::Running, "no policy installed: every request is denied");
+        } else if missing.is_empty() {
+            self.health.set("plugins", State::Running, format!("{loaded} loaded"));
+        } else {
+            self.health.set(
+                "plugins",
+                State::Degraded,
+                format!("{loaded} loaded; not loaded (so every request is denied): {}", missing.join("; ")),
+            );
+        }
+    }
+
+    fn audit_entry(&self, kind: &str, fields: serde_json::Value) -> bool {
+        match &self.audit {
+            Some(a) => match a.append(kind, fields) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, kind, "Cannot write the audit log");
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// Decides a request with every plugin and records it. `source` says where it came from
+    /// (e.g. `api-evaluate`, `relay`). Fails closed when the record cannot be written.
+    pub async fn decide(&self, request: Request, context: Context, source: &str) -> Verdict {
+        self.bus.publish(
+            None,
+            EventKind::RequestReceived {
+                request_id: request.id.clone(),
+                requester: format!("{} ({})", request.requester.organisation, request.requester.kind.name()),
+            },
+        );
+        let recorded =
+            self.audit_entry("request", json!({ "source": source, "request": request, "context": context }));
+        let engine = Arc::clone(&self.engine);
+        let (req, ctx) = (request.clone(), context);
+        let verdict =
+            tokio::task::spawn_blocking(move || engine.decide(&req, &ctx)).await.unwrap_or_else(|e| {
+                Verdict {
+                    decision: Decision::deny(format!("policy engine failed: {e}")),
+                    plugins: Vec::new(),
+                }
+            });
+        let mut verdict = verdict;
+        if !recorded {
+            verdict.decision = Decision::deny("the audit log cannot be written, so nothing is shared");
+        }
+        let written = self.audit_entry(
+            "decision",
+            json!({ "source": source, "request_id": request.id, "final": verdict.decision, "plugins": verdict.plugins }),
+        );
+        if !written && verdict.decision.outcome() != "deny" {
+            verdict.decision = Decision::deny("the audit log cannot be written, so nothing is shared");
+        }
+        let (outcome, reason) = match &verdict.decision {
+            Decision::Deny { reason } => ("deny", reason.clone()),
+            Decision::Ask { prompt, .. } => ("ask", prompt.clone()),
+            Decision::Allow { .. } => ("allow", String::new()),
+        };
+        self.metrics.inc("porchlight_policy_decisions_total", &[("decision", outcome)]);
+        tracing::info!(request = %request.id, decision = outcome, source, "Request decided");
+        self.bus.publish(
+            None,
+            EventKind::DecisionMade { request_id: request.id, decision: outcome.to_owned(), reason },
+        );
+        verdict
+    }
+
+    /// Keeps the plugins in line with the settings and the plugin directory until `cancel`.
+    pub async fn run(
+        self: Arc<Self>,
+        mut settings: watch::Receiver<Arc<Settings>>,
+        cancel: CancellationToken,
+    ) {
+        // The first load happened before the daemon reported ready (`run.rs`).
+        let mut current = settings.borrow_and_update().plugins.clone();
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let mut watching: Option<(PathBuf, notify::RecommendedWatcher)> = None;
+        loop {
+            if watching.as_ref().is_none_or(|(d, _)| *d != current.dir) {
+                watching = watch_dir(&current.dir, tx.clone());
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = settings.changed() => {
+                    if changed.is_err() { break }
+                    let next = settings.borrow_and_update().plugins.clone();
+                    if next != current {
+                        current = next;
+                        self.reload_blocking(&current, "config changed").await;
+                    }
+                }
+                Some(()) = rx.recv() => {
+                    loop {
+                        tokio::select! {
+                            () = cancel.cancelled() => return,
+                            () = tokio::time::sleep(SETTLE) => break,
+                            Some(()) = rx.recv() => {}
+                        }
+                    }
+                    self.reload_blocking(&current, "plugin file changed").await;
+                }
+            }
+        }
+    }
+}
+
+fn watch_dir(dir: &std::path::Path, tx: mpsc::Sender<()>) -> Option<(PathBuf, notify::RecommendedWatcher)> {
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        let wasm = event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "wasm"));
+        if wasm && !matches!(event.kind, notify::EventKind::Access(_)) {
+            let _ = tx.try_send(());
+        }
+    });
+    match watcher.and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|()| w)) {
+        Ok(w) => Some((dir.to_owned(), w)),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch the plugin directory; plugins reload with the config");
+            None
+        }
+    }
+}
+
+/// The context the hub gives policies now: its cameras and their tags.
+pub fn context_from(settings: &Settings, mode: super::HubMode) -> Context {
+    Context {
+        now: jiff::Timestamp::now(),
+        mode,
+        privacy: false,
+        cameras: settings
+            .cameras
+            .iter()
+            .map(|c| super::CameraInfo {
+                name: c.name.clone(),
+                tags: c.tags.clone(),
+                last_motion: None,
+                last_doorbell: None,
+                last_alarm: None,
+            })
+            .collect(),
+    }
+}

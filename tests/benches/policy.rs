@@ -1,0 +1,164 @@
+//! Policy engine benchmarks (`cargo bench -p porchlight-e2e --bench policy`): decision latency
+//! with one and five plugins (a fresh Store per plugin per decision, as in production), plugin
+//! compile time, load time with the compiled component cached, and the same policy as native
+//! Rust. Results and goals: docs/benchmarks.md.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jiff::Timestamp;
+use porchlight::config::{PluginSettings, PolicySettings};
+use porchlight::policy::*;
+use porchlight_e2e::plugin_bytes;
+
+const NOW: i64 = 1_800_000_000;
+
+fn ts(s: i64) -> Timestamp {
+    Timestamp::from_second(s).expect("timestamp")
+}
+
+fn request() -> Request {
+    Request {
+        id: "bench".into(),
+        requester: Requester {
+            organisation: "City Police".into(),
+            person: "Det. Smith".into(),
+            kind: RequesterKind::Police,
+        },
+        kind: RequestKind::Clip {
+            cameras: vec!["front".into(), "drive".into()],
+            from: ts(NOW - 3600),
+            to: ts(NOW - 60),
+        },
+        reason: "burglary".into(),
+        case_number: Some("2026-1".into()),
+        legal_basis: LegalBasis::Warrant {
+            reference: "W-1".into(),
+            court: "District Court".into(),
+            issued: ts(NOW - 86_400),
+            expires: ts(NOW + 86_400),
+            scope: WarrantScope { cameras: vec!["front".into()], from: ts(NOW - 1800), to: ts(NOW) },
+        },
+        received_at: ts(NOW),
+    }
+}
+
+fn context() -> Context {
+    let cam = |n: &str, t: &str| CameraInfo {
+        name: n.into(),
+        tags: vec![t.into()],
+        last_motion: None,
+        last_doorbell: None,
+        last_alarm: None,
+    };
+    Context {
+        now: ts(NOW),
+        mode: HubMode::Home,
+        privacy: false,
+        cameras: vec![cam("front", "street"), cam("drive", "street")],
+    }
+}
+
+fn settings(dir: &std::path::Path, name: &str, config: &str) -> PolicySettings {
+    PolicySettings {
+        name: name.into(),
+        file: dir.join(format!("{name}.wasm")),
+        sha256: None,
+        limits: Limits::default(),
+        config: config.into(),
+    }
+}
+
+/// Criterion reports means; the goals are percentiles. 5000 timed runs after 500 warm-up runs.
+#[allow(clippy::print_stderr)]
+fn percentiles(name: &str, mut f: impl FnMut()) {
+    for _ in 0..500 {
+        f();
+    }
+    let mut times: Vec<std::time::Duration> = (0..5000)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+    eprintln!("{name}: p50 {:?}  p99 {:?}  max {:?}", at(0.50), at(0.99), at(1.0));
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let install = |name: &str, from: &str| {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), plugin_bytes(from)).expect("write");
+    };
+    install("warrant-required", "warrant-required");
+    install("street-only", "street-only");
+    install("quiet-hours", "quiet-hours");
+    install("emergency-live", "emergency-live");
+    install("deny-all", "deny-all");
+    let req = request();
+    let ctx = context();
+
+    let one = PolicyEngine::new(None).expect("engine");
+    one.reload(&PluginSettings {
+        dir: dir.path().to_owned(),
+        enabled: vec![settings(dir.path(), "warrant-required", "{}")],
+    });
+    percentiles("decide/1 plugin", || {
+        black_box(one.decide(&req, &ctx));
+    });
+    c.bench_function("decide/1 plugin (warrant-required)", |b| {
+        b.iter(|| black_box(one.decide(black_box(&req), black_box(&ctx))))
+    });
+
+    let five = PolicyEngine::new(None).expect("engine");
+    five.reload(&PluginSettings {
+        dir: dir.path().to_owned(),
+        enabled: vec![
+            settings(dir.path(), "street-only", "{}"),
+            settings(dir.path(), "quiet-hours", r#"{"start":"02:00","end":"03:00"}"#),
+            settings(dir.path(), "emergency-live", "{}"),
+            settings(dir.path(), "warrant-required", "{}"),
+            settings(dir.path(), "deny-all", "{}"),
+        ],
+    });
+    percentiles("decide/5 plugins", || {
+        black_box(five.decide(&req, &ctx));
+    });
+    c.bench_function("decide/5 plugins", |b| {
+        b.iter(|| black_box(five.decide(black_box(&req), black_box(&ctx))))
+    });
+
+    let native_req = porchlight_sdk::testing::with_warrant(
+        porchlight_sdk::testing::clip(&["front", "drive"], NOW - 3600, NOW - 60),
+        &["front"],
+        NOW - 1800,
+        NOW,
+    );
+    let native_ctx = porchlight_sdk::testing::context(NOW, &[("front", &["street"]), ("drive", &["street"])]);
+    c.bench_function("decide/native Rust (warrant-required)", |b| {
+        b.iter(|| {
+            black_box(porchlight_sdk::testing::decide::<porchlight_plugin_warrant_required::WarrantRequired>(
+                "{}",
+                black_box(&native_req),
+                black_box(&native_ctx),
+            ))
+        })
+    });
+
+    let bytes = plugin_bytes("warrant-required");
+    let mut slow = c.benchmark_group("load");
+    slow.sample_size(10);
+    slow.bench_function("compile (warrant-required)", |b| {
+        b.iter(|| black_box(one.host().compile(black_box(&bytes)).expect("compile")))
+    });
+    slow.bench_function("load with compiled component cached", |b| {
+        let s = settings(dir.path(), "warrant-required", "{}");
+        b.iter(|| black_box(one.load(&s, black_box(&bytes)).expect("load")))
+    });
+    slow.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

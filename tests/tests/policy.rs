@@ -1,0 +1,368 @@
+//! The policy engine through the real wasmtime host, with real compiled plugins: the example
+//! policies, composition, privacy mode, hot swap, and a hostile corpus (built here) that must
+//! always end in `deny` or a clear load error — never in sharing.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use jiff::Timestamp;
+use porchlight::config::PolicySettings;
+use porchlight::policy::*;
+use porchlight_e2e::plugin_bytes;
+
+fn ts(s: i64) -> Timestamp {
+    Timestamp::from_second(s).expect("timestamp")
+}
+
+const NOW: i64 = 1_800_000_000;
+
+fn settings(name: &str, config: &str) -> PolicySettings {
+    PolicySettings {
+        name: name.to_owned(),
+        file: PathBuf::from(format!("/nonexistent/{name}.wasm")),
+        sha256: None,
+        limits: Limits::default(),
+        config: config.to_owned(),
+    }
+}
+
+/// One engine per test process: creating one reserves the pooling allocator's address space.
+fn engine() -> &'static PolicyEngine {
+    static E: OnceLock<PolicyEngine> = OnceLock::new();
+    E.get_or_init(|| PolicyEngine::new(None).expect("engine"))
+}
+
+fn load(name: &str, file: &str, config: &str) -> Plugin {
+    engine().load(&settings(name, config), &plugin_bytes(file)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn police() -> Requester {
+    Requester { organisation: "City Police".into(), person: "Det. Smith".into(), kind: RequesterKind::Police }
+}
+
+fn clip(cameras: &[&str], from: i64, to: i64, reason: &str) -> Request {
+    Request {
+        id: "r1".into(),
+        requester: police(),
+        kind: RequestKind::Clip {
+            cameras: cameras.iter().map(|c| (*c).to_owned()).collect(),
+            from: ts(from),
+            to: ts(to),
+        },
+        reason: reason.into(),
+        case_number: Some("2026-1234".into()),
+        legal_basis: LegalBasis::None,
+        received_at: ts(NOW),
+    }
+}
+
+fn with_warrant(mut r: Request, cameras: &[&str], from: i64, to: i64) -> Request {
+    r.legal_basis = LegalBasis::Warrant {
+        reference: "W-77".into(),
+        court: "District Court".into(),
+        issued: ts(NOW - 86_400),
+        expires: ts(NOW + 86_400),
+        scope: WarrantScope {
+            cameras: cameras.iter().map(|c| (*c).to_owned()).collect(),
+            from: ts(from),
+            to: ts(to),
+        },
+    };
+    r
+}
+
+fn context() -> Context {
+    let cam = |name: &str, tags: &[&str]| CameraInfo {
+        name: name.into(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        last_motion: None,
+        last_doorbell: None,
+        last_alarm: None,
+    };
+    Context {
+        now: ts(NOW),
+        mode: HubMode::Home,
+        privacy: false,
+        cameras: vec![
+            cam("front", &["street", "doorbell"]),
+            cam("drive", &["street"]),
+            cam("kitchen", &["indoor"]),
+        ],
+    }
+}
+
+fn decide_one(p: &Plugin, r: &Request) -> PluginOutcome {
+    engine().run(p, r, &context()).0
+}
+
+#[test]
+fn warrant_required_narrows_to_the_warrant() {
+    let p = load("warrant-required", "warrant-required", "{}");
+    let req = clip(&["front", "kitchen"], NOW - 3600, NOW - 60, "burglary on the street");
+    let out = decide_one(&p, &req);
+    assert_eq!(out.decision.outcome(), "deny", "{out:?}");
+    assert!(out.failure.is_none());
+
+    let req = with_warrant(req, &["front"], NOW - 1800, NOW);
+    match decide_one(&p, &req).decision {
+        Decision::Allow { grant } => {
+            assert_eq!(grant.cameras, ["front"]);
+            assert_eq!(grant.from, Some(ts(NOW - 1800)));
+            assert_eq!(grant.to, Some(ts(NOW - 60)));
+            assert!(grant.strip_audio);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Plugins see whole seconds; a request with fractions must still be grantable in full.
+#[test]
+fn fractional_second_requests_are_clamped_not_refused() {
+    let p = load("hostile-allow-frac", "hostile-plugin", r#"{"mode":"allow"}"#);
+    let mut req = clip(&["front"], NOW - 600, NOW, "attack");
+    req.kind = RequestKind::Clip {
+        cameras: vec!["front".into()],
+        from: "2027-01-15T07:50:00.250Z".parse().expect("t"),
+        to: "2027-01-15T08:00:00.750Z".parse().expect("t"),
+    };
+    match decide_one(&p, &req).decision {
+        Decision::Allow { grant } => {
+            assert_eq!(grant.from.map(|t| t.to_string()).as_deref(), Some("2027-01-15T07:50:00.25Z"));
+            assert_eq!(grant.to.map(|t| t.to_string()).as_deref(), Some("2027-01-15T08:00:00.75Z"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ask_resident_asks_and_deny_all_denies() {
+    let p = load("ask-resident", "ask-resident", r#"{"timeout_seconds": 600}"#);
+    match decide_one(&p, &clip(&["front"], NOW - 600, NOW, "hit and run")).decision {
+        Decision::Ask { prompt, timeout_seconds } => {
+            assert_eq!(timeout_seconds, 600);
+            assert!(prompt.contains("City Police"), "{prompt}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let d = load("deny-all", "deny-all", r#"{"message": "not here"}"#);
+    assert_eq!(decide_one(&d, &clip(&["front"], NOW - 600, NOW, "x")).decision, Decision::deny("not here"));
+}
+
+#[test]
+fn emergency_live_offers_live_on_alarm_while_away() {
+    let p = load("emergency-live", "emergency-live", "{}");
+    let engine = PolicyEngine::new(None).expect("engine");
+    let _ = &p;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("emergency-live.wasm"), plugin_bytes("emergency-live")).expect("write");
+    let mut s = settings("emergency-live", "{}");
+    s.file = dir.path().join("emergency-live.wasm");
+    let plugins = porchlight::config::PluginSettings { dir: dir.path().to_owned(), enabled: vec![s] };
+    assert!(matches!(engine.reload(&plugins)[0], LoadReport::Loaded { .. }));
+    let mut ctx = context();
+    ctx.mode = HubMode::Away;
+    let event = PolicyEvent { kind: EventKind::Alarm, camera: "front".into(), time: ts(NOW) };
+    let offers = engine.on_event(&event, &ctx);
+    assert_eq!(offers.len(), 1, "{offers:?}");
+    assert!(matches!(&offers[0].1.kind, RequestKind::Live { cameras, .. } if cameras == &["front"]));
+    ctx.mode = HubMode::Home;
+    assert!(engine.on_event(&event, &ctx).is_empty());
+    ctx.privacy = true;
+    ctx.mode = HubMode::Away;
+    assert!(engine.on_event(&event, &ctx).is_empty(), "no offers in privacy mode");
+}
+
+/// Every kind of misbehaviour ends in deny with a reason that says what happened.
+#[test]
+fn hostile_plugins_fail_closed() {
+    let cases: &[(&str, &str)] = &[
+        // Whichever limit it hits first: wall time or instructions.
+        ("loop", "plugin ran out of"),
+        ("recurse", ""),
+        ("oom", "memory"),
+        ("panic", "panicked"),
+        ("escalate-camera", "camera \"kitchen\" was not requested"),
+        ("escalate-time", "outside the requested"),
+        ("bad-ask", "ask timeout"),
+        ("empty-grant", "allow with no cameras"),
+    ];
+    let attack = clip(&["front", "drive"], NOW - 600, NOW, "attack");
+    for (mode, expect) in cases {
+        let p = load(&format!("hostile-{mode}"), "hostile-plugin", &format!(r#"{{"mode":"{mode}"}}"#));
+        let out = decide_one(&p, &attack);
+        assert_eq!(out.decision.outcome(), "deny", "{mode}: {out:?}");
+        let failure = out.failure.clone().unwrap_or_else(|| panic!("{mode}: no failure recorded: {out:?}"));
+        assert!(failure.contains(expect), "{mode}: {failure}");
+    }
+    // Live escalation.
+    let p = load("hostile-live", "hostile-plugin", r#"{"mode":"escalate-live"}"#);
+    let mut live = clip(&["front"], NOW - 600, NOW, "attack");
+    live.kind = RequestKind::Live { cameras: vec!["front".into()], max_seconds: 60 };
+    let out = decide_one(&p, &live);
+    assert!(out.failure.as_deref().is_some_and(|f| f.contains("live for 3660s, 60s requested")), "{out:?}");
+
+    // A 4 MiB deny reason is cut, not passed on whole.
+    let p = load("hostile-huge", "hostile-plugin", r#"{"mode":"huge-string"}"#);
+    match decide_one(&p, &attack).decision {
+        Decision::Deny { reason } => assert!(reason.len() < 4096, "{} bytes", reason.len()),
+        other => panic!("{other:?}"),
+    }
+    // A log flood is cut off; the decision itself still stands.
+    let p = load("hostile-flood", "hostile-plugin", r#"{"mode":"log-flood"}"#);
+    let (out, usage) = engine().run(&p, &attack, &context());
+    assert!(usage.log_dropped > 0 || out.failure.is_some(), "{out:?} {usage:?}");
+
+    // After all that, the same host still answers a well-behaved plugin.
+    let ok = load("hostile-allow", "hostile-plugin", r#"{"mode":"allow"}"#);
+    assert_eq!(decide_one(&ok, &attack).decision.outcome(), "allow");
+}
+
+#[test]
+fn plugins_that_misbehave_at_load_are_rejected() {
+    let e = engine();
+    let err = e.load(&settings("l", r#"{"mode":"loop","always":true}"#), &plugin_bytes("hostile-plugin"));
+    assert!(
+        err.as_ref().is_err_and(|e| e.0.contains("conformance call failed: plugin ran out of")),
+        "{err:?}"
+    );
+    let err = e.load(&settings("c", r#"{"mode":"dance"}"#), &plugin_bytes("hostile-plugin"));
+    assert!(err.as_ref().is_err_and(|e| e.0.contains("rejected its configuration: unknown mode")), "{err:?}");
+    let err = e.load(&settings("c", r#"{"mode":"allow","extra":1}"#), &plugin_bytes("hostile-plugin"));
+    assert!(err.as_ref().is_err_and(|e| e.0.contains("invalid configuration")), "{err:?}");
+}
+
+/// Builds a component whose world imports `import_wit` (an interface of another package).
+fn component_importing(package_wit: &str, world_import: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    resolve.push_str("dep.wit", package_wit).expect("dep wit");
+    let pkg = resolve
+        .push_str("world.wit", &format!("package test:evil;\nworld evil {{\n  import {world_import};\n}}\n"))
+        .expect("world wit");
+    let world = resolve.select_world(&[pkg], Some("evil")).expect("world");
+    let mut module = wat::parse_str(
+        r#"(module (import "IMPORT_MODULE" "IMPORT_FUNC" (func (param i32 i32))) (memory (export "memory") 1))"#
+            .replace("IMPORT_MODULE", world_import)
+            .replace("IMPORT_FUNC", "connect"),
+    )
+    .expect("wat");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .expect("componentize")
+}
+
+#[test]
+fn malformed_and_over_privileged_files_are_rejected_with_clear_reasons() {
+    let e = engine();
+    let s = settings("bad", "{}");
+    let load = |bytes: &[u8]| e.load(&s, bytes).map(|_| ()).expect_err("must be rejected").0;
+
+    assert!(load(b"#!/bin/sh\necho hi\n").contains("not a WebAssembly file"));
+    let good = plugin_bytes("deny-all");
+    let truncated = load(&good[..good.len() / 2]);
+    assert!(truncated.starts_with("invalid WebAssembly"), "{truncated}");
+    let bare = load(&wat::parse_str("(module)").expect("wat"));
+    assert!(bare.contains("does not implement the contract porchlight:policy@0.1.0: no export"), "{bare}");
+    // A core module that imports something outside any WIT world cannot even be componentized.
+    let rogue = load(&wat::parse_str(r#"(module (import "env" "socket" (func)))"#).expect("wat"));
+    assert!(rogue.contains("not a usable policy module"), "{rogue}");
+
+    let wasi = component_importing(
+        "package wasi:sockets@0.2.0;\ninterface tcp { connect: func(host: string); }\n",
+        "wasi:sockets/tcp@0.2.0",
+    );
+    let msg = load(&wasi);
+    assert!(msg.contains("imports the WASI interface `wasi:sockets/tcp@0.2.0`"), "{msg}");
+
+    let net = component_importing(
+        "package evil:net;\ninterface raw { connect: func(host: string); }\n",
+        "evil:net/raw",
+    );
+    let msg = load(&net);
+    assert!(msg.contains("imports `evil:net/raw`, which is not part of the contract"), "{msg}");
+
+    let mut pinned = settings("pinned", "{}");
+    pinned.sha256 = Some("0".repeat(64));
+    let msg = e.load(&pinned, &good).map(|_| ()).expect_err("pin").0;
+    assert!(msg.contains("but the config pins"), "{msg}");
+    pinned.sha256 = Some(sha256_hex(&good));
+    assert!(e.load(&pinned, &good).is_ok());
+}
+
+#[test]
+fn composition_privacy_missing_and_hot_swap() {
+    let engine = PolicyEngine::new(None).expect("engine");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str| dir.path().join(format!("{name}.wasm"));
+    std::fs::write(file("street-only"), plugin_bytes("street-only")).expect("write");
+    std::fs::write(file("warrant-required"), plugin_bytes("warrant-required")).expect("write");
+    let mut a = settings("street-only", "{}");
+    a.file = file("street-only");
+    let mut b = settings("warrant-required", r#"{"strip_audio": false}"#);
+    b.file = file("warrant-required");
+    let plugins = porchlight::config::PluginSettings { dir: dir.path().to_owned(), enabled: vec![a, b] };
+
+    // Nothing installed: deny.
+    let req =
+        with_warrant(clip(&["front", "kitchen"], NOW - 600, NOW, "x"), &["front", "kitchen"], NOW - 900, NOW);
+    assert_eq!(engine.decide(&req, &context()).decision, Decision::deny("no sharing policy is installed"));
+
+    let reports = engine.reload(&plugins);
+    assert!(reports.iter().all(|r| matches!(r, LoadReport::Loaded { .. })), "{reports:?}");
+    // street-only drops the kitchen, warrant-required allows both: the intersection is front.
+    let v = engine.decide(&req, &context());
+    match &v.decision {
+        Decision::Allow { grant } => assert_eq!(grant.cameras, ["front"]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(v.plugins.len(), 2);
+    assert!(v.plugins.iter().all(|p| p.sha256.is_some()));
+
+    // Privacy mode: denied before any plugin runs.
+    let mut private = context();
+    private.privacy = true;
+    let v = engine.decide(&req, &private);
+    assert_eq!(v.decision.outcome(), "deny");
+    assert!(v.plugins.is_empty());
+
+    // Reversed range: denied by the host without asking the plugins.
+    let v = engine.decide(&clip(&["front"], NOW, NOW - 600, "x"), &context());
+    assert!(matches!(&v.decision, Decision::Deny { reason } if reason.contains("reversed")));
+
+    // Unchanged reload keeps the compiled plugins.
+    assert!(engine.reload(&plugins).iter().all(|r| matches!(r, LoadReport::Unchanged { .. })));
+
+    // A broken replacement is rejected and the previous version keeps deciding.
+    std::fs::write(file("street-only"), b"garbage").expect("write");
+    let reports = engine.reload(&plugins);
+    assert!(
+        matches!(&reports[0], LoadReport::Rejected { kept: true, reason, .. } if reason.contains("not a WebAssembly file")),
+        "{reports:?}"
+    );
+    assert_eq!(engine.decide(&req, &context()).decision.outcome(), "allow");
+
+    // A missing plugin (never loaded) denies everything.
+    let mut c = settings("quiet-hours", "{}");
+    c.file = file("quiet-hours");
+    let mut with_missing = plugins.clone();
+    with_missing.enabled.push(c);
+    engine.reload(&with_missing);
+    let v = engine.decide(&req, &context());
+    assert!(
+        matches!(&v.decision, Decision::Deny { reason } if reason.contains("quiet-hours: plugin not loaded")),
+        "{v:?}"
+    );
+
+    // A good replacement is swapped in.
+    std::fs::write(file("street-only"), plugin_bytes("deny-all")).expect("write");
+    let reports = engine.reload(&plugins);
+    assert!(matches!(&reports[0], LoadReport::Loaded { .. }), "{reports:?}");
+    assert_eq!(engine.decide(&req, &context()).decision.outcome(), "deny");
+}
