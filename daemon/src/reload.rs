@@ -71,13 +71,8 @@ impl Reloader {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 Some(()) = rx.recv() => {
-                    // Let the burst of events from one save settle.
-                    loop {
-                        tokio::select! {
-                            () = cancel.cancelled() => return,
-                            () = tokio::time::sleep(SETTLE) => break,
-                            Some(()) = rx.recv() => {}
-                        }
+                    if !settle(&mut rx, SETTLE, &cancel).await {
+                        return;
                     }
                     self.reload("file changed");
                 }
@@ -132,6 +127,18 @@ impl Reloader {
             None,
             EventKind::ConfigReloaded { outcome: ReloadOutcome::Rejected, changes: vec![], problems },
         );
+    }
+}
+
+/// Waits until `rx` has been quiet for `quiet` (editors and installers write in bursts).
+/// False if `cancel` fired first.
+pub(crate) async fn settle(rx: &mut mpsc::Receiver<()>, quiet: Duration, cancel: &CancellationToken) -> bool {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(quiet) => return true,
+            Some(()) = rx.recv() => {}
+        }
     }
 }
 

@@ -14,15 +14,20 @@ pub const MAX_ASK_SECONDS: u32 = 7 * 86_400;
 
 fn clean(text: &str) -> String {
     let mut s: String = text.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
-    if s.len() > MAX_TEXT {
-        let mut cut = MAX_TEXT;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
+    cut(&mut s, MAX_TEXT);
+    s
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary, marking the cut with `…`.
+pub(super) fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
         }
-        s.truncate(cut);
+        s.truncate(at);
         s.push('…');
     }
-    s
 }
 
 /// Turns a plugin's decision into a domain decision, or says why it cannot be accepted.

@@ -128,14 +128,7 @@ impl wasmtime::ResourceLimiter for HostState {
 impl wit::PolicyImports for HostState {
     fn log(&mut self, level: w::LogLevel, message: String) {
         let mut message = message;
-        if message.len() > MAX_LOG_MESSAGE {
-            let mut cut = MAX_LOG_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        super::check::cut(&mut message, MAX_LOG_MESSAGE);
         if message.len() > self.log_budget {
             self.log_dropped += 1;
             return;

@@ -180,12 +180,8 @@ impl PolicyService {
                     }
                 }
                 Some(()) = rx.recv() => {
-                    loop {
-                        tokio::select! {
-                            () = cancel.cancelled() => return,
-                            () = tokio::time::sleep(SETTLE) => break,
-                            Some(()) = rx.recv() => {}
-                        }
+                    if !crate::reload::settle(&mut rx, SETTLE, &cancel).await {
+                        return;
                     }
                     self.reload_blocking(&current, "plugin file changed").await;
                 }
