@@ -59,6 +59,9 @@
 //! Build a plugin with `cargo build --target wasm32-unknown-unknown --release` and install the
 //! `.wasm` file into the hub's plugin directory; `porchlight plugin check FILE.wasm` tells you
 //! whether the hub will accept it. See `docs/plugins.md`.
+//!
+//! For prompts to the resident, [`text`] writes dates, times and durations and makes
+//! requester-written text safe to show.
 #![deny(unsafe_code)]
 
 /// The generated bindings of the WIT contract in `sdk/wit/` (used by [`export_policy!`]).
@@ -83,6 +86,8 @@ pub use bindings::porchlight::policy::types::{
 
 #[doc(hidden)]
 pub use serde_json as __serde_json;
+
+pub mod text;
 
 /// A sharing policy. Implement [`Policy::decide`]; the rest have defaults.
 pub trait Policy {

@@ -21,7 +21,10 @@ fn settings(name: &str, config: &str) -> PolicySettings {
         name: name.to_owned(),
         file: PathBuf::from(format!("/nonexistent/{name}.wasm")),
         sha256: None,
-        limits: Limits::default(),
+        // A generous wall-clock limit: these tests run an unoptimised host on a busy 2-core CI
+        // machine, where 10 ms can pass in scheduling alone. Runaway plugins are still stopped
+        // by the fuel limit (and the time limit), which is what the tests check.
+        limits: Limits { time: std::time::Duration::from_secs(2), ..Limits::default() },
         config: config.to_owned(),
     }
 }

@@ -41,7 +41,9 @@ fn setup(enabled: &[&str], extra: &str) -> Setup {
     let s = Setup::new("");
     std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
     let list = enabled.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
-    let body = format!("{CAMERAS}\n[plugins]\ndir = \"plugins\"\nenabled = [{list}]\n{extra}");
+    // A generous time limit: an unoptimised daemon on a busy CI machine (see tests/policy.rs).
+    let body =
+        format!("{CAMERAS}\n[plugins]\ndir = \"plugins\"\nenabled = [{list}]\ntime_limit = \"2s\"\n{extra}");
     std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("config");
     s
 }

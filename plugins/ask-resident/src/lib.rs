@@ -19,9 +19,9 @@
 
 use std::fmt::Write as _;
 
+use porchlight_sdk::text::{MAX_NAME, MAX_TEXT, camera_list, clean, duration, quoted, requester_kind, utc};
 use porchlight_sdk::{
-    Context, Decision, LegalBasis, Policy, Request, RequestKind, Requester, RequesterKind, TimeRange,
-    Timestamp,
+    Context, Decision, LegalBasis, Policy, Request, RequestKind, Requester, TimeRange, Timestamp,
 };
 
 pub struct AskResident;
@@ -69,12 +69,6 @@ impl Policy for AskResident {
 
 porchlight_sdk::export_policy!(AskResident);
 
-/// Longest requester-written texts in the prompt, in characters.
-const MAX_NAME: usize = 80;
-const MAX_TEXT: usize = 300;
-/// Cameras listed by name; the rest are counted.
-const MAX_CAMERAS: usize = 12;
-
 /// The question for the resident, one fact a line.
 pub fn prompt(request: &Request, context: &Context, timeout_seconds: u32) -> String {
     let mut p = format!("Footage request from {}.\n", requester(&request.requester));
@@ -100,11 +94,11 @@ pub fn prompt(request: &Request, context: &Context, timeout_seconds: u32) -> Str
     if !unknown.is_empty() {
         let _ = writeln!(p, "Not cameras of this hub: {}.", camera_list(&unknown));
     }
-    let _ = writeln!(p, "Reason: {}", text_or_none(&request.reason, MAX_TEXT));
+    let _ = writeln!(p, "Reason: {}", quoted(&request.reason, MAX_TEXT));
     let _ = writeln!(
         p,
         "Case number: {}",
-        request.case_number.as_deref().map_or_else(|| "none given".into(), |c| text_or_none(c, MAX_NAME))
+        request.case_number.as_deref().map_or_else(|| "none given".into(), |c| quoted(c, MAX_NAME))
     );
     let _ = writeln!(p, "Legal basis: {}", legal_basis(&request.legal_basis, context.now));
     let _ = write!(p, "No answer within {} means no.", duration(i64::from(timeout_seconds)));
@@ -112,15 +106,8 @@ pub fn prompt(request: &Request, context: &Context, timeout_seconds: u32) -> Str
 }
 
 fn requester(r: &Requester) -> String {
-    let organisation = text_or_none(&r.organisation, MAX_NAME);
-    let kind = match r.kind {
-        RequesterKind::Police => "police",
-        RequesterKind::Monitoring => "monitoring company",
-        RequesterKind::Insurer => "insurer",
-        RequesterKind::Neighbour => "neighbour",
-        RequesterKind::Resident => "resident",
-        RequesterKind::Other => "other",
-    };
+    let organisation = quoted(&r.organisation, MAX_NAME);
+    let kind = requester_kind(r.kind);
     match clean(&r.person, MAX_NAME) {
         person if person.is_empty() => format!("{organisation}, {kind}"),
         person => format!("{organisation} ({person}), {kind}"),
@@ -132,7 +119,7 @@ fn legal_basis(basis: &LegalBasis, now: Timestamp) -> String {
         LegalBasis::None => "none given".into(),
         LegalBasis::Consent => "the requester says you consented".into(),
         LegalBasis::Exigent(statement) => {
-            format!("claimed emergency, no warrant: {}", text_or_none(statement, MAX_TEXT))
+            format!("claimed emergency, no warrant: {}", quoted(statement, MAX_TEXT))
         }
         LegalBasis::Warrant(w) => {
             let status = if now < w.issued {
@@ -142,28 +129,15 @@ fn legal_basis(basis: &LegalBasis, now: Timestamp) -> String {
             } else {
                 format!(" valid until {}", utc(w.expires))
             };
-            let cameras =
-                if w.scope.cameras.is_empty() { "no cameras".into() } else { camera_list(&w.scope.cameras) };
+            let cameras = camera_list(&w.scope.cameras);
             format!(
                 "warrant {} from {},{status}; covers {cameras}, {}.",
-                text_or_none(&w.reference, MAX_NAME),
-                text_or_none(&w.court, MAX_NAME),
+                quoted(&w.reference, MAX_NAME),
+                quoted(&w.court, MAX_NAME),
                 range(&w.scope.range)
             )
         }
     }
-}
-
-fn camera_list(cameras: &[String]) -> String {
-    if cameras.is_empty() {
-        return "no cameras".into();
-    }
-    let mut names: Vec<String> =
-        cameras.iter().take(MAX_CAMERAS).map(|c| text_or_none(c, MAX_NAME)).collect();
-    if cameras.len() > MAX_CAMERAS {
-        names.push(format!("and {} more", cameras.len() - MAX_CAMERAS));
-    }
-    names.join(", ")
 }
 
 fn range(r: &TimeRange) -> String {
@@ -175,82 +149,9 @@ fn range(r: &TimeRange) -> String {
     }
 }
 
-/// A timestamp as `2027-01-15 08:00 UTC` (with seconds when not zero); far outside years
-/// 0000–9999, the number of seconds since 1970.
-pub fn utc(ts: Timestamp) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return format!("{ts} s after 1970 (UTC)");
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if s == 0 {
-        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
-    } else {
-        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC")
-    }
-}
-
-/// `45 s`, `10 min`, `1 h 30 min`, `2 d 3 h`.
-pub fn duration(secs: i64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match () {
-        _ if secs < 60 => format!("{secs} s"),
-        _ if secs < 3600 && s == 0 => format!("{m} min"),
-        _ if secs < 3600 => format!("{m} min {s} s"),
-        _ if secs < 86_400 && m == 0 => format!("{h} h"),
-        _ if secs < 86_400 => format!("{h} h {m} min"),
-        _ if h == 0 => format!("{d} d"),
-        _ => format!("{d} d {h} h"),
-    }
-}
-
-fn text_or_none(text: &str, max_chars: usize) -> String {
-    match clean(text, max_chars) {
-        t if t.is_empty() => "none given".into(),
-        t => format!("\u{201c}{t}\u{201d}"),
-    }
-}
-
-/// Requester-written text made safe for one line of the prompt: control and text-direction
-/// characters become spaces, runs of spaces one, and it is cut to `max_chars` characters.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut count = 0;
-    for c in text.chars() {
-        let c = if c.is_control() || is_direction_mark(c) || c.is_whitespace() { ' ' } else { c };
-        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
-            continue;
-        }
-        if count == max_chars {
-            out.truncate(out.trim_end().len());
-            out.push('\u{2026}');
-            return out;
-        }
-        out.push(c);
-        count += 1;
-    }
-    out.truncate(out.trim_end().len());
-    out
-}
-
-fn is_direction_mark(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
-}
-
 #[cfg(test)]
 mod tests {
-    use porchlight_sdk::{Ask, testing};
+    use porchlight_sdk::{Ask, RequesterKind, testing};
 
     use super::*;
 
@@ -440,22 +341,5 @@ mod tests {
         let d =
             testing::decide::<AskResident>(r#"{"timeout":60}"#, &testing::snapshot(&["front"], NOW), &ctx());
         assert!(matches!(d, Decision::Deny(reason) if reason.contains("invalid configuration")));
-    }
-
-    #[test]
-    fn utc_and_durations_read_well() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59:59 UTC");
-        assert_eq!(utc(253_402_300_800), "253402300800 s after 1970 (UTC)");
-        assert_eq!(utc(i64::MIN), format!("{} s after 1970 (UTC)", i64::MIN));
-        assert_eq!(duration(0), "0 s");
-        assert_eq!(duration(59), "59 s");
-        assert_eq!(duration(90), "1 min 30 s");
-        assert_eq!(duration(5400), "1 h 30 min");
-        assert_eq!(duration(7200), "2 h");
-        assert_eq!(duration(604_800), "7 d");
-        assert_eq!(duration(183_600), "2 d 3 h");
     }
 }

@@ -28,9 +28,10 @@
 
 use std::fmt::Write as _;
 
+use porchlight_sdk::text::{MAX_NAME, MAX_TEXT, camera_list, clean, date_time, hhmm, quoted, requester_kind};
 use porchlight_sdk::{
-    Ask, Context, Decision, Grant, LegalBasis, LogLevel, Policy, Request, RequestKind, RequesterKind,
-    TimeRange, Timestamp, log,
+    Ask, Context, Decision, Grant, LegalBasis, LogLevel, Policy, Request, RequestKind, TimeRange, Timestamp,
+    log,
 };
 
 pub struct QuietHours;
@@ -137,10 +138,6 @@ fn minutes_of_day(key: &str, value: &str) -> Result<u32, String> {
     Ok(h * 60 + m)
 }
 
-fn hhmm(minutes: u32) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
 impl Policy for QuietHours {
     type Config = Config;
 
@@ -169,33 +166,16 @@ impl Policy for QuietHours {
 
 porchlight_sdk::export_policy!(QuietHours);
 
-/// Longest requester-written texts in the prompt, in characters.
-const MAX_NAME: usize = 80;
-const MAX_TEXT: usize = 300;
-const MAX_CAMERAS: usize = 12;
-
 fn prompt(request: &Request, context: &Context, hours: &Hours) -> String {
     let r = &request.requester;
-    let kind = match r.kind {
-        RequesterKind::Police => "police",
-        RequesterKind::Monitoring => "monitoring company",
-        RequesterKind::Insurer => "insurer",
-        RequesterKind::Neighbour => "neighbour",
-        RequesterKind::Resident => "resident",
-        RequesterKind::Other => "other",
-    };
+    let kind = requester_kind(r.kind);
     let person = clean(&r.person, MAX_NAME);
     let who = if person.is_empty() {
         format!("{}, {kind}", quoted(&r.organisation, MAX_NAME))
     } else {
         format!("{} ({person}), {kind}", quoted(&r.organisation, MAX_NAME))
     };
-    let mut cameras: Vec<String> =
-        request.cameras().iter().take(MAX_CAMERAS).map(|c| quoted(c, MAX_NAME)).collect();
-    if request.cameras().len() > MAX_CAMERAS {
-        cameras.push(format!("and {} more", request.cameras().len() - MAX_CAMERAS));
-    }
-    let cameras = if cameras.is_empty() { "no cameras".into() } else { cameras.join(", ") };
+    let cameras = camera_list(request.cameras());
 
     let mut p = format!("Quiet hours ({}): footage request from {who}.\n", hours.label());
     let _ = match &request.kind {
@@ -243,72 +223,14 @@ fn prompt(request: &Request, context: &Context, hours: &Hours) -> String {
 }
 
 fn range(r: &TimeRange, hours: &Hours) -> String {
-    let text = format!("from {} to {} local time", local(r.start, hours), local(r.end, hours));
+    let local = |ts| date_time(ts, hours.offset_minutes);
+    let text = format!("from {} to {} local time", local(r.start), local(r.end));
     if r.start > r.end { format!("{text} (reversed: it ends before it starts)") } else { text }
-}
-
-/// A timestamp in local time, `2027-01-15 08:00` (with seconds when not zero); far outside years
-/// 0000–9999, the number of seconds since 1970.
-fn local(ts: Timestamp, hours: &Hours) -> String {
-    let Some(t) = ts.checked_add(i64::from(hours.offset_minutes) * 60) else {
-        return format!("{ts} s after 1970 (UTC)");
-    };
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return format!("{ts} s after 1970 (UTC)");
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if s == 0 {
-        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}")
-    } else {
-        format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}")
-    }
-}
-
-fn quoted(text: &str, max_chars: usize) -> String {
-    match clean(text, max_chars) {
-        t if t.is_empty() => "none given".into(),
-        t => format!("\u{201c}{t}\u{201d}"),
-    }
-}
-
-/// Requester-written text made safe for one line of the prompt: control and text-direction
-/// characters become spaces, runs of spaces one, and it is cut to `max_chars` characters.
-fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut count = 0;
-    for c in text.chars() {
-        let direction =
-            matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        let c = if c.is_control() || c.is_whitespace() || direction { ' ' } else { c };
-        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
-            continue;
-        }
-        if count == max_chars {
-            out.truncate(out.trim_end().len());
-            out.push('\u{2026}');
-            return out;
-        }
-        out.push(c);
-        count += 1;
-    }
-    out.truncate(out.trim_end().len());
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use porchlight_sdk::testing;
+    use porchlight_sdk::{RequesterKind, testing};
 
     use super::*;
 
@@ -460,6 +382,20 @@ mod tests {
         let Decision::Ask(ask) = decide("{}", &exigent, at(23, 0)) else { panic!() };
         assert!(ask.prompt.contains(&format!("{}\u{2026}\u{201d}", "x".repeat(MAX_TEXT))));
         assert_eq!(ask.prompt.lines().count(), 6);
+    }
+
+    #[test]
+    fn prompt_text_is_cleaned_and_times_are_local() {
+        let mut req = testing::clip(&["front"], at(7, 0) + 30, i64::MAX);
+        req.reason = "a\u{061c}b\u{202e}c\nd".into();
+        let Decision::Ask(ask) = decide(r#"{"utc_offset_minutes":-300}"#, &req, at(4, 0)) else { panic!() };
+        assert!(ask.prompt.contains("Reason: \u{201c}a b c d\u{201d}\n"), "{}", ask.prompt);
+        assert!(
+            ask.prompt
+                .contains(&format!("from 2027-01-15 02:00:30 to {} s after 1970 (UTC) local time", i64::MAX)),
+            "{}",
+            ask.prompt
+        );
     }
 
     #[test]
