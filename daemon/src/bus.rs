@@ -81,7 +81,6 @@ pub enum EventKind {
 #[serde(rename_all = "snake_case")]
 pub enum ReloadOutcome {
     Applied,
-    Unchanged,
     Rejected,
 }
 

@@ -254,6 +254,30 @@ pub mod testing {
         __check_config::<P>(config)
     }
 
+    /// The grant of an `allow`; panics (failing the test) on anything else.
+    pub fn expect_allow(decision: Decision) -> Grant {
+        match decision {
+            Decision::Allow(grant) => grant,
+            other => panic!("expected allow, got {other:?}"),
+        }
+    }
+
+    /// The reason of a `deny`; panics (failing the test) on anything else.
+    pub fn expect_deny(decision: Decision) -> String {
+        match decision {
+            Decision::Deny(reason) => reason,
+            other => panic!("expected deny, got {other:?}"),
+        }
+    }
+
+    /// The question of an `ask`; panics (failing the test) on anything else.
+    pub fn expect_ask(decision: Decision) -> Ask {
+        match decision {
+            Decision::Ask(ask) => ask,
+            other => panic!("expected ask, got {other:?}"),
+        }
+    }
+
     /// Runs the policy's event hook as the hub would.
     pub fn on_event<P: Policy>(config: &str, event: &Event, context: &Context) -> Option<Offer> {
         __on_event::<P>(config, event, context)

@@ -242,19 +242,7 @@ mod tests {
         decide_in(config, request, &ctx())
     }
 
-    fn allowed(decision: Decision) -> Grant {
-        match decision {
-            Decision::Allow(grant) => grant,
-            other => panic!("expected allow, got {other:?}"),
-        }
-    }
-
-    fn denied(decision: Decision) -> String {
-        match decision {
-            Decision::Deny(reason) => reason,
-            other => panic!("expected deny, got {other:?}"),
-        }
-    }
+    use porchlight_sdk::testing::{expect_allow as allowed, expect_deny as denied};
 
     fn alarm(camera: &str) -> Event {
         Event { kind: EventKind::Alarm, camera: camera.into(), time: NOW }

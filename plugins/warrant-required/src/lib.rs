@@ -301,19 +301,7 @@ mod tests {
         testing::decide::<WarrantRequired>(config, request, &ctx())
     }
 
-    fn allowed(decision: Decision) -> Grant {
-        match decision {
-            Decision::Allow(grant) => grant,
-            other => panic!("expected allow, got {other:?}"),
-        }
-    }
-
-    fn denied(decision: Decision) -> String {
-        match decision {
-            Decision::Deny(reason) => reason,
-            other => panic!("expected deny, got {other:?}"),
-        }
-    }
+    use porchlight_sdk::testing::{expect_allow as allowed, expect_deny as denied};
 
     fn warrant(request: Request) -> Warrant {
         match request.legal_basis {
