@@ -87,33 +87,43 @@ fn sigint_also_shuts_down_cleanly() {
     assert_eq!(d.wait_exit(WAIT).code(), Some(0));
 }
 
+/// The notify socket a test binds in place of systemd's, and every message received on it.
+struct NotifySocket {
+    sock: UnixDatagram,
+    path: String,
+    seen: Vec<String>,
+}
+
+impl NotifySocket {
+    fn bind(setup: &Setup) -> Self {
+        let path = setup.path("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        sock.set_read_timeout(Some(WAIT)).expect("timeout");
+        Self { sock, path: path.display().to_string(), seen: Vec::new() }
+    }
+
+    /// Receives until a message matching `pred` has arrived (fails after `WAIT` of silence).
+    fn until(&mut self, pred: impl Fn(&str) -> bool) {
+        let mut buf = [0u8; 512];
+        while !self.seen.iter().any(|m| pred(m)) {
+            let n = self.sock.recv(&mut buf).expect("notification (timed out?)");
+            self.seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+}
+
 #[test]
 fn tells_systemd_ready_watchdog_and_stopping() {
     let setup = Setup::new("");
-    let sock_path = setup.path("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(WAIT)).expect("timeout");
-    let sock_env = sock_path.display().to_string();
+    let mut notify = NotifySocket::bind(&setup);
     let mut d = Daemon::start_with(
         &setup.config,
-        &[("NOTIFY_SOCKET", sock_env.as_str()), ("WATCHDOG_USEC", "200000")],
+        &[("NOTIFY_SOCKET", notify.path.as_str()), ("WATCHDOG_USEC", "200000")],
     );
-    let mut seen: Vec<String> = Vec::new();
-    let mut buf = [0u8; 512];
-    let mut recv = |seen: &mut Vec<String>| {
-        let n = sock.recv(&mut buf).expect("notification (timed out?)");
-        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    };
-    while !seen.iter().any(|m| m.contains("READY=1")) {
-        recv(&mut seen);
-    }
-    while !seen.iter().any(|m| m == "WATCHDOG=1") {
-        recv(&mut seen);
-    }
+    notify.until(|m| m.contains("READY=1"));
+    notify.until(|m| m == "WATCHDOG=1");
     d.signal("TERM");
-    while !seen.iter().any(|m| m.contains("STOPPING=1")) {
-        recv(&mut seen);
-    }
+    notify.until(|m| m.contains("STOPPING=1"));
     assert_eq!(d.wait_exit(WAIT).code(), Some(0));
 }
 
@@ -121,27 +131,14 @@ fn tells_systemd_ready_watchdog_and_stopping() {
 fn watchdog_for_another_pid_is_ignored() {
     // WATCHDOG_PID names a different process: the daemon must not ping on its behalf.
     let setup = Setup::new("");
-    let sock_path = setup.path("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(WAIT)).expect("timeout");
-    let sock_env = sock_path.display().to_string();
+    let mut notify = NotifySocket::bind(&setup);
     let mut d = Daemon::start_with(
         &setup.config,
-        &[("NOTIFY_SOCKET", sock_env.as_str()), ("WATCHDOG_USEC", "20000"), ("WATCHDOG_PID", "1")],
+        &[("NOTIFY_SOCKET", notify.path.as_str()), ("WATCHDOG_USEC", "20000"), ("WATCHDOG_PID", "1")],
     );
     d.signal("TERM");
-    let mut buf = [0u8; 512];
-    let mut messages = Vec::new();
-    loop {
-        let n = sock.recv(&mut buf).expect("notification");
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let stop = m.contains("STOPPING=1");
-        messages.push(m);
-        if stop {
-            break;
-        }
-    }
-    assert!(!messages.iter().any(|m| m.contains("WATCHDOG=1")), "{messages:?}");
+    notify.until(|m| m.contains("STOPPING=1"));
+    assert!(!notify.seen.iter().any(|m| m.contains("WATCHDOG=1")), "{:?}", notify.seen);
     assert_eq!(d.wait_exit(WAIT).code(), Some(0));
 }
 
