@@ -2,6 +2,8 @@
 //! `api.token*` is set; the config refuses a non-loopback address without one.
 //! Reference: `docs/ref/api.md`.
 
+mod recordings;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +38,8 @@ pub struct ApiState {
     pub cameras: CameraStates,
     /// `None` when the policy engine could not start (then nothing is shared).
     pub policy: Option<Arc<PolicyService>>,
+    /// `None` when the recording index could not be opened.
+    pub index: Option<crate::recording::index::Index>,
     pub started: Instant,
     /// Ends long-lived responses (the event stream) at shutdown.
     pub cancel: CancellationToken,
@@ -48,6 +52,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/events", get(events))
         .route("/api/plugins", get(plugins))
         .route("/api/policy/evaluate", axum::routing::post(evaluate))
+        .route("/api/recordings", get(recordings::recordings))
+        .route("/api/clips", get(recordings::clips))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -90,6 +96,8 @@ fn route_label(path: &str) -> &'static str {
         "/metrics" => "/metrics",
         "/api/plugins" => "/api/plugins",
         "/api/policy/evaluate" => "/api/policy/evaluate",
+        "/api/recordings" => "/api/recordings",
+        "/api/clips" => "/api/clips",
         _ => "other",
     }
 }

@@ -1,6 +1,6 @@
 //! The camera supervisor: one task per enabled camera, started, stopped and restarted as the
-//! config changes. The per-camera task is where ingest and recording live (the recording work
-//! fills it in); today it holds the camera's place, state and span.
+//! config changes. Each camera task records (`crate::recording::record_camera`): RTSP ingest
+//! with reconnects, and a writer thread for its segment files.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +15,7 @@ use crate::bus::Bus;
 use crate::config::{CameraSettings, RecordMode, Settings};
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
+use crate::recording::index::Index;
 
 /// What `GET /api/cameras` shows for one camera. Never holds credentials.
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +60,7 @@ impl CameraStates {
             .collect()
     }
 
-    fn set(&self, name: &str, state: &'static str) {
+    pub fn set(&self, name: &str, state: &'static str) {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned(), state);
     }
 
@@ -70,6 +71,7 @@ impl CameraStates {
 
 struct Running {
     settings: CameraSettings,
+    segment_duration: std::time::Duration,
     cancel: CancellationToken,
     done: tokio::task::JoinHandle<()>,
 }
@@ -78,6 +80,7 @@ struct Running {
 /// then stops them all.
 pub async fn supervise(
     mut settings: watch::Receiver<Arc<Settings>>,
+    index: Option<Index>,
     bus: Bus,
     health: Health,
     metrics: Metrics,
@@ -88,7 +91,7 @@ pub async fn supervise(
     let mut running: HashMap<String, Running> = HashMap::new();
     loop {
         let current = settings.borrow_and_update().clone();
-        reconcile(&current, &mut running, &tracker, &bus, &states, &cancel).await;
+        reconcile(&current, &mut running, &tracker, index.as_ref(), &bus, &metrics, &states, &cancel).await;
         let enabled = current.cameras.iter().filter(|c| c.enabled).count();
         metrics.clear("porchlight_cameras");
         metrics.set("porchlight_cameras", &[("state", "enabled")], enabled as f64);
@@ -112,18 +115,24 @@ pub async fn supervise(
     health.set("cameras", State::Stopped, "");
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn reconcile(
-    settings: &Settings,
+    settings: &Arc<Settings>,
     running: &mut HashMap<String, Running>,
     tracker: &TaskTracker,
+    index: Option<&Index>,
     bus: &Bus,
+    metrics: &Metrics,
     states: &CameraStates,
     parent: &CancellationToken,
 ) {
     // Stop what was removed, disabled or changed.
     let stale: Vec<String> = running
         .iter()
-        .filter(|(name, r)| settings.camera(name).is_none_or(|c| !c.enabled || *c != r.settings))
+        .filter(|(name, r)| {
+            r.segment_duration != settings.storage.segment_duration
+                || settings.camera(name).is_none_or(|c| !c.enabled || *c != r.settings)
+        })
         .map(|(n, _)| n.clone())
         .collect();
     for name in stale {
@@ -131,6 +140,7 @@ async fn reconcile(
             let why = match settings.camera(&name) {
                 None => "removed from config",
                 Some(c) if !c.enabled => "disabled",
+                Some(c) if *c == r.settings => "storage.segment_duration changed",
                 Some(_) => "config changed",
             };
             tracing::info!(camera = %name, reason = why, "Stopping camera");
@@ -151,16 +161,47 @@ async fn reconcile(
         let cancel = parent.child_token();
         let span = tracing::info_span!("camera", camera = %c.name);
         states.set(&c.name, "starting");
-        let done = tracker
-            .spawn(camera_task(c.clone(), bus.clone(), states.clone(), cancel.clone()).instrument(span));
-        running.insert(c.name.clone(), Running { settings: c.clone(), cancel, done });
+        let task = camera_task(
+            c.clone(),
+            Arc::clone(settings),
+            index.cloned(),
+            bus.clone(),
+            metrics.clone(),
+            states.clone(),
+            cancel.clone(),
+        );
+        let done = tracker.spawn(task.instrument(span));
+        running.insert(
+            c.name.clone(),
+            Running {
+                settings: c.clone(),
+                segment_duration: settings.storage.segment_duration,
+                cancel,
+                done,
+            },
+        );
     }
 }
 
-/// One camera's task. Recording and ONVIF events plug in here.
-async fn camera_task(settings: CameraSettings, _bus: Bus, states: CameraStates, cancel: CancellationToken) {
-    tracing::debug!(rtsp_url = ?settings.rtsp_url.as_ref().map(ToString::to_string), "Camera task running");
-    states.set(&settings.name, "idle");
-    cancel.cancelled().await;
+/// One camera's task: records it, or (without an index) holds its place until stopped.
+async fn camera_task(
+    camera: CameraSettings,
+    settings: Arc<Settings>,
+    index: Option<Index>,
+    bus: Bus,
+    metrics: Metrics,
+    states: CameraStates,
+    cancel: CancellationToken,
+) {
+    tracing::debug!(rtsp_url = ?camera.rtsp_url.as_ref().map(ToString::to_string), "Camera task running");
+    match index {
+        Some(index) => {
+            crate::recording::record_camera(camera, settings, index, bus, metrics, states, cancel).await;
+        }
+        None => {
+            states.set(&camera.name, "not_recording");
+            cancel.cancelled().await;
+        }
+    }
     tracing::debug!("Camera task stopped");
 }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
+pub mod recording;
 pub mod reload;
 pub mod run;
 pub mod sdnotify;

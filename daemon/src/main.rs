@@ -34,6 +34,16 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// What has been recorded.
+    Recordings {
+        #[command(subcommand)]
+        command: RecordingsCommand,
+    },
+    /// Cut clips out of the recordings.
+    Clip {
+        #[command(subcommand)]
+        command: ClipCommand,
+    },
     /// Check and try out policy plugins (for plugin authors; needs no hub config).
     Plugin {
         #[command(subcommand)]
@@ -64,6 +74,46 @@ enum PluginCommand {
         /// The plugin's configuration (TOML).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingsCommand {
+    /// List segments and gaps, oldest first.
+    List {
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// From this time (RFC 3339, or relative such as -10m, -2h, -1d). Default: the beginning.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// Until this time. Default: now.
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<String>,
+        /// Print JSON (one object with `segments` and `gaps`) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClipCommand {
+    /// Write one MP4 (moov first, no re-encoding) covering an interval of one camera. It starts
+    /// at the keyframe at or before `--from`.
+    Export {
+        #[arg(long)]
+        camera: String,
+        /// RFC 3339, or relative such as -10m.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Where to write the clip.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Leave the audio out.
+        #[arg(long)]
+        no_audio: bool,
     },
 }
 
@@ -107,6 +157,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Audit { command } => audit_command(&settings, command),
+        Command::Recordings { command } => recordings_command(&settings, command),
+        Command::Clip { command } => clip_command(&settings, command),
         Command::Plugin { .. } => ExitCode::from(EXIT_CONFIG),
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
@@ -251,6 +303,112 @@ fn plugin_command(command: PluginCommand) -> ExitCode {
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Opens the daemon's recording index for the CLI (without repairing anything: a running
+/// daemon owns that).
+fn open_index(settings: &config::Settings) -> Result<porchlight::recording::index::Index, String> {
+    let path = porchlight::recording::index_path(settings);
+    if !path.exists() {
+        return Err(format!("no recordings yet: {} does not exist", path.display()));
+    }
+    porchlight::recording::index::Index::open(&path).map_err(|e| e.to_string())
+}
+
+fn time_arg(name: &str, value: Option<&str>, default: jiff::Timestamp) -> Result<i64, String> {
+    match value {
+        None => Ok(default.as_millisecond()),
+        Some(v) => config::units::parse_time(v, jiff::Timestamp::now())
+            .map(|t| t.as_millisecond())
+            .map_err(|e| format!("--{name}: {e}")),
+    }
+}
+
+fn recordings_command(settings: &config::Settings, command: RecordingsCommand) -> ExitCode {
+    use porchlight::recording::fmt_ms;
+    let RecordingsCommand::List { camera, from, to, json } = command;
+    let range = time_arg("from", from.as_deref(), jiff::Timestamp::UNIX_EPOCH)
+        .and_then(|f| time_arg("to", to.as_deref(), jiff::Timestamp::now()).map(|t| (f, t)));
+    let (from, to) = match range {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let listed = open_index(settings).and_then(|index| {
+        let segments = index.segments(camera.as_deref(), from, to).map_err(|e| e.to_string())?;
+        let gaps = index.gaps(camera.as_deref(), from, to).map_err(|e| e.to_string())?;
+        Ok((segments, gaps))
+    });
+    let (segments, gaps) = match listed {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    if json {
+        println!("{}", serde_json::json!({ "segments": segments, "gaps": gaps }));
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<12} {:<24} {:<24} {:>10}  {:<20} {:<9} FILE",
+        "CAMERA", "START", "END", "BYTES", "CODEC", "STATE"
+    );
+    for s in &segments {
+        println!(
+            "{:<12} {:<24} {:<24} {:>10}  {:<20} {:<9} {}",
+            s.camera,
+            fmt_ms(s.start_ms),
+            fmt_ms(s.end_ms),
+            s.bytes,
+            format!("{} {}x{}", s.codec, s.width, s.height),
+            s.state,
+            s.path.display()
+        );
+    }
+    for g in &gaps {
+        println!("{:<12} {:<24} {:<24} gap: {}", g.camera, fmt_ms(g.start_ms), fmt_ms(g.end_ms), g.reason);
+    }
+    ExitCode::SUCCESS
+}
+
+fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
+    use porchlight::recording::{export, fmt_ms};
+    let ClipCommand::Export { camera, from, to, output, no_audio } = command;
+    let now = jiff::Timestamp::now();
+    let range =
+        time_arg("from", Some(&from), now).and_then(|f| time_arg("to", Some(&to), now).map(|t| (f, t)));
+    let (from_ms, to_ms) = match range {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let req = export::ClipRequest { camera, from_ms, to_ms, audio: !no_audio };
+    match open_index(settings)
+        .and_then(|index| export::export(&index, &req, &output).map_err(|e| e.to_string()))
+    {
+        Ok(info) => {
+            println!(
+                "{}: {} to {} ({} bytes, {} video and {} audio samples from {} segment(s))",
+                output.display(),
+                fmt_ms(info.start_ms),
+                fmt_ms(info.end_ms),
+                info.bytes,
+                info.video_samples,
+                info.audio_samples,
+                info.segments.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("clip export: {e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }

@@ -20,6 +20,29 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ("porchlight_cameras", "gauge", "Cameras in the running config, by state."),
     ("porchlight_api_requests_total", "counter", "HTTP API requests, by route and status code."),
     ("porchlight_policy_decisions_total", "counter", "Sharing requests decided, by final decision."),
+    (
+        "porchlight_recording_bytes_total",
+        "counter",
+        "Bytes of video and audio made durable on disk, by camera.",
+    ),
+    ("porchlight_recording_segments_total", "counter", "Segment files finished, by camera."),
+    (
+        "porchlight_recording_frames_dropped_total",
+        "counter",
+        "Frames not recorded, by camera and reason (waiting_for_keyframe, disk, backlog, no_audio_track).",
+    ),
+    (
+        "porchlight_camera_reconnects_total",
+        "counter",
+        "RTSP sessions that ended and were retried, by camera.",
+    ),
+    ("porchlight_storage_bytes", "gauge", "Bytes of recordings in the index, by camera."),
+    ("porchlight_storage_free_bytes", "gauge", "Free bytes on the recordings filesystem."),
+    (
+        "porchlight_retention_deleted_total",
+        "counter",
+        "Segments deleted by retention, by reason (max_age, max_bytes, min_free_bytes).",
+    ),
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -127,7 +127,26 @@ pub async fn run(
     let tasks = Tasks::new(&root, fatal_tx);
 
     health.set("bus", State::Running, "");
-    health.set("storage", State::Running, format!("data in {}", data_dir.display()));
+    // The recording index, repaired against the files before anything records (a crash or power
+    // cut leaves the last fragment torn; docs/design/recording.md).
+    let index = match crate::recording::open(&settings) {
+        Ok((index, report)) => {
+            if report != crate::recording::recover::Report::default() {
+                tracing::info!(report = ?report, "Recording index repaired after an unclean stop");
+            }
+            health.set(
+                "storage",
+                State::Running,
+                format!("recordings in {}", settings.storage.dir.display()),
+            );
+            Some(index)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot open the recording index; not recording");
+            health.set("storage", State::Failed, e.to_string());
+            None
+        }
+    };
     crate::health::set_unbuilt(&health, &settings);
 
     // The audit log and the policy engine. Either failing leaves the hub running (recording
@@ -178,6 +197,7 @@ pub async fn run(
             bus: bus.clone(),
             cameras: camera_states.clone(),
             policy: policy.clone(),
+            index: index.clone(),
             started,
             cancel: tasks.phase("control").cancel.clone(),
         };
@@ -198,8 +218,16 @@ pub async fn run(
     {
         let (rx, bus, health, metrics, states) =
             (settings_rx.clone(), bus.clone(), health.clone(), metrics.clone(), camera_states.clone());
+        let index = index.clone();
         tasks.spawn("ingest", "cameras", |cancel| {
-            cameras::supervise(rx, bus, health, metrics, states, cancel)
+            cameras::supervise(rx, index, bus, health, metrics, states, cancel)
+        });
+    }
+    if let Some(index) = &index {
+        let (index, rx, bus, metrics, health) =
+            (index.clone(), settings_rx.clone(), bus.clone(), metrics.clone(), health.clone());
+        tasks.spawn("recording", "retention", |cancel| {
+            crate::recording::retention_task(index, rx, bus, metrics, health, cancel)
         });
     }
 

@@ -3,6 +3,8 @@
 //! Every wait has a deadline and fails with the daemon's log attached.
 #![allow(clippy::print_stderr)]
 
+pub mod rtsp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -74,6 +74,12 @@ pub struct CameraSettings {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub record: RecordMode,
+    /// With `record = "events"`: video kept in memory before an event.
+    pub pre_roll: Duration,
+    /// With `record = "events"`: how long recording goes on after the last event.
+    pub post_roll: Duration,
+    /// Retention by age for this camera (`storage.max_age` unless set here).
+    pub max_age: Option<Duration>,
     pub tags: Vec<String>,
 }
 

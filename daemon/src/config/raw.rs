@@ -115,6 +115,9 @@ pub struct Camera {
     pub password_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub record: RecordMode,
+    pub pre_roll: Option<HumanDuration>,
+    pub post_roll: Option<HumanDuration>,
+    pub max_age: Option<HumanDuration>,
     pub tags: Vec<String>,
 }
 

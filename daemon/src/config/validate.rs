@@ -390,6 +390,17 @@ fn validate_cameras(
         if c.rtsp_url.is_none() && c.onvif_url.is_none() {
             cx.problem(at.clone(), format!("camera {name:?} needs `rtsp_url` or `onvif_url`"));
         }
+        let pre_roll = c.pre_roll.map_or(Duration::from_secs(5), |d| d.0);
+        if pre_roll > Duration::from_secs(60) {
+            cx.problem(at.key("pre_roll"), "must be at most 60s (it is held in memory)");
+        }
+        let post_roll = c.post_roll.map_or(Duration::from_secs(10), |d| d.0);
+        if post_roll > Duration::from_secs(3600) {
+            cx.problem(at.key("post_roll"), "must be at most 1h");
+        }
+        if c.max_age.is_some_and(|d| d.0.is_zero()) {
+            cx.problem(at.key("max_age"), "must be more than 0; leave it out to use `storage.max_age`");
+        }
         for (i, t) in c.tags.iter().enumerate() {
             if !valid_id(t) {
                 cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
@@ -404,6 +415,9 @@ fn validate_cameras(
             username,
             password,
             record: c.record,
+            pre_roll,
+            post_roll,
+            max_age: c.max_age.map(|d| d.0),
             tags: c.tags,
         });
     }

@@ -1,0 +1,235 @@
+//! `GET /api/recordings` (segments and gaps) and `GET /api/clips` (an exported MP4, with HTTP
+//! Range support so players can seek).
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{ApiState, error};
+use crate::recording::export::{self, ClipRequest, ExportError};
+
+/// The longest clip the API cuts in one request.
+const MAX_CLIP_MS: i64 = 6 * 3600 * 1000;
+
+fn time_param(
+    q: &HashMap<String, String>,
+    name: &str,
+    default: Option<jiff::Timestamp>,
+) -> Result<i64, String> {
+    match (q.get(name), default) {
+        (Some(v), _) => crate::config::units::parse_time(v, jiff::Timestamp::now())
+            .map(|t| t.as_millisecond())
+            .map_err(|e| format!("`{name}`: {e}")),
+        (None, Some(d)) => Ok(d.as_millisecond()),
+        (None, None) => Err(format!("`{name}` is required (RFC 3339, or relative such as -10m)")),
+    }
+}
+
+pub async fn recordings(State(st): State<ApiState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(index) = st.index.clone() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the recording index is not available");
+    };
+    let range = time_param(&q, "from", Some(jiff::Timestamp::UNIX_EPOCH))
+        .and_then(|f| time_param(&q, "to", Some(jiff::Timestamp::now())).map(|t| (f, t)));
+    let (from, to) = match range {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let camera = q.get("camera").cloned();
+    let listed = tokio::task::spawn_blocking(move || {
+        let segments = index.segments(camera.as_deref(), from, to)?;
+        let gaps = index.gaps(camera.as_deref(), from, to)?;
+        Ok::<_, crate::recording::index::IndexError>((segments, gaps))
+    })
+    .await;
+    match listed {
+        Ok(Ok((segments, gaps))) => {
+            let segments: Vec<_> = segments
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "camera": s.camera,
+                        "start": crate::recording::fmt_ms(s.start_ms),
+                        "end": crate::recording::fmt_ms(s.end_ms),
+                        "start_ms": s.start_ms,
+                        "end_ms": s.end_ms,
+                        "bytes": s.bytes,
+                        "codec": s.codec,
+                        "width": s.width,
+                        "height": s.height,
+                        "audio": s.audio,
+                        "state": s.state,
+                    })
+                })
+                .collect();
+            let gaps: Vec<_> = gaps
+                .into_iter()
+                .map(|g| {
+                    json!({
+                        "camera": g.camera,
+                        "start": crate::recording::fmt_ms(g.start_ms),
+                        "end": crate::recording::fmt_ms(g.end_ms),
+                        "reason": g.reason,
+                    })
+                })
+                .collect();
+            axum::Json(json!({ "segments": segments, "gaps": gaps })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+pub async fn clips(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(index) = st.index.clone() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the recording index is not available");
+    };
+    let Some(camera) = q.get("camera").cloned() else {
+        return error(StatusCode::BAD_REQUEST, "`camera` is required");
+    };
+    let range = time_param(&q, "from", None).and_then(|f| time_param(&q, "to", None).map(|t| (f, t)));
+    let (from_ms, to_ms) = match range {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    if to_ms - from_ms > MAX_CLIP_MS {
+        return error(StatusCode::BAD_REQUEST, "clips are limited to 6 hours per request");
+    }
+    let audio = match q.get("audio").map(String::as_str) {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(other) => {
+            return error(StatusCode::BAD_REQUEST, &format!("`audio` must be true or false, not {other:?}"));
+        }
+    };
+    let dir = st.settings.borrow().hub.data_dir.join("tmp");
+    let req = ClipRequest { camera: camera.clone(), from_ms, to_ms, audio };
+    let made = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|source| ExportError::Write { path: dir.clone(), source })?;
+        let path = dir.join(format!("clip-{:016x}.mp4", fastrand::u64(..)));
+        let info = export::export(&index, &req, &path);
+        // Opened, then unlinked: the download reads the open file; nothing is left behind.
+        let file = info.and_then(|info| {
+            let f = std::fs::File::open(&path)
+                .map_err(|source| ExportError::Write { path: path.clone(), source });
+            let _ = std::fs::remove_file(&path);
+            f.map(|f| (info, f))
+        });
+        if file.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        file
+    })
+    .await;
+    let (info, file) = match made {
+        Ok(Ok(x)) => x,
+        Ok(Err(e @ ExportError::Nothing { .. })) => return error(StatusCode::NOT_FOUND, &e.to_string()),
+        Ok(Err(e @ ExportError::BadInterval { .. })) => {
+            return error(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let len = info.bytes;
+    let (status, start, end) = match parse_range(headers.get(header::RANGE), len) {
+        RangeSpec::Full => (StatusCode::OK, 0, len),
+        RangeSpec::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b + 1),
+        RangeSpec::Unsatisfiable => {
+            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{len}"))])
+                .into_response();
+        }
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    if let Err(e) = file.seek(SeekFrom::Start(start)).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(end - start)));
+    let stamp = jiff::Timestamp::from_millisecond(info.start_ms)
+        .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_default();
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{camera}-{stamp}.mp4\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    for (name, value) in [
+        ("x-clip-start", crate::recording::fmt_ms(info.start_ms)),
+        ("x-clip-end", crate::recording::fmt_ms(info.end_ms)),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    Full,
+    /// Inclusive byte positions.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range (RFC 9110 14.1.2); several ranges or another unit get the whole body.
+fn parse_range(value: Option<&HeaderValue>, len: u64) -> RangeSpec {
+    let Some(spec) = value.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full;
+    }
+    let Some((a, b)) = spec.split_once('-') else { return RangeSpec::Full };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (Some(a), Some(b)) if a <= b => Some((a, b.min(len.saturating_sub(1)))),
+        (Some(a), None) if b.is_empty() => Some((a, len.saturating_sub(1))),
+        (None, Some(n)) if a.is_empty() && n > 0 => Some((len.saturating_sub(n), len.saturating_sub(1))),
+        _ => return RangeSpec::Full,
+    };
+    match range {
+        Some((a, b)) if a < len && a <= b => RangeSpec::Part(a, b),
+        _ => RangeSpec::Unsatisfiable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(v: &str, len: u64) -> RangeSpec {
+        parse_range(Some(&HeaderValue::from_str(v).expect("header")), len)
+    }
+
+    #[test]
+    fn byte_ranges_follow_rfc_9110() {
+        assert_eq!(parse_range(None, 100), RangeSpec::Full);
+        assert_eq!(r("bytes=0-9", 100), RangeSpec::Part(0, 9));
+        assert_eq!(r("bytes=90-", 100), RangeSpec::Part(90, 99));
+        assert_eq!(r("bytes=-10", 100), RangeSpec::Part(90, 99));
+        assert_eq!(r("bytes=50-500", 100), RangeSpec::Part(50, 99));
+        assert_eq!(r("bytes=100-", 100), RangeSpec::Unsatisfiable);
+        assert_eq!(r("bytes=0-1,5-6", 100), RangeSpec::Full);
+        assert_eq!(r("items=0-1", 100), RangeSpec::Full);
+        assert_eq!(r("bytes=9-0", 100), RangeSpec::Full);
+    }
+}

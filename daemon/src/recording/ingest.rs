@@ -1,0 +1,290 @@
+//! RTSP ingest with `retina`: one session at a time per camera, frames forwarded to the
+//! camera's writer thread without re-encoding. The camera's clock gives each frame's place in
+//! the stream; the hub's clock anchors the stream to wall time (re-anchored if they drift apart
+//! by more than [`MAX_DRIFT_MS`], e.g. after a camera clock reset).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, Transport};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::frames::{self, AudioFrame, AudioParams, VideoFrame, VideoParams};
+use super::writer::Input;
+use crate::config::RtspTransport;
+use crate::metrics::Metrics;
+
+/// How far the stream's own clock may drift from the hub's before it is re-anchored.
+pub const MAX_DRIFT_MS: i64 = 2000;
+
+/// Where and how to pull a stream.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub camera: String,
+    pub url: url::Url,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub transport: RtspTransport,
+    /// A session that delivers nothing for this long is dropped and retried.
+    pub stall_timeout: Duration,
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Rtsp(#[from] retina::Error),
+    #[error("the camera offers no H.264 or H.265 video (streams: {0})")]
+    NoVideo(String),
+    #[error("bad codec parameters from the camera: {0}")]
+    Params(String),
+    #[error("no media for {0:?}")]
+    Stalled(Duration),
+    #[error("the camera ended the stream")]
+    Ended,
+    #[error("the recorder stopped")]
+    WriterGone,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Maps a stream's tick count to wall time.
+#[derive(Debug)]
+struct Clock {
+    anchor_ms: i64,
+    anchor_pts: i64,
+    rate: i64,
+}
+
+impl Clock {
+    fn new(pts: i64, rate: u32) -> Self {
+        Self { anchor_ms: now_ms(), anchor_pts: pts, rate: i64::from(rate.max(1)) }
+    }
+
+    fn wall(&mut self, pts: i64, camera: &str) -> i64 {
+        let wall = self.anchor_ms + (pts - self.anchor_pts) * 1000 / self.rate;
+        let now = now_ms();
+        if (wall - now).abs() > MAX_DRIFT_MS {
+            tracing::warn!(
+                camera,
+                drift_ms = wall - now,
+                "Stream clock drifted from the hub's; re-anchoring"
+            );
+            self.anchor_ms = now;
+            self.anchor_pts = pts;
+            return now;
+        }
+        wall
+    }
+}
+
+/// Runs one RTSP session until it fails, the camera ends it, or `cancel` fires (then `Ok`).
+pub async fn session(
+    src: &Source,
+    tx: &mpsc::Sender<Input>,
+    gap_reason: String,
+    metrics: &Metrics,
+    online: &(dyn Fn() + Sync),
+    cancel: &CancellationToken,
+) -> Result<(), IngestError> {
+    let creds = match (&src.username, &src.password) {
+        (Some(u), p) => Some(Credentials { username: u.clone(), password: p.clone().unwrap_or_default() }),
+        (None, _) => None,
+    };
+    let options = SessionOptions::default()
+        .creds(creds)
+        .user_agent(format!("porchlight/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = tokio::select! {
+        () = cancel.cancelled() => return Ok(()),
+        s = retina::client::Session::describe(src.url.clone(), options) => s?,
+    };
+    let streams = session.streams();
+    let video_i = streams
+        .iter()
+        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        .ok_or_else(|| {
+            IngestError::NoVideo(
+                streams
+                    .iter()
+                    .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+    let audio_i = match streams.iter().position(|s| s.media() == "audio") {
+        Some(i) if streams[i].encoding_name() == "mpeg4-generic" => Some(i),
+        Some(i) => {
+            tracing::info!(
+                codec = streams[i].encoding_name(),
+                "Not recording this camera's audio: only AAC can go into the MP4 recordings"
+            );
+            None
+        }
+        None => None,
+    };
+    let transport = match src.transport {
+        RtspTransport::Tcp => Transport::Tcp(Default::default()),
+        RtspTransport::Udp => Transport::Udp(Default::default()),
+    };
+    let setup = || SetupOptions::default().transport(transport.clone()).frame_format(FrameFormat::MP4);
+    session.setup(video_i, setup()).await?;
+    if let Some(i) = audio_i {
+        session.setup(i, setup()).await?;
+    }
+    let playing = session.play(PlayOptions::default()).await?;
+    let mut demuxed = playing.demuxed()?;
+
+    let audio_params = match audio_i.and_then(|i| demuxed.streams()[i].parameters()) {
+        Some(ParametersRef::Audio(a)) => {
+            let built = a.mp4_sample_entry().build().map_err(|e| e.to_string()).and_then(|b| {
+                AudioParams::from_sample_entry_box(
+                    &b,
+                    a.rfc6381_codec().unwrap_or("mp4a").to_owned(),
+                    a.clock_rate(),
+                )
+            });
+            match built {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    tracing::info!(error = %e, "Not recording this camera's audio");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut gap_reason = Some(gap_reason);
+    let mut video_clock: Option<Clock> = None;
+    let mut audio_clock: Option<Clock> = None;
+    let mut current: Option<Arc<VideoParams>> = None;
+    let mut skip_to_keyframe = false;
+    let mut streamed = false;
+    let mut last_item = Instant::now();
+    loop {
+        let item = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            item = tokio::time::timeout(src.stall_timeout, demuxed.next()) => item,
+        };
+        let item = match item {
+            Err(_) => return Err(IngestError::Stalled(last_item.elapsed())),
+            Ok(None) => return Err(IngestError::Ended),
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(Some(Ok(item))) => item,
+        };
+        last_item = Instant::now();
+        match item {
+            CodecItem::VideoFrame(f) if f.stream_id() == video_i => {
+                let mut params = None;
+                if f.has_new_parameters() || current.is_none() {
+                    let Some(ParametersRef::Video(v)) = demuxed.streams()[video_i].parameters() else {
+                        continue;
+                    };
+                    let entry =
+                        v.mp4_sample_entry().build().map_err(|e| IngestError::Params(e.to_string()))?;
+                    let (w, h) = v.pixel_dimensions();
+                    let p = Arc::new(
+                        VideoParams::from_sample_entry_box(
+                            &entry,
+                            v.rfc6381_codec().to_owned(),
+                            w,
+                            h,
+                            90_000,
+                        )
+                        .map_err(IngestError::Params)?,
+                    );
+                    if current.is_none() {
+                        let start = Input::SessionStart {
+                            video: Arc::clone(&p),
+                            audio: audio_params.clone(),
+                            gap_reason: gap_reason.take().unwrap_or_default(),
+                        };
+                        tx.send(start).await.map_err(|_| IngestError::WriterGone)?;
+                        tracing::info!(codec = %p.codec, width = w, height = h, audio = audio_params.is_some(), "Streaming");
+                    }
+                    current = Some(Arc::clone(&p));
+                    params = Some(p);
+                }
+                let Some(codec) = current.as_ref().map(|p| p.kind) else { continue };
+                if !streamed {
+                    streamed = true;
+                    online();
+                }
+                let pts = f.timestamp().elapsed();
+                let wall = video_clock.get_or_insert_with(|| Clock::new(pts, 90_000)).wall(pts, &src.camera);
+                let data = f.into_data();
+                let keyframe = frames::is_random_access(codec, &data);
+                if skip_to_keyframe && !keyframe {
+                    metrics.inc(
+                        "porchlight_recording_frames_dropped_total",
+                        &[("camera", &src.camera), ("reason", "backlog")],
+                    );
+                    continue;
+                }
+                skip_to_keyframe = false;
+                let frame = VideoFrame { pts, wall_ms: wall, keyframe, params, data };
+                if let Err(e) = tx.try_send(Input::Video(frame)) {
+                    if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                        return Err(IngestError::WriterGone);
+                    }
+                    // The writer is behind (a slow disk): skip to the next keyframe rather than
+                    // record a broken picture or grow without bound.
+                    skip_to_keyframe = true;
+                    metrics.inc(
+                        "porchlight_recording_frames_dropped_total",
+                        &[("camera", &src.camera), ("reason", "backlog")],
+                    );
+                }
+            }
+            CodecItem::AudioFrame(f)
+                if Some(f.stream_id()) == audio_i && audio_params.is_some() && current.is_some() =>
+            {
+                let rate = audio_params.as_ref().map_or(1, |a| a.clock_rate);
+                let pts = f.timestamp().elapsed();
+                let wall = audio_clock.get_or_insert_with(|| Clock::new(pts, rate)).wall(pts, &src.camera);
+                let frame = AudioFrame {
+                    pts,
+                    wall_ms: wall,
+                    duration: f.frame_length().get(),
+                    data: f.data().to_vec(),
+                };
+                if skip_to_keyframe {
+                    continue;
+                }
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Input::Audio(frame)) {
+                    return Err(IngestError::WriterGone);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The delay before reconnect attempt `attempt` (0-based): 1 s doubling to a 30 s cap, with
+/// ±20 % jitter so cameras that fell off together do not all come back at the same instant.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 1000u64.saturating_mul(1u64 << attempt.min(5)).min(30_000);
+    let jitter = 0.8 + fastrand::f64() * 0.4;
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_thirty_second_cap_with_jitter() {
+        for (attempt, base) in
+            [(0u32, 1000u64), (1, 2000), (2, 4000), (3, 8000), (4, 16000), (5, 30000), (40, 30000)]
+        {
+            for _ in 0..50 {
+                let ms = backoff(attempt).as_millis() as u64;
+                assert!(ms >= base * 8 / 10 && ms <= base * 12 / 10, "attempt {attempt}: {ms} ms");
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Local recording: RTSP ingest ([`ingest`]) feeding one writer thread per camera
+//! ([`writer`]) that lays fMP4 segment files ([`segment`]) into the recordings directory and
+//! lists them in an SQLite index ([`index`]); crash repair at start-up ([`recover`]); retention
+//! ([`retention`]); and clip export ([`export`]). Design and loss bound:
+//! `docs/design/recording.md`.
+
+pub mod export;
+pub mod frames;
+pub mod index;
+pub mod ingest;
+pub mod mp4read;
+pub mod recover;
+pub mod retention;
+pub mod segment;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, EventKind};
+use crate::cameras::CameraStates;
+use crate::config::{CameraSettings, RecordMode, Settings};
+use crate::health::{Health, State};
+use crate::metrics::Metrics;
+use index::{Index, IndexError};
+use writer::{CameraWriter, Input, WriterSettings};
+
+/// How often each fragment is made durable (the crash-loss bound, plus one frame).
+pub const FRAGMENT: Duration = Duration::from_secs(1);
+/// Frames queued between ingest and a camera's writer before ingest skips to a keyframe.
+const WRITER_QUEUE: usize = 512;
+/// Upper bound of one camera's pre-roll buffer.
+const PRE_ROLL_MAX_BYTES: usize = 32 << 20;
+/// How often retention runs (and after every storage-pressure event).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The index file, under the data directory.
+pub fn index_path(settings: &Settings) -> PathBuf {
+    settings.hub.data_dir.join("recordings.sqlite")
+}
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir` (0 if unknown).
+pub fn free_bytes(dir: &Path) -> u64 {
+    match rustix::fs::statvfs(dir) {
+        Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
+        Err(_) => 0,
+    }
+}
+
+/// A wall time in milliseconds as RFC 3339.
+pub fn fmt_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// Opens the index, creating the directories, and repairs it against the files.
+pub fn open(settings: &Settings) -> Result<(Index, recover::Report), IndexError> {
+    let _ = std::fs::create_dir_all(&settings.storage.dir);
+    let index = Index::open(&index_path(settings))?;
+    let report = recover::recover(&index, &settings.storage.dir);
+    Ok((index, report))
+}
+
+/// The retention limits of `settings`.
+pub fn retention_policy(settings: &Settings) -> retention::Policy {
+    retention::Policy {
+        max_age: settings
+            .cameras
+            .iter()
+            .map(|c| (c.name.clone(), c.max_age.or(settings.storage.max_age)))
+            .collect(),
+        default_max_age: settings.storage.max_age,
+        max_bytes: settings.storage.max_bytes,
+        min_free_bytes: settings.storage.min_free_bytes,
+    }
+}
+
+/// Runs retention every [`RETENTION_INTERVAL`], after storage pressure, and when the limits
+/// change, until `cancel` fires.
+pub async fn retention_task(
+    index: Index,
+    mut settings: watch::Receiver<Arc<Settings>>,
+    bus: Bus,
+    metrics: Metrics,
+    health: Health,
+    cancel: CancellationToken,
+) {
+    let mut events = bus.subscribe("retention");
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_unmet: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+            changed = settings.changed() => if changed.is_err() { break },
+            e = events.recv() => match e {
+                Some(e) if matches!(e.kind, EventKind::StoragePressure { .. }) => {}
+                Some(_) => continue,
+                None => break,
+            },
+        }
+        let current = settings.borrow().clone();
+        let policy = retention_policy(&current);
+        let dir = current.storage.dir.clone();
+        let (idx, m) = (index.clone(), metrics.clone());
+        let now = jiff::Timestamp::now().as_millisecond();
+        let swept = tokio::task::spawn_blocking(move || {
+            let r = retention::sweep(&idx, &dir, &policy, now, &m);
+            let usage = idx.usage();
+            (r, usage, free_bytes(&dir))
+        })
+        .await;
+        let Ok((result, usage, free)) = swept else { continue };
+        metrics.set("porchlight_storage_free_bytes", &[], free as f64);
+        if let Ok(usage) = usage {
+            metrics.clear("porchlight_storage_bytes");
+            let mut total = 0;
+            for (camera, bytes, _) in usage {
+                total += bytes;
+                metrics.set("porchlight_storage_bytes", &[("camera", &camera)], bytes as f64);
+            }
+            health.set("storage", State::Running, format!("{total} bytes recorded, {free} bytes free"));
+        }
+        match result {
+            Ok(sweep) => {
+                if sweep.deleted > 0 {
+                    tracing::info!(
+                        deleted = sweep.deleted,
+                        freed_bytes = sweep.freed_bytes,
+                        "Retention deleted old recordings"
+                    );
+                }
+                if !sweep.unmet.is_empty() && sweep.unmet != last_unmet {
+                    for u in &sweep.unmet {
+                        tracing::error!(limit = %u, "Storage limit cannot be met: everything left is pinned or being written");
+                    }
+                    health.set("storage", State::Degraded, sweep.unmet.join("; "));
+                    bus.publish(
+                        None,
+                        EventKind::StoragePressure { free_bytes: free, message: sweep.unmet.join("; ") },
+                    );
+                }
+                last_unmet = sweep.unmet;
+            }
+            Err(e) => tracing::error!(error = %e, "Retention failed"),
+        }
+    }
+}
+
+/// One camera's recording: the writer thread plus the ingest loop that reconnects with
+/// backoff, until `cancel` fires. Returns once the writer has finished its last segment.
+pub async fn record_camera(
+    camera: CameraSettings,
+    settings: Arc<Settings>,
+    index: Index,
+    bus: Bus,
+    metrics: Metrics,
+    states: CameraStates,
+    cancel: CancellationToken,
+) {
+    let Some(url) = camera.rtsp_url.clone() else {
+        tracing::info!("No rtsp_url (ONVIF stream discovery is not built yet); not recording");
+        states.set(&camera.name, "no_stream");
+        cancel.cancelled().await;
+        return;
+    };
+    if camera.record == RecordMode::Off {
+        states.set(&camera.name, "off");
+        cancel.cancelled().await;
+        return;
+    }
+    let writer_settings = WriterSettings {
+        camera: camera.name.clone(),
+        dir: settings.storage.dir.clone(),
+        mode: camera.record,
+        segment_duration: settings.storage.segment_duration,
+        fragment_duration: FRAGMENT,
+        pre_roll: camera.pre_roll,
+        post_roll: camera.post_roll,
+        pre_roll_max_bytes: PRE_ROLL_MAX_BYTES,
+        disk_retry: Duration::from_secs(5),
+    };
+    let (tx, mut rx) = mpsc::channel::<Input>(WRITER_QUEUE);
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let mut writer = CameraWriter::new(writer_settings, index, bus.clone(), metrics.clone());
+    let span = tracing::Span::current();
+    let spawned = std::thread::Builder::new()
+        .name(format!("rec-{}", camera.name))
+        .stack_size(512 << 10)
+        .spawn(move || {
+            let _e = span.enter();
+            while let Some(input) = rx.blocking_recv() {
+                writer.handle(input);
+            }
+            writer.finish();
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "Cannot start the recording thread");
+        states.set(&camera.name, "error");
+        cancel.cancelled().await;
+        return;
+    }
+    let source = ingest::Source {
+        camera: camera.name.clone(),
+        url,
+        username: camera.username.clone(),
+        password: camera.password.as_ref().map(|p| p.expose().to_owned()),
+        transport: camera.transport,
+        stall_timeout: Duration::from_secs(10),
+    };
+    let events = forward_events(camera.name.clone(), bus.clone(), tx.clone(), cancel.clone());
+    let ingest = ingest_loop(source, tx, bus, metrics, states, cancel);
+    tokio::join!(events, ingest);
+    // Every sender is gone now; the writer finishes its segment and says so.
+    let _ = done_rx.await;
+}
+
+async fn ingest_loop(
+    source: ingest::Source,
+    tx: mpsc::Sender<Input>,
+    bus: Bus,
+    metrics: Metrics,
+    states: CameraStates,
+    cancel: CancellationToken,
+) {
+    let camera = source.camera.clone();
+    let mut attempt = 0u32;
+    let online: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
+    let get = || *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let set = |v| *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v);
+    let mut gap_reason = "recorder was not running".to_owned();
+    while !cancel.is_cancelled() {
+        states.set(&camera, "connecting");
+        let started = std::time::Instant::now();
+        let announce = || {
+            if get() != Some(true) {
+                bus.publish(Some(&camera), EventKind::CameraOnline);
+                set(true);
+                states.set(&camera, "recording");
+            }
+        };
+        let connected = ingest::session(&source, &tx, gap_reason.clone(), &metrics, &announce, &cancel).await;
+        let _ = tx.send(Input::SessionEnd).await;
+        if cancel.is_cancelled() {
+            break;
+        }
+        let reason = match connected {
+            Ok(()) => "session ended".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        if get() != Some(false) {
+            tracing::warn!(error = %reason, "Camera offline");
+            bus.publish(Some(&camera), EventKind::CameraOffline { reason: reason.clone() });
+            set(false);
+        } else {
+            tracing::debug!(error = %reason, "Camera still offline");
+        }
+        states.set(&camera, "offline");
+        metrics.inc("porchlight_camera_reconnects_total", &[("camera", &camera)]);
+        gap_reason = format!("camera offline: {reason}");
+        if started.elapsed() > Duration::from_secs(30) {
+            attempt = 0;
+        }
+        let delay = ingest::backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::debug!(delay_ms = delay.as_millis() as u64, "Reconnecting after a pause");
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Passes this camera's motion and doorbell events to its writer (for `record = "events"`
+/// and the index's event list).
+async fn forward_events(camera: String, bus: Bus, tx: mpsc::Sender<Input>, cancel: CancellationToken) {
+    let mut sub = bus.subscribe(&format!("recorder-{camera}"));
+    loop {
+        let e = tokio::select! {
+            () = cancel.cancelled() => break,
+            e = sub.recv() => match e { Some(e) => e, None => break },
+        };
+        if e.camera.as_deref() != Some(camera.as_str()) {
+            continue;
+        }
+        let wall_ms = jiff::Timestamp::now().as_millisecond();
+        let input = match e.kind {
+            EventKind::MotionStart => Input::Motion { active: true, wall_ms },
+            EventKind::MotionEnd => Input::Motion { active: false, wall_ms },
+            EventKind::DoorbellPress | EventKind::Tamper => Input::Trigger { wall_ms },
+            _ => continue,
+        };
+        if tx.send(input).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! One camera's recorder: turns the frames of successive RTSP sessions into segment files and
+//! index rows. It decides where segments start (a random-access frame once the segment is long
+//! enough, a parameter change, a timestamp jump), when fragments are flushed, what `record =
+//! "events"` keeps (a bounded pre-roll, then until the post-roll after the last event), and what
+//! happens when the disk is full (stop, report, retry). It runs on its own thread: everything
+//! here is blocking file and SQLite I/O.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::frames::{AudioFrame, AudioParams, VideoFrame, VideoParams};
+use super::index::{Index, NewSegment};
+use super::segment::{SegmentError, SegmentFile};
+use crate::bus::{Bus, EventKind};
+use crate::config::RecordMode;
+use crate::metrics::Metrics;
+
+/// What the writer is told, in order.
+#[derive(Debug)]
+pub enum Input {
+    /// A new RTSP session: its parameters and, for the index, why recording stopped before.
+    SessionStart {
+        video: Arc<VideoParams>,
+        audio: Option<Arc<AudioParams>>,
+        gap_reason: String,
+    },
+    Video(VideoFrame),
+    Audio(AudioFrame),
+    /// The session ended; finish the open segment.
+    SessionEnd,
+    /// Motion started (`true`) or ended at `wall_ms`.
+    Motion {
+        active: bool,
+        wall_ms: i64,
+    },
+    /// A momentary event (doorbell press, manual trigger) at `wall_ms`.
+    Trigger {
+        wall_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    pub camera: String,
+    /// The recordings directory; files go to `<dir>/<camera>/<YYYY-MM-DD>/<start_ms>.mp4`.
+    pub dir: PathBuf,
+    pub mode: RecordMode,
+    pub segment_duration: Duration,
+    pub fragment_duration: Duration,
+    pub pre_roll: Duration,
+    pub post_roll: Duration,
+    /// Upper bound on the pre-roll buffer's bytes.
+    pub pre_roll_max_bytes: usize,
+    /// After a write fails for lack of space, how long to wait before trying again.
+    pub disk_retry: Duration,
+}
+
+/// Frames further apart than this are a discontinuity (camera clock reset, a jump).
+const MAX_FRAME_GAP_SECS: i64 = 5;
+
+#[derive(Debug)]
+struct Session {
+    video: Arc<VideoParams>,
+    audio: Option<Arc<AudioParams>>,
+    gap_reason: Option<String>,
+    /// The last good frame-to-frame distance, used to close a segment after a jump.
+    last_delta: u32,
+}
+
+#[derive(Debug)]
+struct Open {
+    file: SegmentFile,
+    id: i64,
+    start_ms: i64,
+}
+
+#[derive(Debug)]
+enum Buffered {
+    Video(VideoFrame, u32),
+    Audio(AudioFrame),
+}
+
+#[derive(Debug)]
+pub struct CameraWriter {
+    settings: WriterSettings,
+    index: Index,
+    bus: Bus,
+    metrics: Metrics,
+    session: Option<Session>,
+    /// The newest video frame, waiting for the next one to know its duration.
+    held: Option<VideoFrame>,
+    open: Option<Open>,
+    pre_roll: VecDeque<Buffered>,
+    pre_roll_bytes: usize,
+    motion_active: bool,
+    record_until_ms: i64,
+    /// While set, the disk was full: no new segment before this wall time.
+    disk_blocked_until: Option<i64>,
+}
+
+impl CameraWriter {
+    pub fn new(settings: WriterSettings, index: Index, bus: Bus, metrics: Metrics) -> Self {
+        Self {
+            settings,
+            index,
+            bus,
+            metrics,
+            session: None,
+            held: None,
+            open: None,
+            pre_roll: VecDeque::new(),
+            pre_roll_bytes: 0,
+            motion_active: false,
+            record_until_ms: i64::MIN,
+            disk_blocked_until: None,
+        }
+    }
+
+    pub fn handle(&mut self, input: Input) {
+        match input {
+            Input::SessionStart { video, audio, gap_reason } => {
+                self.end_session("new session");
+                self.session = Some(Session { video, audio, gap_reason: Some(gap_reason), last_delta: 3000 });
+            }
+            Input::Video(f) => self.video(f),
+            Input::Audio(a) => self.audio(a),
+            Input::SessionEnd => self.end_session("camera disconnected"),
+            Input::Motion { active, wall_ms } => {
+                self.index_event(if active { "motion_start" } else { "motion_end" }, wall_ms);
+                self.motion_active = active;
+                self.extend(wall_ms);
+            }
+            Input::Trigger { wall_ms } => {
+                self.index_event("trigger", wall_ms);
+                self.extend(wall_ms);
+            }
+        }
+    }
+
+    /// Finishes whatever is open (shutdown).
+    pub fn finish(&mut self) {
+        self.end_session("recorder stopped");
+    }
+
+    fn index_event(&self, kind: &str, wall_ms: i64) {
+        if let Err(e) = self.index.insert_event(&self.settings.camera, kind, wall_ms) {
+            tracing::warn!(error = %e, "Cannot record the event in the index");
+        }
+    }
+
+    /// An event at `wall_ms` keeps an events-mode camera recording until the post-roll passes;
+    /// what the pre-roll buffer holds is written first.
+    fn extend(&mut self, wall_ms: i64) {
+        let until = wall_ms.saturating_add(millis(self.settings.post_roll));
+        self.record_until_ms = self.record_until_ms.max(until);
+        if self.settings.mode == RecordMode::Events {
+            let buffered = std::mem::take(&mut self.pre_roll);
+            self.pre_roll_bytes = 0;
+            for b in buffered {
+                match b {
+                    Buffered::Video(f, d) => self.emit(f, d),
+                    Buffered::Audio(a) => self.audio_now(a),
+                }
+            }
+        }
+    }
+
+    fn recording_at(&self, wall_ms: i64) -> bool {
+        match self.settings.mode {
+            RecordMode::Continuous => true,
+            RecordMode::Off => false,
+            RecordMode::Events => self.motion_active || wall_ms <= self.record_until_ms,
+        }
+    }
+
+    fn video(&mut self, f: VideoFrame) {
+        let Some(session) = self.session.as_mut() else { return };
+        if let Some(p) = &f.params
+            && **p != *session.video
+        {
+            let last = session.last_delta;
+            session.video = Arc::clone(p);
+            tracing::info!(codec = %p.codec, width = p.width, height = p.height, "Stream parameters changed; starting a new segment");
+            if let Some(h) = self.held.take() {
+                self.emit(h, last);
+            }
+            self.close("parameters changed");
+        }
+        let Some(session) = self.session.as_mut() else { return };
+        if let Some(h) = self.held.take() {
+            let delta = f.pts - h.pts;
+            let max = MAX_FRAME_GAP_SECS * i64::from(session.video.clock_rate);
+            if delta <= 0 || delta > max {
+                let last = session.last_delta;
+                tracing::warn!(
+                    delta_ticks = delta,
+                    "Video timestamps jumped; closing the segment and starting a new one at the next keyframe"
+                );
+                self.emit(h, last);
+                self.close("timestamp jump");
+            } else {
+                let d = u32::try_from(delta).unwrap_or(u32::MAX);
+                session.last_delta = d;
+                self.emit(h, d);
+            }
+        }
+        self.held = Some(f);
+    }
+
+    /// Places one video frame whose duration is now known.
+    fn emit(&mut self, f: VideoFrame, duration: u32) {
+        if !self.recording_at(f.wall_ms) {
+            if self.open.is_some() {
+                self.close("post-roll over");
+            }
+            if self.settings.mode == RecordMode::Events {
+                self.buffer(Buffered::Video(f, duration));
+            }
+            return;
+        }
+        let Some(session) = self.session.as_ref() else { return };
+        let clock = u64::from(session.video.clock_rate.max(1));
+        if let Some(open) = &self.open
+            && f.keyframe
+            && open.file.ticks() * 1000 / clock >= millis(self.settings.segment_duration) as u64
+        {
+            self.close("segment complete");
+        }
+        if self.open.is_none() {
+            if !f.keyframe {
+                self.drop_frames(1, "waiting_for_keyframe");
+                return;
+            }
+            if let Some(until) = self.disk_blocked_until {
+                if f.wall_ms < until {
+                    self.drop_frames(1, "disk");
+                    return;
+                }
+                self.disk_blocked_until = None;
+                tracing::info!("Trying to record again after the disk was full");
+            }
+            self.start(f.wall_ms);
+        }
+        let Some(open) = self.open.as_mut() else {
+            self.drop_frames(1, "disk");
+            return;
+        };
+        open.file.push_video(duration, f.keyframe, f.data);
+        let fragment = millis(self.settings.fragment_duration) as u64;
+        let pending_ms = open.file.pending_video_ticks() * 1000 / clock;
+        // The first fragment waits (a little) for audio, so the track list includes it.
+        if pending_ms >= fragment && (!open.file.wants_audio_for_init() || pending_ms >= 3 * fragment) {
+            self.flush();
+        }
+    }
+
+    fn audio(&mut self, a: AudioFrame) {
+        if self.session.as_ref().is_none_or(|s| s.audio.is_none()) {
+            return;
+        }
+        if !self.recording_at(a.wall_ms) {
+            // Pre-roll audio only after a buffered keyframe (a buffer always starts with one).
+            if self.settings.mode == RecordMode::Events && !self.pre_roll.is_empty() {
+                self.buffer(Buffered::Audio(a));
+            }
+            return;
+        }
+        self.audio_now(a);
+    }
+
+    fn audio_now(&mut self, a: AudioFrame) {
+        if let Some(open) = self.open.as_mut()
+            && !open.file.push_audio(a.duration, a.data)
+        {
+            self.metrics.inc(
+                "porchlight_recording_frames_dropped_total",
+                &[("camera", &self.settings.camera), ("reason", "no_audio_track")],
+            );
+        }
+    }
+
+    /// Keeps the pre-roll: whole GOPs covering at least `pre_roll`, within the byte bound.
+    fn buffer(&mut self, b: Buffered) {
+        if self.pre_roll.is_empty() && !matches!(&b, Buffered::Video(f, _) if f.keyframe) {
+            return;
+        }
+        let (wall, bytes) = match &b {
+            Buffered::Video(f, _) => (f.wall_ms, f.data.len()),
+            Buffered::Audio(a) => (a.wall_ms, a.data.len()),
+        };
+        self.pre_roll.push_back(b);
+        self.pre_roll_bytes += bytes;
+        let keep = millis(self.settings.pre_roll);
+        loop {
+            // The second keyframe: dropping the first GOP leaves the buffer starting there.
+            let second = self
+                .pre_roll
+                .iter()
+                .enumerate()
+                .skip(1)
+                .find(|(_, b)| matches!(b, Buffered::Video(f, _) if f.keyframe))
+                .map(|(i, b)| (i, if let Buffered::Video(f, _) = b { f.wall_ms } else { 0 }));
+            let too_big = self.pre_roll_bytes > self.settings.pre_roll_max_bytes;
+            match second {
+                Some((i, second_wall)) if too_big || wall - second_wall >= keep => {
+                    for b in self.pre_roll.drain(..i) {
+                        self.pre_roll_bytes -= match b {
+                            Buffered::Video(f, _) => f.data.len(),
+                            Buffered::Audio(a) => a.data.len(),
+                        };
+                    }
+                }
+                None if too_big => {
+                    // One GOP larger than the bound: keep nothing rather than grow.
+                    self.pre_roll.clear();
+                    self.pre_roll_bytes = 0;
+                    self.drop_frames(1, "pre_roll_full");
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn drop_frames(&self, n: u64, reason: &str) {
+        self.metrics.add(
+            "porchlight_recording_frames_dropped_total",
+            &[("camera", &self.settings.camera), ("reason", reason)],
+            n,
+        );
+    }
+
+    fn start(&mut self, start_ms: i64) {
+        let Some(session) = self.session.as_mut() else { return };
+        let camera = &self.settings.camera;
+        if let Some(reason) = session.gap_reason.take() {
+            match self.index.last_end(camera) {
+                Ok(Some(last)) if start_ms - last > 1500 => {
+                    if let Err(e) = self.index.insert_gap(camera, last, start_ms, &reason) {
+                        tracing::warn!(error = %e, "Cannot record the gap in the index");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "Cannot read the index"),
+            }
+        }
+        let path = segment_path(&self.settings.dir, camera, start_ms);
+        let video = Arc::clone(&session.video);
+        let audio = session.audio.clone();
+        let row = NewSegment {
+            camera,
+            start_ms,
+            path: &path,
+            codec: &video.codec,
+            width: video.width,
+            height: video.height,
+            audio: audio.as_ref().map(|a| a.codec.as_str()),
+        };
+        // The row first: a crash between the two leaves a row without a file, which recovery
+        // drops, rather than a file nobody knows about.
+        let id = match self.index.insert_segment(&row) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot add a segment to the index; not recording");
+                self.block_disk(start_ms, &e.to_string());
+                return;
+            }
+        };
+        match SegmentFile::create(&path, video, audio) {
+            Ok(file) => {
+                tracing::debug!(path = %path.display(), "Segment started");
+                self.open = Some(Open { file, id, start_ms });
+            }
+            Err(e) => {
+                let _ = self.index.delete_segment(id);
+                self.write_failed(start_ms, &e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(open) = self.open.as_mut() else { return };
+        let before = open.file.durable_bytes();
+        match open.file.flush() {
+            Ok(()) => {
+                let wrote = open.file.durable_bytes() - before;
+                let end = open.start_ms + ticks_ms(open.file.durable_ticks(), open.file.video().clock_rate);
+                if let Err(e) = self.index.update_segment(open.id, end, open.file.durable_bytes()) {
+                    tracing::warn!(error = %e, "Cannot update the index");
+                }
+                self.metrics.add(
+                    "porchlight_recording_bytes_total",
+                    &[("camera", &self.settings.camera)],
+                    wrote,
+                );
+            }
+            Err(e) => {
+                let at = open.start_ms + ticks_ms(open.file.ticks(), open.file.video().clock_rate);
+                self.close("write failed");
+                self.write_failed(at, &e);
+            }
+        }
+    }
+
+    fn write_failed(&mut self, at_ms: i64, e: &SegmentError) {
+        if e.is_disk_full() {
+            tracing::error!(error = %e, "Disk full: recording stopped until space is freed");
+        } else {
+            tracing::error!(error = %e, "Cannot write recording");
+        }
+        self.block_disk(at_ms, &e.to_string());
+    }
+
+    fn block_disk(&mut self, at_ms: i64, message: &str) {
+        self.disk_blocked_until = Some(at_ms + millis(self.settings.disk_retry));
+        self.bus.publish(
+            Some(&self.settings.camera),
+            EventKind::StoragePressure {
+                free_bytes: super::free_bytes(&self.settings.dir),
+                message: message.to_owned(),
+            },
+        );
+    }
+
+    /// Flushes and finishes the open segment; an empty one is removed.
+    fn close(&mut self, why: &str) {
+        if self.open.as_ref().is_some_and(|o| o.file.pending_video_ticks() > 0) {
+            self.flush();
+        }
+        let Some(open) = self.open.take() else { return };
+        if !open.file.is_started() {
+            let _ = std::fs::remove_file(open.file.path());
+            let _ = self.index.delete_segment(open.id);
+            return;
+        }
+        let end = open.start_ms + ticks_ms(open.file.durable_ticks(), open.file.video().clock_rate);
+        let bytes = open.file.durable_bytes();
+        if let Err(e) = self.index.close_segment(open.id, end, bytes, "closed") {
+            tracing::warn!(error = %e, "Cannot close the segment in the index");
+        }
+        tracing::debug!(path = %open.file.path().display(), bytes, reason = why, "Segment closed");
+        self.metrics.inc("porchlight_recording_segments_total", &[("camera", &self.settings.camera)]);
+        self.bus.publish(
+            Some(&self.settings.camera),
+            EventKind::SegmentClosed {
+                path: open.file.path().display().to_string(),
+                bytes,
+                start: ts(open.start_ms),
+                end: ts(end),
+            },
+        );
+    }
+
+    fn end_session(&mut self, why: &str) {
+        if let Some(h) = self.held.take() {
+            let last = self.session.as_ref().map_or(3000, |s| s.last_delta);
+            self.emit(h, last);
+        }
+        self.close(why);
+        self.session = None;
+        self.pre_roll.clear();
+        self.pre_roll_bytes = 0;
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn ticks_ms(ticks: u64, clock_rate: u32) -> i64 {
+    i64::try_from(ticks * 1000 / u64::from(clock_rate.max(1))).unwrap_or(i64::MAX)
+}
+
+fn ts(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// `<dir>/<camera>/<YYYY-MM-DD>/<start_ms>.mp4` (UTC date), with a suffix if that name is taken
+/// (a camera clock that went back in time).
+pub fn segment_path(dir: &std::path::Path, camera: &str, start_ms: i64) -> PathBuf {
+    let day = ts(start_ms).strftime("%Y-%m-%d").to_string();
+    let base = dir.join(camera).join(day);
+    let mut path = base.join(format!("{start_ms}.mp4"));
+    let mut n = 1;
+    while path.exists() {
+        path = base.join(format!("{start_ms}-{n}.mp4"));
+        n += 1;
+    }
+    path
+}
+
+/// The start time encoded in a segment file's name.
+pub fn start_from_name(path: &std::path::Path) -> Option<i64> {
+    let stem = path.file_stem()?.to_str()?;
+    stem.split('-').next()?.parse().ok()
+}
