@@ -52,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/events", get(events))
         .route("/api/plugins", get(plugins))
         .route("/api/policy/evaluate", axum::routing::post(evaluate))
+        .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
         .route("/metrics", get(metrics))
@@ -97,6 +98,7 @@ fn route_label(path: &str) -> &'static str {
         "/api/plugins" => "/api/plugins",
         "/api/policy/evaluate" => "/api/policy/evaluate",
         "/api/recordings" => "/api/recordings",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",
         _ => "other",
     }
@@ -184,6 +186,46 @@ async fn evaluate(
     let context = crate::policy::service::context_from(&settings, body.mode);
     let verdict = policy.decide(body.request, context, "api-evaluate").await;
     axum::Json(verdict).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CameraEventBody {
+    event: String,
+}
+
+/// Reports an event for a camera from outside (a sensor, a Home Assistant automation, a
+/// doorbell without ONVIF): it goes on the bus like a camera's own event, so `record =
+/// "events"` records and policies see it.
+async fn camera_event(
+    State(st): State<ApiState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: Result<axum::Json<CameraEventBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    use crate::bus::EventKind;
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request body: {}", e.body_text())),
+    };
+    if st.settings.borrow().camera(&name).is_none() {
+        return error(StatusCode::NOT_FOUND, &format!("no camera named {name:?}"));
+    }
+    let kind = match body.event.as_str() {
+        "motion_start" => EventKind::MotionStart,
+        "motion_end" => EventKind::MotionEnd,
+        "doorbell_press" => EventKind::DoorbellPress,
+        "tamper" => EventKind::Tamper,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "unknown event {other:?}; expected motion_start, motion_end, doorbell_press or tamper"
+                ),
+            );
+        }
+    };
+    let event = st.bus.publish(Some(&name), kind);
+    (StatusCode::ACCEPTED, axum::Json(event.to_json())).into_response()
 }
 
 fn error(code: StatusCode, message: &str) -> Response {

@@ -94,6 +94,22 @@ enum RecordingsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Keep a camera's recordings of an interval from retention (evidence), until unpinned.
+    Pin {
+        #[arg(long)]
+        camera: String,
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Why (shown by `recordings pins`).
+        #[arg(long, default_value = "pinned by the resident")]
+        reason: String,
+    },
+    /// List pins.
+    Pins,
+    /// Remove a pin by its id (from `recordings pins`).
+    Unpin { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,7 +344,46 @@ fn time_arg(name: &str, value: Option<&str>, default: jiff::Timestamp) -> Result
 
 fn recordings_command(settings: &config::Settings, command: RecordingsCommand) -> ExitCode {
     use porchlight::recording::fmt_ms;
-    let RecordingsCommand::List { camera, from, to, json } = command;
+    let (camera, from, to, json) = match command {
+        RecordingsCommand::List { camera, from, to, json } => (camera, from, to, json),
+        RecordingsCommand::Pin { camera, from, to, reason } => {
+            return pin_command(settings, &camera, &from, &to, &reason);
+        }
+        RecordingsCommand::Pins => {
+            return match open_index(settings).and_then(|i| i.pins().map_err(|e| e.to_string())) {
+                Ok(pins) => {
+                    for p in pins {
+                        println!(
+                            "{:>5} {:<12} {} {} {}",
+                            p.id,
+                            p.camera,
+                            fmt_ms(p.start_ms),
+                            fmt_ms(p.end_ms),
+                            p.reason
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            };
+        }
+        RecordingsCommand::Unpin { id } => {
+            return match open_index(settings).and_then(|i| i.unpin(id).map_err(|e| e.to_string())) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    eprintln!("no pin with id {id}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            };
+        }
+    };
     let range = time_arg("from", from.as_deref(), jiff::Timestamp::UNIX_EPOCH)
         .and_then(|f| time_arg("to", to.as_deref(), jiff::Timestamp::now()).map(|t| (f, t)));
     let (from, to) = match range {
@@ -374,6 +429,38 @@ fn recordings_command(settings: &config::Settings, command: RecordingsCommand) -
         println!("{:<12} {:<24} {:<24} gap: {}", g.camera, fmt_ms(g.start_ms), fmt_ms(g.end_ms), g.reason);
     }
     ExitCode::SUCCESS
+}
+
+fn pin_command(settings: &config::Settings, camera: &str, from: &str, to: &str, reason: &str) -> ExitCode {
+    let now = jiff::Timestamp::now();
+    let range = time_arg("from", Some(from), now).and_then(|f| time_arg("to", Some(to), now).map(|t| (f, t)));
+    let (from_ms, to_ms) = match range {
+        Ok((f, t)) if f < t => (f, t),
+        Ok(_) => {
+            eprintln!("--from must be before --to");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match open_index(settings)
+        .and_then(|i| i.pin(camera, from_ms, to_ms, reason, now.as_millisecond()).map_err(|e| e.to_string()))
+    {
+        Ok(id) => {
+            println!(
+                "pin {id}: {camera} {} to {}",
+                porchlight::recording::fmt_ms(from_ms),
+                porchlight::recording::fmt_ms(to_ms)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
 }
 
 fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {

@@ -41,7 +41,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "porchlight_retention_deleted_total",
         "counter",
-        "Segments deleted by retention, by reason (max_age, max_bytes, min_free_bytes).",
+        "Segments deleted by retention, by reason (max_age, max_bytes, min_free_bytes, disk_full).",
     ),
 ];
 

@@ -2,7 +2,7 @@
 """RTSP test camera for Porchlight's end-to-end tests and benchmarks.
 
 A small GStreamer RTSP server (GstRtspServer through PyGObject) that stands in for an IP camera.
-It listens on 127.0.0.1 only, on an ephemeral port, and once it is listening prints exactly one
+It listens on 127.0.0.1 only, on an ephemeral port (or --port), and once it is listening prints exactly one
 line to stdout:
 
     READY rtsp://127.0.0.1:<port>
@@ -168,6 +168,9 @@ def parse_args():
     )
     p.add_argument("--file", help="MP4 (H.264) to serve at /file without re-encoding")
     p.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default 0: an ephemeral one)"
+    )
+    p.add_argument(
         "--shared", action="store_true", help="share each live mount's pipeline among clients"
     )
     p.add_argument(
@@ -210,7 +213,7 @@ def main():
 
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
-    server.set_service("0")
+    server.set_service(str(a.port))
     # An auth object on the server applies to every mount, so each one carries permissions.
     server.set_auth(make_auth())
     table = server.get_mount_points()

@@ -8,50 +8,9 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::io::ErrorKind;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-
+use porchlight_e2e::media::run_tool as run;
 use porchlight_e2e::rtsp::RtspServer;
-use porchlight_e2e::{WAIT, peers_required};
 use serde_json::Value;
-
-/// Runs a tool to completion, at most [`WAIT`]; `None` when it is not installed (skip), unless
-/// peers are required.
-fn run(tool: &str, args: &[&str]) -> Option<Output> {
-    let child = match Command::new(tool)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            assert!(
-                !peers_required(),
-                "PORCHLIGHT_REQUIRE_PEERS=1 but {tool} is not installed (apt-get install ffmpeg)"
-            );
-            eprintln!("skipping: {tool} is not installed");
-            return None;
-        }
-        Err(e) => panic!("spawn {tool}: {e}"),
-    };
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(WAIT) {
-        Ok(output) => Some(output.unwrap_or_else(|e| panic!("wait for {tool}: {e}"))),
-        Err(RecvTimeoutError::Timeout) => {
-            // Only the process we started, by its PID; the thread then reaps it.
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{tool} {args:?} did not finish within {WAIT:?}");
-        }
-        Err(RecvTimeoutError::Disconnected) => panic!("lost the {tool} waiter thread"),
-    }
-}
 
 /// `ffprobe -show_streams` of an RTSP URL over TCP: the parsed JSON on success, stderr on failure.
 fn ffprobe(url: &str) -> Option<Result<Value, String>> {

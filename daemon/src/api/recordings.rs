@@ -65,6 +65,7 @@ pub async fn recordings(State(st): State<ApiState>, Query(q): Query<HashMap<Stri
                         "height": s.height,
                         "audio": s.audio,
                         "state": s.state,
+                        "path": s.path,
                     })
                 })
                 .collect();

@@ -144,7 +144,8 @@ mod tests {
 }
 
 /// Parses a point in time for the command line: RFC 3339 (`2026-11-26T18:00:00Z`), or relative
-/// to `now` as `-10m`, `-2h`, `-1d` (the past) or `now`.
+/// to `now` as `-10m`, `-2h`, `-1d` (the past), `+1h` (the future, e.g. the end of a pin) or
+/// `now`.
 pub fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
     let t = text.trim();
     if t == "now" {
@@ -155,8 +156,18 @@ pub fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, S
         let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("invalid time {text:?}: {e}"))?;
         return now.checked_sub(d).map_err(|e| format!("invalid time {text:?}: {e}"));
     }
+    if let Some(rel) = t.strip_prefix('+')
+        && rel.starts_with(|c: char| c.is_ascii_digit())
+        && !rel.contains(['-', ':'])
+    {
+        let d = parse_duration(rel)?;
+        let d = jiff::SignedDuration::try_from(d).map_err(|e| format!("invalid time {text:?}: {e}"))?;
+        return now.checked_add(d).map_err(|e| format!("invalid time {text:?}: {e}"));
+    }
     t.parse::<jiff::Timestamp>().map_err(|e| {
-        format!("invalid time {text:?}: {e}; use RFC 3339 such as 2026-11-26T18:00:00Z, or -10m / -2h / -1d")
+        format!(
+            "invalid time {text:?}: {e}; use RFC 3339 such as 2026-11-26T18:00:00Z, or -10m / -2h / -1d / +1h"
+        )
     })
 }
 
@@ -174,6 +185,7 @@ mod time_tests {
             parse_time("2026-11-26T19:00:00+01:00", now).map(|t| t.to_string()),
             Ok("2026-11-26T18:00:00Z".into())
         );
+        assert_eq!(parse_time("+1h", now).map(|t| t.to_string()), Ok("2026-11-26T19:00:00Z".into()));
         assert!(parse_time("yesterday", now).expect_err("bad").contains("RFC 3339"));
     }
 }

@@ -360,6 +360,11 @@ impl Index {
         run().map_err(|e| self.err(e))
     }
 
+    /// Removes a pin; false if there was none with this id.
+    pub fn unpin(&self, id: i64) -> Result<bool, IndexError> {
+        self.conn().execute("DELETE FROM pins WHERE id = ?1", [id]).map(|n| n > 0).map_err(|e| self.err(e))
+    }
+
     pub fn pins(&self) -> Result<Vec<Pin>, IndexError> {
         let conn = self.conn();
         let run = || -> rusqlite::Result<Vec<Pin>> {

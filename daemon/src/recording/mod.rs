@@ -35,7 +35,7 @@ pub const FRAGMENT: Duration = Duration::from_secs(1);
 const WRITER_QUEUE: usize = 512;
 /// Upper bound of one camera's pre-roll buffer.
 const PRE_ROLL_MAX_BYTES: usize = 32 << 20;
-/// How often retention runs (and after every storage-pressure event).
+/// How often retention runs at least (it also runs after every segment and storage complaint).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The index file, under the data directory.
@@ -47,6 +47,14 @@ pub fn index_path(settings: &Settings) -> PathBuf {
 pub fn free_bytes(dir: &Path) -> u64 {
     match rustix::fs::statvfs(dir) {
         Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
+        Err(_) => 0,
+    }
+}
+
+/// Size of the filesystem holding `dir` (0 if unknown).
+pub fn total_bytes(dir: &Path) -> u64 {
+    match rustix::fs::statvfs(dir) {
+        Ok(s) => s.f_blocks.saturating_mul(s.f_frsize),
         Err(_) => 0,
     }
 }
@@ -78,8 +86,8 @@ pub fn retention_policy(settings: &Settings) -> retention::Policy {
     }
 }
 
-/// Runs retention every [`RETENTION_INTERVAL`], after storage pressure, and when the limits
-/// change, until `cancel` fires.
+/// Runs retention every [`RETENTION_INTERVAL`], after each finished segment and storage
+/// pressure, and when the limits change, until `cancel` fires.
 pub async fn retention_task(
     index: Index,
     mut settings: watch::Receiver<Arc<Settings>>,
@@ -93,12 +101,17 @@ pub async fn retention_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_unmet: Vec<String> = Vec::new();
     loop {
+        let mut emergency = false;
         tokio::select! {
             () = cancel.cancelled() => break,
             _ = tick.tick() => {}
             changed = settings.changed() => if changed.is_err() { break },
             e = events.recv() => match e {
-                Some(e) if matches!(e.kind, EventKind::StoragePressure { .. }) => {}
+                // Every finished segment and every storage complaint: the limits are checked as
+                // fast as footage arrives, not only on the timer. A camera's complaint means a
+                // write failed: free some space now.
+                Some(e) if matches!(e.kind, EventKind::SegmentClosed { .. }) => {}
+                Some(e) if matches!(e.kind, EventKind::StoragePressure { .. }) => emergency = e.camera.is_some(),
                 Some(_) => continue,
                 None => break,
             },
@@ -109,7 +122,7 @@ pub async fn retention_task(
         let (idx, m) = (index.clone(), metrics.clone());
         let now = jiff::Timestamp::now().as_millisecond();
         let swept = tokio::task::spawn_blocking(move || {
-            let r = retention::sweep(&idx, &dir, &policy, now, &m);
+            let r = retention::sweep(&idx, &dir, &policy, now, emergency, &m);
             let usage = idx.usage();
             (r, usage, free_bytes(&dir))
         })

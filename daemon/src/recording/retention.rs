@@ -29,12 +29,19 @@ pub struct Sweep {
     pub unmet: Vec<String>,
 }
 
-/// One retention pass at wall time `now_ms`.
+/// Free space a sweep after a failed write aims for, beyond `min_free_bytes`: 64 MiB, or a
+/// tenth of the filesystem if that is smaller (a small disk must not be emptied for it).
+pub const EMERGENCY_FREE_BYTES: u64 = 64 << 20;
+
+/// One retention pass at wall time `now_ms`. `emergency`: a writer just failed for lack of
+/// space (something else filled the disk, or `min_free_bytes` is 0), so the pass also frees
+/// [`EMERGENCY_FREE_BYTES`].
 pub fn sweep(
     index: &Index,
     dir: &Path,
     policy: &Policy,
     now_ms: i64,
+    emergency: bool,
     metrics: &Metrics,
 ) -> Result<Sweep, IndexError> {
     let mut out = Sweep::default();
@@ -65,17 +72,29 @@ pub fn sweep(
         }
     }
     // 3. Free space on the filesystem.
-    if policy.min_free_bytes > 0 {
+    let want = if emergency {
+        policy.min_free_bytes.max(EMERGENCY_FREE_BYTES.min(super::total_bytes(dir) / 10))
+    } else {
+        policy.min_free_bytes
+    };
+    if want > 0 {
         let mut free = super::free_bytes(dir);
-        if free < policy.min_free_bytes {
+        if free < want {
             for seg in index.deletable(None, i64::MAX)? {
-                if free >= policy.min_free_bytes {
+                if free >= want {
                     break;
                 }
-                delete(index, dir, &seg, "min_free_bytes", metrics, &mut out)?;
+                delete(
+                    index,
+                    dir,
+                    &seg,
+                    if emergency { "disk_full" } else { "min_free_bytes" },
+                    metrics,
+                    &mut out,
+                )?;
                 free = super::free_bytes(dir);
             }
-            if free < policy.min_free_bytes {
+            if free < want && !emergency {
                 out.unmet.push(format!(
                     "min_free_bytes: only {free} bytes free and nothing left that may be deleted"
                 ));

@@ -57,6 +57,10 @@ pub struct WriterSettings {
     pub disk_retry: Duration,
 }
 
+/// A pause between two sessions longer than this is recorded as a gap (shorter ones are the
+/// jitter of anchoring streams to the hub's clock).
+const GAP_MIN_MS: i64 = 500;
+
 /// Frames further apart than this are a discontinuity (camera clock reset, a jump).
 const MAX_FRAME_GAP_SECS: i64 = 5;
 
@@ -96,8 +100,12 @@ pub struct CameraWriter {
     pre_roll_bytes: usize,
     motion_active: bool,
     record_until_ms: i64,
+    /// Whether "Pre-roll buffer full" was logged for this session.
+    pre_roll_full_logged: bool,
     /// While set, the disk was full: no new segment before this wall time.
     disk_blocked_until: Option<i64>,
+    /// Whether writes are failing (logged once until one succeeds).
+    write_failing: bool,
 }
 
 impl CameraWriter {
@@ -114,7 +122,9 @@ impl CameraWriter {
             pre_roll_bytes: 0,
             motion_active: false,
             record_until_ms: i64::MIN,
+            pre_roll_full_logged: false,
             disk_blocked_until: None,
+            write_failing: false,
         }
     }
 
@@ -239,7 +249,7 @@ impl CameraWriter {
                     return;
                 }
                 self.disk_blocked_until = None;
-                tracing::info!("Trying to record again after the disk was full");
+                tracing::debug!("Trying to record again after a write failure");
             }
             self.start(f.wall_ms);
         }
@@ -322,6 +332,13 @@ impl CameraWriter {
                 _ => break,
             }
         }
+        if !self.pre_roll_full_logged
+            && let Some(Buffered::Video(f, _)) = self.pre_roll.front()
+            && wall - f.wall_ms >= keep
+        {
+            self.pre_roll_full_logged = true;
+            tracing::debug!(pre_roll_ms = keep, "Pre-roll buffer full");
+        }
     }
 
     fn drop_frames(&self, n: u64, reason: &str) {
@@ -337,7 +354,7 @@ impl CameraWriter {
         let camera = &self.settings.camera;
         if let Some(reason) = session.gap_reason.take() {
             match self.index.last_end(camera) {
-                Ok(Some(last)) if start_ms - last > 1500 => {
+                Ok(Some(last)) if start_ms - last > GAP_MIN_MS => {
                     if let Err(e) = self.index.insert_gap(camera, last, start_ms, &reason) {
                         tracing::warn!(error = %e, "Cannot record the gap in the index");
                     }
@@ -385,6 +402,10 @@ impl CameraWriter {
         let before = open.file.durable_bytes();
         match open.file.flush() {
             Ok(()) => {
+                if self.write_failing {
+                    self.write_failing = false;
+                    tracing::info!("Recording resumed after a write failure");
+                }
                 let wrote = open.file.durable_bytes() - before;
                 let end = open.start_ms + ticks_ms(open.file.durable_ticks(), open.file.video().clock_rate);
                 if let Err(e) = self.index.update_segment(open.id, end, open.file.durable_bytes()) {
@@ -397,19 +418,26 @@ impl CameraWriter {
                 );
             }
             Err(e) => {
+                // What did not reach the disk is dropped; the file keeps its durable part.
                 let at = open.start_ms + ticks_ms(open.file.ticks(), open.file.video().clock_rate);
-                self.close("write failed");
+                if let Some(open) = self.open.take() {
+                    self.finish_segment(open, "write failed");
+                }
                 self.write_failed(at, &e);
             }
         }
     }
 
     fn write_failed(&mut self, at_ms: i64, e: &SegmentError) {
-        if e.is_disk_full() {
+        // Logged loudly once; the retries every `disk_retry` stay quiet until one succeeds.
+        if self.write_failing {
+            tracing::debug!(error = %e, "Still cannot write recording");
+        } else if e.is_disk_full() {
             tracing::error!(error = %e, "Disk full: recording stopped until space is freed");
         } else {
             tracing::error!(error = %e, "Cannot write recording");
         }
+        self.write_failing = true;
         self.block_disk(at_ms, &e.to_string());
     }
 
@@ -429,7 +457,13 @@ impl CameraWriter {
         if self.open.as_ref().is_some_and(|o| o.file.pending_video_ticks() > 0) {
             self.flush();
         }
-        let Some(open) = self.open.take() else { return };
+        if let Some(open) = self.open.take() {
+            self.finish_segment(open, why);
+        }
+    }
+
+    /// Records a segment's durable part as finished (or removes it if nothing is durable).
+    fn finish_segment(&mut self, open: Open, why: &str) {
         if !open.file.is_started() {
             let _ = std::fs::remove_file(open.file.path());
             let _ = self.index.delete_segment(open.id);
@@ -460,6 +494,7 @@ impl CameraWriter {
         }
         self.close(why);
         self.session = None;
+        self.pre_roll_full_logged = false;
         self.pre_roll.clear();
         self.pre_roll_bytes = 0;
     }

@@ -1,0 +1,506 @@
+//! The recorder end to end, against real peers: the project's GStreamer RTSP camera
+//! (`tests/peers/rtsp_server.py`), the real daemon binary, and `ffprobe`/`ffmpeg` as the judges
+//! of whether recordings and clips play.
+//!
+//! Skipped with a message when the RTSP server or ffmpeg cannot run here, unless
+//! `PORCHLIGHT_REQUIRE_PEERS=1` (CI), in which case they fail.
+
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use porchlight_e2e::media::{self, assert_decodes, codecs, probe};
+use porchlight_e2e::rtsp::RtspServer;
+use porchlight_e2e::{Daemon, EventStream, Setup, WAIT, message, peers_required};
+use serde_json::{Value, json};
+
+/// The RTSP camera and ffmpeg, or `None` to skip.
+fn peers() -> Option<RtspServer> {
+    if !media::available() {
+        return None;
+    }
+    RtspServer::start()
+}
+
+fn camera(name: &str, url: &str) -> String {
+    format!("[[camera]]\nname = {name:?}\nrtsp_url = {url:?}\n")
+}
+
+/// Runs the CLI against `setup`'s config and returns its stdout (it must succeed).
+fn cli(setup: &Setup, args: &[&str]) -> String {
+    let config = setup.config.display().to_string();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--config", &config]);
+    let mut p = Daemon::spawn(&all, &[]);
+    let status = p.wait_exit(WAIT);
+    let out = p.stdout();
+    assert!(status.success(), "porchlight {args:?} failed ({status}):\n{}\n{out}", p.log_text());
+    out
+}
+
+fn list(setup: &Setup) -> Value {
+    serde_json::from_str(&cli(setup, &["recordings", "list", "--json"])).expect("recordings JSON")
+}
+
+fn segments_of<'a>(listing: &'a Value, camera: &str) -> Vec<&'a Value> {
+    listing["segments"].as_array().expect("segments").iter().filter(|s| s["camera"] == camera).collect()
+}
+
+fn path_of(segment: &Value) -> PathBuf {
+    PathBuf::from(segment["path"].as_str().expect("path"))
+}
+
+fn ms(v: &Value) -> i64 {
+    v.as_i64().expect("milliseconds")
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).expect("time").to_string()
+}
+
+/// Waits for `n` `segment_closed` events of `camera`.
+fn wait_segments(events: &mut EventStream, camera: &str, n: usize) -> Vec<Value> {
+    (0..n).map(|_| events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == camera)).collect()
+}
+
+/// The MD5 of every video packet of a file, in order (stream copy: the bytes as stored).
+fn video_packet_hashes(path: &Path) -> Vec<String> {
+    let p = path.display().to_string();
+    let out = media::run_tool(
+        "ffmpeg",
+        &["-nostdin", "-v", "error", "-i", &p, "-map", "0:v", "-c", "copy", "-f", "framemd5", "-"],
+    )
+    .expect("ffmpeg");
+    assert!(out.status.success(), "framemd5 {p}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn h264_aac_h265_open_gop_and_digest_streams_record_to_segments_and_clips_that_play() {
+    let Some(server) = peers() else { return };
+    let body = format!(
+        "[storage]\nsegment_duration = \"4s\"\nmin_free_bytes = \"0 B\"\n\n{}\n{}\n{}\n{}username = \"porch\"\npassword = \"light\"\n",
+        camera("door", &server.url("/h264")),
+        camera("yard", &server.url("/h265")),
+        camera("side", &server.url("/h265cra")),
+        camera("gate", &server.url("/digest")),
+    );
+    let setup = Setup::new(&body);
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    // Three closed 4 s segments per camera: at least 12 s of each recorded.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 4 || seen.values().any(|&n| n < 3) {
+        assert!(Instant::now() < deadline, "not every camera closed 3 segments: {seen:?}\n{}", d.log_text());
+        let e = events.next_matching(|e| e["type"] == "segment_closed");
+        *seen.entry(e["camera"].as_str().expect("camera").to_owned()).or_default() += 1;
+    }
+
+    // The API lists them, and cuts a clip with Range support while the daemon records.
+    let listing = d.get_json("/api/recordings?camera=door");
+    let door = listing["segments"].as_array().expect("segments");
+    assert!(door.len() >= 3, "{listing}");
+    let (from, to) = (ms(&door[0]["start_ms"]) + 1500, ms(&door[2]["start_ms"]) + 1000);
+    let q = format!("/api/clips?camera=door&from={}&to={}", rfc3339(from), rfc3339(to));
+    let (code, body) = d.get(&q);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.len() > 1000, "a clip has bytes");
+    let addr = d.addr.expect("api");
+    let (head, part) = ranged_get(addr, &q, "bytes=0-99");
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-range: bytes 0-99/"), "{head}");
+    assert_eq!(part.len(), 100);
+    let (code, body) = d.get("/api/clips?camera=door&from=-241h&to=-240h");
+    assert_eq!(code, 404, "no footage then: {body}");
+    let (code, body) = d.get("/api/clips?camera=door&from=yesterday&to=-1m");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("`from`"), "{body}");
+
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    let listing = list(&setup);
+    for (camera, expect) in [
+        ("door", vec!["h264", "aac"]),
+        ("yard", vec!["hevc"]),
+        ("side", vec!["hevc"]),
+        ("gate", vec!["h264", "aac"]),
+    ] {
+        let segs = segments_of(&listing, camera);
+        assert!(segs.len() >= 3, "{camera}: {listing}");
+        for s in &segs {
+            assert_eq!(s["state"], "closed", "{s}");
+            let path = path_of(s);
+            assert_eq!(
+                std::fs::metadata(&path).expect("segment file").len(),
+                s["bytes"].as_u64().expect("bytes")
+            );
+            let p = probe(&path);
+            assert_eq!(codecs(&p), expect, "{camera} {}", path.display());
+            // The index's span is the file's real length (to the millisecond rounding).
+            let indexed = (ms(&s["end_ms"]) - ms(&s["start_ms"])) as f64 / 1000.0;
+            assert!((media::duration(&p) - indexed).abs() < 0.1, "{camera}: {p} vs {indexed}");
+            assert_decodes(&path);
+        }
+        // Segments follow each other without holes while the camera streams.
+        for w in segs.windows(2).take(segs.len().saturating_sub(2)) {
+            assert!((ms(&w[1]["start_ms"]) - ms(&w[0]["end_ms"])).abs() <= 100, "{} {}", w[0], w[1]);
+        }
+    }
+
+    // A clip across three segments: moov first, plays, covers the interval from the keyframe
+    // at or before `from` (one GOP = 1 s at most), audio kept or dropped as asked.
+    let door = segments_of(&listing, "door");
+    let (from, to) = (ms(&door[0]["start_ms"]) + 1500, ms(&door[2]["start_ms"]) + 1000);
+    for (audio, expect) in [(true, vec!["h264", "aac"]), (false, vec!["h264"])] {
+        let out = setup.path(if audio { "clip.mp4" } else { "clip-noaudio.mp4" });
+        let o = out.display().to_string();
+        let (f, t) = (rfc3339(from), rfc3339(to));
+        let mut args = vec!["clip", "export", "--camera", "door", "--from", &f, "--to", &t, "-o", &o];
+        if !audio {
+            args.push("--no-audio");
+        }
+        let said = cli(&setup, &args);
+        assert!(said.contains("3 segment(s)"), "{said}");
+        assert!(media::moov_first(&out), "moov must come first");
+        let p = probe(&out);
+        assert_eq!(codecs(&p), expect);
+        let asked = (to - from) as f64 / 1000.0;
+        let got = media::duration(&p);
+        assert!(got >= asked - 0.1 && got <= asked + 1.1, "asked {asked} s, got {got} s");
+        assert_decodes(&out);
+    }
+    // Bit-exact: the clip's video packets are a run of the segments' packets.
+    let source: Vec<String> = door.iter().take(3).flat_map(|s| video_packet_hashes(&path_of(s))).collect();
+    let clip = video_packet_hashes(&setup.path("clip.mp4"));
+    assert!(!clip.is_empty());
+    let found = source.windows(clip.len()).any(|w| w == clip.as_slice());
+    assert!(found, "clip packets are not a contiguous run of the recorded packets");
+
+    // The other cameras' clips play too (H.265 with CRA keyframes included).
+    let side = segments_of(&listing, "side");
+    let out = setup.path("side.mp4");
+    let (f, t, o) =
+        (rfc3339(ms(&side[0]["start_ms"]) + 500), rfc3339(ms(&side[1]["end_ms"])), out.display().to_string());
+    cli(&setup, &["clip", "export", "--camera", "side", "--from", &f, "--to", &t, "-o", &o]);
+    assert_eq!(codecs(&probe(&out)), ["hevc"]);
+    assert_decodes(&out);
+}
+
+/// Waits until camera `door` has an open segment with at least one durable fragment, as the
+/// index reports it (polled: the index has no change notification).
+fn open_segment_with_data(d: &Daemon) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let l = d.get_json("/api/recordings?camera=door");
+        let open = l["segments"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["state"] == "open" && s["bytes"].as_u64() > Some(0)).cloned());
+        if let Some(s) = open {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no open segment with data: {l}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A raw GET with a Range header: (head, body bytes).
+fn ranged_get(addr: std::net::SocketAddr, path: &str, range: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: {range}\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head");
+    (String::from_utf8_lossy(&raw[..split]).into_owned(), raw[split + 4..].to_vec())
+}
+
+#[test]
+fn a_camera_that_goes_away_and_comes_back_is_recorded_again_with_the_gap_in_the_index() {
+    let Some(mut server) = peers() else { return };
+    let port = server.port();
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"60s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    open_segment_with_data(&d);
+    // The camera disappears mid-segment: the segment is closed and the camera is offline.
+    server.stop();
+    let offline = events.next_matching(|e| e["type"] == "camera_offline" && e["camera"] == "door");
+    assert!(!offline["reason"].as_str().unwrap_or("").is_empty(), "{offline}");
+    wait_segments(&mut events, "door", 1);
+    // It comes back on the same address: recording resumes.
+    let Some(_server) = RtspServer::start_with(&["--port", &port.to_string()]) else {
+        panic!("the RTSP server started once and must start again");
+    };
+    events.next_matching(|e| e["type"] == "camera_online" && e["camera"] == "door");
+    let skip = d.log_len();
+    d.wait_log_after(skip.saturating_sub(5), "streaming again", |l| message(l) == "Streaming");
+    // Let it record a little, then stop (which closes the second segment).
+    let metrics_before = d.get("/metrics").1;
+    assert!(
+        metrics_before.contains("porchlight_camera_reconnects_total{camera=\"door\"}"),
+        "{metrics_before}"
+    );
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    let listing = list(&setup);
+    let segs = segments_of(&listing, "door");
+    assert!(segs.len() >= 2, "{listing}");
+    let gaps: Vec<&Value> =
+        listing["gaps"].as_array().expect("gaps").iter().filter(|g| g["camera"] == "door").collect();
+    assert_eq!(gaps.len(), 1, "{listing}");
+    assert!(gaps[0]["reason"].as_str().unwrap_or("").starts_with("camera offline"), "{}", gaps[0]);
+    // The gap sits between the two recordings.
+    assert!(ms(&gaps[0]["start_ms"]) >= ms(&segs[0]["end_ms"]) - 1, "{listing}");
+    assert!(ms(&gaps[0]["end_ms"]) <= ms(&segs[1]["start_ms"]) + 1, "{listing}");
+    for s in segs {
+        assert_decodes(&path_of(s));
+    }
+}
+
+#[test]
+fn after_sigkill_the_torn_segment_is_repaired_and_every_file_plays() {
+    let Some(server) = peers() else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"3s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    wait_segments(&mut events, "door", 2);
+    // Wait until the open segment has at least one durable fragment (the index says so).
+    let deadline = Instant::now() + WAIT;
+    let open = loop {
+        let l = d.get_json("/api/recordings?camera=door");
+        if let Some(s) = l["segments"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["state"] == "open" && s["bytes"].as_u64() > Some(0)))
+        {
+            break s.clone();
+        }
+        assert!(Instant::now() < deadline, "no open segment with data: {l}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    d.signal("KILL");
+    let _ = d.wait_exit(WAIT);
+    let listing = list(&setup);
+    let torn = segments_of(&listing, "door")
+        .into_iter()
+        .find(|s| s["state"] == "open")
+        .expect("an open segment")
+        .clone();
+    let torn_path = path_of(&torn);
+    assert_eq!(path_of(&open), torn_path);
+    // Fault injection a real crash produces only by chance: half a fragment at the end, as if
+    // the power went while a write was in flight.
+    let durable = std::fs::metadata(&torn_path).expect("torn file").len();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&torn_path).expect("open torn");
+        f.write_all(&[0, 0, 0x10, 0, b'm', b'o', b'o', b'f', 0, 0, 0, 0]).expect("tear");
+    }
+    // An unlisted copy of a finished segment (an index restored from an older backup).
+    let first = path_of(segments_of(&listing, "door")[0]);
+    let orphan =
+        first.with_file_name(format!("{}.mp4", ms(&segments_of(&listing, "door")[0]["start_ms"]) - 10_000));
+    std::fs::copy(&first, &orphan).expect("copy");
+
+    let mut d = Daemon::start(&setup.config);
+    let repaired =
+        d.wait_log("recovery", |l| message(l) == "Recovered a segment that was open when the daemon stopped");
+    assert!(repaired["fields"]["cut_bytes"].as_u64() >= Some(12), "{repaired}");
+    d.wait_log("adoption", |l| message(l) == "Adopted a segment file the index did not list");
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    let listing = list(&setup);
+    let segs = segments_of(&listing, "door");
+    let fixed = segs.iter().find(|s| path_of(s) == torn_path).expect("repaired segment listed");
+    assert_eq!(fixed["state"], "recovered");
+    let len = std::fs::metadata(&torn_path).expect("file").len();
+    assert!(len <= durable, "the torn tail is cut ({len} > {durable})");
+    assert_eq!(fixed["bytes"].as_u64(), Some(len));
+    let p = probe(&torn_path);
+    let indexed = (ms(&fixed["end_ms"]) - ms(&fixed["start_ms"])) as f64 / 1000.0;
+    assert!((media::duration(&p) - indexed).abs() < 0.1, "index says {indexed} s, file has {p}");
+    assert!(
+        segs.iter().any(|s| path_of(s) == orphan && s["state"] == "recovered"),
+        "orphan adopted: {listing}"
+    );
+    assert!(segs.iter().all(|s| s["state"] != "open"), "{listing}");
+    for s in segs {
+        assert_decodes(&path_of(s));
+    }
+}
+
+#[test]
+fn retention_deletes_the_oldest_segments_but_never_a_pinned_one() {
+    let Some(server) = peers() else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"1s\"\nmax_bytes = \"300 KiB\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    let first = wait_segments(&mut events, "door", 1).remove(0);
+    let first_path = PathBuf::from(first["path"].as_str().expect("path"));
+    let start = first["start"].as_str().expect("start").to_owned();
+    let end = first["end"].as_str().expect("end").to_owned();
+    let pinned = cli(
+        &setup,
+        &[
+            "recordings",
+            "pin",
+            "--camera",
+            "door",
+            "--from",
+            &start,
+            "--to",
+            &end,
+            "--reason",
+            "evidence for case 42",
+        ],
+    );
+    assert!(pinned.starts_with("pin "), "{pinned}");
+    // Recording goes on well past the limit.
+    let later = wait_segments(&mut events, "door", 8);
+    d.wait_log("retention", |l| message(l) == "Retention deleted old recordings");
+    wait_segments(&mut events, "door", 1);
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    assert!(first_path.exists(), "the pinned segment is kept");
+    let second = PathBuf::from(later[0]["path"].as_str().expect("path"));
+    assert!(!second.exists(), "the oldest unpinned segment is deleted");
+    let listing = list(&setup);
+    let segs = segments_of(&listing, "door");
+    assert!(segs.iter().any(|s| path_of(s) == first_path), "pinned segment still indexed");
+    assert!(segs.iter().all(|s| path_of(s) != second), "deleted segment not indexed");
+    // What is left: the pinned one plus at most the limit (retention runs after each segment;
+    // the newest may have closed after the last sweep).
+    let unpinned: u64 =
+        segs.iter().filter(|s| path_of(s) != first_path).map(|s| s["bytes"].as_u64().unwrap_or(0)).sum();
+    let newest = segs.last().and_then(|s| s["bytes"].as_u64()).unwrap_or(0);
+    assert!(unpinned <= 300 * 1024 + newest, "{unpinned} bytes left");
+    for s in segs {
+        assert!(path_of(s).exists(), "every indexed segment has its file");
+    }
+    let pins = cli(&setup, &["recordings", "pins"]);
+    assert!(pins.contains("evidence for case 42"), "{pins}");
+}
+
+#[test]
+fn events_mode_records_the_pre_roll_and_post_roll_around_a_doorbell_press() {
+    let Some(server) = peers() else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nmin_free_bytes = \"0 B\"\n\n{}record = \"events\"\npre_roll = \"2s\"\npost_roll = \"2s\"\n",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    // Nothing is recorded without an event: the camera streams into the pre-roll buffer only.
+    let before = d.get_json("/api/recordings?camera=door");
+    assert_eq!(before["segments"].as_array().map(Vec::len), Some(0), "{before}");
+    // The press comes once the pre-roll buffer holds its 2 s.
+    d.wait_log("the pre-roll to fill", |l| message(l) == "Pre-roll buffer full");
+    let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "doorbell_press"}));
+    assert_eq!(code, 202, "{body}");
+    let seg = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "door");
+    let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "fire"}));
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = d.post("/api/cameras/nobody/events", &json!({"event": "doorbell_press"}));
+    assert_eq!(code, 404);
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    let path = PathBuf::from(seg["path"].as_str().expect("path"));
+    let p = probe(&path);
+    let secs = media::duration(&p);
+    // Pre-roll (2 s, in whole 1 s GOPs) plus post-roll (2 s): about 4 s, never the whole wait.
+    assert!((3.0..=6.0).contains(&secs), "events segment is {secs} s");
+    assert_decodes(&path);
+    let listing = list(&setup);
+    assert_eq!(segments_of(&listing, "door").len(), 1, "{listing}");
+}
+
+#[test]
+fn a_full_disk_stops_recording_with_an_error_event_and_recording_resumes_when_space_returns() {
+    let Some(server) = peers() else { return };
+    let Some(mount) = Tmpfs::mount("512k") else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\ndir = {:?}\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        mount.path.display().to_string(),
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    // Everything is evidence: retention may delete nothing, so the disk fills up.
+    let pinned = cli(&setup, &["recordings", "pin", "--camera", "door", "--from", "-1d", "--to", "+1d"]);
+    let pin_id = pinned.trim_start_matches("pin ").split(':').next().expect("pin id").to_owned();
+    let full = events.next_matching(|e| e["type"] == "storage_pressure" && e["camera"] == "door");
+    assert!(full["message"].as_str().unwrap_or("").contains("No space left"), "{full}");
+    d.wait_log("the disk-full error", |l| message(l) == "Disk full: recording stopped until space is freed");
+    // The daemon is fine and says so.
+    let health = d.get_json("/api/health");
+    assert_eq!(health["subsystems"]["api"]["state"], "running", "{health}");
+    // The resident lifts the pin: retention frees space and recording resumes.
+    let skip = d.log_len();
+    cli(&setup, &["recordings", "unpin", &pin_id]);
+    d.wait_log_after(skip, "recording to resume", |l| {
+        message(l) == "Recording resumed after a write failure"
+    });
+    wait_segments(&mut events, "door", 1);
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+    for s in segments_of(&list(&setup), "door") {
+        assert_decodes(&path_of(s));
+    }
+}
+
+/// A small tmpfs mounted for one test (needs root; skipped otherwise unless peers are
+/// required). Unmounted on drop, even when the test fails.
+struct Tmpfs {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).expect("mountpoint");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                !peers_required(),
+                "PORCHLIGHT_REQUIRE_PEERS=1 but a tmpfs cannot be mounted (run as root)"
+            );
+            eprintln!("skipping: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Self { _dir: dir, path })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
