@@ -81,14 +81,16 @@ fn video_packet_hashes(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn h264_aac_h265_open_gop_and_digest_streams_record_to_segments_and_clips_that_play() {
+fn h264_aac_h265_open_gop_digest_udp_and_g711_streams_record_to_segments_and_clips_that_play() {
     let Some(server) = peers() else { return };
     let body = format!(
-        "[storage]\nsegment_duration = \"4s\"\nmin_free_bytes = \"0 B\"\n\n{}\n{}\n{}\n{}username = \"porch\"\npassword = \"light\"\n",
+        "[storage]\nsegment_duration = \"4s\"\nmin_free_bytes = \"0 B\"\n\n{}\n{}\n{}\n{}username = \"porch\"\npassword = \"light\"\n\n{}transport = \"udp\"\n\n{}",
         camera("door", &server.url("/h264")),
         camera("yard", &server.url("/h265")),
         camera("side", &server.url("/h265cra")),
         camera("gate", &server.url("/digest")),
+        camera("udp", &server.url("/h264")),
+        camera("g711", &server.url("/g711")),
     );
     let setup = Setup::new(&body);
     let mut d = Daemon::start(&setup.config);
@@ -96,11 +98,16 @@ fn h264_aac_h265_open_gop_and_digest_streams_record_to_segments_and_clips_that_p
     // Three closed 4 s segments per camera: at least 12 s of each recorded.
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.len() < 4 || seen.values().any(|&n| n < 3) {
+    while seen.len() < 6 || seen.values().any(|&n| n < 3) {
         assert!(Instant::now() < deadline, "not every camera closed 3 segments: {seen:?}\n{}", d.log_text());
         let e = events.next_matching(|e| e["type"] == "segment_closed");
         *seen.entry(e["camera"].as_str().expect("camera").to_owned()).or_default() += 1;
     }
+
+    let dropped = d.find_log(|l| message(l).starts_with("Not recording this camera's audio"));
+    let dropped = dropped.expect("a log line about the dropped G.711 audio");
+    assert_eq!(dropped["fields"]["codec"], "pcmu", "{dropped}");
+    assert_eq!(dropped["span"]["camera"], "g711", "{dropped}");
 
     // The API lists them, and cuts a clip with Range support while the daemon records.
     let listing = d.get_json("/api/recordings?camera=door");
@@ -131,6 +138,9 @@ fn h264_aac_h265_open_gop_and_digest_streams_record_to_segments_and_clips_that_p
         ("yard", vec!["hevc"]),
         ("side", vec!["hevc"]),
         ("gate", vec!["h264", "aac"]),
+        ("udp", vec!["h264", "aac"]),
+        // G.711 cannot go into MP4: video only, and the log says why.
+        ("g711", vec!["h264"]),
     ] {
         let segs = segments_of(&listing, camera);
         assert!(segs.len() >= 3, "{camera}: {listing}");

@@ -51,6 +51,12 @@ pub fn layout(path: &Path) -> Result<Layout, ReadError> {
             1 => break,
             s => u64::from(s),
         };
+        if pos == 0 && &kind != b"ftyp" {
+            return Err(ReadError::Format {
+                path: path.display().to_string(),
+                message: format!("starts with {:?}, not an ftyp box", String::from_utf8_lossy(&kind)),
+            });
+        }
         if size < 8 || pos + size > file_len {
             break;
         }
@@ -65,12 +71,6 @@ pub fn layout(path: &Path) -> Result<Layout, ReadError> {
                 expect = b"moof";
                 fragments += 1;
                 valid_len = pos + size;
-            }
-            _ if pos == 0 => {
-                return Err(ReadError::Format {
-                    path: path.display().to_string(),
-                    message: format!("starts with box {:?}, not ftyp", String::from_utf8_lossy(&kind)),
-                });
             }
             _ => break,
         }

@@ -167,3 +167,43 @@ fn describe(samples: &[SampleInfo]) -> Option<(String, u32, u32)> {
     };
     Some((codec, u32::from(w), u32::from(h)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_without_files_are_dropped_and_files_without_a_fragment_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Index::open(&dir.path().join("index.sqlite")).expect("index");
+        let rec = dir.path().join("rec");
+        let missing = rec.join("door/day/1000.mp4");
+        let seg = NewSegment {
+            camera: "door",
+            start_ms: 1000,
+            path: &missing,
+            codec: "x",
+            width: 1,
+            height: 1,
+            audio: None,
+        };
+        index.insert_segment(&seg).expect("insert");
+        // An open segment whose file holds only part of an init segment (crash at once).
+        let stub = rec.join("door/day/2000.mp4");
+        std::fs::create_dir_all(stub.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&stub, [0, 0, 0, 24, b'f', b't', b'y', b'p', 0, 0]).expect("write");
+        let seg = NewSegment { start_ms: 2000, path: &stub, ..seg };
+        index.insert_segment(&seg).expect("insert");
+        // An unlisted file that is not MP4 at all is left alone.
+        let junk = rec.join("door/day/3000.mp4");
+        std::fs::write(&junk, b"not a video").expect("write");
+
+        let report = recover(&index, &rec);
+        assert_eq!(report.dropped_rows, 2, "{report:?}");
+        assert_eq!(report.removed_files, 1, "{report:?}");
+        assert_eq!(report.adopted, 0);
+        assert!(!stub.exists());
+        assert!(junk.exists(), "a file recovery cannot read is never deleted");
+        assert!(index.segments(None, 0, i64::MAX).expect("list").is_empty());
+    }
+}

@@ -132,3 +132,109 @@ fn delete(
     out.freed_bytes += seg.bytes;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::recording::index::NewSegment;
+
+    const DAY: i64 = 86_400_000;
+
+    /// An index with `n` closed one-hour segments per camera, one file of `bytes` each, the
+    /// newest ending at `now`.
+    fn setup(cameras: &[&str], n: i64, bytes: usize, now: i64) -> (tempfile::TempDir, Index) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Index::open(&dir.path().join("index.sqlite")).expect("index");
+        for cam in cameras {
+            for i in 0..n {
+                let start = now - (n - i) * 3_600_000;
+                let path = dir.path().join(cam).join("day").join(format!("{start}.mp4"));
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, vec![0u8; bytes]).expect("write");
+                let seg = NewSegment {
+                    camera: cam,
+                    start_ms: start,
+                    path: &path,
+                    codec: "x",
+                    width: 1,
+                    height: 1,
+                    audio: None,
+                };
+                let id = index.insert_segment(&seg).expect("insert");
+                index.close_segment(id, start + 3_600_000, bytes as u64, "closed").expect("close");
+            }
+        }
+        (dir, index)
+    }
+
+    fn left(index: &Index, camera: &str) -> Vec<PathBuf> {
+        index.segments(Some(camera), 0, i64::MAX).expect("list").into_iter().map(|s| s.path).collect()
+    }
+
+    #[test]
+    fn each_camera_keeps_its_own_max_age_and_the_default_applies_to_the_rest() {
+        let now = 100 * DAY;
+        let (dir, index) = setup(&["door", "yard", "gone"], 48, 10, now);
+        let policy = Policy {
+            max_age: [("door".to_owned(), Some(Duration::from_secs(6 * 3600))), ("yard".to_owned(), None)]
+                .into(),
+            default_max_age: Some(Duration::from_secs(24 * 3600)),
+            max_bytes: None,
+            min_free_bytes: 0,
+        };
+        let swept = sweep(&index, dir.path(), &policy, now, false, &Metrics::new()).expect("sweep");
+        assert_eq!(left(&index, "door").len(), 6);
+        assert_eq!(left(&index, "yard").len(), 48, "no age limit for yard");
+        assert_eq!(left(&index, "gone").len(), 24, "a camera not in the config gets storage.max_age");
+        assert_eq!(swept.deleted, 42 + 24);
+        // Files go with their rows.
+        let files = walk(dir.path());
+        assert_eq!(files, 6 + 48 + 24);
+    }
+
+    #[test]
+    fn max_bytes_deletes_oldest_first_across_cameras_but_never_pinned_ones() {
+        let now = 10 * DAY;
+        let (dir, index) = setup(&["door", "yard"], 5, 100, now);
+        let oldest_door = left(&index, "door")[0].clone();
+        index.pin("door", now - 5 * 3_600_000, now - 5 * 3_600_000 + 1, "case 7", now).expect("pin");
+        let policy = Policy { max_bytes: Some(450), ..Policy::default() };
+        let metrics = Metrics::new();
+        let swept = sweep(&index, dir.path(), &policy, now, false, &metrics).expect("sweep");
+        // 1000 bytes, limit 450: six go, oldest first, skipping the pinned one (100 + 4 left).
+        assert_eq!(swept.deleted, 6);
+        assert!(swept.unmet.is_empty());
+        assert!(oldest_door.exists());
+        assert!(left(&index, "door").contains(&oldest_door));
+        let total: usize = ["door", "yard"].iter().map(|c| left(&index, c).len()).sum();
+        assert_eq!(total, 4);
+        assert_eq!(metrics.get("porchlight_retention_deleted_total", &[("reason", "max_bytes")]), 6);
+    }
+
+    #[test]
+    fn a_limit_that_only_pinned_footage_blocks_is_reported_unmet() {
+        let now = 10 * DAY;
+        let (dir, index) = setup(&["door"], 3, 100, now);
+        index.pin("door", 0, now, "everything", now).expect("pin");
+        let policy = Policy { max_bytes: Some(10), ..Policy::default() };
+        let swept = sweep(&index, dir.path(), &policy, now, false, &Metrics::new()).expect("sweep");
+        assert_eq!(swept.deleted, 0);
+        assert_eq!(swept.unmet.len(), 1, "{swept:?}");
+        assert_eq!(left(&index, "door").len(), 3);
+    }
+
+    fn walk(dir: &Path) -> usize {
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                n += walk(&p);
+            } else if p.extension().is_some_and(|x| x == "mp4") {
+                n += 1;
+            }
+        }
+        n
+    }
+}

@@ -531,3 +531,246 @@ pub fn start_from_name(path: &std::path::Path) -> Option<i64> {
     let stem = path.file_stem()?.to_str()?;
     stem.split('-').next()?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The writer fed with synthetic frames: segment boundaries, drops, parameter changes,
+    //! timestamp jumps and events mode, checked through the index and the files' layout. The
+    //! pictures are not decodable (the e2e tests check real ones with ffmpeg).
+    use shiguredo_mp4::Uint;
+    use shiguredo_mp4::boxes::{Avc1Box, AvccBox, SampleEntry, VisualSampleEntryFields};
+
+    use super::*;
+    use crate::recording::frames::VideoCodec;
+    use crate::recording::index::Segment;
+    use crate::recording::mp4read;
+
+    const BASE_MS: i64 = 1_800_000_000_000;
+    const FPS: i64 = 15;
+    const TICKS: i64 = 90_000 / FPS;
+
+    fn params(width: u16, height: u16) -> Arc<VideoParams> {
+        let entry = SampleEntry::Avc1(Avc1Box {
+            visual: VisualSampleEntryFields {
+                data_reference_index: VisualSampleEntryFields::DEFAULT_DATA_REFERENCE_INDEX,
+                width,
+                height,
+                horizresolution: VisualSampleEntryFields::DEFAULT_HORIZRESOLUTION,
+                vertresolution: VisualSampleEntryFields::DEFAULT_VERTRESOLUTION,
+                frame_count: VisualSampleEntryFields::DEFAULT_FRAME_COUNT,
+                compressorname: VisualSampleEntryFields::NULL_COMPRESSORNAME,
+                depth: VisualSampleEntryFields::DEFAULT_DEPTH,
+            },
+            avcc_box: AvccBox {
+                avc_profile_indication: 66,
+                profile_compatibility: 0xc0,
+                avc_level_indication: 13,
+                length_size_minus_one: Uint::new(3),
+                sps_list: vec![vec![0x67, 0x42, 0xc0, 0x0d, 0xd9]],
+                pps_list: vec![vec![0x68, 0xce, 0x3c, 0x80]],
+                chroma_format: None,
+                bit_depth_luma_minus8: None,
+                bit_depth_chroma_minus8: None,
+                sps_ext_list: Vec::new(),
+            },
+            unknown_boxes: Vec::new(),
+        });
+        Arc::new(VideoParams {
+            sample_entry: entry,
+            codec: "avc1.42c00d".into(),
+            width: u32::from(width),
+            height: u32::from(height),
+            clock_rate: 90_000,
+            kind: VideoCodec::H264,
+        })
+    }
+
+    /// Frame `n` of a 15 fps stream with a keyframe every `gop` frames.
+    fn frame(n: i64, gop: i64, params: Option<Arc<VideoParams>>) -> Input {
+        let key = n % gop == 0;
+        let mut data = vec![0, 0, 0, 96, if key { 0x65 } else { 0x41 }];
+        data.resize(100, 0xab);
+        Input::Video(VideoFrame {
+            pts: n * TICKS,
+            wall_ms: BASE_MS + n * 1000 / FPS,
+            keyframe: key,
+            params,
+            data,
+        })
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        index: Index,
+        metrics: Metrics,
+        writer: CameraWriter,
+    }
+
+    fn rig(mode: RecordMode, segment: Duration) -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Index::open(&dir.path().join("index.sqlite")).expect("index");
+        let metrics = Metrics::new();
+        let settings = WriterSettings {
+            camera: "door".into(),
+            dir: dir.path().join("rec"),
+            mode,
+            segment_duration: segment,
+            fragment_duration: Duration::from_secs(1),
+            pre_roll: Duration::from_secs(2),
+            post_roll: Duration::from_secs(1),
+            pre_roll_max_bytes: 1 << 20,
+            disk_retry: Duration::from_secs(5),
+        };
+        let writer =
+            CameraWriter::new(settings, index.clone(), Bus::new(64, metrics.clone()), metrics.clone());
+        Rig { _dir: dir, index, metrics, writer }
+    }
+
+    impl Rig {
+        fn start(&mut self, p: &Arc<VideoParams>) {
+            self.writer.handle(Input::SessionStart {
+                video: Arc::clone(p),
+                audio: None,
+                gap_reason: "test".into(),
+            });
+        }
+
+        fn segments(&self) -> Vec<Segment> {
+            self.index.segments(Some("door"), 0, i64::MAX).expect("segments")
+        }
+    }
+
+    fn check_files(segs: &[Segment]) {
+        for s in segs {
+            let layout = mp4read::layout(&s.path).expect("layout");
+            assert_eq!(layout.valid_len, layout.file_len, "{} has a torn tail", s.path.display());
+            assert_eq!(layout.file_len, s.bytes);
+            let samples = mp4read::samples(&s.path).expect("samples");
+            assert!(samples.first().is_some_and(|f| f.keyframe), "{} starts at a keyframe", s.path.display());
+            assert_eq!(mp4read::video_millis(&samples), s.end_ms - s.start_ms, "{}", s.path.display());
+        }
+    }
+
+    #[test]
+    fn segments_start_at_keyframes_roll_after_their_duration_and_follow_each_other() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(2));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 0..75 {
+            r.writer.handle(frame(n, FPS, (n == 0).then(|| Arc::clone(&p))));
+        }
+        r.writer.handle(Input::SessionEnd);
+        let segs = r.segments();
+        let spans: Vec<(i64, i64)> =
+            segs.iter().map(|s| (s.start_ms - BASE_MS, s.end_ms - BASE_MS)).collect();
+        assert_eq!(spans, [(0, 2000), (2000, 4000), (4000, 5000)]);
+        assert!(segs.iter().all(|s| s.state == "closed"));
+        check_files(&segs);
+        assert_eq!(r.metrics.get("porchlight_recording_segments_total", &[("camera", "door")]), 3);
+    }
+
+    #[test]
+    fn the_index_follows_each_durable_fragment_of_the_open_segment() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 0..40 {
+            r.writer.handle(frame(n, FPS, (n == 0).then(|| Arc::clone(&p))));
+        }
+        let segs = r.segments();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].state, "open");
+        // Two whole fragments (2 s) are durable; the rest waits in memory.
+        assert_eq!(segs[0].end_ms - segs[0].start_ms, 2000);
+        assert_eq!(std::fs::metadata(&segs[0].path).expect("file").len(), segs[0].bytes);
+    }
+
+    #[test]
+    fn frames_before_the_first_keyframe_are_dropped_and_counted() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 10..40 {
+            r.writer.handle(frame(n, FPS, (n == 10).then(|| Arc::clone(&p))));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].start_ms - BASE_MS, 1000, "starts at the keyframe of frame 15");
+        let dropped = r.metrics.get(
+            "porchlight_recording_frames_dropped_total",
+            &[("camera", "door"), ("reason", "waiting_for_keyframe")],
+        );
+        assert_eq!(dropped, 5);
+        check_files(&segs);
+    }
+
+    #[test]
+    fn a_resolution_change_starts_a_new_segment_with_the_new_parameters() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let small = params(320, 240);
+        let big = params(640, 480);
+        r.start(&small);
+        for n in 0..45 {
+            let p = match n {
+                0 => Some(Arc::clone(&small)),
+                30 => Some(Arc::clone(&big)),
+                _ => None,
+            };
+            r.writer.handle(frame(n, FPS, p));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        let sizes: Vec<(u32, i64)> = segs.iter().map(|s| (s.width, s.start_ms - BASE_MS)).collect();
+        assert_eq!(sizes, [(320, 0), (640, 2000)]);
+        check_files(&segs);
+    }
+
+    #[test]
+    fn a_camera_clock_reset_closes_the_segment_and_recording_resumes_at_a_keyframe() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 0..20 {
+            r.writer.handle(frame(n, FPS, (n == 0).then(|| Arc::clone(&p))));
+        }
+        // The camera's clock jumps back (a reboot or NTP step); wall time goes on.
+        for n in 20..50 {
+            let Input::Video(mut f) = frame(n, FPS, None) else { unreachable!() };
+            f.pts = (n - 20 + 3) * TICKS;
+            f.keyframe = (n - 20 + 3) % FPS == 0;
+            r.writer.handle(Input::Video(f));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        assert_eq!(segs.len(), 2, "{segs:?}");
+        assert_eq!(segs[0].start_ms - BASE_MS, 0);
+        // Frame 32 is the first keyframe of the new timeline (pts 15 frames).
+        assert_eq!(segs[1].start_ms - BASE_MS, 32 * 1000 / FPS);
+        check_files(&segs);
+    }
+
+    #[test]
+    fn events_mode_writes_the_pre_roll_then_stops_after_the_post_roll() {
+        let mut r = rig(RecordMode::Events, Duration::from_secs(60));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 0..=60 {
+            r.writer.handle(frame(n, FPS, (n == 0).then(|| Arc::clone(&p))));
+        }
+        assert!(r.segments().is_empty(), "nothing is written before an event");
+        r.writer.handle(Input::Trigger { wall_ms: BASE_MS + 4000 });
+        for n in 61..120 {
+            r.writer.handle(frame(n, FPS, None));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        // Whole GOPs covering at least the 2 s pre-roll: from the keyframe at 1 s.
+        assert_eq!(segs[0].start_ms - BASE_MS, 1000);
+        // Until the post-roll (1 s) after the event at 4 s, to the frame.
+        let end = segs[0].end_ms - BASE_MS;
+        assert!((5000..=5000 + 1000 / FPS).contains(&end), "ends at {end} ms");
+        check_files(&segs);
+    }
+}
