@@ -14,6 +14,7 @@ pub mod config;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod onvif;
 pub mod policy;
 pub mod recording;
 pub mod reload;

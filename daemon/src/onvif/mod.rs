@@ -1,0 +1,10 @@
+//! ONVIF cameras and doorbells: a forgiving XML layer ([`xml`]), parsers for the responses
+//! Porchlight uses ([`parse`]), and the mapping of event topics to motion, doorbell and tamper
+//! ([`topics`]). Tested against real devices' responses in `testdata/onvif/`.
+
+pub mod parse;
+pub mod topics;
+pub mod xml;
+
+#[cfg(test)]
+mod corpus_tests;
