@@ -1,4 +1,5 @@
-//! The `porchlight` command: `run` the daemon, or `check-config`.
+//! The `porchlight` command: `run` the daemon, `check-config`, and the tools beside it
+//! (`recordings`, `clip`, `audit`, `plugin`, `discover`). Reference: `docs/ref/cli.md`.
 //! Exit codes: 0 clean, 1 runtime failure, 2 bad config or usage.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -43,6 +44,39 @@ enum Command {
     Clip {
         #[command(subcommand)]
         command: ClipCommand,
+    },
+    /// Find ONVIF cameras and doorbells on the network (needs no hub config): WS-Discovery
+    /// multicast on every IPv4 interface plus unicast probes, then each device's model,
+    /// profiles and stream URIs.
+    Discover {
+        /// How long to wait for answers after the last probe.
+        #[arg(long, default_value = "3s")]
+        timeout: String,
+        /// Also probe this host or CIDR range by unicast (e.g. 192.168.20.0/24, cam.lan,
+        /// 10.0.0.7:3702). Repeatable.
+        #[arg(long)]
+        probe: Vec<String>,
+        /// Do not multicast (only the --probe targets).
+        #[arg(long)]
+        no_multicast: bool,
+        /// Multicast only on the interface with this IPv4 address. Repeatable.
+        #[arg(long)]
+        interface: Vec<std::net::Ipv4Addr>,
+        /// Camera login used to read profiles and stream URIs.
+        #[arg(long)]
+        user: Option<String>,
+        /// File holding the camera password (first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Ask this device service directly instead of probing (http://HOST/onvif/device_service).
+        #[arg(long)]
+        url: Vec<url::Url>,
+        /// Print JSON.
+        #[arg(long, conflicts_with = "toml")]
+        json: bool,
+        /// Print `[[camera]]` blocks to paste into the config.
+        #[arg(long)]
+        toml: bool,
     },
     /// Check and try out policy plugins (for plugin authors; needs no hub config).
     Plugin {
@@ -150,9 +184,34 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Plugin { command } = cli.command {
-        return plugin_command(command);
-    }
+    let cli = match cli.command {
+        Command::Plugin { command } => return plugin_command(command),
+        Command::Discover {
+            timeout,
+            probe,
+            no_multicast,
+            interface,
+            user,
+            password_file,
+            url,
+            json,
+            toml,
+        } => {
+            let opts = DiscoverArgs {
+                timeout,
+                probe,
+                no_multicast,
+                interface,
+                user,
+                password_file,
+                url,
+                json,
+                toml,
+            };
+            return discover_command(opts);
+        }
+        _ => cli,
+    };
     let env = Arc::new(Env::process());
     let settings = match config::load(&cli.config, &env) {
         Ok(s) => s,
@@ -175,7 +234,7 @@ fn main() -> ExitCode {
         Command::Audit { command } => audit_command(&settings, command),
         Command::Recordings { command } => recordings_command(&settings, command),
         Command::Clip { command } => clip_command(&settings, command),
-        Command::Plugin { .. } => ExitCode::from(EXIT_CONFIG),
+        Command::Plugin { .. } | Command::Discover { .. } => ExitCode::from(EXIT_CONFIG),
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -203,6 +262,100 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[derive(Debug)]
+struct DiscoverArgs {
+    timeout: String,
+    probe: Vec<String>,
+    no_multicast: bool,
+    interface: Vec<std::net::Ipv4Addr>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    url: Vec<url::Url>,
+    json: bool,
+    toml: bool,
+}
+
+fn discover_command(a: DiscoverArgs) -> ExitCode {
+    use porchlight::onvif::{client, discovery, inspect};
+    let timeout = match config::units::parse_duration(&a.timeout) {
+        Ok(t) if t <= std::time::Duration::from_secs(60) => t,
+        Ok(_) => {
+            eprintln!("--timeout: at most 60s");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("--timeout: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let password = match &a.password_file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(s) => Some(s.lines().next().unwrap_or_default().to_owned()),
+            Err(e) => {
+                eprintln!("--password-file {}: {e}", p.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => None,
+    };
+    let creds = a
+        .user
+        .clone()
+        .map(|username| client::Credentials { username, password: password.unwrap_or_default() });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let result = runtime.block_on(async {
+        let mut unicast = Vec::new();
+        for p in &a.probe {
+            unicast.extend(discovery::targets(p).await.map_err(|e| (EXIT_CONFIG, e.to_string()))?);
+        }
+        if unicast.len() > discovery::MAX_TARGETS {
+            return Err((EXIT_CONFIG, format!("--probe: more than {} addresses", discovery::MAX_TARGETS)));
+        }
+        let mut devices = Vec::new();
+        let transport: Arc<dyn client::Transport> = Arc::new(client::HttpTransport);
+        for u in &a.url {
+            devices.push(inspect::inspect_url(u.clone(), creds.clone(), Arc::clone(&transport)).await);
+        }
+        if a.url.is_empty() || !a.probe.is_empty() {
+            let opts = discovery::ProbeOptions {
+                timeout,
+                multicast: !a.no_multicast,
+                interfaces: a.interface.clone(),
+                unicast,
+                ..discovery::ProbeOptions::default()
+            };
+            let found = discovery::probe(&opts).await.map_err(|e| (EXIT_RUNTIME, e.to_string()))?;
+            devices.extend(inspect::inspect_all(&found, creds.clone()).await);
+        }
+        Ok(devices)
+    });
+    let devices = match result {
+        Ok(d) => d,
+        Err((code, e)) => {
+            eprintln!("discover: {e}");
+            return ExitCode::from(code);
+        }
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&devices).unwrap_or_default());
+    } else if a.toml {
+        print!("{}", inspect::toml_blocks(&devices, a.user.as_deref()));
+    } else if devices.is_empty() {
+        println!(
+            "No ONVIF devices answered. Cameras on another subnet or VLAN: try --probe 192.168.20.0/24."
+        );
+    } else {
+        print!("{}", inspect::table(&devices));
+    }
+    ExitCode::SUCCESS
 }
 
 fn plugin_command(command: PluginCommand) -> ExitCode {
@@ -330,7 +483,7 @@ fn open_index(settings: &config::Settings) -> Result<porchlight::recording::inde
     if !path.exists() {
         return Err(format!("no recordings yet: {} does not exist", path.display()));
     }
-    porchlight::recording::index::Index::open(&path).map_err(|e| e.to_string())
+    porchlight::recording::index::Index::open_existing(&path).map_err(|e| e.to_string())
 }
 
 fn time_arg(name: &str, value: Option<&str>, default: jiff::Timestamp) -> Result<i64, String> {
@@ -406,7 +559,7 @@ fn recordings_command(settings: &config::Settings, command: RecordingsCommand) -
         }
     };
     if json {
-        println!("{}", serde_json::json!({ "segments": segments, "gaps": gaps }));
+        println!("{}", porchlight::recording::listing_json(&segments, &gaps));
         return ExitCode::SUCCESS;
     }
     println!(
@@ -470,7 +623,11 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
     let range =
         time_arg("from", Some(&from), now).and_then(|f| time_arg("to", Some(&to), now).map(|t| (f, t)));
     let (from_ms, to_ms) = match range {
-        Ok(r) => r,
+        Ok((f, t)) if f < t => (f, t),
+        Ok((f, t)) => {
+            eprintln!("--from ({}) must be before --to ({})", fmt_ms(f), fmt_ms(t));
+            return ExitCode::from(EXIT_CONFIG);
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_CONFIG);

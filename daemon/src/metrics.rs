@@ -29,7 +29,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "porchlight_recording_frames_dropped_total",
         "counter",
-        "Frames not recorded, by camera and reason (waiting_for_keyframe, disk, backlog, no_audio_track).",
+        "Frames not recorded, by camera and reason (waiting_for_keyframe, disk, backlog, no_audio_track, pre_roll_full).",
     ),
     (
         "porchlight_camera_reconnects_total",

@@ -514,3 +514,58 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
+
+#[test]
+fn a_high_profile_h264_camera_records() {
+    // High profile carries chroma format and bit depth in its avcC box, which the camera's
+    // SDP leaves out; served from a pre-encoded file (no B-frames, as RTP cameras send).
+    if !media::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("high.mp4");
+    let c = clip.display().to_string();
+    let made = media::run_tool(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=15",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-bf",
+            "0",
+            "-g",
+            "15",
+            "-pix_fmt",
+            "yuv420p",
+            &c,
+        ],
+    )
+    .expect("ffmpeg");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let Some(server) = RtspServer::start_with(&["--file", &c]) else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/file"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    let segs = wait_segments(&mut events, "door", 2);
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+    for s in segs {
+        let path = PathBuf::from(s["path"].as_str().expect("path"));
+        let p = probe(&path);
+        assert_eq!(p["streams"][0]["profile"], "High", "{p}");
+        assert_decodes(&path);
+    }
+}

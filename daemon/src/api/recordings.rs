@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ApiState, error};
@@ -50,37 +49,7 @@ pub async fn recordings(State(st): State<ApiState>, Query(q): Query<HashMap<Stri
     .await;
     match listed {
         Ok(Ok((segments, gaps))) => {
-            let segments: Vec<_> = segments
-                .into_iter()
-                .map(|s| {
-                    json!({
-                        "camera": s.camera,
-                        "start": crate::recording::fmt_ms(s.start_ms),
-                        "end": crate::recording::fmt_ms(s.end_ms),
-                        "start_ms": s.start_ms,
-                        "end_ms": s.end_ms,
-                        "bytes": s.bytes,
-                        "codec": s.codec,
-                        "width": s.width,
-                        "height": s.height,
-                        "audio": s.audio,
-                        "state": s.state,
-                        "path": s.path,
-                    })
-                })
-                .collect();
-            let gaps: Vec<_> = gaps
-                .into_iter()
-                .map(|g| {
-                    json!({
-                        "camera": g.camera,
-                        "start": crate::recording::fmt_ms(g.start_ms),
-                        "end": crate::recording::fmt_ms(g.end_ms),
-                        "reason": g.reason,
-                    })
-                })
-                .collect();
-            axum::Json(json!({ "segments": segments, "gaps": gaps })).into_response()
+            axum::Json(crate::recording::listing_json(&segments, &gaps)).into_response()
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),

@@ -2,6 +2,9 @@
 //! Porchlight uses ([`parse`]), and the mapping of event topics to motion, doorbell and tamper
 //! ([`topics`]). Tested against real devices' responses in `testdata/onvif/`.
 
+pub mod client;
+pub mod discovery;
+pub mod inspect;
 pub mod parse;
 pub mod topics;
 pub mod xml;

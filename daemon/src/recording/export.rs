@@ -40,7 +40,7 @@ pub struct ClipInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("`from` ({from_ms}) must be before `to` ({to_ms})")]
+    #[error("`from` ({}) must be before `to` ({})", super::fmt_ms(*from_ms), super::fmt_ms(*to_ms))]
     BadInterval { from_ms: i64, to_ms: i64 },
     #[error("no recordings of camera {camera:?} between {from} and {to}")]
     Nothing { camera: String, from: String, to: String },
@@ -110,8 +110,10 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
         .ok_or_else(nothing)?;
     let mut picked: Vec<Picked> =
         all.into_iter().filter(|p| p.wall_us >= start_us && p.wall_us < to_us).collect();
-    // Interleave the tracks by time (stable: video before audio at equal times).
-    picked.sort_by_key(|p| (p.wall_us, p.sample.kind == TrackKind::Audio));
+    // Files in index order; within a file, the tracks interleaved by time (video before audio
+    // at equal times). Sorting across files by wall time would interleave two segments that
+    // overlap after the stream was re-anchored to the hub's clock, and break decoding order.
+    picked.sort_by_key(|p| (p.file, p.wall_us, p.sample.kind == TrackKind::Audio));
     // A gap between recordings: the last video frame before it is held for the gap, so the
     // video timeline keeps wall-clock time.
     let video_idx: Vec<usize> = picked

@@ -41,7 +41,8 @@ impl VideoParams {
         height: u32,
         clock_rate: u32,
     ) -> Result<Self, String> {
-        let (entry, _) = SampleEntry::decode(bytes).map_err(|e| format!("bad sample entry: {e}"))?;
+        let (mut entry, _) = SampleEntry::decode(bytes).map_err(|e| format!("bad sample entry: {e}"))?;
+        complete_avcc(&mut entry);
         let kind = match &entry {
             SampleEntry::Avc1(_) => VideoCodec::H264,
             SampleEntry::Hev1(_) | SampleEntry::Hvc1(_) => VideoCodec::H265,
@@ -49,6 +50,24 @@ impl VideoParams {
         };
         Ok(Self { sample_entry: entry, codec, width, height, clock_rate, kind })
     }
+}
+
+/// High-profile (and other non-baseline) `avcC` boxes carry chroma format and bit depths;
+/// cameras' SDP-derived configs often lack them, and the MP4 writer refuses the box without
+/// them. They are read from the SPS (4:2:0, 8 bit if the SPS cannot be read).
+fn complete_avcc(entry: &mut SampleEntry) {
+    use shiguredo_mp4::Uint;
+    let SampleEntry::Avc1(avc1) = entry else { return };
+    let c = &mut avc1.avcc_box;
+    if matches!(c.avc_profile_indication, 66 | 77 | 88) || c.chroma_format.is_some() {
+        return;
+    }
+    let sps = c.sps_list.first().and_then(|s| shiguredo_mp4::bitstream::h264::parse_sps(s).ok());
+    let (chroma, luma, chroma_depth) =
+        sps.map_or((1, 0, 0), |s| (s.chroma_format_idc, s.bit_depth_luma_minus8, s.bit_depth_chroma_minus8));
+    c.chroma_format = Some(Uint::new(chroma));
+    c.bit_depth_luma_minus8 = Some(Uint::new(luma));
+    c.bit_depth_chroma_minus8 = Some(Uint::new(chroma_depth));
 }
 
 impl AudioParams {

@@ -76,6 +76,12 @@ pub enum IndexError {
         path.display()
     )]
     TooNew { path: PathBuf, found: usize },
+    #[error(
+        "recording index {} has schema version {found}, older than this build's {SCHEMA_VERSION}; \
+         start the daemon once to upgrade it",
+        path.display()
+    )]
+    TooOld { path: PathBuf, found: usize },
 }
 
 /// A segment as the index lists it.
@@ -146,6 +152,25 @@ impl Index {
             MigrateError::Sqlite(source) => err(source),
             MigrateError::TooNew(found) => IndexError::TooNew { path: path.to_owned(), found },
         })?;
+        Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Opens an existing index for a command-line tool: never creates or upgrades it (the
+    /// daemon owns that), and refuses a schema it does not know.
+    pub fn open_existing(path: &Path) -> Result<Self, IndexError> {
+        let err = |source| IndexError::Sqlite { path: path.to_owned(), source };
+        let conn =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let v = usize::try_from(v).unwrap_or(0);
+        if v > SCHEMA_VERSION {
+            return Err(IndexError::TooNew { path: path.to_owned(), found: v });
+        }
+        if v < SCHEMA_VERSION {
+            return Err(IndexError::TooOld { path: path.to_owned(), found: v });
+        }
         Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
     }
 
@@ -362,7 +387,14 @@ impl Index {
 
     /// Removes a pin; false if there was none with this id.
     pub fn unpin(&self, id: i64) -> Result<bool, IndexError> {
-        self.conn().execute("DELETE FROM pins WHERE id = ?1", [id]).map(|n| n > 0).map_err(|e| self.err(e))
+        let conn = self.conn();
+        let run = || -> rusqlite::Result<bool> {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            let n = conn.execute("DELETE FROM pins WHERE id = ?1", [id])?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(n > 0)
+        };
+        run().map_err(|e| self.err(e))
     }
 
     pub fn pins(&self) -> Result<Vec<Pin>, IndexError> {

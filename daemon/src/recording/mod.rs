@@ -64,6 +64,43 @@ pub fn fmt_ms(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
+/// Segments and gaps as JSON, the same for `GET /api/recordings` and `recordings list --json`.
+pub fn listing_json(segments: &[index::Segment], gaps: &[index::Gap]) -> serde_json::Value {
+    let segments: Vec<_> = segments
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "camera": s.camera,
+                "start": fmt_ms(s.start_ms),
+                "end": fmt_ms(s.end_ms),
+                "start_ms": s.start_ms,
+                "end_ms": s.end_ms,
+                "bytes": s.bytes,
+                "codec": s.codec,
+                "width": s.width,
+                "height": s.height,
+                "audio": s.audio,
+                "state": s.state,
+                "path": s.path,
+            })
+        })
+        .collect();
+    let gaps: Vec<_> = gaps
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "camera": g.camera,
+                "start": fmt_ms(g.start_ms),
+                "end": fmt_ms(g.end_ms),
+                "start_ms": g.start_ms,
+                "end_ms": g.end_ms,
+                "reason": g.reason,
+            })
+        })
+        .collect();
+    serde_json::json!({ "segments": segments, "gaps": gaps })
+}
+
 /// Opens the index, creating the directories, and repairs it against the files.
 pub fn open(settings: &Settings) -> Result<(Index, recover::Report), IndexError> {
     let _ = std::fs::create_dir_all(&settings.storage.dir);
@@ -111,7 +148,8 @@ pub async fn retention_task(
                 // fast as footage arrives, not only on the timer. A camera's complaint means a
                 // write failed: free some space now.
                 Some(e) if matches!(e.kind, EventKind::SegmentClosed { .. }) => {}
-                Some(e) if matches!(e.kind, EventKind::StoragePressure { .. }) => emergency = e.camera.is_some(),
+                // Only a writer's complaint (retention's own has no camera) starts a sweep.
+                Some(e) if matches!(e.kind, EventKind::StoragePressure { .. }) && e.camera.is_some() => emergency = true,
                 Some(_) => continue,
                 None => break,
             },
@@ -136,7 +174,9 @@ pub async fn retention_task(
                 total += bytes;
                 metrics.set("porchlight_storage_bytes", &[("camera", &camera)], bytes as f64);
             }
-            health.set("storage", State::Running, format!("{total} bytes recorded, {free} bytes free"));
+            if last_unmet.is_empty() {
+                health.set("storage", State::Running, format!("{total} bytes recorded, {free} bytes free"));
+            }
         }
         match result {
             Ok(sweep) => {

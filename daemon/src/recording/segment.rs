@@ -69,7 +69,19 @@ impl SegmentFile {
     ) -> Result<Self, SegmentError> {
         let io = |source| SegmentError::Io { path: path.to_owned(), source };
         let dir = path.parent().unwrap_or(Path::new("."));
+        // Directories this creates (a new day, a new camera) are synced into their parents.
+        let mut created = Vec::new();
+        let mut d = Some(dir);
+        while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+            created.push(p.to_owned());
+            d = p.parent();
+        }
         std::fs::create_dir_all(dir).map_err(io)?;
+        for c in created.iter().rev() {
+            if let Some(parent) = c.parent() {
+                File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+            }
+        }
         let file = OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
         // The new name must survive a power cut too, or recovery would never find the file.
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;

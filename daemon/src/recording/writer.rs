@@ -68,7 +68,11 @@ const MAX_FRAME_GAP_SECS: i64 = 5;
 struct Session {
     video: Arc<VideoParams>,
     audio: Option<Arc<AudioParams>>,
-    gap_reason: Option<String>,
+    /// A gap to record before the next segment: where it started (`None`: the end of the
+    /// camera's last segment in the index) and why.
+    gap: Option<(Option<i64>, String)>,
+    /// Whether the "B-frames" error was logged for this session.
+    reorder_logged: bool,
     /// The last good frame-to-frame distance, used to close a segment after a jump.
     last_delta: u32,
 }
@@ -106,6 +110,8 @@ pub struct CameraWriter {
     disk_blocked_until: Option<i64>,
     /// Whether writes are failing (logged once until one succeeds).
     write_failing: bool,
+    /// Wall time of the last video frame seen (recorded or not).
+    last_seen_ms: Option<i64>,
 }
 
 impl CameraWriter {
@@ -125,6 +131,7 @@ impl CameraWriter {
             pre_roll_full_logged: false,
             disk_blocked_until: None,
             write_failing: false,
+            last_seen_ms: None,
         }
     }
 
@@ -132,7 +139,15 @@ impl CameraWriter {
         match input {
             Input::SessionStart { video, audio, gap_reason } => {
                 self.end_session("new session");
-                self.session = Some(Session { video, audio, gap_reason: Some(gap_reason), last_delta: 3000 });
+                // In events mode the last segment may have ended long before the camera went
+                // away; the gap starts where the camera was last seen (when known).
+                let from = match self.settings.mode {
+                    RecordMode::Events => self.last_seen_ms,
+                    _ => None,
+                };
+                let gap = (self.settings.mode != RecordMode::Events || from.is_some())
+                    .then_some((from, gap_reason));
+                self.session = Some(Session { video, audio, gap, reorder_logged: false, last_delta: 3000 });
             }
             Input::Video(f) => self.video(f),
             Input::Audio(a) => self.audio(a),
@@ -187,6 +202,7 @@ impl CameraWriter {
 
     fn video(&mut self, f: VideoFrame) {
         let Some(session) = self.session.as_mut() else { return };
+        self.last_seen_ms = Some(f.wall_ms);
         if let Some(p) = &f.params
             && **p != *session.video
         {
@@ -204,10 +220,22 @@ impl CameraWriter {
             let max = MAX_FRAME_GAP_SECS * i64::from(session.video.clock_rate);
             if delta <= 0 || delta > max {
                 let last = session.last_delta;
-                tracing::warn!(
-                    delta_ticks = delta,
-                    "Video timestamps jumped; closing the segment and starting a new one at the next keyframe"
-                );
+                let clock = i64::from(session.video.clock_rate);
+                if delta < 0 && -delta < clock && !f.keyframe {
+                    // Frames out of presentation order inside a GOP: B-frames. RTP carries
+                    // presentation times only, so decode times cannot be rebuilt reliably.
+                    if !session.reorder_logged {
+                        session.reorder_logged = true;
+                        tracing::error!(
+                            "The camera's stream has B-frames, which Porchlight cannot record without losing frames; turn B-frames off in the camera's encoder settings"
+                        );
+                    }
+                } else {
+                    tracing::warn!(
+                        delta_ticks = delta,
+                        "Video timestamps jumped; closing the segment and starting a new one at the next keyframe"
+                    );
+                }
                 self.emit(h, last);
                 self.close("timestamp jump");
             } else {
@@ -240,7 +268,8 @@ impl CameraWriter {
         }
         if self.open.is_none() {
             if !f.keyframe {
-                self.drop_frames(1, "waiting_for_keyframe");
+                let why = if self.disk_blocked_until.is_some() { "disk" } else { "waiting_for_keyframe" };
+                self.drop_frames(1, why);
                 return;
             }
             if let Some(until) = self.disk_blocked_until {
@@ -352,8 +381,12 @@ impl CameraWriter {
     fn start(&mut self, start_ms: i64) {
         let Some(session) = self.session.as_mut() else { return };
         let camera = &self.settings.camera;
-        if let Some(reason) = session.gap_reason.take() {
-            match self.index.last_end(camera) {
+        if let Some((from, reason)) = session.gap.take() {
+            let from = match from {
+                Some(f) => Ok(Some(f)),
+                None => self.index.last_end(camera),
+            };
+            match from {
                 Ok(Some(last)) if start_ms - last > GAP_MIN_MS => {
                     if let Err(e) = self.index.insert_gap(camera, last, start_ms, &reason) {
                         tracing::warn!(error = %e, "Cannot record the gap in the index");
@@ -443,6 +476,12 @@ impl CameraWriter {
 
     fn block_disk(&mut self, at_ms: i64, message: &str) {
         self.disk_blocked_until = Some(at_ms + millis(self.settings.disk_retry));
+        // The time until recording resumes is a gap, like a camera outage.
+        if let Some(session) = self.session.as_mut()
+            && session.gap.is_none()
+        {
+            session.gap = Some((Some(at_ms), format!("cannot write: {message}")));
+        }
         self.bus.publish(
             Some(&self.settings.camera),
             EventKind::StoragePressure {

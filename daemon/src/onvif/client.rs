@@ -1,0 +1,744 @@
+//! A SOAP 1.2 client for the ONVIF device, media (1 and 2) and event services.
+//!
+//! Authentication: WS-UsernameToken with PasswordDigest, its `Created` time shifted by the
+//! camera's clock offset (read unauthenticated with GetSystemDateAndTime first; cameras with a
+//! wrong clock reject digests otherwise), plus HTTP Digest when a camera answers 401 with a
+//! Digest challenge. HTTP Basic is refused: it would send the password in clear.
+//!
+//! The network sits behind [`Transport`] so tests can inject what a real camera cannot be made
+//! to do on demand (say so where a test does).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use sha1::{Digest as _, Sha1};
+use url::Url;
+
+use super::parse::{
+    self, DeviceInformation, FaultKind, Notification, Profile, Services, SoapError, Subscription,
+};
+use super::xml;
+
+/// An HTTP response as the client needs it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub www_authenticate: Vec<String>,
+    pub body: String,
+}
+
+pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, String>> + Send + 'a>>;
+
+/// One HTTP POST.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    fn post<'a>(
+        &'a self,
+        url: &'a Url,
+        headers: Vec<(String, String)>,
+        body: String,
+        timeout: Duration,
+    ) -> HttpFuture<'a>;
+}
+
+/// Plain HTTP/1.1 over TCP (what cameras on a home network speak).
+#[derive(Debug, Default)]
+pub struct HttpTransport;
+
+impl Transport for HttpTransport {
+    fn post<'a>(
+        &'a self,
+        url: &'a Url,
+        headers: Vec<(String, String)>,
+        body: String,
+        timeout: Duration,
+    ) -> HttpFuture<'a> {
+        Box::pin(async move {
+            tokio::time::timeout(timeout, http_post(url, headers, body))
+                .await
+                .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))?
+        })
+    }
+}
+
+async fn http_post(url: &Url, headers: Vec<(String, String)>, body: String) -> Result<HttpResponse, String> {
+    if url.scheme() != "http" {
+        return Err(format!("{} endpoints are not supported (only http)", url.scheme()));
+    }
+    let host = url.host_str().ok_or("URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let stream =
+        tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host_header = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    let mut req = hyper::Request::post(path).header("Host", host_header).header("Connection", "close");
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| format!("bad request: {e}"))?;
+    let resp = sender.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
+    let status = resp.status().as_u16();
+    let www_authenticate = resp
+        .headers()
+        .get_all(hyper::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let bytes = Limited::new(resp.into_body(), xml::MAX_BYTES)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the response: {e}"))?
+        .to_bytes();
+    driver.abort();
+    Ok(HttpResponse { status, www_authenticate, body: String::from_utf8_lossy(&bytes).into_owned() })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnvifError {
+    #[error("{url}: {message}")]
+    Network { url: String, message: String },
+    #[error("{url}: {action}: {source}")]
+    Soap { url: String, action: &'static str, source: SoapError },
+    #[error("{url}: {action}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Http { url: String, action: &'static str, status: u16, body: String },
+    #[error("{url}: {action}: not authorized: {detail}")]
+    NotAuthorized { url: String, action: &'static str, detail: String },
+    #[error("{url}: {message}")]
+    Unsupported { url: String, message: String },
+}
+
+impl OnvifError {
+    pub fn is_not_authorized(&self) -> bool {
+        matches!(self, Self::NotAuthorized { .. })
+            || matches!(self, Self::Soap { source: SoapError::Fault(f), .. } if f.kind() == FaultKind::NotAuthorized)
+    }
+
+    fn is_unsupported_action(&self) -> bool {
+        matches!(self, Self::Soap { source: SoapError::Fault(f), .. } if f.kind() == FaultKind::ActionNotSupported)
+            || matches!(self, Self::Http { status: 400 | 404 | 405 | 500 | 501, .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+const NS: &str = concat!(
+    r#"xmlns:s="http://www.w3.org/2003/05/soap-envelope" "#,
+    r#"xmlns:tds="http://www.onvif.org/ver10/device/wsdl" "#,
+    r#"xmlns:trt="http://www.onvif.org/ver10/media/wsdl" "#,
+    r#"xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" "#,
+    r#"xmlns:tt="http://www.onvif.org/ver10/schema" "#,
+    r#"xmlns:tev="http://www.onvif.org/ver10/events/wsdl" "#,
+    r#"xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" "#,
+    r#"xmlns:wsa="http://www.w3.org/2005/08/addressing""#
+);
+const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+const WSU: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+const DIGEST_TYPE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
+const NONCE_TYPE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
+
+/// XML-escapes text for element content and attribute values.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// The WS-UsernameToken header: `Digest = Base64(SHA-1(nonce + created + password))`.
+pub fn username_token(creds: &Credentials, created: jiff::Timestamp, nonce: &[u8]) -> String {
+    let created = created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut h = Sha1::new();
+    h.update(nonce);
+    h.update(created.as_bytes());
+    h.update(creds.password.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        r#"<wsse:Security s:mustUnderstand="1" xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="{DIGEST_TYPE}">{}</wsse:Password><wsse:Nonce EncodingType="{NONCE_TYPE}">{}</wsse:Nonce><wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"#,
+        escape(&creds.username),
+        b64.encode(h.finalize()),
+        b64.encode(nonce),
+    )
+}
+
+/// A SOAP call's fixed parts.
+struct Call<'a> {
+    action: &'static str,
+    /// The SOAP action URI.
+    uri: &'static str,
+    body: String,
+    /// WS-Addressing `To` (event subscriptions want it).
+    to: Option<&'a str>,
+    authenticate: bool,
+    timeout: Duration,
+}
+
+/// One ONVIF device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub device_url: Url,
+    creds: Option<Credentials>,
+    transport: Arc<dyn Transport>,
+    /// Device clock minus ours, applied to `Created` in the digest.
+    pub clock_offset: jiff::SignedDuration,
+    pub services: Services,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Device {
+    /// A device at `device_url` (its device service), without talking to it yet.
+    pub fn new(device_url: Url, creds: Option<Credentials>, transport: Arc<dyn Transport>) -> Self {
+        Self {
+            device_url,
+            creds,
+            transport,
+            clock_offset: jiff::SignedDuration::ZERO,
+            services: Services::default(),
+        }
+    }
+
+    /// Reads the device's clock, then its service addresses (GetServices, or GetCapabilities
+    /// on devices without it).
+    pub async fn connect(
+        device_url: Url,
+        creds: Option<Credentials>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, OnvifError> {
+        let mut d = Self::new(device_url, creds, transport);
+        match d.system_date_time().await {
+            Ok(t) => {
+                d.clock_offset = t.duration_since(jiff::Timestamp::now());
+                if d.clock_offset.abs() > jiff::SignedDuration::from_secs(5) {
+                    tracing::info!(offset_s = d.clock_offset.as_secs(), url = %d.device_url, "Camera clock differs from ours; compensating");
+                }
+            }
+            // Some cameras want authentication even for the time; the digest then uses ours.
+            Err(e) => tracing::debug!(error = %e, "Cannot read the camera's clock"),
+        }
+        d.services = match d.get_services().await {
+            Ok(s) => s,
+            Err(e) if e.is_not_authorized() => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "GetServices failed; trying GetCapabilities");
+                d.get_capabilities().await?
+            }
+        };
+        // Some devices leave services out of GetServices that GetCapabilities lists (the
+        // events service, typically): fill the holes from there.
+        if d.services.events.is_none() || (d.services.media.is_none() && d.services.media2.is_none()) {
+            match d.get_capabilities().await {
+                Ok(caps) => {
+                    d.services.events = d.services.events.take().or(caps.events);
+                    d.services.media = d.services.media.take().or(caps.media);
+                    d.services.media2 = d.services.media2.take().or(caps.media2);
+                }
+                Err(e) => tracing::debug!(error = %e, "GetCapabilities failed"),
+            }
+        }
+        if d.services.device.is_none() {
+            d.services.device = Some(d.device_url.to_string());
+        }
+        Ok(d)
+    }
+
+    fn url(&self, service: Option<&String>) -> Url {
+        // Devices behind NAT or with several addresses often report an address we cannot
+        // reach; keep their path, but use the host and port we reached the device on.
+        let Some(s) = service.and_then(|s| Url::parse(s).ok()) else { return self.device_url.clone() };
+        let mut u = self.device_url.clone();
+        u.set_path(s.path());
+        u.set_query(s.query());
+        u
+    }
+
+    async fn call(&self, url: &Url, c: Call<'_>) -> Result<String, OnvifError> {
+        let mut header = String::new();
+        if let Some(to) = c.to {
+            header.push_str(&format!(r#"<wsa:Action>{}</wsa:Action><wsa:To>{}</wsa:To>"#, c.uri, escape(to)));
+        }
+        if c.authenticate
+            && let Some(creds) = &self.creds
+        {
+            let created = jiff::Timestamp::now()
+                .checked_add(self.clock_offset)
+                .unwrap_or_else(|_| jiff::Timestamp::now());
+            let nonce: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+            header.push_str(&username_token(creds, created, &nonce));
+        }
+        let envelope = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope {NS}><s:Header>{header}</s:Header><s:Body>{}</s:Body></s:Envelope>"#,
+            c.body
+        );
+        let content_type = format!(r#"application/soap+xml; charset=utf-8; action="{}""#, c.uri);
+        let net = |message: String| OnvifError::Network { url: url.to_string(), message };
+        let headers = vec![("Content-Type".to_owned(), content_type.clone())];
+        let mut resp = self.transport.post(url, headers, envelope.clone(), c.timeout).await.map_err(net)?;
+        if resp.status == 401 && c.authenticate {
+            let Some(creds) = &self.creds else {
+                return Err(OnvifError::NotAuthorized {
+                    url: url.to_string(),
+                    action: c.action,
+                    detail: "the camera needs a user name and password".into(),
+                });
+            };
+            let challenge = resp
+                .www_authenticate
+                .iter()
+                .find(|h| h.trim_start().to_ascii_lowercase().starts_with("digest"));
+            let Some(challenge) = challenge else {
+                let detail = if resp
+                    .www_authenticate
+                    .iter()
+                    .any(|h| h.to_ascii_lowercase().starts_with("basic"))
+                {
+                    "the camera asks for HTTP Basic authentication, which would send the password in clear; enable digest authentication on the camera"
+                } else {
+                    "wrong user name or password (or the camera's clock is far off)"
+                };
+                return Err(OnvifError::NotAuthorized {
+                    url: url.to_string(),
+                    action: c.action,
+                    detail: detail.into(),
+                });
+            };
+            let mut prompt = digest_auth::parse(challenge)
+                .map_err(|e| net(format!("cannot parse the camera's Digest challenge {challenge:?}: {e}")))?;
+            let mut path = url.path().to_owned();
+            if let Some(q) = url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            let ctx = digest_auth::AuthContext::new_post(
+                creds.username.as_str(),
+                creds.password.as_str(),
+                path.as_str(),
+                Some(envelope.as_bytes()),
+            );
+            let answer =
+                prompt.respond(&ctx).map_err(|e| net(format!("cannot answer the Digest challenge: {e}")))?;
+            let headers = vec![
+                ("Content-Type".to_owned(), content_type),
+                ("Authorization".to_owned(), answer.to_header_string()),
+            ];
+            resp = self.transport.post(url, headers, envelope, c.timeout).await.map_err(net)?;
+            if resp.status == 401 {
+                return Err(OnvifError::NotAuthorized {
+                    url: url.to_string(),
+                    action: c.action,
+                    detail: "wrong user name or password (HTTP Digest)".into(),
+                });
+            }
+        }
+        // A SOAP fault comes with 400 or 500; let the parser name it.
+        if resp.status != 200 && !resp.body.trim_start().starts_with('<') {
+            if resp.status == 401 {
+                return Err(OnvifError::NotAuthorized {
+                    url: url.to_string(),
+                    action: c.action,
+                    detail: "HTTP 401".into(),
+                });
+            }
+            let body: String = resp.body.chars().take(120).collect();
+            return Err(OnvifError::Http {
+                url: url.to_string(),
+                action: c.action,
+                status: resp.status,
+                body,
+            });
+        }
+        if resp.status != 200 {
+            // A fault explains itself; an HTML error page is reported by status.
+            match parse::response(&resp.body) {
+                Err(SoapError::Fault(f)) => {
+                    return Err(OnvifError::Soap {
+                        url: url.to_string(),
+                        action: c.action,
+                        source: SoapError::Fault(f),
+                    });
+                }
+                _ if resp.status == 401 => {
+                    return Err(OnvifError::NotAuthorized {
+                        url: url.to_string(),
+                        action: c.action,
+                        detail: "HTTP 401".into(),
+                    });
+                }
+                _ => {
+                    let body: String = resp.body.chars().take(120).collect();
+                    return Err(OnvifError::Http {
+                        url: url.to_string(),
+                        action: c.action,
+                        status: resp.status,
+                        body,
+                    });
+                }
+            }
+        }
+        Ok(resp.body)
+    }
+
+    fn soap(&self, action: &'static str, e: SoapError, url: &Url) -> OnvifError {
+        OnvifError::Soap { url: url.to_string(), action, source: e }
+    }
+
+    pub async fn system_date_time(&self) -> Result<jiff::Timestamp, OnvifError> {
+        let url = self.device_url.clone();
+        let body = self
+            .call(
+                &url,
+                Call {
+                    action: "GetSystemDateAndTime",
+                    uri: "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime",
+                    body: "<tds:GetSystemDateAndTime/>".into(),
+                    to: None,
+                    authenticate: false,
+                    timeout: TIMEOUT,
+                },
+            )
+            .await?;
+        parse::system_date_time(&body).map_err(|e| self.soap("GetSystemDateAndTime", e, &url))
+    }
+
+    async fn get_services(&self) -> Result<Services, OnvifError> {
+        let url = self.device_url.clone();
+        let body = self
+            .call(&url, Call {
+                action: "GetServices",
+                uri: "http://www.onvif.org/ver10/device/wsdl/GetServices",
+                body: "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>".into(),
+                to: None,
+                authenticate: true,
+                timeout: TIMEOUT,
+            })
+            .await?;
+        parse::services(&body).map_err(|e| self.soap("GetServices", e, &url))
+    }
+
+    async fn get_capabilities(&self) -> Result<Services, OnvifError> {
+        let url = self.device_url.clone();
+        let body = self
+            .call(
+                &url,
+                Call {
+                    action: "GetCapabilities",
+                    uri: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
+                    body: "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>"
+                        .into(),
+                    to: None,
+                    authenticate: true,
+                    timeout: TIMEOUT,
+                },
+            )
+            .await?;
+        parse::capabilities(&body).map_err(|e| self.soap("GetCapabilities", e, &url))
+    }
+
+    pub async fn device_information(&self) -> Result<DeviceInformation, OnvifError> {
+        let url = self.url(self.services.device.as_ref());
+        let body = self
+            .call(
+                &url,
+                Call {
+                    action: "GetDeviceInformation",
+                    uri: "http://www.onvif.org/ver10/device/wsdl/GetDeviceInformation",
+                    body: "<tds:GetDeviceInformation/>".into(),
+                    to: None,
+                    authenticate: true,
+                    timeout: TIMEOUT,
+                },
+            )
+            .await?;
+        parse::device_information(&body).map_err(|e| self.soap("GetDeviceInformation", e, &url))
+    }
+
+    /// Media profiles, from Media2 where the device has it (falling back to Media1).
+    pub async fn profiles(&self) -> Result<Vec<Profile>, OnvifError> {
+        if let Some(m2) = &self.services.media2 {
+            let url = self.url(Some(m2));
+            let r = self
+                .call(
+                    &url,
+                    Call {
+                        action: "GetProfiles",
+                        uri: "http://www.onvif.org/ver20/media/wsdl/GetProfiles",
+                        body: "<tr2:GetProfiles><tr2:Type>All</tr2:Type></tr2:GetProfiles>".into(),
+                        to: None,
+                        authenticate: true,
+                        timeout: TIMEOUT,
+                    },
+                )
+                .await
+                .and_then(|b| parse::profiles(&b).map_err(|e| self.soap("GetProfiles", e, &url)));
+            match r {
+                // Media2 profiles without encoder details are no use for choosing a stream.
+                Ok(p) if p.iter().any(|p| p.encoding.is_some()) || self.services.media.is_none() => {
+                    return Ok(p);
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_authorized() || self.services.media.is_none() => return Err(e),
+                Err(e) => tracing::debug!(error = %e, "Media2 GetProfiles failed; trying Media1"),
+            }
+        }
+        let url = self.url(self.services.media.as_ref());
+        let body = self
+            .call(
+                &url,
+                Call {
+                    action: "GetProfiles",
+                    uri: "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
+                    body: "<trt:GetProfiles/>".into(),
+                    to: None,
+                    authenticate: true,
+                    timeout: TIMEOUT,
+                },
+            )
+            .await?;
+        parse::profiles(&body).map_err(|e| self.soap("GetProfiles", e, &url))
+    }
+
+    /// The RTSP URI of a profile.
+    pub async fn stream_uri(&self, profile: &str) -> Result<String, OnvifError> {
+        let token = escape(profile);
+        let (url, uri, body) = match (&self.services.media, &self.services.media2) {
+            (Some(m1), _) => (
+                self.url(Some(m1)),
+                "http://www.onvif.org/ver10/media/wsdl/GetStreamUri",
+                format!(
+                    "<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetStreamUri>"
+                ),
+            ),
+            (None, Some(m2)) => (
+                self.url(Some(m2)),
+                "http://www.onvif.org/ver20/media/wsdl/GetStreamUri",
+                format!(
+                    "<tr2:GetStreamUri><tr2:Protocol>RTSP</tr2:Protocol><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetStreamUri>"
+                ),
+            ),
+            (None, None) => {
+                return Err(OnvifError::Unsupported {
+                    url: self.device_url.to_string(),
+                    message: "the device has no media service".into(),
+                });
+            }
+        };
+        let body = self
+            .call(
+                &url,
+                Call { action: "GetStreamUri", uri, body, to: None, authenticate: true, timeout: TIMEOUT },
+            )
+            .await?;
+        parse::media_uri(&body, "GetStreamUri").map_err(|e| self.soap("GetStreamUri", e, &url))
+    }
+
+    pub async fn snapshot_uri(&self, profile: &str) -> Result<String, OnvifError> {
+        let token = escape(profile);
+        let (url, uri, body) = match (&self.services.media, &self.services.media2) {
+            (Some(m1), _) => (
+                self.url(Some(m1)),
+                "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
+                format!(
+                    "<trt:GetSnapshotUri><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetSnapshotUri>"
+                ),
+            ),
+            (None, Some(m2)) => (
+                self.url(Some(m2)),
+                "http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri",
+                format!(
+                    "<tr2:GetSnapshotUri><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetSnapshotUri>"
+                ),
+            ),
+            (None, None) => {
+                return Err(OnvifError::Unsupported {
+                    url: self.device_url.to_string(),
+                    message: "the device has no media service".into(),
+                });
+            }
+        };
+        let body = self
+            .call(
+                &url,
+                Call { action: "GetSnapshotUri", uri, body, to: None, authenticate: true, timeout: TIMEOUT },
+            )
+            .await?;
+        parse::media_uri(&body, "GetSnapshotUri").map_err(|e| self.soap("GetSnapshotUri", e, &url))
+    }
+
+    /// Subscribes for events, to be pulled from the returned address.
+    pub async fn create_pull_point(&self, termination: Duration) -> Result<Subscription, OnvifError> {
+        let Some(events) = self.services.events.as_ref() else {
+            return Err(OnvifError::Unsupported {
+                url: self.device_url.to_string(),
+                message: "the device has no event service".into(),
+            });
+        };
+        let url = self.url(Some(events));
+        let body = self
+            .call(&url, Call {
+                action: "CreatePullPointSubscription",
+                uri: "http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest",
+                body: format!(
+                    "<tev:CreatePullPointSubscription><tev:InitialTerminationTime>PT{}S</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
+                    termination.as_secs()
+                ),
+                to: Some(url.as_str()),
+                authenticate: true,
+                timeout: TIMEOUT,
+            })
+            .await?;
+        let mut sub =
+            parse::create_pull_point(&body).map_err(|e| self.soap("CreatePullPointSubscription", e, &url))?;
+        // Keep the device's path, but the address we reach it on.
+        sub.address = self.url(Some(&sub.address)).to_string();
+        Ok(sub)
+    }
+
+    /// One long poll: waits up to `wait` on the device for at most `limit` messages.
+    pub async fn pull_messages(
+        &self,
+        sub: &Subscription,
+        wait: Duration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, OnvifError> {
+        let url = Url::parse(&sub.address)
+            .map_err(|e| OnvifError::Network { url: sub.address.clone(), message: e.to_string() })?;
+        let body = self
+            .call(&url, Call {
+                action: "PullMessages",
+                uri: "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest",
+                body: format!(
+                    "<tev:PullMessages><tev:Timeout>PT{}S</tev:Timeout><tev:MessageLimit>{limit}</tev:MessageLimit></tev:PullMessages>",
+                    wait.as_secs().max(1)
+                ),
+                to: Some(&sub.address),
+                authenticate: true,
+                timeout: wait + TIMEOUT,
+            })
+            .await?;
+        parse::pull_messages(&body).map_err(|e| self.soap("PullMessages", e, &url))
+    }
+
+    pub async fn renew(&self, sub: &Subscription, termination: Duration) -> Result<(), OnvifError> {
+        self.subscription_call(
+            sub,
+            "Renew",
+            "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
+            format!(
+                "<wsnt:Renew><wsnt:TerminationTime>PT{}S</wsnt:TerminationTime></wsnt:Renew>",
+                termination.as_secs()
+            ),
+        )
+        .await
+    }
+
+    pub async fn unsubscribe(&self, sub: &Subscription) -> Result<(), OnvifError> {
+        self.subscription_call(
+            sub,
+            "Unsubscribe",
+            "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
+            "<wsnt:Unsubscribe/>".into(),
+        )
+        .await
+    }
+
+    /// Asks the device to send the current state of every property (where supported).
+    pub async fn set_synchronization_point(&self, sub: &Subscription) -> Result<(), OnvifError> {
+        self.subscription_call(
+            sub,
+            "SetSynchronizationPoint",
+            "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest",
+            "<tev:SetSynchronizationPoint/>".into(),
+        )
+        .await
+    }
+
+    async fn subscription_call(
+        &self,
+        sub: &Subscription,
+        action: &'static str,
+        uri: &'static str,
+        body: String,
+    ) -> Result<(), OnvifError> {
+        let url = Url::parse(&sub.address)
+            .map_err(|e| OnvifError::Network { url: sub.address.clone(), message: e.to_string() })?;
+        let body = self
+            .call(
+                &url,
+                Call { action, uri, body, to: Some(&sub.address), authenticate: true, timeout: TIMEOUT },
+            )
+            .await?;
+        parse::response(&body).map(drop).map_err(|e| self.soap(action, e, &url))
+    }
+
+    /// Whether an error means the device does not do this at all.
+    pub fn unsupported(e: &OnvifError) -> bool {
+        e.is_unsupported_action()
+    }
+}
+
+/// The main (largest) and sub (smallest) H.264/H.265 profiles.
+pub fn best_profiles(profiles: &[Profile]) -> (Option<&Profile>, Option<&Profile>) {
+    let video: Vec<&Profile> =
+        profiles.iter().filter(|p| matches!(p.encoding.as_deref(), Some("H264" | "H265" | "HEVC"))).collect();
+    let area = |p: &&Profile| u64::from(p.width.unwrap_or(0)) * u64::from(p.height.unwrap_or(0));
+    let main = video.iter().copied().max_by_key(area).or_else(|| profiles.first());
+    let sub = video.iter().copied().min_by_key(area).filter(|s| main.is_some_and(|m| m.token != s.token));
+    (main, sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_username_token_digest_matches_the_ws_security_example() {
+        // The worked example of the WS-Security UsernameToken profile as ONVIF's
+        // programmer's guide uses it: nonce, created and password give this digest.
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let nonce = b64.decode("LKqI6G/AikKCQrN0zqZFlg==").expect("nonce");
+        let created: jiff::Timestamp = "2010-09-16T07:50:45Z".parse().expect("time");
+        let creds = Credentials { username: "admin".into(), password: "userpassword".into() };
+        let header = username_token(&creds, created, &nonce);
+        assert!(header.contains(">tuOSpGlFlIXsozq4HFNeeGeFLEI=<"), "{header}");
+        assert!(header.contains("<wsu:Created>2010-09-16T07:50:45Z</wsu:Created>"), "{header}");
+        assert!(header.contains("<wsse:Username>admin</wsse:Username>"));
+    }
+
+    #[test]
+    fn the_largest_h26x_profile_is_main_and_the_smallest_is_sub() {
+        let p = |token: &str, enc: &str, w: u32| Profile {
+            token: token.into(),
+            encoding: Some(enc.into()),
+            width: Some(w),
+            height: Some(w * 9 / 16),
+            ..Profile::default()
+        };
+        let list = [p("a", "JPEG", 4000), p("b", "H264", 640), p("c", "H265", 2560), p("d", "H264", 1280)];
+        let (main, sub) = best_profiles(&list);
+        assert_eq!(main.map(|p| p.token.as_str()), Some("c"));
+        assert_eq!(sub.map(|p| p.token.as_str()), Some("b"));
+    }
+}

@@ -1,0 +1,166 @@
+//! `porchlight discover` against a third-party ONVIF device: the `oxvif` crate's mock camera
+//! (HTTP device, media and events services with WS-Security) and its WS-Discovery responder,
+//! both on ephemeral loopback ports. Multicast is not used here (only inside a namespace).
+
+use std::path::Path;
+
+use oxvif::DiscoveredDevice;
+use oxvif::mock::{DiscoveryResponder, MockServer};
+use porchlight_e2e::{Daemon, Setup, WAIT};
+use serde_json::Value;
+
+struct Camera {
+    runtime: tokio::runtime::Runtime,
+    server: Option<MockServer>,
+    responder: Option<DiscoveryResponder>,
+}
+
+impl Camera {
+    /// A mock camera that wants a password, answering unicast probes on loopback.
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (server, responder) = runtime.block_on(async {
+            let server = MockServer::builder().enforce_auth(true).start().await.expect("mock camera");
+            let dev = DiscoveredDevice {
+                endpoint: "urn:uuid:5f5a1a2e-0000-4000-8000-00005e005301".into(),
+                types: vec!["dn:NetworkVideoTransmitter".into()],
+                scopes: vec![
+                    "onvif://www.onvif.org/name/Front%20Door".into(),
+                    "onvif://www.onvif.org/hardware/MockCam-1080p".into(),
+                ],
+                xaddrs: vec![server.device_url().to_owned()],
+            };
+            let responder = DiscoveryResponder::spawn("127.0.0.1:0", false, dev).await.expect("responder");
+            (server, responder)
+        });
+        Self { runtime, server: Some(server), responder: Some(responder) }
+    }
+
+    fn probe_addr(&self) -> String {
+        self.responder.as_ref().expect("responder").local_addr().to_string()
+    }
+
+    fn device_url(&self) -> String {
+        self.server.as_ref().expect("server").device_url().to_owned()
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let (server, responder) = (self.server.take(), self.responder.take());
+        self.runtime.block_on(async {
+            if let Some(r) = responder {
+                r.shutdown().await;
+            }
+            if let Some(s) = server {
+                let _ = s.shutdown().await;
+            }
+        });
+    }
+}
+
+/// Runs `porchlight discover ARGS` (no config needed) and returns stdout.
+fn discover(args: &[&str]) -> String {
+    let mut all = vec!["discover"];
+    all.extend_from_slice(args);
+    let mut p = Daemon::spawn(&all, &[]);
+    let status = p.wait_exit(WAIT);
+    let out = p.stdout();
+    assert!(status.success(), "porchlight {all:?} failed ({status}):\n{}\n{out}", p.log_text());
+    out
+}
+
+fn password_file(dir: &Path, password: &str) -> String {
+    let path = dir.join("camera-password");
+    std::fs::write(&path, format!("{password}\n")).expect("write password");
+    path.display().to_string()
+}
+
+#[test]
+fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_streams() {
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let out = discover(&[
+        "--no-multicast",
+        "--probe",
+        &cam.probe_addr(),
+        "--timeout",
+        "1s",
+        "--user",
+        "admin",
+        "--password-file",
+        &pw,
+        "--json",
+    ]);
+    let found: Value = serde_json::from_str(&out).expect("JSON");
+    let list = found.as_array().expect("array");
+    assert_eq!(list.len(), 1, "{out}");
+    let d = &list[0];
+    assert_eq!(d["error"], Value::Null, "{d}");
+    assert_eq!(d["onvif_url"].as_str(), Some(cam.device_url().as_str()));
+    assert_eq!(d["manufacturer"], "oxvif-mock");
+    assert_eq!(d["model"], "MockCam-1080p");
+    assert_eq!(d["name"], "Front Door");
+    assert!(d["profiles"].as_array().is_some_and(|p| !p.is_empty()), "{d}");
+    let main = d["main_stream"].as_str().expect("a main stream");
+    assert!(main.starts_with("rtsp://"), "{main}");
+    assert!(!main.contains("admin"), "credentials never printed: {main}");
+    assert_eq!(d["events"], true);
+    assert_eq!(d["addresses"][0], "127.0.0.1");
+}
+
+#[test]
+fn a_wrong_password_is_reported_as_not_authorized_and_the_probe_result_is_still_shown() {
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "not-the-password");
+    let out = discover(&[
+        "--no-multicast",
+        "--probe",
+        &cam.probe_addr(),
+        "--timeout",
+        "1s",
+        "--user",
+        "admin",
+        "--password-file",
+        &pw,
+        "--json",
+    ]);
+    let found: Value = serde_json::from_str(&out).expect("JSON");
+    let d = &found[0];
+    let err = d["error"].as_str().expect("an error");
+    assert!(err.contains("not authorized"), "{err}");
+    assert_eq!(d["name"], "Front Door", "what the probe said is kept");
+    assert!(!out.contains("not-the-password"));
+}
+
+#[test]
+fn discover_prints_camera_blocks_the_config_accepts() {
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let blocks = discover(&["--url", &cam.device_url(), "--user", "admin", "--password-file", &pw, "--toml"]);
+    assert!(blocks.contains("[[camera]]"), "{blocks}");
+    assert!(blocks.contains("username = \"admin\""), "{blocks}");
+    let setup = Setup::new(&blocks);
+    let mut p = Daemon::spawn(&["check-config", "--config", &setup.config.display().to_string()], &[]);
+    let status = p.wait_exit(WAIT);
+    assert!(status.success(), "the printed blocks are valid config:\n{blocks}\n{}", p.log_text());
+}
+
+#[test]
+fn nothing_answering_is_a_clear_message_not_an_error() {
+    // A port with nothing behind it on loopback.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = sock.local_addr().expect("addr").to_string();
+    drop(sock);
+    let out = discover(&["--no-multicast", "--probe", &addr, "--timeout", "300ms"]);
+    assert!(out.contains("No ONVIF devices answered"), "{out}");
+    let mut p = Daemon::spawn(&["discover", "--no-multicast", "--probe", "10.0.0.0/8"], &[]);
+    assert_eq!(p.wait_exit(WAIT).code(), Some(2), "a /8 is refused: {}", p.log_text());
+}
