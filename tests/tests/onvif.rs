@@ -164,3 +164,57 @@ fn nothing_answering_is_a_clear_message_not_an_error() {
     let mut p = Daemon::spawn(&["discover", "--no-multicast", "--probe", "10.0.0.0/8"], &[]);
     assert_eq!(p.wait_exit(WAIT).code(), Some(2), "a /8 is refused: {}", p.log_text());
 }
+
+fn mock_addr(cam: &Camera) -> std::net::SocketAddr {
+    let base = cam.server.as_ref().expect("server").base_url().trim_start_matches("http://").to_owned();
+    base.parse().expect("mock address")
+}
+
+#[test]
+fn the_daemon_turns_a_cameras_onvif_events_into_motion_and_doorbell_events() {
+    let cam = Camera::start();
+    let setup = Setup::new(&format!(
+        "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"admin\"\nrecord = \"off\"\n",
+        cam.device_url()
+    ));
+    let d = Daemon::start(&setup.config);
+    let mut events = porchlight_e2e::EventStream::open(d.addr.expect("api"), None);
+    d.wait_log("the subscription", |l| {
+        porchlight_e2e::message(l) == "Subscribed to the camera's ONVIF events"
+    });
+    // The mock reports motion on and off by itself.
+    events.next_matching(|e| e["type"] == "motion_start" && e["camera"] == "door");
+    // A press of the doorbell button (the mock's digital input).
+    let (code, body) =
+        porchlight_e2e::http_post_json(mock_addr(&cam), "/mock/digital-input/DigitalInput_1/pulse", None, "");
+    assert_eq!(code, 200, "{body}");
+    let press = events.next_matching(|e| e["type"] == "doorbell_press");
+    assert_eq!(press["camera"], "door");
+}
+
+#[test]
+fn a_camera_with_only_an_onvif_url_gets_its_stream_address_from_onvif() {
+    let cam = Camera::start();
+    let setup = Setup::new(&format!(
+        "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"admin\"\n",
+        cam.device_url()
+    ));
+    let d = Daemon::start(&setup.config);
+    let found =
+        d.wait_log("the stream address", |l| porchlight_e2e::message(l) == "Stream found through ONVIF");
+    // The mock names a fixed address; recording it is the recorder's business (its tests).
+    assert_eq!(found["fields"]["rtsp_url"], "rtsp://127.0.0.1:554/mock/stream", "{found}");
+}
+
+#[test]
+fn wrong_onvif_credentials_in_the_daemon_are_a_clear_warning_and_recording_goes_on() {
+    let cam = Camera::start();
+    let setup = Setup::new(&format!(
+        "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"wrong\"\nrecord = \"off\"\n",
+        cam.device_url()
+    ));
+    let d = Daemon::start(&setup.config);
+    let w = d.wait_log("the warning", |l| porchlight_e2e::message(l) == "ONVIF events unavailable; retrying");
+    assert!(w["fields"]["error"].as_str().unwrap_or("").contains("not authorized"), "{w}");
+    assert_eq!(d.get_json("/api/health")["subsystems"]["api"]["state"], "running");
+}

@@ -81,6 +81,8 @@ pub struct CameraSettings {
     /// Retention by age for this camera (`storage.max_age` unless set here).
     pub max_age: Option<Duration>,
     pub tags: Vec<String>,
+    /// ONVIF event topics mapped to motion, doorbell or tamper (before the built-in rules).
+    pub event_map: Vec<crate::onvif::topics::TopicMap>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -119,6 +119,14 @@ pub struct Camera {
     pub post_roll: Option<HumanDuration>,
     pub max_age: Option<HumanDuration>,
     pub tags: Vec<String>,
+    pub event_map: Vec<EventMap>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventMap {
+    pub topic: Option<String>,
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

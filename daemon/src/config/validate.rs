@@ -401,6 +401,39 @@ fn validate_cameras(
         if c.max_age.is_some_and(|d| d.0.is_zero()) {
             cx.problem(at.key("max_age"), "must be more than 0; leave it out to use `storage.max_age`");
         }
+        let mut event_map = Vec::new();
+        for (i, m) in c.event_map.into_iter().enumerate() {
+            let at = at.key("event_map").index(i);
+            let topic = m.topic.unwrap_or_default();
+            if topic.trim().is_empty() {
+                cx.problem(at.key("topic"), "missing required key `topic` (an ONVIF topic such as \"RuleEngine/MyRuleDetector/Visitor\", or a prefix ending in `*`)");
+            }
+            let kind = match m.kind.as_deref() {
+                Some("motion") => Some(crate::onvif::topics::Kind::Motion),
+                Some("doorbell") => Some(crate::onvif::topics::Kind::Doorbell),
+                Some("tamper") => Some(crate::onvif::topics::Kind::Tamper),
+                Some(other) => {
+                    cx.problem(
+                        at.key("kind"),
+                        format!("unknown kind {other:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
+                    );
+                    None
+                }
+                None => {
+                    cx.problem(
+                        at.key("kind"),
+                        "missing required key `kind` (\"motion\", \"doorbell\" or \"tamper\")",
+                    );
+                    None
+                }
+            };
+            if let Some(kind) = kind {
+                // Namespace prefixes are not part of the topic as Porchlight matches it.
+                let topic =
+                    topic.trim().split('/').map(crate::onvif::xml::local).collect::<Vec<_>>().join("/");
+                event_map.push(crate::onvif::topics::TopicMap { topic, kind });
+            }
+        }
         for (i, t) in c.tags.iter().enumerate() {
             if !valid_id(t) {
                 cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
@@ -419,6 +452,7 @@ fn validate_cameras(
             post_roll,
             max_age: c.max_age.map(|d| d.0),
             tags: c.tags,
+            event_map,
         });
     }
     out

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod events;
 pub mod inspect;
 pub mod parse;
 pub mod topics;

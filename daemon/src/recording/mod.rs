@@ -204,8 +204,8 @@ pub async fn retention_task(
     }
 }
 
-/// One camera's recording: the writer thread plus the ingest loop that reconnects with
-/// backoff, until `cancel` fires. Returns once the writer has finished its last segment.
+/// One camera: its ONVIF events (when it has an `onvif_url`) and its recording, until
+/// `cancel` fires.
 pub async fn record_camera(
     camera: CameraSettings,
     settings: Arc<Settings>,
@@ -215,17 +215,84 @@ pub async fn record_camera(
     states: CameraStates,
     cancel: CancellationToken,
 ) {
-    let Some(url) = camera.rtsp_url.clone() else {
-        tracing::info!("No rtsp_url (ONVIF stream discovery is not built yet); not recording");
-        states.set(&camera.name, "no_stream");
-        cancel.cancelled().await;
-        return;
-    };
+    let creds = camera.username.clone().map(|username| crate::onvif::client::Credentials {
+        username,
+        password: camera.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+    });
+    let events = camera.onvif_url.clone().map(|device_url| {
+        let src = crate::onvif::events::Source {
+            camera: camera.name.clone(),
+            device_url,
+            creds: creds.clone(),
+            map: camera.event_map.clone(),
+        };
+        crate::onvif::events::run(src, bus.clone(), cancel.clone())
+    });
+    let recording = record(camera, settings, index, bus, metrics, states, creds, cancel);
+    match events {
+        Some(events) => {
+            tokio::join!(events, recording);
+        }
+        None => recording.await,
+    }
+}
+
+/// The stream to record: `rtsp_url`, else the main stream the camera's ONVIF media service
+/// names (asked again with backoff until it answers). `None` when cancelled first.
+async fn stream_url(
+    camera: &CameraSettings,
+    creds: Option<crate::onvif::client::Credentials>,
+    states: &CameraStates,
+    cancel: &CancellationToken,
+) -> Option<url::Url> {
+    if let Some(u) = &camera.rtsp_url {
+        return Some(u.clone());
+    }
+    let onvif = camera.onvif_url.as_ref()?;
+    let mut attempt = 0u32;
+    loop {
+        states.set(&camera.name, "resolving");
+        match crate::onvif::events::resolve_stream(onvif, creds.clone()).await {
+            Ok(url) => {
+                tracing::info!(rtsp_url = %url, "Stream found through ONVIF");
+                return Some(url);
+            }
+            Err(e) => {
+                let log = attempt == 0;
+                if log {
+                    tracing::warn!(error = %e, "Cannot get the stream address from ONVIF; retrying");
+                }
+                states.set(&camera.name, "offline");
+            }
+        }
+        let delay = ingest::backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// The writer thread plus the ingest loop that reconnects with backoff, until `cancel` fires.
+/// Returns once the writer has finished its last segment.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    camera: CameraSettings,
+    settings: Arc<Settings>,
+    index: Index,
+    bus: Bus,
+    metrics: Metrics,
+    states: CameraStates,
+    creds: Option<crate::onvif::client::Credentials>,
+    cancel: CancellationToken,
+) {
     if camera.record == RecordMode::Off {
         states.set(&camera.name, "off");
         cancel.cancelled().await;
         return;
     }
+    let Some(url) = stream_url(&camera, creds, &states, &cancel).await else { return };
     let writer_settings = WriterSettings {
         camera: camera.name.clone(),
         dir: settings.storage.dir.clone(),

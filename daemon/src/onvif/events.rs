@@ -1,0 +1,252 @@
+//! A camera's ONVIF events: a PullPoint subscription, long-polled, renewed before it expires,
+//! re-created after errors (a camera reboot drops it), and removed at shutdown. Recognised
+//! notifications become bus events: motion start/end, doorbell press, tamper.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::client::{Credentials, Device, HttpTransport, OnvifError, Transport};
+use super::parse::{Notification, Subscription};
+use super::topics::{self, Kind, TopicMap};
+use crate::bus::{Bus, EventKind};
+
+/// How long a subscription lives without renewal.
+const TERMINATION: Duration = Duration::from_secs(60);
+/// Renew when this much of it is left.
+const RENEW_BEFORE: Duration = Duration::from_secs(20);
+/// One long poll.
+const PULL_WAIT: Duration = Duration::from_secs(10);
+/// Cameras that answer a long poll at once are polled at most this often.
+const MIN_PULL_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub camera: String,
+    pub device_url: Url,
+    pub creds: Option<Credentials>,
+    pub map: Vec<TopicMap>,
+}
+
+/// Turns notifications into bus events, publishing only changes (a camera repeating "motion:
+/// true" is one motion start).
+#[derive(Debug, Default)]
+pub struct Translator {
+    motion: bool,
+    doorbell: bool,
+    tamper: bool,
+    /// Until the first pull is done, `Initialized` states are the camera's current state, not
+    /// events (Hikvision sends them for every property).
+    seen_first_pull: bool,
+}
+
+impl Translator {
+    /// The bus events a pull's notifications mean, in order.
+    pub fn translate(&mut self, notes: &[Notification], map: &[TopicMap]) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        for n in notes {
+            let Some(sig) = topics::classify(n, map) else { continue };
+            let initial = n.operation.as_deref() == Some("Initialized");
+            if initial && !self.seen_first_pull {
+                // Take the state, announce nothing.
+                match sig.kind {
+                    Kind::Motion => self.motion = sig.active,
+                    Kind::Doorbell => self.doorbell = sig.active,
+                    Kind::Tamper => self.tamper = sig.active,
+                }
+                continue;
+            }
+            match sig.kind {
+                Kind::Motion => {
+                    if sig.active != self.motion {
+                        self.motion = sig.active;
+                        out.push(if sig.active { EventKind::MotionStart } else { EventKind::MotionEnd });
+                    }
+                }
+                Kind::Doorbell => {
+                    if sig.active && !self.doorbell {
+                        out.push(EventKind::DoorbellPress);
+                    }
+                    self.doorbell = sig.active;
+                }
+                Kind::Tamper => {
+                    if sig.active && !self.tamper {
+                        out.push(EventKind::Tamper);
+                    }
+                    self.tamper = sig.active;
+                }
+            }
+        }
+        self.seen_first_pull = true;
+        out
+    }
+
+    /// A new subscription: the camera will report its state afresh.
+    pub fn resubscribed(&mut self) {
+        self.seen_first_pull = false;
+    }
+}
+
+/// Runs the camera's event subscription until `cancel` fires. Failures are logged and retried
+/// with backoff; they never end the task.
+pub async fn run(src: Source, bus: Bus, cancel: CancellationToken) {
+    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+    let mut attempt = 0u32;
+    let mut translator = Translator::default();
+    let mut logged: Option<String> = None;
+    while !cancel.is_cancelled() {
+        let started = Instant::now();
+        let result = session(&src, Arc::clone(&transport), &bus, &mut translator, &cancel).await;
+        if cancel.is_cancelled() {
+            break;
+        }
+        let message = match result {
+            Ok(()) => "subscription ended".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        // Once per distinct problem at WARN; repeats at DEBUG.
+        if logged.as_deref() != Some(message.as_str()) {
+            tracing::warn!(error = %message, "ONVIF events unavailable; retrying");
+            logged = Some(message);
+        } else {
+            tracing::debug!(error = %message, "ONVIF events still unavailable");
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            attempt = 0;
+        }
+        let delay = crate::recording::ingest::backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn session(
+    src: &Source,
+    transport: Arc<dyn Transport>,
+    bus: &Bus,
+    translator: &mut Translator,
+    cancel: &CancellationToken,
+) -> Result<(), OnvifError> {
+    let device = tokio::select! {
+        () = cancel.cancelled() => return Ok(()),
+        d = Device::connect(src.device_url.clone(), src.creds.clone(), transport) => d?,
+    };
+    let sub = device.create_pull_point(TERMINATION).await?;
+    tracing::info!(address = %sub.address, "Subscribed to the camera's ONVIF events");
+    translator.resubscribed();
+    if let Err(e) = device.set_synchronization_point(&sub).await {
+        tracing::debug!(error = %e, "SetSynchronizationPoint not supported");
+    }
+    let result = pull_loop(&device, &sub, src, bus, translator, cancel).await;
+    // Leave nothing behind on the camera (bounded: the camera may be gone).
+    let _ = tokio::time::timeout(Duration::from_secs(2), device.unsubscribe(&sub)).await;
+    result
+}
+
+async fn pull_loop(
+    device: &Device,
+    sub: &Subscription,
+    src: &Source,
+    bus: &Bus,
+    translator: &mut Translator,
+    cancel: &CancellationToken,
+) -> Result<(), OnvifError> {
+    let mut expires = Instant::now() + TERMINATION;
+    let mut renew_supported = true;
+    loop {
+        if renew_supported && expires.saturating_duration_since(Instant::now()) < RENEW_BEFORE {
+            match device.renew(sub, TERMINATION).await {
+                Ok(()) => expires = Instant::now() + TERMINATION,
+                Err(e) if Device::unsupported(&e) => {
+                    // Some cameras keep a pull point alive as long as it is pulled.
+                    tracing::debug!(error = %e, "Renew not supported; relying on pulls");
+                    renew_supported = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let started = Instant::now();
+        let notes = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            r = device.pull_messages(sub, PULL_WAIT, 32) => r?,
+        };
+        if !renew_supported {
+            expires = Instant::now() + TERMINATION;
+        }
+        for kind in translator.translate(&notes, &src.map) {
+            tracing::debug!(event = kind.name(), "ONVIF event");
+            bus.publish(Some(&src.camera), kind);
+        }
+        let spent = started.elapsed();
+        if spent < MIN_PULL_INTERVAL {
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                () = tokio::time::sleep(MIN_PULL_INTERVAL - spent) => {}
+            }
+        }
+    }
+}
+
+/// The main stream's RTSP URL of an ONVIF camera (for cameras configured without `rtsp_url`).
+pub async fn resolve_stream(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
+    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+    let device = Device::connect(device_url.clone(), creds, transport).await?;
+    let profiles = device.profiles().await?;
+    let (main, _) = super::client::best_profiles(&profiles);
+    let main = main.ok_or_else(|| OnvifError::Unsupported {
+        url: device_url.to_string(),
+        message: "no H.264 or H.265 media profile".into(),
+    })?;
+    let uri = device.stream_uri(&main.token).await?;
+    let mut url = Url::parse(&uri).map_err(|e| OnvifError::Unsupported {
+        url: device_url.to_string(),
+        message: format!("bad stream URI {uri:?}: {e}"),
+    })?;
+    // The login goes in the session, not the URL.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(topic: &str, op: &str, item: &str, value: &str) -> Notification {
+        Notification {
+            topic: topic.into(),
+            operation: Some(op.into()),
+            data: vec![(item.into(), value.into())],
+            ..Notification::default()
+        }
+    }
+
+    #[test]
+    fn initialized_states_on_the_first_pull_are_state_not_events() {
+        let mut t = Translator::default();
+        let first = [note("VideoSource/MotionAlarm", "Initialized", "State", "true")];
+        assert!(t.translate(&first, &[]).is_empty());
+        // Motion was already on: its end is the first event.
+        let next = [note("VideoSource/MotionAlarm", "Changed", "State", "false")];
+        assert_eq!(t.translate(&next, &[]), [EventKind::MotionEnd]);
+        // After a new subscription the camera's Initialized states are taken quietly again.
+        t.resubscribed();
+        assert!(t.translate(&first, &[]).is_empty());
+    }
+
+    #[test]
+    fn repeated_states_publish_once_and_doorbell_presses_on_the_rising_edge() {
+        let mut t = Translator::default();
+        let on = note("VideoSource/MotionAlarm", "Changed", "State", "true");
+        let bell_on = note("Device/Trigger/DigitalInput", "Changed", "LogicalState", "true");
+        let bell_off = note("Device/Trigger/DigitalInput", "Changed", "LogicalState", "false");
+        let got =
+            t.translate(&[on.clone(), on.clone(), bell_on.clone(), bell_on.clone(), bell_off, bell_on], &[]);
+        assert_eq!(got, [EventKind::MotionStart, EventKind::DoorbellPress, EventKind::DoorbellPress]);
+    }
+}
