@@ -191,3 +191,72 @@ fn values_come_out_as_the_devices_sent_them() {
         .expect_err("fault");
     assert!(err.to_string().starts_with("not authorized"), "{err}");
 }
+
+/// Every parser on the input; none may panic, whatever the input.
+fn parse_everything(text: &str) {
+    let _ = parse::response(text);
+    let _ = parse::device_information(text);
+    let _ = parse::system_date_time(text);
+    let _ = parse::capabilities(text);
+    let _ = parse::services(text);
+    let _ = parse::profiles(text);
+    let _ = parse::media_uri(text, "GetStreamUri");
+    let _ = parse::probe_matches(text);
+    let _ = parse::bye(text);
+    let _ = parse::create_pull_point(text);
+    if let Ok(notes) = parse::notifications(text) {
+        for n in &notes {
+            let _ = topics::classify(n, &[]);
+        }
+    }
+    let _ = parse::pull_messages(text);
+}
+
+/// A mutation fuzzer over the corpus (a bounded smoke run in the test suite; set
+/// `PORCHLIGHT_FUZZ_ITERATIONS` for a longer one): byte flips, truncations, splices and
+/// inserted markup, through every parser. Deterministic per seed, printed on failure.
+#[test]
+fn no_parser_panics_on_mutated_camera_responses() {
+    let iterations: usize =
+        std::env::var("PORCHLIGHT_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let files: Vec<Vec<u8>> = corpus().iter().map(|p| std::fs::read(p).expect("read")).collect();
+    let snippets: [&[u8]; 8] = [b"<", b">", b"&", b"&#x0;", b"<![CDATA[", b"</a>", b"<a:b c='", b"\xff\xfe"];
+    for seed in 0..iterations as u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        for (i, original) in files.iter().enumerate() {
+            let mut data = original.clone();
+            for _ in 0..rng.usize(1..8) {
+                if data.is_empty() {
+                    break;
+                }
+                let at = rng.usize(..data.len());
+                match rng.u8(..5) {
+                    0 => data[at] = rng.u8(..),
+                    1 => data.truncate(at),
+                    2 => {
+                        let s = snippets[rng.usize(..snippets.len())];
+                        data.splice(at..at, s.iter().copied());
+                    }
+                    3 => {
+                        // Splice in a piece of another file.
+                        let other = &files[rng.usize(..files.len())];
+                        let from = rng.usize(..other.len().max(1));
+                        let len = rng.usize(..64).min(other.len().saturating_sub(from));
+                        data.splice(at..at, other[from..from + len].iter().copied());
+                    }
+                    _ => {
+                        let end = (at + rng.usize(..32)).min(data.len());
+                        data.drain(at..end);
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&data);
+            let outcome = std::panic::catch_unwind(|| parse_everything(&text));
+            assert!(outcome.is_ok(), "a parser panicked: seed {seed}, file #{i} of the sorted corpus");
+        }
+    }
+    // Hostile shapes, not mutations of real files.
+    parse_everything(&"<a>".repeat(10_000));
+    parse_everything(&format!("<s:Envelope><s:Body>{}</s:Body></s:Envelope>", "<x/>".repeat(200_000)));
+    parse_everything("<s:Envelope><s:Body><ProbeMatches><ProbeMatch/></ProbeMatches></s:Body></s:Envelope>");
+}

@@ -115,8 +115,7 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
     }
     let body = text.trim_start_matches('\u{feff}');
     let head = body.trim_start();
-    if head.len() >= 5 && (head[..5].eq_ignore_ascii_case("<html") || head[..5].eq_ignore_ascii_case("<!doc"))
-    {
+    if head.get(..5).is_some_and(|h| h.eq_ignore_ascii_case("<html") || h.eq_ignore_ascii_case("<!doc")) {
         return Err(XmlError { line: 1, message: "an HTML page, not XML (a web error page?)".into() });
     }
     if !head.starts_with('<') {
