@@ -4,6 +4,7 @@
 #![allow(clippy::print_stderr)]
 
 pub mod media;
+pub mod netns;
 pub mod rtsp;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,6 +50,32 @@ pub fn binary() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// An example program of this crate (`tests/examples/<name>.rs`), built once per name.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let exe = std::env::current_exe().expect("test exe path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let bin = profile_dir.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "porchlight-e2e", "--example", name])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(repo_root());
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of example {name} failed");
+        built.push(name.to_owned());
+    }
+    assert!(bin.exists(), "{} missing after build", bin.display());
+    bin
 }
 
 /// The example and test policy plugins, built for `wasm32-unknown-unknown` once per test

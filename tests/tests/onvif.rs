@@ -218,3 +218,61 @@ fn wrong_onvif_credentials_in_the_daemon_are_a_clear_warning_and_recording_goes_
     assert!(w["fields"]["error"].as_str().unwrap_or("").contains("not authorized"), "{w}");
     assert_eq!(d.get_json("/api/health")["subsystems"]["api"]["state"], "running");
 }
+
+#[test]
+fn discover_finds_a_camera_by_multicast_inside_a_network_namespace() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use porchlight_e2e::netns::{CAM_IP, NetPair};
+    let Some(net) = NetPair::create() else { return };
+    let mock = porchlight_e2e::example_binary("onvif_mock_camera");
+    let mut child = NetPair::exec(&net.cam, &mock)
+        .args(["--bind", CAM_IP])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the mock camera in its namespace");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let ready = rx.recv_timeout(WAIT).expect("the mock camera says READY");
+    assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let porchlight = porchlight_e2e::binary();
+    let args = [
+        "netns",
+        "exec",
+        &net.hub,
+        porchlight.to_str().expect("path"),
+        "discover",
+        "--timeout",
+        "2s",
+        "--json",
+        "--user",
+        "admin",
+        "--password-file",
+        &pw,
+    ];
+    let out = porchlight_e2e::media::run_tool("ip", &args).expect("ip");
+    // Only now stop the camera (its stdin closes), whatever the outcome.
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let list = found.as_array().expect("array");
+    assert_eq!(list.len(), 1, "{found}");
+    let d = &list[0];
+    assert_eq!(d["addresses"][0], CAM_IP, "{d}");
+    assert_eq!(d["name"], "Porch Doorbell");
+    assert_eq!(d["doorbell"], true, "the name says doorbell: {d}");
+    assert_eq!(d["manufacturer"], "oxvif-mock", "{d}");
+    assert!(d["onvif_url"].as_str().is_some_and(|u| u.starts_with("http://10.77.0.2:")), "{d}");
+}
