@@ -61,20 +61,62 @@ impl Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     CameraOnline,
-    CameraOffline { reason: String },
+    CameraOffline {
+        reason: String,
+    },
     MotionStart,
     MotionEnd,
     DoorbellPress,
     Tamper,
-    SegmentClosed { path: String, bytes: u64, start: jiff::Timestamp, end: jiff::Timestamp },
-    StoragePressure { free_bytes: u64, message: String },
-    RequestReceived { request_id: String, requester: String },
-    DecisionMade { request_id: String, decision: String, reason: String },
-    RelayStarted { request_id: String },
-    RelayStopped { request_id: String, reason: String },
-    ConfigReloaded { outcome: ReloadOutcome, changes: Vec<String>, problems: Vec<String> },
-    PluginLoaded { plugin: String, sha256: String },
-    PluginRejected { plugin: String, reason: String },
+    SegmentClosed {
+        path: String,
+        bytes: u64,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    },
+    StoragePressure {
+        free_bytes: u64,
+        message: String,
+    },
+    RequestReceived {
+        request_id: String,
+        requester: String,
+    },
+    DecisionMade {
+        request_id: String,
+        decision: String,
+        reason: String,
+    },
+    RelayStarted {
+        request_id: String,
+    },
+    RelayStopped {
+        request_id: String,
+        reason: String,
+    },
+    ConfigReloaded {
+        outcome: ReloadOutcome,
+        changes: Vec<String>,
+        problems: Vec<String>,
+    },
+    PluginLoaded {
+        plugin: String,
+        sha256: String,
+    },
+    PluginRejected {
+        plugin: String,
+        reason: String,
+    },
+    /// An ONVIF device answered a discovery probe for the first time since the daemon started.
+    DeviceDiscovered {
+        endpoint: String,
+        onvif_url: Option<String>,
+        name: Option<String>,
+        model: Option<String>,
+        doorbell: bool,
+        /// Whether a configured camera already has this device's address as its `onvif_url`.
+        configured: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,6 +145,7 @@ impl EventKind {
             Self::ConfigReloaded { .. } => "config_reloaded",
             Self::PluginLoaded { .. } => "plugin_loaded",
             Self::PluginRejected { .. } => "plugin_rejected",
+            Self::DeviceDiscovered { .. } => "device_discovered",
         }
     }
 }

@@ -223,6 +223,10 @@ pub async fn run(
             cameras::supervise(rx, index, bus, health, metrics, states, cancel)
         });
     }
+    {
+        let (rx, bus, health) = (settings_rx.clone(), bus.clone(), health.clone());
+        tasks.spawn("ingest", "discovery", |cancel| crate::onvif::watch::run(rx, bus, health, cancel));
+    }
     if let Some(index) = &index {
         let (index, rx, bus, metrics, health) =
             (index.clone(), settings_rx.clone(), bus.clone(), metrics.clone(), health.clone());

@@ -276,3 +276,25 @@ fn discover_finds_a_camera_by_multicast_inside_a_network_namespace() {
     assert_eq!(d["manufacturer"], "oxvif-mock", "{d}");
     assert!(d["onvif_url"].as_str().is_some_and(|u| u.starts_with("http://10.77.0.2:")), "{d}");
 }
+
+#[test]
+fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
+    let cam = Camera::start();
+    let setup = Setup::new(&format!(
+        "[discovery]\nenabled = true\nmulticast = false\nprobe = [{:?}]\ninterval = \"10s\"\n",
+        cam.probe_addr()
+    ));
+    let d = Daemon::start(&setup.config);
+    let mut events = porchlight_e2e::EventStream::open(d.addr.expect("api"), None);
+    let e = events.next_matching(|e| e["type"] == "device_discovered");
+    assert_eq!(e["endpoint"], "urn:uuid:5f5a1a2e-0000-4000-8000-00005e005301", "{e}");
+    assert_eq!(e["onvif_url"].as_str(), Some(cam.device_url().as_str()));
+    assert_eq!(e["name"], "Front Door");
+    assert_eq!(e["configured"], false);
+    let line =
+        d.wait_log("the log line", |l| porchlight_e2e::message(l).starts_with("New ONVIF device found"));
+    assert!(porchlight_e2e::message(&line).contains("porchlight discover --toml"), "{line}");
+    // Found, not adopted: no camera appears.
+    assert_eq!(d.get_json("/api/cameras")["cameras"].as_array().map(Vec::len), Some(0));
+    assert_eq!(d.get_json("/api/health")["subsystems"]["discovery"]["state"], "running");
+}

@@ -89,6 +89,8 @@ pub struct CameraSettings {
 pub struct DiscoverySettings {
     pub enabled: bool,
     pub interval: Duration,
+    /// Multicast probes (off: only the unicast `probe` targets).
+    pub multicast: bool,
     pub interfaces: Vec<String>,
     pub probe: Vec<String>,
     pub adopt: bool,

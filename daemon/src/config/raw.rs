@@ -134,6 +134,7 @@ pub struct EventMap {
 pub struct Discovery {
     pub enabled: Option<bool>,
     pub interval: Option<HumanDuration>,
+    pub multicast: Option<bool>,
     pub interfaces: Vec<String>,
     pub probe: Vec<String>,
     pub adopt: Option<bool>,

@@ -613,9 +613,21 @@ fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings 
     if interval < Duration::from_secs(10) {
         cx.problem(KeyPath::root().key("discovery").key("interval"), "must be at least 10s");
     }
+    let at = KeyPath::root().key("discovery");
+    for (i, p) in d.probe.iter().enumerate() {
+        if let Some(problem) = crate::onvif::discovery::check_target(p) {
+            cx.problem(at.key("probe").index(i), problem);
+        }
+    }
+    for (i, name) in d.interfaces.iter().enumerate() {
+        if name.trim().is_empty() {
+            cx.problem(at.key("interfaces").index(i), "empty interface name");
+        }
+    }
     DiscoverySettings {
         enabled: d.enabled.unwrap_or(false),
         interval,
+        multicast: d.multicast.unwrap_or(true),
         interfaces: d.interfaces,
         probe: d.probe,
         adopt: d.adopt.unwrap_or(false),

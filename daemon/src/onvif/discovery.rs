@@ -98,6 +98,60 @@ impl Found {
     }
 }
 
+/// Checks a probe target's form without resolving names: `None` if it looks usable.
+pub fn check_target(spec: &str) -> Option<String> {
+    let s = spec.trim();
+    if s.is_empty() {
+        return Some("empty probe target".into());
+    }
+    if let Some((net, rest)) = s.split_once('/') {
+        let bits = rest.split_once(':').map_or(rest, |(b, _)| b);
+        if net.parse::<Ipv4Addr>().is_err() {
+            return Some(format!("{net:?} is not an IPv4 address (CIDR ranges are IPv4 only)"));
+        }
+        if !bits.parse::<u32>().is_ok_and(|b| (16..=32).contains(&b)) {
+            return Some(format!("prefix length in {s:?} must be from /16 to /32"));
+        }
+        if let Some((_, p)) = rest.split_once(':')
+            && p.parse::<u16>().is_err()
+        {
+            return Some(format!("bad port {p:?}"));
+        }
+        return None;
+    }
+    if s.contains(char::is_whitespace) {
+        return Some(format!("{s:?} is not a host name or address"));
+    }
+    None
+}
+
+/// Interface addresses for names or addresses (`eth0`, `192.168.1.2`); unknown names are
+/// reported by name.
+pub fn interface_addresses(names: &[String]) -> (Vec<Ipv4Addr>, Vec<String>) {
+    let all = if_addrs::get_if_addrs().unwrap_or_default();
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for n in names {
+        if let Ok(ip) = n.parse::<Ipv4Addr>() {
+            found.push(ip);
+            continue;
+        }
+        let ips: Vec<Ipv4Addr> = all
+            .iter()
+            .filter(|i| i.name == *n)
+            .filter_map(|i| match i.ip() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if ips.is_empty() {
+            unknown.push(n.clone());
+        }
+        found.extend(ips);
+    }
+    (found, unknown)
+}
+
 /// Parses a probe target: `HOST`, `HOST:PORT`, `A.B.C.D/NN` or `A.B.C.D/NN:PORT` (port 3702 by
 /// default). Names are resolved.
 pub async fn targets(spec: &str) -> Result<Vec<SocketAddr>, DiscoveryError> {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod inspect;
 pub mod parse;
 pub mod topics;
+pub mod watch;
 pub mod xml;
 
 #[cfg(test)]
