@@ -19,8 +19,10 @@ const TERMINATION: Duration = Duration::from_secs(60);
 const RENEW_BEFORE: Duration = Duration::from_secs(20);
 /// One long poll.
 const PULL_WAIT: Duration = Duration::from_secs(10);
-/// Cameras that answer a long poll at once are polled at most this often.
-const MIN_PULL_INTERVAL: Duration = Duration::from_millis(250);
+/// A camera that answers a long poll at once with nothing (it ignores the timeout) is polled
+/// at most this often; one that answers with messages, at most every `MIN_PULL_INTERVAL`.
+const MIN_EMPTY_PULL_INTERVAL: Duration = Duration::from_millis(250);
+const MIN_PULL_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -182,11 +184,12 @@ async fn pull_loop(
             tracing::debug!(event = kind.name(), "ONVIF event");
             bus.publish(Some(&src.camera), kind);
         }
+        let floor = if notes.is_empty() { MIN_EMPTY_PULL_INTERVAL } else { MIN_PULL_INTERVAL };
         let spent = started.elapsed();
-        if spent < MIN_PULL_INTERVAL {
+        if spent < floor {
             tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
-                () = tokio::time::sleep(MIN_PULL_INTERVAL - spent) => {}
+                () = tokio::time::sleep(floor - spent) => {}
             }
         }
     }
