@@ -112,6 +112,12 @@ fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_str
     assert!(!main.contains("admin"), "credentials never printed: {main}");
     assert_eq!(d["events"], true);
     assert_eq!(d["addresses"][0], "127.0.0.1");
+    // The topics it can send, and what Porchlight makes of them.
+    let topics = d["event_topics"].as_array().expect("event topics");
+    assert!(
+        topics.iter().any(|t| t["topic"] == "Device/Trigger/DigitalInput" && t["kind"] == "doorbell"),
+        "{topics:?}"
+    );
 }
 
 #[test]

@@ -587,6 +587,31 @@ impl Device {
         parse::media_uri(&body, "GetSnapshotUri").map_err(|e| self.soap("GetSnapshotUri", e, &url))
     }
 
+    /// The event topics the device can send.
+    pub async fn event_topics(&self) -> Result<Vec<String>, OnvifError> {
+        let Some(events) = self.services.events.as_ref() else {
+            return Err(OnvifError::Unsupported {
+                url: self.device_url.to_string(),
+                message: "the device has no event service".into(),
+            });
+        };
+        let url = self.url(Some(events));
+        let body = self
+            .call(
+                &url,
+                Call {
+                    action: "GetEventProperties",
+                    uri: "http://www.onvif.org/ver10/events/wsdl/EventPortType/GetEventPropertiesRequest",
+                    body: "<tev:GetEventProperties/>".into(),
+                    to: None,
+                    authenticate: true,
+                    timeout: TIMEOUT,
+                },
+            )
+            .await?;
+        parse::event_topics(&body).map_err(|e| self.soap("GetEventProperties", e, &url))
+    }
+
     /// Subscribes for events, to be pulled from the returned address.
     pub async fn create_pull_point(&self, termination: Duration) -> Result<Subscription, OnvifError> {
         let Some(events) = self.services.events.as_ref() else {

@@ -122,8 +122,12 @@ fn every_corpus_file_parses_or_fails_clearly() {
                     }
                 }
             }
-            "GetEventInstances" | "GetEventProperties" => {
-                // Not used by Porchlight; they must at least read as SOAP responses.
+            "GetEventProperties" => {
+                let topics = parse::event_topics(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(topics.iter().any(|t| t == "VideoSource/MotionAlarm"), "{name}: {topics:?}");
+            }
+            "GetEventInstances" => {
+                // Axis's own variant of GetEventProperties: not used; it must read as SOAP.
                 parse::response(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             "Fault" => {
@@ -210,6 +214,7 @@ fn parse_everything(text: &str) {
         }
     }
     let _ = parse::pull_messages(text);
+    let _ = parse::event_topics(text);
 }
 
 /// A mutation fuzzer over the corpus (a bounded smoke run in the test suite; set

@@ -11,6 +11,12 @@ use super::discovery::Found;
 use super::parse::Profile;
 
 #[derive(Debug, Clone, Default, Serialize)]
+pub struct TopicView {
+    pub topic: String,
+    pub kind: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ProfileView {
     pub token: String,
     pub name: String,
@@ -39,6 +45,9 @@ pub struct Inspected {
     pub sub_stream: Option<String>,
     pub snapshot: Option<String>,
     pub events: bool,
+    /// Event topics the device can send, and what Porchlight makes of each (`motion`,
+    /// `doorbell`, `tamper`, or `null` for topics it ignores).
+    pub event_topics: Vec<TopicView>,
     /// Why something could not be read (wrong password, ...).
     pub error: Option<String>,
 }
@@ -120,6 +129,24 @@ async fn fill(
     if let Some(sub) = sub {
         out.sub_stream = device.stream_uri(&sub.token).await.ok().map(|u| strip_credentials(&u));
     }
+    if out.events {
+        match device.event_topics().await {
+            Ok(topics) => {
+                out.event_topics = topics
+                    .into_iter()
+                    .map(|topic| {
+                        let kind = super::topics::kind_of(&topic, &[]).map(super::topics::Kind::name);
+                        TopicView { topic, kind }
+                    })
+                    .collect();
+                out.doorbell |= out
+                    .event_topics
+                    .iter()
+                    .any(|t| t.kind == Some("doorbell") && !t.topic.contains("DigitalInput"));
+            }
+            Err(e) => tracing::debug!(error = %e, "GetEventProperties failed"),
+        }
+    }
     Ok(())
 }
 
@@ -178,6 +205,11 @@ pub fn table(devices: &[Inspected]) -> String {
             profiles,
             d.main_stream.as_deref().unwrap_or("-"),
         ));
+        let mapped: Vec<String> =
+            d.event_topics.iter().filter_map(|t| t.kind.map(|k| format!("{} ({k})", t.topic))).collect();
+        if !mapped.is_empty() {
+            t.push_str(&format!("    events: {}\n", mapped.join(", ")));
+        }
         if let Some(e) = &d.error {
             t.push_str(&format!("    {e}\n"));
         }

@@ -391,6 +391,31 @@ pub fn time(text: &str) -> Option<jiff::Timestamp> {
     text.trim().parse::<jiff::Timestamp>().ok()
 }
 
+/// The event topics a device says it can send (GetEventProperties' TopicSet), as paths without
+/// namespace prefixes: `VideoSource/MotionAlarm`, `RuleEngine/CellMotionDetector/Motion`, ...
+pub fn event_topics(text: &str) -> Result<Vec<String>, SoapError> {
+    const OP: &str = "GetEventProperties";
+    let r = response(text)?;
+    let r = expect(&r, OP, "GetEventPropertiesResponse")?;
+    let set = r.child("TopicSet").ok_or(SoapError::Missing { operation: OP, what: "TopicSet" })?;
+    let mut out = Vec::new();
+    fn walk(e: &Element, path: &mut Vec<String>, out: &mut Vec<String>) {
+        for c in &e.children {
+            if c.name == "MessageDescription" {
+                continue;
+            }
+            path.push(c.name.clone());
+            if c.attr("topic").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                out.push(path.join("/"));
+            }
+            walk(c, path, out);
+            path.pop();
+        }
+    }
+    walk(set, &mut Vec::new(), &mut out);
+    Ok(out)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     /// Where PullMessages, Renew and Unsubscribe go.

@@ -85,12 +85,17 @@ pub fn state_value(v: &str) -> Option<bool> {
     }
 }
 
+/// What kind of event a topic is, if Porchlight knows it (`map` first, then the rules).
+pub fn kind_of(topic: &str, map: &[TopicMap]) -> Option<Kind> {
+    map.iter().find(|m| m.matches(topic)).map(|m| m.kind).or_else(|| {
+        let t = topic.to_ascii_lowercase();
+        RULES.iter().find(|(frag, _)| t.contains(frag)).map(|(_, k)| *k)
+    })
+}
+
 /// What a notification means, if anything. `map` (the camera's config) wins over the rules.
 pub fn classify(n: &Notification, map: &[TopicMap]) -> Option<Signal> {
-    let kind = map.iter().find(|m| m.matches(&n.topic)).map(|m| m.kind).or_else(|| {
-        let t = n.topic.to_ascii_lowercase();
-        RULES.iter().find(|(frag, _)| t.contains(frag)).map(|(_, k)| *k)
-    })?;
+    let kind = kind_of(&n.topic, map)?;
     let value = STATE_ITEMS
         .iter()
         .find_map(|name| n.data_value(name))
