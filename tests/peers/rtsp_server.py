@@ -223,6 +223,10 @@ def main():
         table.add_factory(path, f)
     if a.file is not None:
         f = factory(file_passthrough(os.path.abspath(a.file)), shared=True)
+        # Like a live camera, not a file: with RFC 7273 clock signalling the media is not
+        # seekable, so a client's PLAY (ffmpeg and retina send Range: npt=0.000-) does not
+        # rewind the shared stream for every client already watching.
+        f.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
         f.set_permissions(permissions(allow_anonymous_construct=True))
         table.add_factory("/file", f)
 

@@ -569,3 +569,85 @@ fn a_high_profile_h264_camera_records() {
         assert_decodes(&path);
     }
 }
+
+/// A fake RTSP camera that answers OPTIONS and DESCRIBE, then never answers SETUP: fault
+/// injection, because a real camera cannot be made to hang halfway on demand. Connections are
+/// held open until the test ends.
+fn stuck_rtsp_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let stop = std::sync::Arc::clone(&done);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(conn) = conn else { break };
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut out = conn.try_clone().expect("clone");
+                let mut reader = BufReader::new(conn);
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => head.push(line),
+                        }
+                    }
+                    let method =
+                        head.first().and_then(|l| l.split_whitespace().next()).unwrap_or("").to_owned();
+                    let cseq = head
+                        .iter()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("cseq:").map(|v| v.trim().to_owned())
+                        })
+                        .unwrap_or_default();
+                    let reply = match method.as_str() {
+                        "OPTIONS" => format!(
+                            "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n"
+                        ),
+                        "DESCRIBE" => {
+                            let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=stuck\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
+                            format!(
+                                "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Base: rtsp://127.0.0.1:{port}/stuck/\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                                sdp.len()
+                            )
+                        }
+                        // SETUP and anything else: silence, while the connection stays open.
+                        _ => {
+                            while !stop.load(Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            return;
+                        }
+                    };
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, done)
+}
+
+#[test]
+fn a_camera_that_stops_answering_during_setup_goes_offline_and_does_not_hold_up_shutdown() {
+    let (port, done) = stuck_rtsp_server();
+    let setup = Setup::new(&camera("stuck", &format!("rtsp://127.0.0.1:{port}/stuck")));
+    let mut d = Daemon::start(&setup.config);
+    let offline = d.wait_log("the camera to go offline", |l| message(l) == "Camera offline");
+    assert!(offline["fields"]["error"].as_str().unwrap_or("").contains("SETUP"), "{offline}");
+    // It is hanging in SETUP again (the retry) when the daemon is asked to stop.
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+    assert!(d.find_log(|l| message(l).contains("deadline")).is_none(), "{}", d.log_text());
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+}

@@ -43,6 +43,8 @@ pub enum IngestError {
     Params(String),
     #[error("no media for {0:?}")]
     Stalled(Duration),
+    #[error("the camera did not answer {0} within {1:?}")]
+    NoAnswer(&'static str, Duration),
     #[error("the camera ended the stream")]
     Ended,
     #[error("the recorder stopped")]
@@ -99,9 +101,14 @@ pub async fn session(
     let options = SessionOptions::default()
         .creds(creds)
         .user_agent(format!("porchlight/{}", env!("CARGO_PKG_VERSION")));
+    // Every RTSP exchange is bounded and cancellable: a camera that stops answering halfway
+    // (accepts DESCRIBE, never answers SETUP) must neither hang the camera nor shutdown.
+    let step = src.stall_timeout;
     let mut session = tokio::select! {
         () = cancel.cancelled() => return Ok(()),
-        s = retina::client::Session::describe(src.url.clone(), options) => s?,
+        s = tokio::time::timeout(step, retina::client::Session::describe(src.url.clone(), options)) => {
+            s.map_err(|_| IngestError::NoAnswer("DESCRIBE", step))??
+        }
     };
     let streams = session.streams();
     let video_i = streams
@@ -132,11 +139,19 @@ pub async fn session(
         RtspTransport::Udp => Transport::Udp(Default::default()),
     };
     let setup = || SetupOptions::default().transport(transport.clone()).frame_format(FrameFormat::MP4);
-    session.setup(video_i, setup()).await?;
-    if let Some(i) = audio_i {
-        session.setup(i, setup()).await?;
+    for i in std::iter::once(video_i).chain(audio_i) {
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            r = tokio::time::timeout(step, session.setup(i, setup())) => r.map_err(|_| IngestError::NoAnswer("SETUP", step))??,
+        }
     }
-    let playing = session.play(PlayOptions::default()).await?;
+    // A restreamer's shared media (go2rtc, MediaMTX, GStreamer) is already running when we join:
+    // the sequence number in the PLAY answer need not match the first packet we get.
+    let play = PlayOptions::default().initial_seq(retina::client::InitialSequenceNumberPolicy::Ignore);
+    let playing = tokio::select! {
+        () = cancel.cancelled() => return Ok(()),
+        r = tokio::time::timeout(step, session.play(play)) => r.map_err(|_| IngestError::NoAnswer("PLAY", step))??,
+    };
     let mut demuxed = playing.demuxed()?;
 
     let audio_params = match audio_i.and_then(|i| demuxed.streams()[i].parameters()) {

@@ -4,7 +4,7 @@
 //! recording.md). Boxes come from `shiguredo_mp4`; this file only lays them out and syncs.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +28,20 @@ impl SegmentError {
         matches!(self, Self::Io { source, .. }
             if matches!(source.raw_os_error(), Some(28 /* ENOSPC */ | 122 /* EDQUOT */)))
     }
+}
+
+/// Writes every slice, however the kernel splits the writes.
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A sample waiting in the fragment being built.
@@ -195,20 +209,17 @@ impl SegmentFile {
             }
         }
         let header = self.muxer.create_media_segment_metadata(&samples).map_err(mux_err)?;
-        let mut out = Vec::with_capacity(header.len() + offset as usize + 1024);
-        if !self.started {
-            out.extend_from_slice(&self.muxer.init_segment_bytes().map_err(mux_err)?);
-        }
-        out.extend_from_slice(&header);
-        for p in &self.pending_video {
-            out.extend_from_slice(&p.data);
-        }
+        let init = if self.started { Vec::new() } else { self.muxer.init_segment_bytes().map_err(mux_err)? };
+        // One vectored write of the boxes and the samples as they are (no copy into one buffer).
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + self.pending_video.len() + self.pending_audio.len());
+        slices.push(IoSlice::new(&init));
+        slices.push(IoSlice::new(&header));
+        slices.extend(self.pending_video.iter().map(|p| IoSlice::new(&p.data)));
         if audio_now {
-            for p in &self.pending_audio {
-                out.extend_from_slice(&p.data);
-            }
+            slices.extend(self.pending_audio.iter().map(|p| IoSlice::new(&p.data)));
         }
-        if let Err(source) = self.file.write_all(&out).and_then(|()| self.file.sync_data()) {
+        let total: u64 = slices.iter().map(|s| s.len() as u64).sum();
+        if let Err(source) = write_all_vectored(&mut self.file, &mut slices).and_then(|()| self.file.sync_data()) {
             // Cut back to the last durable fragment so the file stays playable.
             let _ = self.file.set_len(self.durable_bytes);
             return Err(SegmentError::Io { path: self.path.clone(), source });
@@ -219,7 +230,7 @@ impl SegmentFile {
         }
         self.video_entry_sent = true;
         self.audio_entry_sent |= audio_now;
-        self.durable_bytes += out.len() as u64;
+        self.durable_bytes += total;
         self.durable_ticks += self.pending_video_ticks;
         self.pending_video.clear();
         self.pending_video_ticks = 0;
