@@ -48,36 +48,7 @@ enum Command {
     /// Find ONVIF cameras and doorbells on the network (needs no hub config): WS-Discovery
     /// multicast on every IPv4 interface plus unicast probes, then each device's model,
     /// profiles and stream URIs.
-    Discover {
-        /// How long to wait for answers after the last probe.
-        #[arg(long, default_value = "3s")]
-        timeout: String,
-        /// Also probe this host or CIDR range by unicast (e.g. 192.168.20.0/24, cam.lan,
-        /// 10.0.0.7:3702). Repeatable.
-        #[arg(long)]
-        probe: Vec<String>,
-        /// Do not multicast (only the --probe targets).
-        #[arg(long)]
-        no_multicast: bool,
-        /// Multicast only on the interface with this IPv4 address. Repeatable.
-        #[arg(long)]
-        interface: Vec<std::net::Ipv4Addr>,
-        /// Camera login used to read profiles and stream URIs.
-        #[arg(long)]
-        user: Option<String>,
-        /// File holding the camera password (first line).
-        #[arg(long)]
-        password_file: Option<PathBuf>,
-        /// Ask this device service directly instead of probing (http://HOST/onvif/device_service).
-        #[arg(long)]
-        url: Vec<url::Url>,
-        /// Print JSON.
-        #[arg(long, conflicts_with = "toml")]
-        json: bool,
-        /// Print `[[camera]]` blocks to paste into the config.
-        #[arg(long)]
-        toml: bool,
-    },
+    Discover(DiscoverArgs),
     /// Check and try out policy plugins (for plugin authors; needs no hub config).
     Plugin {
         #[command(subcommand)]
@@ -186,30 +157,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
         Command::Plugin { command } => return plugin_command(command),
-        Command::Discover {
-            timeout,
-            probe,
-            no_multicast,
-            interface,
-            user,
-            password_file,
-            url,
-            json,
-            toml,
-        } => {
-            let opts = DiscoverArgs {
-                timeout,
-                probe,
-                no_multicast,
-                interface,
-                user,
-                password_file,
-                url,
-                json,
-                toml,
-            };
-            return discover_command(opts);
-        }
+        Command::Discover(args) => return discover_command(args),
         _ => cli,
     };
     let env = Arc::new(Env::process());
@@ -234,7 +182,7 @@ fn main() -> ExitCode {
         Command::Audit { command } => audit_command(&settings, command),
         Command::Recordings { command } => recordings_command(&settings, command),
         Command::Clip { command } => clip_command(&settings, command),
-        Command::Plugin { .. } | Command::Discover { .. } => ExitCode::from(EXIT_CONFIG),
+        Command::Plugin { .. } | Command::Discover(_) => ExitCode::from(EXIT_CONFIG),
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -264,16 +212,35 @@ fn main() -> ExitCode {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 struct DiscoverArgs {
+    /// How long to wait for answers after the last probe.
+    #[arg(long, default_value = "3s")]
     timeout: String,
+    /// Also probe this host or CIDR range by unicast (e.g. 192.168.20.0/24, cam.lan,
+    /// 10.0.0.7:3702). Repeatable.
+    #[arg(long)]
     probe: Vec<String>,
+    /// Do not multicast (only the --probe targets).
+    #[arg(long)]
     no_multicast: bool,
+    /// Multicast only on the interface with this IPv4 address. Repeatable.
+    #[arg(long)]
     interface: Vec<std::net::Ipv4Addr>,
+    /// Camera login used to read profiles and stream URIs.
+    #[arg(long)]
     user: Option<String>,
+    /// File holding the camera password (first line).
+    #[arg(long)]
     password_file: Option<PathBuf>,
+    /// Ask this device service directly instead of probing (http://HOST/onvif/device_service).
+    #[arg(long)]
     url: Vec<url::Url>,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "toml")]
     json: bool,
+    /// Print `[[camera]]` blocks to paste into the config.
+    #[arg(long)]
     toml: bool,
 }
 

@@ -80,15 +80,15 @@ fn password_file(dir: &Path, password: &str) -> String {
     path.display().to_string()
 }
 
-#[test]
-fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_streams() {
-    let cam = Camera::start();
+/// `discover --json` probing `cam` by unicast only, logging in as admin with `password`.
+fn discover_unicast(cam: &Camera, password: &str) -> (String, Value) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "admin");
-    let out = discover(&[
+    let pw = password_file(dir.path(), password);
+    let probe = cam.probe_addr();
+    let args = [
         "--no-multicast",
         "--probe",
-        &cam.probe_addr(),
+        &probe,
         "--timeout",
         "1s",
         "--user",
@@ -96,8 +96,16 @@ fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_str
         "--password-file",
         &pw,
         "--json",
-    ]);
-    let found: Value = serde_json::from_str(&out).expect("JSON");
+    ];
+    let out = discover(&args);
+    let found = serde_json::from_str(&out).expect("JSON");
+    (out, found)
+}
+
+#[test]
+fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_streams() {
+    let cam = Camera::start();
+    let (out, found) = discover_unicast(&cam, "admin");
     let list = found.as_array().expect("array");
     assert_eq!(list.len(), 1, "{out}");
     let d = &list[0];
@@ -123,21 +131,7 @@ fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_str
 #[test]
 fn a_wrong_password_is_reported_as_not_authorized_and_the_probe_result_is_still_shown() {
     let cam = Camera::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "not-the-password");
-    let out = discover(&[
-        "--no-multicast",
-        "--probe",
-        &cam.probe_addr(),
-        "--timeout",
-        "1s",
-        "--user",
-        "admin",
-        "--password-file",
-        &pw,
-        "--json",
-    ]);
-    let found: Value = serde_json::from_str(&out).expect("JSON");
+    let (out, found) = discover_unicast(&cam, "not-the-password");
     let d = &found[0];
     let err = d["error"].as_str().expect("an error");
     assert!(err.contains("not authorized"), "{err}");

@@ -522,55 +522,52 @@ impl Device {
 
     /// The RTSP URI of a profile.
     pub async fn stream_uri(&self, profile: &str) -> Result<String, OnvifError> {
-        let token = escape(profile);
-        let (url, uri, body) = match (&self.services.media, &self.services.media2) {
-            (Some(m1), _) => (
-                self.url(Some(m1)),
-                "http://www.onvif.org/ver10/media/wsdl/GetStreamUri",
-                format!(
-                    "<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetStreamUri>"
-                ),
-            ),
-            (None, Some(m2)) => (
-                self.url(Some(m2)),
-                "http://www.onvif.org/ver20/media/wsdl/GetStreamUri",
-                format!(
-                    "<tr2:GetStreamUri><tr2:Protocol>RTSP</tr2:Protocol><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetStreamUri>"
-                ),
-            ),
-            (None, None) => {
-                return Err(OnvifError::Unsupported {
-                    url: self.device_url.to_string(),
-                    message: "the device has no media service".into(),
-                });
-            }
-        };
-        let body = self
-            .call(
-                &url,
-                Call { action: "GetStreamUri", uri, body, to: None, authenticate: true, timeout: TIMEOUT },
-            )
-            .await?;
-        parse::media_uri(&body, "GetStreamUri").map_err(|e| self.soap("GetStreamUri", e, &url))
+        self.media_uri(profile, "GetStreamUri").await
     }
 
     pub async fn snapshot_uri(&self, profile: &str) -> Result<String, OnvifError> {
+        self.media_uri(profile, "GetSnapshotUri").await
+    }
+
+    /// GetStreamUri or GetSnapshotUri, from Media1 where the device has it, else Media2.
+    async fn media_uri(&self, profile: &str, action: &'static str) -> Result<String, OnvifError> {
         let token = escape(profile);
+        let stream = action == "GetStreamUri";
         let (url, uri, body) = match (&self.services.media, &self.services.media2) {
-            (Some(m1), _) => (
-                self.url(Some(m1)),
-                "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
-                format!(
-                    "<trt:GetSnapshotUri><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetSnapshotUri>"
-                ),
-            ),
-            (None, Some(m2)) => (
-                self.url(Some(m2)),
-                "http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri",
-                format!(
-                    "<tr2:GetSnapshotUri><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetSnapshotUri>"
-                ),
-            ),
+            (Some(m1), _) => {
+                let setup = if stream {
+                    "<trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>"
+                } else {
+                    ""
+                };
+                let uri = if stream {
+                    "http://www.onvif.org/ver10/media/wsdl/GetStreamUri"
+                } else {
+                    "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri"
+                };
+                (
+                    self.url(Some(m1)),
+                    uri,
+                    format!(
+                        "<trt:{action}>{setup}<trt:ProfileToken>{token}</trt:ProfileToken></trt:{action}>"
+                    ),
+                )
+            }
+            (None, Some(m2)) => {
+                let protocol = if stream { "<tr2:Protocol>RTSP</tr2:Protocol>" } else { "" };
+                let uri = if stream {
+                    "http://www.onvif.org/ver20/media/wsdl/GetStreamUri"
+                } else {
+                    "http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri"
+                };
+                (
+                    self.url(Some(m2)),
+                    uri,
+                    format!(
+                        "<tr2:{action}>{protocol}<tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:{action}>"
+                    ),
+                )
+            }
             (None, None) => {
                 return Err(OnvifError::Unsupported {
                     url: self.device_url.to_string(),
@@ -579,12 +576,9 @@ impl Device {
             }
         };
         let body = self
-            .call(
-                &url,
-                Call { action: "GetSnapshotUri", uri, body, to: None, authenticate: true, timeout: TIMEOUT },
-            )
+            .call(&url, Call { action, uri, body, to: None, authenticate: true, timeout: TIMEOUT })
             .await?;
-        parse::media_uri(&body, "GetSnapshotUri").map_err(|e| self.soap("GetSnapshotUri", e, &url))
+        parse::media_uri(&body, action).map_err(|e| self.soap(action, e, &url))
     }
 
     /// The event topics the device can send.

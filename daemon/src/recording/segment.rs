@@ -209,9 +209,11 @@ impl SegmentFile {
             }
         }
         let header = self.muxer.create_media_segment_metadata(&samples).map_err(mux_err)?;
-        let init = if self.started { Vec::new() } else { self.muxer.init_segment_bytes().map_err(mux_err)? };
+        let init =
+            if self.started { Vec::new() } else { self.muxer.init_segment_bytes().map_err(mux_err)? };
         // One vectored write of the boxes and the samples as they are (no copy into one buffer).
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + self.pending_video.len() + self.pending_audio.len());
+        let mut slices: Vec<IoSlice<'_>> =
+            Vec::with_capacity(2 + self.pending_video.len() + self.pending_audio.len());
         slices.push(IoSlice::new(&init));
         slices.push(IoSlice::new(&header));
         slices.extend(self.pending_video.iter().map(|p| IoSlice::new(&p.data)));
@@ -219,7 +221,9 @@ impl SegmentFile {
             slices.extend(self.pending_audio.iter().map(|p| IoSlice::new(&p.data)));
         }
         let total: u64 = slices.iter().map(|s| s.len() as u64).sum();
-        if let Err(source) = write_all_vectored(&mut self.file, &mut slices).and_then(|()| self.file.sync_data()) {
+        if let Err(source) =
+            write_all_vectored(&mut self.file, &mut slices).and_then(|()| self.file.sync_data())
+        {
             // Cut back to the last durable fragment so the file stays playable.
             let _ = self.file.set_len(self.durable_bytes);
             return Err(SegmentError::Io { path: self.path.clone(), source });
