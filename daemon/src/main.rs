@@ -289,7 +289,17 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
         let mut devices = Vec::new();
         let transport: Arc<dyn client::Transport> = Arc::new(client::HttpTransport);
         for u in &a.url {
-            devices.push(inspect::inspect_url(u.clone(), creds.clone(), Arc::clone(&transport)).await);
+            // A login pasted into the URL is used as the login (unless --user is given), and
+            // never printed.
+            let mut url = u.clone();
+            let from_url = (!url.username().is_empty()).then(|| client::Credentials {
+                username: url.username().to_owned(),
+                password: url.password().unwrap_or_default().to_owned(),
+            });
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            let login = creds.clone().or(from_url);
+            devices.push(inspect::inspect_url(url, login, Arc::clone(&transport)).await);
         }
         if a.url.is_empty() || !a.probe.is_empty() {
             let opts = discovery::ProbeOptions {
@@ -565,9 +575,19 @@ fn pin_command(settings: &config::Settings, camera: &str, from: &str, to: &str, 
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    match open_index(settings)
-        .and_then(|i| i.pin(camera, from_ms, to_ms, reason, now.as_millisecond()).map_err(|e| e.to_string()))
-    {
+    let index = match open_index(settings) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    // A typo must not pin nothing while seeming to work.
+    if settings.camera(camera).is_none() && !index.knows_camera(camera).unwrap_or(false) {
+        eprintln!("no camera named {camera:?} in the config or the recordings");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match index.pin(camera, from_ms, to_ms, reason, now.as_millisecond()).map_err(|e| e.to_string()) {
         Ok(id) => {
             println!(
                 "pin {id}: {camera} {} to {}",

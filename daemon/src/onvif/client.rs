@@ -723,7 +723,10 @@ pub fn best_profiles(profiles: &[Profile]) -> (Option<&Profile>, Option<&Profile
     let video: Vec<&Profile> =
         profiles.iter().filter(|p| matches!(p.encoding.as_deref(), Some("H264" | "H265" | "HEVC"))).collect();
     let area = |p: &&Profile| u64::from(p.width.unwrap_or(0)) * u64::from(p.height.unwrap_or(0));
-    let main = video.iter().copied().max_by_key(area).or_else(|| profiles.first());
+    // Profiles that do not say their encoding (Media2 without configurations) may be H.26x;
+    // one that says JPEG or MPEG-4 is never recorded.
+    let main =
+        video.iter().copied().max_by_key(area).or_else(|| profiles.iter().find(|p| p.encoding.is_none()));
     let sub = video.iter().copied().min_by_key(area).filter(|s| main.is_some_and(|m| m.token != s.token));
     (main, sub)
 }

@@ -19,6 +19,8 @@ const TERMINATION: Duration = Duration::from_secs(60);
 const RENEW_BEFORE: Duration = Duration::from_secs(20);
 /// One long poll.
 const PULL_WAIT: Duration = Duration::from_secs(10);
+/// Messages asked for (and taken) per pull.
+const PULL_LIMIT: u32 = 32;
 /// A camera that answers a long poll at once with nothing (it ignores the timeout) is polled
 /// at most this often; one that answers with messages, at most every `MIN_PULL_INTERVAL`.
 const MIN_EMPTY_PULL_INTERVAL: Duration = Duration::from_millis(250);
@@ -33,15 +35,14 @@ pub struct Source {
 }
 
 /// Turns notifications into bus events, publishing only changes (a camera repeating "motion:
-/// true" is one motion start).
+/// true" is one motion start). `Initialized` states (sent after subscribing, one per property)
+/// are state, not events: they publish only a motion change against a state known from
+/// before, never a doorbell press or tamper.
 #[derive(Debug, Default)]
 pub struct Translator {
-    motion: bool,
-    doorbell: bool,
-    tamper: bool,
-    /// Until the first pull is done, `Initialized` states are the camera's current state, not
-    /// events (Hikvision sends them for every property).
-    seen_first_pull: bool,
+    motion: Option<bool>,
+    doorbell: Option<bool>,
+    tamper: Option<bool>,
 }
 
 impl Translator {
@@ -51,43 +52,41 @@ impl Translator {
         for n in notes {
             let Some(sig) = topics::classify(n, map) else { continue };
             let initial = n.operation.as_deref() == Some("Initialized");
-            if initial && !self.seen_first_pull {
-                // Take the state, announce nothing.
-                match sig.kind {
-                    Kind::Motion => self.motion = sig.active,
-                    Kind::Doorbell => self.doorbell = sig.active,
-                    Kind::Tamper => self.tamper = sig.active,
-                }
-                continue;
-            }
             match sig.kind {
                 Kind::Motion => {
-                    if sig.active != self.motion {
-                        self.motion = sig.active;
+                    // Unknown before: an Initialized state is taken quietly, a change announced.
+                    let changed = match self.motion {
+                        Some(prev) => prev != sig.active,
+                        None => !initial && sig.active,
+                    };
+                    if changed {
                         out.push(if sig.active { EventKind::MotionStart } else { EventKind::MotionEnd });
                     }
+                    self.motion = Some(sig.active);
                 }
                 Kind::Doorbell => {
-                    if sig.active && !self.doorbell {
+                    if sig.active && !initial && self.doorbell != Some(true) {
                         out.push(EventKind::DoorbellPress);
                     }
-                    self.doorbell = sig.active;
+                    self.doorbell = Some(sig.active);
                 }
                 Kind::Tamper => {
-                    if sig.active && !self.tamper {
+                    if sig.active && !initial && self.tamper != Some(true) {
                         out.push(EventKind::Tamper);
                     }
-                    self.tamper = sig.active;
+                    self.tamper = Some(sig.active);
                 }
             }
         }
-        self.seen_first_pull = true;
         out
     }
 
-    /// A new subscription: the camera will report its state afresh.
-    pub fn resubscribed(&mut self) {
-        self.seen_first_pull = false;
+    /// The subscription is gone: what the camera reports next is its state afresh. Motion that
+    /// was on ends here (unknown is not "on": an events-mode recorder must not run forever).
+    pub fn lost(&mut self) -> Option<EventKind> {
+        let was_on = self.motion == Some(true);
+        *self = Self::default();
+        was_on.then_some(EventKind::MotionEnd)
     }
 }
 
@@ -101,6 +100,9 @@ pub async fn run(src: Source, bus: Bus, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         let started = Instant::now();
         let result = session(&src, Arc::clone(&transport), &bus, &mut translator, &cancel).await;
+        if let Some(end) = translator.lost() {
+            bus.publish(Some(&src.camera), end);
+        }
         if cancel.is_cancelled() {
             break;
         }
@@ -140,7 +142,6 @@ async fn session(
     };
     let sub = device.create_pull_point(TERMINATION).await?;
     tracing::info!(address = %sub.address, "Subscribed to the camera's ONVIF events");
-    translator.resubscribed();
     if let Err(e) = device.set_synchronization_point(&sub).await {
         tracing::debug!(error = %e, "SetSynchronizationPoint not supported");
     }
@@ -173,10 +174,12 @@ async fn pull_loop(
             }
         }
         let started = Instant::now();
-        let notes = tokio::select! {
+        let mut notes = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            r = device.pull_messages(sub, PULL_WAIT, 32) => r?,
+            r = device.pull_messages(sub, PULL_WAIT, PULL_LIMIT) => r?,
         };
+        // A camera may send more than asked; what it sends is bounded by what was asked.
+        notes.truncate(PULL_LIMIT as usize);
         if !renew_supported {
             expires = Instant::now() + TERMINATION;
         }
@@ -230,16 +233,36 @@ mod tests {
     }
 
     #[test]
-    fn initialized_states_on_the_first_pull_are_state_not_events() {
+    fn initialized_states_are_state_not_events() {
         let mut t = Translator::default();
         let first = [note("VideoSource/MotionAlarm", "Initialized", "State", "true")];
         assert!(t.translate(&first, &[]).is_empty());
         // Motion was already on: its end is the first event.
         let next = [note("VideoSource/MotionAlarm", "Changed", "State", "false")];
         assert_eq!(t.translate(&next, &[]), [EventKind::MotionEnd]);
-        // After a new subscription the camera's Initialized states are taken quietly again.
-        t.resubscribed();
-        assert!(t.translate(&first, &[]).is_empty());
+        // An input that reads "on" when subscribing is not a doorbell press.
+        let bell = [note("Device/IO/Port", "Initialized", "state", "1")];
+        assert!(t.translate(&bell, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_lost_subscription_ends_motion_and_the_next_initialized_state_is_compared() {
+        let mut t = Translator::default();
+        assert_eq!(
+            t.translate(&[note("VideoSource/MotionAlarm", "Changed", "State", "true")], &[]),
+            [EventKind::MotionStart]
+        );
+        assert_eq!(t.lost(), Some(EventKind::MotionEnd));
+        assert_eq!(t.lost(), None);
+        // Motion started while the camera was away: announced from its Initialized state once
+        // the state is known again... but unknown now, so taken quietly.
+        assert!(
+            t.translate(&[note("VideoSource/MotionAlarm", "Initialized", "State", "true")], &[]).is_empty()
+        );
+        assert_eq!(
+            t.translate(&[note("VideoSource/MotionAlarm", "Initialized", "State", "false")], &[]),
+            [EventKind::MotionEnd]
+        );
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub struct Inspected {
     pub error: Option<String>,
 }
 
+/// Text a device controls, safe for one line of a terminal or a TOML comment: control
+/// characters (newlines, escape sequences) become spaces.
+pub fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// A URL without user name and password (cameras paste them into stream URIs).
 pub fn strip_credentials(u: &str) -> String {
     match Url::parse(u) {
@@ -197,21 +203,21 @@ pub fn table(devices: &[Inspected]) -> String {
             .join(", ");
         t.push_str(&format!(
             "{:<22} {:<14} {:<18} {:<14} {:<8} {:<30} {}\n",
-            addr,
-            d.manufacturer.as_deref().unwrap_or("-"),
-            d.model.as_deref().unwrap_or("-"),
-            d.firmware.as_deref().unwrap_or("-"),
+            clean(&addr),
+            clean(d.manufacturer.as_deref().unwrap_or("-")),
+            clean(d.model.as_deref().unwrap_or("-")),
+            clean(d.firmware.as_deref().unwrap_or("-")),
             if d.doorbell { "yes" } else { "no" },
-            profiles,
-            d.main_stream.as_deref().unwrap_or("-"),
+            clean(&profiles),
+            clean(d.main_stream.as_deref().unwrap_or("-")),
         ));
         let mapped: Vec<String> =
             d.event_topics.iter().filter_map(|t| t.kind.map(|k| format!("{} ({k})", t.topic))).collect();
         if !mapped.is_empty() {
-            t.push_str(&format!("    events: {}\n", mapped.join(", ")));
+            t.push_str(&format!("    events: {}\n", clean(&mapped.join(", "))));
         }
         if let Some(e) = &d.error {
-            t.push_str(&format!("    {e}\n"));
+            t.push_str(&format!("    {}\n", clean(e)));
         }
     }
     t
@@ -224,12 +230,12 @@ pub fn toml_blocks(devices: &[Inspected], username: Option<&str>) -> String {
         let q = |s: &str| toml_string(s);
         t.push_str(&format!(
             "# {} {} ({})\n",
-            d.manufacturer.as_deref().unwrap_or("unknown vendor"),
-            d.model.as_deref().unwrap_or("unknown model"),
-            d.endpoint
+            clean(d.manufacturer.as_deref().unwrap_or("unknown vendor")),
+            clean(d.model.as_deref().unwrap_or("unknown model")),
+            clean(&d.endpoint)
         ));
         if let Some(e) = &d.error {
-            t.push_str(&format!("# Could not read everything: {e}\n"));
+            t.push_str(&format!("# Could not read everything: {}\n", clean(e)));
         }
         t.push_str("[[camera]]\n");
         t.push_str(&format!("name = {}\n", q(&camera_name(d, i + 1))));

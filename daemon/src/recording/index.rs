@@ -235,6 +235,29 @@ impl Index {
             .map_err(|e| self.err(e))
     }
 
+    /// Deletes a finished segment's row unless a pin now touches it (a pin made while a
+    /// retention sweep runs wins). Returns whether the row was deleted.
+    pub fn delete_unpinned(&self, id: i64) -> Result<bool, IndexError> {
+        self.conn()
+            .execute(
+                "DELETE FROM segments WHERE id = ?1 AND state != 'open'
+                   AND NOT EXISTS (SELECT 1 FROM pins p WHERE p.camera_id = segments.camera_id
+                                   AND p.start_ms < segments.end_ms AND p.end_ms > segments.start_ms)",
+                [id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether a camera has ever been recorded (or pinned).
+    pub fn knows_camera(&self, camera: &str) -> Result<bool, IndexError> {
+        self.conn()
+            .query_row("SELECT 1 FROM cameras WHERE name = ?1", [camera], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.err(e))
+    }
+
     pub fn delete_segment(&self, id: i64) -> Result<(), IndexError> {
         self.conn().execute("DELETE FROM segments WHERE id = ?1", [id]).map(drop).map_err(|e| self.err(e))
     }
@@ -364,7 +387,8 @@ impl Index {
         run().map_err(|e| self.err(e))
     }
 
-    /// Pins `[start, end)` of a camera so retention keeps the segments it touches.
+    /// Pins `[start, end)` of a camera so retention keeps the segments it touches. The commit
+    /// is synced before this returns (evidence must survive a power cut).
     pub fn pin(
         &self,
         camera: &str,
@@ -375,12 +399,15 @@ impl Index {
     ) -> Result<i64, IndexError> {
         let conn = self.conn();
         let run = || -> rusqlite::Result<i64> {
+            conn.pragma_update(None, "synchronous", "FULL")?;
             let id = Self::camera_id(&conn, camera)?;
             conn.execute(
                 "INSERT INTO pins(camera_id, start_ms, end_ms, reason, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, start_ms, end_ms, reason, now_ms],
             )?;
-            Ok(conn.last_insert_rowid())
+            let pin = conn.last_insert_rowid();
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(pin)
         };
         run().map_err(|e| self.err(e))
     }
@@ -539,6 +566,18 @@ mod tests {
         assert_eq!(names(index.segments(Some("door"), 1000, 1001).expect("list")), ["b.mp4"]);
         assert_eq!(names(index.segments(None, 0, 600).expect("list")), ["a.mp4", "c.mp4"]);
         assert!(index.segments(Some("nobody"), 0, 5000).expect("list").is_empty());
+    }
+
+    #[test]
+    fn a_pin_made_after_the_deletable_list_was_read_still_keeps_the_segment() {
+        let (_d, index) = index();
+        let id = seg(&index, "door", 0, 1000, "a.mp4");
+        assert_eq!(index.deletable(None, i64::MAX).expect("list").len(), 1);
+        index.pin("door", 500, 600, "just in time", 0).expect("pin");
+        assert!(!index.delete_unpinned(id).expect("delete"), "the pin wins");
+        assert_eq!(index.segments(Some("door"), 0, 2000).expect("list").len(), 1);
+        assert!(index.knows_camera("door").expect("known"));
+        assert!(!index.knows_camera("frontdoor").expect("unknown"));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::metrics::Metrics;
 
 /// How far the stream's own clock may drift from the hub's before it is re-anchored.
 pub const MAX_DRIFT_MS: i64 = 2000;
+/// Frames are handed to the writer thread in batches of this long (one wake-up instead of one
+/// per frame; `docs/benchmarks.md`). It adds as much to the crash-loss bound.
+pub const BATCH: Duration = Duration::from_millis(100);
 
 /// Where and how to pull a stream.
 #[derive(Debug, Clone)]
@@ -86,9 +89,13 @@ impl Clock {
 }
 
 /// Runs one RTSP session until it fails, the camera ends it, or `cancel` fires (then `Ok`).
+/// Frames gather in `batch`, sent every [`BATCH`]; the caller sends what is left when this
+/// returns.
+#[allow(clippy::too_many_arguments)]
 pub async fn session(
     src: &Source,
     tx: &mpsc::Sender<Input>,
+    batch: &mut Vec<Input>,
     gap_reason: String,
     metrics: &Metrics,
     online: &(dyn Fn() + Sync),
@@ -180,6 +187,7 @@ pub async fn session(
     let mut skip_to_keyframe = false;
     let mut streamed = false;
     let mut last_item = Instant::now();
+    let mut batch_started = Instant::now();
     loop {
         let item = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
@@ -241,18 +249,26 @@ pub async fn session(
                     continue;
                 }
                 skip_to_keyframe = false;
-                let frame = VideoFrame { pts, wall_ms: wall, keyframe, params, data };
-                if let Err(e) = tx.try_send(Input::Video(frame)) {
-                    if matches!(e, mpsc::error::TrySendError::Closed(_)) {
-                        return Err(IngestError::WriterGone);
+                if batch.is_empty() {
+                    batch_started = Instant::now();
+                }
+                batch.push(Input::Video(VideoFrame { pts, wall_ms: wall, keyframe, params, data }));
+                if batch_started.elapsed() >= BATCH {
+                    let frames = std::mem::take(batch);
+                    let n = frames.len() as u64;
+                    if let Err(e) = tx.try_send(Input::Batch(frames)) {
+                        if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                            return Err(IngestError::WriterGone);
+                        }
+                        // The writer is behind (a slow disk): skip to the next keyframe rather
+                        // than record a broken picture or grow without bound.
+                        skip_to_keyframe = true;
+                        metrics.add(
+                            "porchlight_recording_frames_dropped_total",
+                            &[("camera", &src.camera), ("reason", "backlog")],
+                            n,
+                        );
                     }
-                    // The writer is behind (a slow disk): skip to the next keyframe rather than
-                    // record a broken picture or grow without bound.
-                    skip_to_keyframe = true;
-                    metrics.inc(
-                        "porchlight_recording_frames_dropped_total",
-                        &[("camera", &src.camera), ("reason", "backlog")],
-                    );
                 }
             }
             CodecItem::AudioFrame(f)
@@ -270,9 +286,10 @@ pub async fn session(
                 if skip_to_keyframe {
                     continue;
                 }
-                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Input::Audio(frame)) {
-                    return Err(IngestError::WriterGone);
+                if batch.is_empty() {
+                    batch_started = Instant::now();
                 }
+                batch.push(Input::Audio(frame));
             }
             _ => {}
         }

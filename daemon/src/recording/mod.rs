@@ -31,8 +31,9 @@ use writer::{CameraWriter, Input, WriterSettings};
 
 /// How often each fragment is made durable (the crash-loss bound, plus one frame).
 pub const FRAGMENT: Duration = Duration::from_secs(1);
-/// Frames queued between ingest and a camera's writer before ingest skips to a keyframe.
-const WRITER_QUEUE: usize = 512;
+/// Batches (of `ingest::BATCH` each) queued between ingest and a camera's writer before ingest
+/// skips to a keyframe: about 3 s.
+const WRITER_QUEUE: usize = 32;
 /// Upper bound of one camera's pre-roll buffer.
 const PRE_ROLL_MAX_BYTES: usize = 32 << 20;
 /// How often retention runs at least (it also runs after every segment and storage complaint).
@@ -45,10 +46,12 @@ pub fn index_path(settings: &Settings) -> PathBuf {
 
 /// Free bytes for an unprivileged writer on the filesystem holding `dir` (0 if unknown).
 pub fn free_bytes(dir: &Path) -> u64 {
-    match rustix::fs::statvfs(dir) {
-        Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
-        Err(_) => 0,
-    }
+    free_bytes_checked(dir).unwrap_or(0)
+}
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir`, if it can be read.
+pub fn free_bytes_checked(dir: &Path) -> Option<u64> {
+    rustix::fs::statvfs(dir).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// Size of the filesystem holding `dir` (0 if unknown).
@@ -364,7 +367,13 @@ async fn ingest_loop(
                 states.set(&camera, "recording");
             }
         };
-        let connected = ingest::session(&source, &tx, gap_reason.clone(), &metrics, &announce, &cancel).await;
+        let mut batch = Vec::new();
+        let connected =
+            ingest::session(&source, &tx, &mut batch, gap_reason.clone(), &metrics, &announce, &cancel).await;
+        // What the last batch held is recorded too (the writer finishes it before the end).
+        if !batch.is_empty() {
+            let _ = tx.send(Input::Batch(batch)).await;
+        }
         let _ = tx.send(Input::SessionEnd).await;
         if cancel.is_cancelled() {
             break;

@@ -25,6 +25,8 @@ pub struct Layout {
     pub valid_len: u64,
     pub file_len: u64,
     pub fragments: usize,
+    /// The file holds a complete box that a segment file never has there.
+    pub foreign: bool,
 }
 
 /// Walks the top-level boxes: `ftyp`, `moov`, then `moof`+`mdat` pairs. Whatever follows the
@@ -37,6 +39,7 @@ pub fn layout(path: &Path) -> Result<Layout, ReadError> {
     let mut valid_len = 0u64;
     let mut fragments = 0usize;
     let mut expect: &[u8; 4] = b"ftyp";
+    let mut foreign = false;
     let mut header = [0u8; 16];
     while pos + 8 <= file_len {
         let n = usize::try_from((file_len - pos).min(16)).unwrap_or(16);
@@ -57,7 +60,7 @@ pub fn layout(path: &Path) -> Result<Layout, ReadError> {
                 message: format!("starts with {:?}, not an ftyp box", String::from_utf8_lossy(&kind)),
             });
         }
-        if size < 8 || pos + size > file_len {
+        if size < 8 || pos.checked_add(size).is_none_or(|end| end > file_len) {
             break;
         }
         match (&kind, expect) {
@@ -72,11 +75,16 @@ pub fn layout(path: &Path) -> Result<Layout, ReadError> {
                 fragments += 1;
                 valid_len = pos + size;
             }
-            _ => break,
+            // A whole box that no recorder segment has here (an `mdat` right after the `moov`:
+            // a plain MP4, such as an exported clip): not ours to repair.
+            _ => {
+                foreign = true;
+                break;
+            }
         }
         pos += size;
     }
-    Ok(Layout { valid_len, file_len, fragments })
+    Ok(Layout { valid_len, file_len, fragments, foreign })
 }
 
 /// A sample as export and recovery need it.

@@ -82,6 +82,9 @@ struct Repaired {
 /// Cuts a torn file back to its last whole fragment; `None` when no whole fragment is left.
 fn repair(path: &Path) -> Result<Option<Repaired>, String> {
     let layout = mp4read::layout(path).map_err(|e| e.to_string())?;
+    if layout.foreign && layout.fragments == 0 {
+        return Err(format!("{}: not a fragmented recording (a plain MP4?); left alone", path.display()));
+    }
     if layout.fragments == 0 {
         return Ok(None);
     }

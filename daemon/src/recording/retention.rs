@@ -51,7 +51,9 @@ pub fn sweep(
         let Some(max_age) = max_age else { continue };
         let before = now_ms.saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
         for seg in index.deletable(Some(&camera), before)? {
-            delete(index, dir, &seg, "max_age", metrics, &mut out)?;
+            if delete(index, dir, &seg, "max_age", metrics, &mut out)? == Outcome::Stop {
+                return Ok(out);
+            }
         }
     }
     // 2. Total bytes.
@@ -62,8 +64,11 @@ pub fn sweep(
                 if total <= max {
                     break;
                 }
-                total = total.saturating_sub(seg.bytes);
-                delete(index, dir, &seg, "max_bytes", metrics, &mut out)?;
+                match delete(index, dir, &seg, "max_bytes", metrics, &mut out)? {
+                    Outcome::Deleted => total = total.saturating_sub(seg.bytes),
+                    Outcome::Kept => {}
+                    Outcome::Stop => return Ok(out),
+                }
             }
             if total > max {
                 out.unmet
@@ -71,28 +76,28 @@ pub fn sweep(
             }
         }
     }
-    // 3. Free space on the filesystem.
+    // 3. Free space on the filesystem (skipped when it cannot be read: a missing or failing
+    // disk must not make retention delete everything).
     let want = if emergency {
         policy.min_free_bytes.max(EMERGENCY_FREE_BYTES.min(super::total_bytes(dir) / 10))
     } else {
         policy.min_free_bytes
     };
     if want > 0 {
-        let mut free = super::free_bytes(dir);
+        let Some(mut free) = super::free_bytes_checked(dir) else {
+            out.unmet.push(format!("min_free_bytes: cannot read the free space of {}", dir.display()));
+            return Ok(out);
+        };
         if free < want {
+            let reason = if emergency { "disk_full" } else { "min_free_bytes" };
             for seg in index.deletable(None, i64::MAX)? {
                 if free >= want {
                     break;
                 }
-                delete(
-                    index,
-                    dir,
-                    &seg,
-                    if emergency { "disk_full" } else { "min_free_bytes" },
-                    metrics,
-                    &mut out,
-                )?;
-                free = super::free_bytes(dir);
+                if delete(index, dir, &seg, reason, metrics, &mut out)? == Outcome::Stop {
+                    return Ok(out);
+                }
+                free = super::free_bytes_checked(dir).unwrap_or(0);
             }
             if free < want && !emergency {
                 out.unmet.push(format!(
@@ -104,6 +109,15 @@ pub fn sweep(
     Ok(out)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Deleted,
+    /// A pin made since the list was read keeps it.
+    Kept,
+    /// The file could not be removed: stop the sweep.
+    Stop,
+}
+
 fn delete(
     index: &Index,
     dir: &Path,
@@ -111,14 +125,21 @@ fn delete(
     reason: &str,
     metrics: &Metrics,
     out: &mut Sweep,
-) -> Result<(), IndexError> {
+) -> Result<Outcome, IndexError> {
     // The row first: a crash in between leaves an unlisted file, which recovery adopts and a
-    // later sweep deletes, never a row pointing at nothing.
-    index.delete_segment(seg.id)?;
+    // later sweep deletes, never a row pointing at nothing. A pin made since the list was read
+    // keeps the segment.
+    if !index.delete_unpinned(seg.id)? {
+        return Ok(Outcome::Kept);
+    }
     match std::fs::remove_file(&seg.path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %seg.path.display(), error = %e, "Cannot delete segment file"),
+        Err(e) => {
+            // A read-only or failing disk: stop rather than empty the index of files that stay.
+            tracing::error!(path = %seg.path.display(), error = %e, "Cannot delete segment file; retention stops");
+            return Ok(Outcome::Stop);
+        }
     }
     // Remove the day directory once empty (only inside the recordings directory).
     if let Some(day) = seg.path.parent()
@@ -130,7 +151,7 @@ fn delete(
     metrics.inc("porchlight_retention_deleted_total", &[("reason", reason)]);
     out.deleted += 1;
     out.freed_bytes += seg.bytes;
-    Ok(())
+    Ok(Outcome::Deleted)
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub enum Input {
     Trigger {
         wall_ms: i64,
     },
+    /// Frames gathered by ingest over a short while (one wake-up of the writer thread for
+    /// many frames).
+    Batch(Vec<Input>),
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +163,11 @@ impl CameraWriter {
             Input::Trigger { wall_ms } => {
                 self.index_event("trigger", wall_ms);
                 self.extend(wall_ms);
+            }
+            Input::Batch(inputs) => {
+                for i in inputs {
+                    self.handle(i);
+                }
             }
         }
     }
