@@ -117,6 +117,14 @@ pub async fn run(
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| RunError::DataDir { path: data_dir.clone(), source })?;
 
+    // Temporary clip files of a previous run (the API cuts clips there) are never needed again.
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("tmp")) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("clip-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let metrics = Metrics::new();
     let health = Health::default();
     let bus = Bus::new(bus::DEFAULT_CAPACITY, metrics.clone());

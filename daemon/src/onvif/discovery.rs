@@ -16,6 +16,10 @@ pub const PORT: u16 = 3702;
 /// The most unicast targets one probe run sends to (a /16).
 pub const MAX_TARGETS: usize = 65_536;
 const MAX_ANSWERS: usize = 4096;
+/// Bounds on what answers can make us hold (they come from the network, unauthenticated).
+const MAX_DEVICES: usize = 512;
+const MAX_LIST: usize = 32;
+const MAX_ITEM_CHARS: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -307,6 +311,13 @@ pub async fn probe(opts: &ProbeOptions) -> Result<Vec<Found>, DiscoveryError> {
         let Ok((n, from)) = tokio::time::timeout_at(wake.into(), recv).await else { continue };
         answers += 1;
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // An answer to someone else's probe (or to none) is not ours to believe.
+        if let Some(rel) = parse::relates_to(&text)
+            && !ids.contains(&rel)
+        {
+            tracing::debug!(from = %from, "Ignoring a discovery answer to another probe");
+            continue;
+        }
         match parse::probe_matches(&text) {
             Ok(matches) => {
                 for m in matches {
@@ -322,6 +333,9 @@ pub async fn probe(opts: &ProbeOptions) -> Result<Vec<Found>, DiscoveryError> {
 fn merge(found: &mut BTreeMap<String, Found>, m: ProbeMatch, from: IpAddr) {
     // `urn:uuid:X` and a bare `uuid:X` are the same endpoint.
     let key = m.endpoint.trim().trim_start_matches("urn:").to_ascii_lowercase();
+    if key.len() > MAX_ITEM_CHARS || (!found.contains_key(&key) && found.len() >= MAX_DEVICES) {
+        return;
+    }
     let entry = found.entry(key).or_insert_with(|| Found {
         endpoint: m.endpoint.clone(),
         types: Vec::new(),
@@ -333,7 +347,10 @@ fn merge(found: &mut BTreeMap<String, Found>, m: ProbeMatch, from: IpAddr) {
         [(&mut entry.types, m.types), (&mut entry.scopes, m.scopes), (&mut entry.xaddrs, m.xaddrs)]
     {
         for v in new {
-            if !list.contains(&v) {
+            if list.len() >= MAX_LIST {
+                break;
+            }
+            if v.len() <= MAX_ITEM_CHARS && !list.contains(&v) {
                 list.push(v);
             }
         }
@@ -393,6 +410,25 @@ mod tests {
         let mut g = f.clone();
         g.from = vec!["192.168.1.5".parse().expect("ip")];
         assert_eq!(g.preferred_xaddr(), Some("http://192.168.1.5/onvif/device_service"));
+    }
+
+    #[test]
+    fn what_answers_make_us_hold_is_bounded() {
+        let mut found = BTreeMap::new();
+        let many: Vec<String> = (0..1000).map(|i| format!("onvif://www.onvif.org/x/{i}")).collect();
+        for d in 0..2000 {
+            let m = ProbeMatch {
+                endpoint: format!("urn:uuid:{d}"),
+                types: vec!["x".repeat(10_000)],
+                scopes: many.clone(),
+                xaddrs: vec!["http://10.0.0.1/".into()],
+            };
+            merge(&mut found, m, "10.0.0.1".parse().expect("ip"));
+        }
+        assert_eq!(found.len(), MAX_DEVICES);
+        let f = found.values().next().expect("one");
+        assert_eq!(f.scopes.len(), MAX_LIST);
+        assert!(f.types.is_empty(), "an oversized entry is dropped");
     }
 
     #[test]

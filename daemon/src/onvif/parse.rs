@@ -346,6 +346,12 @@ impl ProbeMatch {
     }
 }
 
+/// The WS-Addressing `RelatesTo` of a message (which request it answers), if present.
+pub fn relates_to(text: &str) -> Option<String> {
+    let root = xml::parse(text).ok()?;
+    root.child("Header")?.text_at(&["RelatesTo"]).map(str::to_owned)
+}
+
 /// ProbeMatches (or Hello) messages: every match, with endpoint and addresses.
 pub fn probe_matches(text: &str) -> Result<Vec<ProbeMatch>, SoapError> {
     const OP: &str = "ProbeMatches";
