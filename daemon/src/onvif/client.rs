@@ -405,74 +405,52 @@ impl Device {
         OnvifError::Soap { url: url.to_string(), action, source: e }
     }
 
+    /// One call and the parse of its answer (both errors name the action).
+    async fn request<T>(
+        &self,
+        url: &Url,
+        action: &'static str,
+        uri: &'static str,
+        body: &str,
+        authenticate: bool,
+        parse: fn(&str) -> Result<T, SoapError>,
+    ) -> Result<T, OnvifError> {
+        let call = Call { action, uri, body: body.to_owned(), to: None, authenticate, timeout: TIMEOUT };
+        let answer = self.call(url, call).await?;
+        parse(&answer).map_err(|e| self.soap(action, e, url))
+    }
+
     pub async fn system_date_time(&self) -> Result<jiff::Timestamp, OnvifError> {
-        let url = self.device_url.clone();
-        let body = self
-            .call(
-                &url,
-                Call {
-                    action: "GetSystemDateAndTime",
-                    uri: "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime",
-                    body: "<tds:GetSystemDateAndTime/>".into(),
-                    to: None,
-                    authenticate: false,
-                    timeout: TIMEOUT,
-                },
-            )
-            .await?;
-        parse::system_date_time(&body).map_err(|e| self.soap("GetSystemDateAndTime", e, &url))
+        let uri = "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime";
+        let body = "<tds:GetSystemDateAndTime/>";
+        self.request(&self.device_url, "GetSystemDateAndTime", uri, body, false, parse::system_date_time)
+            .await
     }
 
     async fn get_services(&self) -> Result<Services, OnvifError> {
-        let url = self.device_url.clone();
-        let body = self
-            .call(&url, Call {
-                action: "GetServices",
-                uri: "http://www.onvif.org/ver10/device/wsdl/GetServices",
-                body: "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>".into(),
-                to: None,
-                authenticate: true,
-                timeout: TIMEOUT,
-            })
-            .await?;
-        parse::services(&body).map_err(|e| self.soap("GetServices", e, &url))
+        let uri = "http://www.onvif.org/ver10/device/wsdl/GetServices";
+        let body = "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>";
+        self.request(&self.device_url, "GetServices", uri, body, true, parse::services).await
     }
 
     async fn get_capabilities(&self) -> Result<Services, OnvifError> {
-        let url = self.device_url.clone();
-        let body = self
-            .call(
-                &url,
-                Call {
-                    action: "GetCapabilities",
-                    uri: "http://www.onvif.org/ver10/device/wsdl/GetCapabilities",
-                    body: "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>"
-                        .into(),
-                    to: None,
-                    authenticate: true,
-                    timeout: TIMEOUT,
-                },
-            )
-            .await?;
-        parse::capabilities(&body).map_err(|e| self.soap("GetCapabilities", e, &url))
+        let uri = "http://www.onvif.org/ver10/device/wsdl/GetCapabilities";
+        let body = "<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>";
+        self.request(&self.device_url, "GetCapabilities", uri, body, true, parse::capabilities).await
     }
 
     pub async fn device_information(&self) -> Result<DeviceInformation, OnvifError> {
         let url = self.url(self.services.device.as_ref());
-        let body = self
-            .call(
-                &url,
-                Call {
-                    action: "GetDeviceInformation",
-                    uri: "http://www.onvif.org/ver10/device/wsdl/GetDeviceInformation",
-                    body: "<tds:GetDeviceInformation/>".into(),
-                    to: None,
-                    authenticate: true,
-                    timeout: TIMEOUT,
-                },
-            )
-            .await?;
-        parse::device_information(&body).map_err(|e| self.soap("GetDeviceInformation", e, &url))
+        let uri = "http://www.onvif.org/ver10/device/wsdl/GetDeviceInformation";
+        self.request(
+            &url,
+            "GetDeviceInformation",
+            uri,
+            "<tds:GetDeviceInformation/>",
+            true,
+            parse::device_information,
+        )
+        .await
     }
 
     /// Media profiles, from Media2 where the device has it (falling back to Media1).
@@ -590,20 +568,9 @@ impl Device {
             });
         };
         let url = self.url(Some(events));
-        let body = self
-            .call(
-                &url,
-                Call {
-                    action: "GetEventProperties",
-                    uri: "http://www.onvif.org/ver10/events/wsdl/EventPortType/GetEventPropertiesRequest",
-                    body: "<tev:GetEventProperties/>".into(),
-                    to: None,
-                    authenticate: true,
-                    timeout: TIMEOUT,
-                },
-            )
-            .await?;
-        parse::event_topics(&body).map_err(|e| self.soap("GetEventProperties", e, &url))
+        let uri = "http://www.onvif.org/ver10/events/wsdl/EventPortType/GetEventPropertiesRequest";
+        self.request(&url, "GetEventProperties", uri, "<tev:GetEventProperties/>", true, parse::event_topics)
+            .await
     }
 
     /// Subscribes for events, to be pulled from the returned address.
