@@ -2,6 +2,7 @@
 //! `api.token*` is set; the config refuses a non-loopback address without one.
 //! Reference: `docs/ref/api.md`.
 
+mod control;
 mod recordings;
 
 use std::convert::Infallible;
@@ -38,6 +39,9 @@ pub struct ApiState {
     pub cameras: CameraStates,
     /// `None` when the policy engine could not start (then nothing is shared).
     pub policy: Option<Arc<PolicyService>>,
+    pub privacy: crate::privacy::Privacy,
+    pub requests: crate::requests::Requests,
+    pub pause: crate::cameras::RecordPause,
     /// `None` when the recording index could not be opened.
     pub index: Option<crate::recording::index::Index>,
     pub started: Instant,
@@ -55,6 +59,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
+        .route("/api/privacy", get(control::privacy).put(control::set_privacy))
+        .route("/api/requests", get(control::requests).post(control::submit))
+        .route("/api/requests/{id}/approve", axum::routing::post(control::approve))
+        .route("/api/requests/{id}/deny", axum::routing::post(control::deny))
+        .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -100,6 +109,11 @@ fn route_label(path: &str) -> &'static str {
         "/api/recordings" => "/api/recordings",
         p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",
+        "/api/privacy" => "/api/privacy",
+        "/api/requests" => "/api/requests",
+        p if p.starts_with("/api/requests/") && p.ends_with("/approve") => "/api/requests/{id}/approve",
+        p if p.starts_with("/api/requests/") && p.ends_with("/deny") => "/api/requests/{id}/deny",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/record") => "/api/cameras/{name}/record",
         _ => "other",
     }
 }
@@ -228,7 +242,7 @@ async fn camera_event(
     (StatusCode::ACCEPTED, axum::Json(event.to_json())).into_response()
 }
 
-fn error(code: StatusCode, message: &str) -> Response {
+pub(crate) fn error(code: StatusCode, message: &str) -> Response {
     (code, axum::Json(json!({ "error": message }))).into_response()
 }
 

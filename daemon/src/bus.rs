@@ -87,6 +87,17 @@ pub enum EventKind {
         decision: String,
         reason: String,
     },
+    /// A policy said `ask`: the request waits for the resident until `expires`.
+    RequestPending {
+        request_id: String,
+        requester: String,
+        prompt: String,
+        expires: jiff::Timestamp,
+    },
+    PrivacyChanged {
+        on: bool,
+        by: String,
+    },
     RelayStarted {
         request_id: String,
     },
@@ -140,6 +151,8 @@ impl EventKind {
             Self::StoragePressure { .. } => "storage_pressure",
             Self::RequestReceived { .. } => "request_received",
             Self::DecisionMade { .. } => "decision_made",
+            Self::RequestPending { .. } => "request_pending",
+            Self::PrivacyChanged { .. } => "privacy_changed",
             Self::RelayStarted { .. } => "relay_started",
             Self::RelayStopped { .. } => "relay_stopped",
             Self::ConfigReloaded { .. } => "config_reloaded",

@@ -2,7 +2,8 @@
 //! config changes. Each camera task records (`crate::recording::record_camera`): RTSP ingest
 //! with reconnects, and a writer thread for its segment files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
@@ -69,6 +70,82 @@ impl CameraStates {
     }
 }
 
+/// The resident's runtime recording switch per camera (MQTT `<camera>/record/set`, API): a
+/// paused camera records nothing until switched back on, as if `record = "off"`. Kept in
+/// `data_dir/state/recording.json`, so a pause survives a restart.
+#[derive(Debug, Clone)]
+pub struct RecordPause {
+    tx: Arc<watch::Sender<BTreeSet<String>>>,
+    file: Option<PathBuf>,
+    lock: Arc<Mutex<()>>,
+}
+
+impl RecordPause {
+    pub fn open(data_dir: &Path) -> Self {
+        let file = data_dir.join("state/recording.json");
+        let paused = match std::fs::read(&file) {
+            Ok(b) => serde_json::from_slice::<PauseFile>(&b).map(|f| f.paused).unwrap_or_else(|e| {
+                tracing::error!(file = %file.display(), error = %e, "Recording switch file is damaged; every camera records");
+                BTreeSet::new()
+            }),
+            Err(_) => BTreeSet::new(),
+        };
+        if !paused.is_empty() {
+            tracing::info!(cameras = ?paused, "Recording is switched off for some cameras");
+        }
+        Self { tx: Arc::new(watch::channel(paused).0), file: Some(file), lock: Arc::default() }
+    }
+
+    pub fn in_memory() -> Self {
+        Self { tx: Arc::new(watch::channel(BTreeSet::new()).0), file: None, lock: Arc::default() }
+    }
+
+    pub fn paused(&self) -> BTreeSet<String> {
+        self.tx.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.tx.subscribe()
+    }
+
+    /// Pauses (or resumes) recording for `camera`. `by` says who, for the log.
+    pub fn set(&self, camera: &str, paused: bool, by: &str) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = self.paused();
+        let changed = if paused { next.insert(camera.to_owned()) } else { next.remove(camera) };
+        if !changed {
+            return;
+        }
+        tracing::info!(camera, by, "Recording switched {}", if paused { "off" } else { "on" });
+        if let Some(f) = &self.file
+            && let Err(e) = crate::privacy::write_atomically(f, &PauseFile { paused: next.clone() })
+        {
+            tracing::error!(file = %f.display(), error = %e, "Cannot store the recording switch; it will not survive a restart");
+        }
+        self.tx.send_replace(next);
+    }
+
+    /// `settings` with paused cameras set to `record = "off"`.
+    pub fn apply(&self, settings: &Arc<Settings>) -> Arc<Settings> {
+        let paused = self.tx.borrow();
+        if !settings.cameras.iter().any(|c| paused.contains(&c.name) && c.record != RecordMode::Off) {
+            return Arc::clone(settings);
+        }
+        let mut s = (**settings).clone();
+        for c in &mut s.cameras {
+            if paused.contains(&c.name) {
+                c.record = RecordMode::Off;
+            }
+        }
+        Arc::new(s)
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct PauseFile {
+    paused: BTreeSet<String>,
+}
+
 struct Running {
     settings: CameraSettings,
     segment_duration: std::time::Duration,
@@ -78,6 +155,7 @@ struct Running {
 
 /// Keeps one task per enabled camera in line with the current settings until `cancel` fires,
 /// then stops them all.
+#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     mut settings: watch::Receiver<Arc<Settings>>,
     index: Option<Index>,
@@ -85,12 +163,15 @@ pub async fn supervise(
     health: Health,
     metrics: Metrics,
     states: CameraStates,
+    pause: RecordPause,
     cancel: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
     let mut running: HashMap<String, Running> = HashMap::new();
+    let mut paused = pause.subscribe();
     loop {
-        let current = settings.borrow_and_update().clone();
+        paused.borrow_and_update();
+        let current = pause.apply(&settings.borrow_and_update().clone());
         reconcile(&current, &mut running, &tracker, index.as_ref(), &bus, &metrics, &states, &cancel).await;
         let enabled = current.cameras.iter().filter(|c| c.enabled).count();
         metrics.clear("porchlight_cameras");
@@ -104,6 +185,7 @@ pub async fn supervise(
         tokio::select! {
             () = cancel.cancelled() => break,
             changed = settings.changed() => if changed.is_err() { break },
+            changed = paused.changed() => if changed.is_err() { break },
         }
     }
     for (name, r) in running.drain() {

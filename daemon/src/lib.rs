@@ -7,6 +7,7 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod api;
+pub mod api_client;
 pub mod audit;
 pub mod bus;
 pub mod cameras;
@@ -14,10 +15,13 @@ pub mod config;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod mqtt;
 pub mod onvif;
 pub mod policy;
+pub mod privacy;
 pub mod recording;
 pub mod reload;
+pub mod requests;
 pub mod run;
 pub mod sdnotify;
 pub mod secret;

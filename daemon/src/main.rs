@@ -1,5 +1,6 @@
 //! The `porchlight` command: `run` the daemon, `check-config`, and the tools beside it
-//! (`recordings`, `clip`, `audit`, `plugin`, `discover`). Reference: `docs/ref/cli.md`.
+//! (`recordings`, `clip`, `audit`, `privacy`, `requests`, `plugin`, `discover`). Reference:
+//! `docs/ref/cli.md`.
 //! Exit codes: 0 clean, 1 runtime failure, 2 bad config or usage.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -49,6 +50,17 @@ enum Command {
     /// multicast on every IPv4 interface plus unicast probes, then each device's model,
     /// profiles and stream URIs.
     Discover(DiscoverArgs),
+    /// Privacy mode of the running daemon: show it, or turn it `on` / `off`. While it is on,
+    /// every sharing request is denied and live relays stop.
+    Privacy {
+        #[arg(value_parser = ["on", "off"])]
+        set: Option<String>,
+    },
+    /// Sharing requests of the running daemon: list them, approve or deny one that waits.
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
     /// Check and try out policy plugins (for plugin authors; needs no hub config).
     Plugin {
         #[command(subcommand)]
@@ -79,6 +91,42 @@ enum PluginCommand {
         /// The plugin's configuration (TOML).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RequestsCommand {
+    /// Requests waiting for you, then recently decided ones.
+    List {
+        /// Print the JSON of `GET /api/requests`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a waiting request, as asked or narrowed (never wider).
+    Approve {
+        id: String,
+        /// Share only these cameras (repeatable). Default: the cameras asked for.
+        #[arg(long = "camera")]
+        cameras: Vec<String>,
+        /// Clips: share from this time (RFC 3339). Default: as asked.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// Clips: share until this time (RFC 3339). Default: as asked.
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<String>,
+        /// Live: the longest stream, in seconds. Default: as asked.
+        #[arg(long)]
+        live_max_seconds: Option<u32>,
+        /// Leave the audio out.
+        #[arg(long)]
+        strip_audio: bool,
+    },
+    /// Deny a waiting request.
+    Deny {
+        id: String,
+        /// Why (recorded in the audit log).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -182,6 +230,8 @@ fn main() -> ExitCode {
         Command::Audit { command } => audit_command(&settings, command),
         Command::Recordings { command } => recordings_command(&settings, command),
         Command::Clip { command } => clip_command(&settings, command),
+        Command::Privacy { set } => privacy_command(&settings, set.as_deref()),
+        Command::Requests { command } => requests_command(&settings, command),
         Command::Plugin { .. } | Command::Discover(_) => ExitCode::from(EXIT_CONFIG),
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
@@ -641,6 +691,131 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
             eprintln!("clip export: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
+    }
+}
+
+/// Prints an API error and returns the exit code for it.
+fn api_failed(what: &str, status: u16, body: &serde_json::Value) -> ExitCode {
+    let msg = body["error"].as_str().map_or_else(|| body.to_string(), str::to_owned);
+    eprintln!("{what}: {msg} (HTTP {status})");
+    ExitCode::from(EXIT_RUNTIME)
+}
+
+fn privacy_command(settings: &config::Settings, set: Option<&str>) -> ExitCode {
+    use porchlight::api_client::call;
+    let result = match set {
+        None => call(settings, "GET", "/api/privacy", None),
+        Some(v) => call(settings, "PUT", "/api/privacy", Some(&serde_json::json!({ "on": v == "on" }))),
+    };
+    match result {
+        Ok((200, state)) => {
+            let on = state["on"].as_bool().unwrap_or(true);
+            let mut line = format!("privacy mode: {}", if on { "ON (nothing is shared)" } else { "off" });
+            if state["forced"].as_bool() == Some(true) {
+                line.push_str(" [forced by hub.privacy in the config]");
+            }
+            if let (Some(by), Some(at)) = (state["changed_by"].as_str(), state["changed_at"].as_str()) {
+                line.push_str(&format!("; switched by {by} at {at}"));
+            }
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => api_failed("privacy", status, &body),
+        Err(e) => {
+            eprintln!("privacy: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn requests_command(settings: &config::Settings, command: RequestsCommand) -> ExitCode {
+    use porchlight::api_client::call;
+    use serde_json::json;
+    let (what, result) = match command {
+        RequestsCommand::List { json } => {
+            let r = call(settings, "GET", "/api/requests", None);
+            if let Ok((200, body)) = &r {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(body).unwrap_or_default());
+                } else {
+                    print_requests(body);
+                }
+                return ExitCode::SUCCESS;
+            }
+            ("requests list", r)
+        }
+        RequestsCommand::Approve { id, cameras, from, to, live_max_seconds, strip_audio } => {
+            let mut body = json!({ "strip_audio": strip_audio });
+            if !cameras.is_empty() {
+                body["cameras"] = json!(cameras);
+            }
+            for (k, v) in [("from", from), ("to", to)] {
+                if let Some(v) = v {
+                    body[k] = json!(v);
+                }
+            }
+            if let Some(s) = live_max_seconds {
+                body["live_max_seconds"] = json!(s);
+            }
+            ("requests approve", call(settings, "POST", &format!("/api/requests/{id}/approve"), Some(&body)))
+        }
+        RequestsCommand::Deny { id, reason } => {
+            let body = json!({ "reason": reason });
+            ("requests deny", call(settings, "POST", &format!("/api/requests/{id}/deny"), Some(&body)))
+        }
+    };
+    match result {
+        Ok((200, decision)) => {
+            println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => api_failed(what, status, &body),
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn print_requests(body: &serde_json::Value) {
+    let pending = body["pending"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if pending.is_empty() {
+        println!("No request is waiting for you.");
+    }
+    for p in pending {
+        println!(
+            "WAITING {}  (from {}, until {})",
+            p["id"].as_str().unwrap_or("?"),
+            p["source"].as_str().unwrap_or("?"),
+            p["expires"].as_str().unwrap_or("?")
+        );
+        for line in p["prompt"].as_str().unwrap_or("").lines() {
+            println!("    {line}");
+        }
+    }
+    let recent = body["recent"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if !recent.is_empty() {
+        println!();
+        println!("Recently decided (newest first):");
+    }
+    for r in recent.iter().take(20) {
+        let d = &r["decision"];
+        let detail = d["reason"].as_str().map(str::to_owned).unwrap_or_else(|| {
+            d["grant"]["cameras"]
+                .as_array()
+                .map(|c| {
+                    format!("cameras {}", c.iter().filter_map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+                })
+                .unwrap_or_default()
+        });
+        println!(
+            "{}  {:<5}  by {}  {}  {}",
+            r["at"].as_str().unwrap_or("?"),
+            d["decision"].as_str().unwrap_or("?"),
+            r["decided_by"].as_str().unwrap_or("?"),
+            r["id"].as_str().unwrap_or("?"),
+            detail
+        );
     }
 }
 

@@ -39,6 +39,12 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ("porchlight_storage_bytes", "gauge", "Bytes of recordings in the index, by camera."),
     ("porchlight_storage_free_bytes", "gauge", "Free bytes on the recordings filesystem."),
     (
+        "porchlight_mqtt_messages_total",
+        "counter",
+        "MQTT messages handed to the broker connection (result=sent) or dropped from the full queue while the broker was away (result=dropped).",
+    ),
+    ("porchlight_mqtt_commands_total", "counter", "MQTT commands received, by result (ok, refused)."),
+    (
         "porchlight_retention_deleted_total",
         "counter",
         "Segments deleted by retention, by reason (max_age, max_bytes, min_free_bytes, disk_full).",

@@ -173,6 +173,7 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
         ("hub.name", old.hub.name != new.hub.name),
         ("hub.log_level", old.hub.log_level != new.hub.log_level),
         ("hub.shutdown_timeout", old.hub.shutdown_timeout != new.hub.shutdown_timeout),
+        ("hub.privacy", old.hub.privacy != new.hub.privacy),
         ("api.token", old.api.token != new.api.token),
         ("storage", old_storage != new.storage),
         ("discovery", old.discovery != new.discovery),

@@ -170,10 +170,12 @@ pub async fn run(
             None
         }
     };
+    let privacy = crate::privacy::Privacy::open(&data_dir, settings.hub.privacy, audit.clone(), bus.clone());
+    let pause = cameras::RecordPause::open(&data_dir);
     let policy = match crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins"))) {
         Ok(engine) => Some(Arc::new(crate::policy::service::PolicyService {
             engine: Arc::new(engine),
-            audit,
+            audit: audit.clone(),
             bus: bus.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
@@ -184,6 +186,14 @@ pub async fn run(
             None
         }
     };
+
+    let requests = crate::requests::Requests::new(
+        policy.clone(),
+        privacy.clone(),
+        settings_rx.clone(),
+        bus.clone(),
+        audit.clone(),
+    );
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
     if settings.api.enabled {
@@ -205,6 +215,9 @@ pub async fn run(
             bus: bus.clone(),
             cameras: camera_states.clone(),
             policy: policy.clone(),
+            privacy: privacy.clone(),
+            requests: requests.clone(),
+            pause: pause.clone(),
             index: index.clone(),
             started,
             cancel: tasks.phase("control").cancel.clone(),
@@ -226,9 +239,9 @@ pub async fn run(
     {
         let (rx, bus, health, metrics, states) =
             (settings_rx.clone(), bus.clone(), health.clone(), metrics.clone(), camera_states.clone());
-        let index = index.clone();
+        let (index, pause) = (index.clone(), pause.clone());
         tasks.spawn("ingest", "cameras", |cancel| {
-            cameras::supervise(rx, index, bus, health, metrics, states, cancel)
+            cameras::supervise(rx, index, bus, health, metrics, states, pause, cancel)
         });
     }
     {
@@ -248,6 +261,27 @@ pub async fn run(
         service.reload_blocking(&settings.plugins, "start").await;
         let (service, rx) = (Arc::clone(service), settings_rx.clone());
         tasks.spawn("relay", "policy", |cancel| service.run(rx, cancel));
+    }
+
+    {
+        let (privacy, rx) = (privacy.clone(), settings_rx.clone());
+        tasks.spawn("control", "privacy", |cancel| privacy.follow_config(rx, cancel));
+        let requests = requests.clone();
+        tasks.spawn("relay", "requests", |cancel| requests.run(cancel));
+    }
+    {
+        let deps = crate::mqtt::Deps {
+            settings: settings_rx.clone(),
+            bus: bus.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            cameras: camera_states.clone(),
+            pause: pause.clone(),
+            privacy: privacy.clone(),
+            requests: requests.clone(),
+            index: index.clone(),
+        };
+        tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stderr)]
 
 pub mod media;
+pub mod mqtt;
 pub mod netns;
 pub mod rtsp;
 

@@ -45,6 +45,9 @@ pub struct HubSettings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// Privacy mode forced on by the config: nothing is shared and the runtime switch cannot
+    /// turn it off.
+    pub privacy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +86,18 @@ pub struct CameraSettings {
     pub tags: Vec<String>,
     /// ONVIF event topics mapped to motion, doorbell or tamper (before the built-in rules).
     pub event_map: Vec<crate::onvif::topics::TopicMap>,
+    /// Events taken from MQTT topics (cameras whose events are not ONVIF).
+    pub mqtt_events: Vec<MqttEvent>,
+}
+
+/// One `[[camera.mqtt_event]]`: messages on `topic` whose payload is `on` (or `off`, for motion)
+/// become this camera's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttEvent {
+    pub topic: String,
+    pub kind: crate::onvif::topics::Kind,
+    pub on: String,
+    pub off: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +121,22 @@ pub struct MqttSettings {
     pub client_id: String,
     pub topic_prefix: String,
     pub discovery_prefix: String,
+    /// Publish Home Assistant discovery configs.
+    pub discovery: bool,
+    /// TLS to the broker (`None`: plain TCP).
+    pub tls: Option<MqttTls>,
+    pub keep_alive: Duration,
+    /// Messages kept while the broker is away (oldest dropped first).
+    pub queue_limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTls {
+    /// PEM CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain and key, for brokers that ask for one.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -80,6 +80,7 @@ pub struct Hub {
     pub log_level: Option<String>,
     pub log_format: LogFormat,
     pub shutdown_timeout: Option<HumanDuration>,
+    pub privacy: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +121,18 @@ pub struct Camera {
     pub max_age: Option<HumanDuration>,
     pub tags: Vec<String>,
     pub event_map: Vec<EventMap>,
+    pub mqtt_event: Vec<MqttEvent>,
+}
+
+/// `[[camera.mqtt_event]]`: a doorbell press, motion or tamper taken from an MQTT topic (for
+/// cameras whose events are not ONVIF, such as a ring-mqtt bridge).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttEvent {
+    pub topic: Option<String>,
+    pub kind: Option<String>,
+    pub on: Option<String>,
+    pub off: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +166,13 @@ pub struct Mqtt {
     pub client_id: Option<String>,
     pub topic_prefix: Option<String>,
     pub discovery_prefix: Option<String>,
+    pub discovery: Option<bool>,
+    pub tls: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub keep_alive: Option<HumanDuration>,
+    pub queue_limit: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -271,7 +271,14 @@ fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
     if shutdown_timeout.is_zero() || shutdown_timeout > Duration::from_secs(600) {
         cx.problem(at.key("shutdown_timeout"), "must be between 1ms and 10m");
     }
-    HubSettings { name, data_dir, log_level, log_format: h.log_format, shutdown_timeout }
+    HubSettings {
+        name,
+        data_dir,
+        log_level,
+        log_format: h.log_format,
+        shutdown_timeout,
+        privacy: h.privacy.unwrap_or(false),
+    }
 }
 
 /// A bare word in a log filter that is neither a level nor a module path: almost surely a typo
@@ -409,15 +416,15 @@ fn validate_cameras(
                 cx.problem(at.key("topic"), "missing required key `topic` (an ONVIF topic such as \"RuleEngine/MyRuleDetector/Visitor\", or a prefix ending in `*`)");
             }
             let kind = match m.kind.as_deref() {
-                Some("motion") => Some(crate::onvif::topics::Kind::Motion),
-                Some("doorbell") => Some(crate::onvif::topics::Kind::Doorbell),
-                Some("tamper") => Some(crate::onvif::topics::Kind::Tamper),
-                Some(other) => {
-                    cx.problem(
-                        at.key("kind"),
-                        format!("unknown kind {other:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
-                    );
-                    None
+                Some(k) => {
+                    let kind = parse_kind(k);
+                    if kind.is_none() {
+                        cx.problem(
+                            at.key("kind"),
+                            format!("unknown kind {k:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
+                        );
+                    }
+                    kind
                 }
                 None => {
                     cx.problem(
@@ -432,6 +439,47 @@ fn validate_cameras(
                 let topic =
                     topic.trim().split('/').map(crate::onvif::xml::local).collect::<Vec<_>>().join("/");
                 event_map.push(crate::onvif::topics::TopicMap { topic, kind });
+            }
+        }
+        let mut mqtt_events = Vec::new();
+        for (i, m) in c.mqtt_event.into_iter().enumerate() {
+            let at = at.key("mqtt_event").index(i);
+            let topic = m.topic.unwrap_or_default();
+            if topic.is_empty() {
+                cx.problem(at.key("topic"), "missing required key `topic` (an MQTT topic such as \"ring/<location>/camera/<id>/ding/state\")");
+            } else if topic.contains(['+', '#']) {
+                cx.problem(at.key("topic"), "must be an exact topic (no `+` or `#` wildcards)");
+            } else if topic.contains('\0') || topic.len() > 1024 {
+                cx.problem(at.key("topic"), "is not a usable MQTT topic (NUL or longer than 1024 bytes)");
+            }
+            let kind = match m.kind.as_deref() {
+                Some(k) => {
+                    let kind = parse_kind(k);
+                    if kind.is_none() {
+                        cx.problem(
+                            at.key("kind"),
+                            format!("unknown kind {k:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
+                        );
+                    }
+                    kind
+                }
+                None => {
+                    cx.problem(
+                        at.key("kind"),
+                        "missing required key `kind` (\"motion\", \"doorbell\" or \"tamper\")",
+                    );
+                    None
+                }
+            };
+            let on = m.on.unwrap_or_else(|| "ON".to_owned());
+            let off = m.off.unwrap_or_else(|| "OFF".to_owned());
+            if on == off {
+                cx.problem(at.key("off"), format!("`on` and `off` are both {on:?}"));
+            }
+            if let Some(kind) = kind
+                && !topic.is_empty()
+            {
+                mqtt_events.push(MqttEvent { topic, kind, on, off });
             }
         }
         for (i, t) in c.tags.iter().enumerate() {
@@ -453,9 +501,20 @@ fn validate_cameras(
             max_age: c.max_age.map(|d| d.0),
             tags: c.tags,
             event_map,
+            mqtt_events,
         });
     }
     out
+}
+
+fn parse_kind(k: &str) -> Option<crate::onvif::topics::Kind> {
+    use crate::onvif::topics::Kind;
+    match k {
+        "motion" => Some(Kind::Motion),
+        "doorbell" => Some(Kind::Doorbell),
+        "tamper" => Some(Kind::Tamper),
+        _ => None,
+    }
 }
 
 /// Moves credentials pasted into a URL into `username`/`password`, so the URL can be logged
@@ -653,15 +712,61 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
             );
         }
     }
+    if m.client_cert_file.is_some() != m.client_key_file.is_some() {
+        let missing = if m.client_cert_file.is_some() { "client_key_file" } else { "client_cert_file" };
+        cx.problem(
+            at.key(missing),
+            "a client certificate needs both `client_cert_file` and `client_key_file`",
+        );
+    }
+    let tls_files = m.ca_file.is_some() || m.client_cert_file.is_some();
+    if tls_files && m.tls == Some(false) {
+        cx.problem(at.key("tls"), "is false, but TLS files are given; set `tls = true` or remove them");
+    }
+    let tls = if m.tls.unwrap_or(tls_files) {
+        let mut file = |k: &str, f: Option<PathBuf>| {
+            let f = f.map(|f| cx.path(&f));
+            if enabled
+                && let Some(p) = &f
+                && !p.is_file()
+            {
+                cx.problem(at.key(k), format!("cannot read {}: no such file", p.display()));
+            }
+            f
+        };
+        Some(MqttTls {
+            ca_file: file("ca_file", m.ca_file),
+            client_cert_file: file("client_cert_file", m.client_cert_file),
+            client_key_file: file("client_key_file", m.client_key_file),
+        })
+    } else {
+        None
+    };
+    let keep_alive = m.keep_alive.map_or(Duration::from_secs(30), |d| d.0);
+    if keep_alive < Duration::from_secs(5) || keep_alive > Duration::from_secs(3600) {
+        cx.problem(at.key("keep_alive"), "must be between 5s and 1h");
+    }
+    let queue_limit = m.queue_limit.unwrap_or(1000);
+    if queue_limit == 0 || queue_limit > 100_000 {
+        cx.problem(at.key("queue_limit"), "must be between 1 and 100000 messages");
+    }
+    let client_id = m.client_id.unwrap_or_else(|| format!("porchlight-{hub}"));
+    if client_id.is_empty() || client_id.len() > 128 {
+        cx.problem(at.key("client_id"), "must be 1 to 128 bytes");
+    }
     MqttSettings {
         enabled,
         host: m.host,
-        port: m.port.unwrap_or(1883),
+        port: m.port.unwrap_or(if tls.is_some() { 8883 } else { 1883 }),
         username: m.username,
         password,
-        client_id: m.client_id.unwrap_or_else(|| format!("porchlight-{hub}")),
+        client_id,
         topic_prefix,
         discovery_prefix,
+        discovery: m.discovery.unwrap_or(true),
+        tls,
+        keep_alive,
+        queue_limit,
     }
 }
 

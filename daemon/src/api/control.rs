@@ -1,0 +1,130 @@
+//! The resident's controls: privacy mode, sharing requests (list, submit, approve, deny) and
+//! the per-camera recording switch.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiState, error};
+use crate::policy::{HubMode, Request as PolicyRequest};
+use crate::privacy::PrivacyError;
+use crate::requests::{Approval, RequestError, Submitted};
+
+/// Parses a JSON body; an empty body is `T::default()`.
+fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &Bytes) -> Result<T, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    required(bytes)
+}
+
+fn required<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid request body: {e}"))
+}
+
+pub async fn privacy(State(st): State<ApiState>) -> Response {
+    axum::Json(st.privacy.state()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Switch {
+    on: bool,
+}
+
+pub async fn set_privacy(State(st): State<ApiState>, bytes: Bytes) -> Response {
+    let s: Switch = match required(&bytes) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    match st.requests.set_privacy(s.on, "api") {
+        Ok(state) => axum::Json(state).into_response(),
+        Err(e @ PrivacyError::Forced) => error(StatusCode::CONFLICT, &e.to_string()),
+        Err(e @ PrivacyError::NotRecorded(_)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+pub async fn requests(State(st): State<ApiState>) -> Response {
+    axum::Json(json!({ "pending": st.requests.pending(), "recent": st.requests.recent() })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    request: PolicyRequest,
+    #[serde(default)]
+    mode: HubMode,
+}
+
+fn request_error(e: &RequestError) -> Response {
+    let code = match e {
+        RequestError::Duplicate(_) => StatusCode::CONFLICT,
+        RequestError::NotPending(_) => StatusCode::NOT_FOUND,
+        RequestError::Wider(_) | RequestError::BadId(_) => StatusCode::BAD_REQUEST,
+        RequestError::Privacy => StatusCode::CONFLICT,
+        RequestError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(code, &e.to_string())
+}
+
+/// Hands a request in as the relay would (for local integrations, and to try a policy end to
+/// end): decided and audited; an `ask` waits in `GET /api/requests`.
+pub async fn submit(State(st): State<ApiState>, bytes: Bytes) -> Response {
+    let b: SubmitBody = match required(&bytes) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    match st.requests.submit(b.request, b.mode, "api").await {
+        Ok(Submitted::Decided(verdict)) => axum::Json(verdict).into_response(),
+        Ok(Submitted::Pending { view, verdict, .. }) => {
+            (StatusCode::ACCEPTED, axum::Json(json!({ "pending": view, "plugins": verdict.plugins })))
+                .into_response()
+        }
+        Err(e) => request_error(&e),
+    }
+}
+
+pub async fn approve(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let a: Approval = match body(&bytes) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    match st.requests.approve(&id, &a, "api") {
+        Ok(d) => axum::Json(d).into_response(),
+        Err(e) => request_error(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DenyBody {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn deny(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
+    let d: DenyBody = match body(&bytes) {
+        Ok(d) => d,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let reason: String = d.reason.chars().take(512).collect();
+    match st.requests.deny(&id, &reason, "api") {
+        Ok(d) => axum::Json(d).into_response(),
+        Err(e) => request_error(&e),
+    }
+}
+
+pub async fn set_record(State(st): State<ApiState>, Path(name): Path<String>, bytes: Bytes) -> Response {
+    let s: Switch = match required(&bytes) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    if st.settings.borrow().camera(&name).is_none() {
+        return error(StatusCode::NOT_FOUND, &format!("no camera named {name:?}"));
+    }
+    st.pause.set(&name, !s.on, "api");
+    axum::Json(json!({ "camera": name, "record": s.on })).into_response()
+}

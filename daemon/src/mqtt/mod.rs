@@ -1,0 +1,768 @@
+//! MQTT: the hub's events and state for home automation, Home Assistant discovery, and the
+//! resident's controls (privacy mode, answers to sharing requests, recording on/off).
+//! Topics: `docs/ref/mqtt.md`.
+//!
+//! One task owns the session. A second task polls rumqttc's event loop (which reconnects when
+//! polled again after an error) and reports connects, drops and incoming messages. While the
+//! broker is away, messages that are not retained wait in a bounded queue (the oldest are
+//! dropped, counted and logged); retained state is kept as a map and sent whole after every
+//! connect, so Home Assistant always ends up with the current state.
+
+pub mod ha;
+pub mod payload;
+pub mod topics;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, EventKind};
+use crate::cameras::{CameraStates, RecordPause};
+use crate::config::{MqttSettings, Settings};
+use crate::health::{Health, State};
+use crate::metrics::Metrics;
+use crate::privacy::Privacy;
+use crate::recording::index::Index;
+use crate::requests::{Approval, Requests};
+use topics::{Command, Topics};
+
+/// Everything the MQTT task reads and controls.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub settings: watch::Receiver<Arc<Settings>>,
+    pub bus: Bus,
+    pub health: Health,
+    pub metrics: Metrics,
+    pub cameras: CameraStates,
+    pub pause: RecordPause,
+    pub privacy: Privacy,
+    pub requests: Requests,
+    pub index: Option<Index>,
+}
+
+/// How often storage stats and camera states are looked at.
+const STATS_EVERY: Duration = Duration::from_secs(30);
+const STATES_EVERY: Duration = Duration::from_secs(2);
+/// The longest a command payload may be.
+const MAX_COMMAND: usize = 4096;
+/// After Home Assistant says it is online, wait up to this long (at random, so many clients do
+/// not answer at once) before republishing.
+const HA_DELAY_MAX_MS: u64 = 2000;
+
+/// Runs MQTT per the settings until `cancel`: restarts the session when `[mqtt]` changes.
+pub async fn run(deps: Deps, cancel: CancellationToken) {
+    let mut settings = deps.settings.clone();
+    loop {
+        let current = settings.borrow_and_update().clone();
+        if !current.mqtt.enabled {
+            deps.health.set("mqtt", State::Disabled, "");
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = settings.changed() => if changed.is_err() { return } else { continue },
+            }
+        }
+        let session_cancel = cancel.child_token();
+        let mqtt = current.mqtt.clone();
+        let mut watcher = settings.clone();
+        let stop = session_cancel.clone();
+        let restart = async move {
+            loop {
+                if watcher.changed().await.is_err() {
+                    return;
+                }
+                if watcher.borrow_and_update().mqtt != mqtt {
+                    tracing::info!("MQTT settings changed; reconnecting");
+                    stop.cancel();
+                    return;
+                }
+            }
+        };
+        let session = Session::new(&deps, &current);
+        tokio::select! {
+            () = session.run(session_cancel.clone()) => {}
+            () = restart => {}
+        }
+        session_cancel.cancel();
+        if cancel.is_cancelled() {
+            deps.health.set("mqtt", State::Stopped, "");
+            return;
+        }
+    }
+}
+
+/// What the poller tells the session.
+enum Link {
+    Up,
+    Down(String),
+    Message { topic: String, payload: Vec<u8> },
+}
+
+struct Session {
+    deps: Deps,
+    settings: Arc<Settings>,
+    topics: Topics,
+    client: Option<AsyncClient>,
+    connected: bool,
+    /// Current value of every retained topic we own.
+    retained: BTreeMap<String, Vec<u8>>,
+    /// Non-retained messages waiting for the broker.
+    queue: VecDeque<(String, Vec<u8>)>,
+    dropped_this_outage: u64,
+    /// Discovery topics published (kept in `data_dir/state/mqtt-discovery.json` so entities of
+    /// removed cameras can be removed even across restarts).
+    announced: BTreeSet<String>,
+    /// External topics that carry camera events: topic → (camera, event).
+    external: BTreeMap<String, Vec<(String, crate::config::MqttEvent)>>,
+    camera_states: BTreeMap<String, &'static str>,
+    relays: BTreeSet<String>,
+}
+
+impl Session {
+    fn new(deps: &Deps, settings: &Arc<Settings>) -> Self {
+        let announced = std::fs::read(discovery_file(settings))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BTreeSet<String>>(&b).ok())
+            .unwrap_or_default();
+        Self {
+            deps: deps.clone(),
+            settings: Arc::clone(settings),
+            topics: Topics::new(&settings.mqtt.topic_prefix),
+            client: None,
+            connected: false,
+            retained: BTreeMap::new(),
+            queue: VecDeque::new(),
+            dropped_this_outage: 0,
+            announced,
+            external: BTreeMap::new(),
+            camera_states: BTreeMap::new(),
+            relays: BTreeSet::new(),
+        }
+    }
+
+    async fn run(mut self, cancel: CancellationToken) {
+        let mqtt = self.settings.mqtt.clone();
+        let options = match options(&mqtt, &self.topics) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot set up MQTT");
+                self.deps.health.set("mqtt", State::Failed, e);
+                cancel.cancelled().await;
+                return;
+            }
+        };
+        let host = format!("{}:{}", mqtt.host.as_deref().unwrap_or_default(), mqtt.port);
+        self.deps.health.set("mqtt", State::Starting, format!("connecting to {host}"));
+        let (client, eventloop) = AsyncClient::new(options, 256);
+        self.client = Some(client.clone());
+        let (link_tx, mut link) = mpsc::channel::<Link>(256);
+        let poll_cancel = cancel.child_token();
+        let poller = tokio::spawn(poll(eventloop, link_tx, poll_cancel.clone()));
+
+        let mut bus = self.deps.bus.subscribe("mqtt");
+        let mut privacy = self.deps.privacy.subscribe();
+        let mut requests = self.deps.requests.subscribe();
+        let mut pause = self.deps.pause.subscribe();
+        let mut settings = self.deps.settings.clone();
+        settings.borrow_and_update();
+        let mut stats = tokio::time::interval(STATS_EVERY);
+        let mut states = tokio::time::interval(STATES_EVERY);
+        let mut republish_at: Option<tokio::time::Instant> = None;
+
+        self.set_state();
+        loop {
+            let republish = async {
+                match republish_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                Some(l) = link.recv() => match l {
+                    Link::Up => self.on_connect(&host).await,
+                    Link::Down(e) => self.on_disconnect(&host, &e),
+                    Link::Message { topic, payload } => {
+                        if topic == format!("{}/status", self.settings.mqtt.discovery_prefix) {
+                            if payload == b"online" {
+                                let delay = Duration::from_millis(fastrand::u64(0..=HA_DELAY_MAX_MS));
+                                tracing::info!(delay_ms = delay.as_millis() as u64, "Home Assistant is online; republishing discovery and state");
+                                republish_at = Some(tokio::time::Instant::now() + delay);
+                            }
+                        } else {
+                            self.on_message(&topic, &payload);
+                        }
+                    }
+                },
+                () = republish => {
+                    republish_at = None;
+                    self.publish_all_retained();
+                }
+                event = bus.recv() => match event {
+                    Some(e) => self.on_event(&e),
+                    None => break,
+                },
+                changed = privacy.changed() => {
+                    if changed.is_err() { break }
+                    self.set_privacy();
+                }
+                changed = requests.changed() => {
+                    if changed.is_err() { break }
+                    self.set_requests();
+                }
+                changed = pause.changed() => {
+                    if changed.is_err() { break }
+                    self.set_record_switches();
+                }
+                changed = settings.changed() => {
+                    if changed.is_err() { break }
+                    let next = settings.borrow_and_update().clone();
+                    self.settings = next;
+                    self.set_state();
+                    if self.connected {
+                        self.subscribe().await;
+                    }
+                }
+                _ = stats.tick() => self.set_stats().await,
+                _ = states.tick() => self.set_camera_states(),
+            }
+        }
+
+        // Say goodbye: `offline` (the will only fires on an unclean end) and a clean disconnect.
+        if self.connected {
+            self.publish(self.topics.available(), b"offline".to_vec(), true);
+            let _ = client.disconnect().await;
+            // The poller stops when the broker has seen the disconnect (bounded by the run's
+            // shutdown deadline, and by this timeout).
+            let _ = tokio::time::timeout(Duration::from_secs(2), link_drain(&mut link)).await;
+        }
+        poll_cancel.cancel();
+        let _ = poller.await;
+        self.deps.health.set("mqtt", State::Stopped, "");
+    }
+
+    async fn on_connect(&mut self, host: &str) {
+        if self.dropped_this_outage > 0 {
+            tracing::warn!(
+                dropped = self.dropped_this_outage,
+                "MQTT queue overflowed while the broker was away; the oldest messages were dropped"
+            );
+        }
+        tracing::info!(broker = %host, queued = self.queue.len(), "MQTT connected");
+        self.connected = true;
+        self.dropped_this_outage = 0;
+        self.deps.health.set("mqtt", State::Running, format!("connected to {host}"));
+        self.subscribe().await;
+        self.publish_all_retained();
+        while let Some((topic, payload)) = self.queue.pop_front() {
+            if !self.send(&topic, payload.clone(), false) {
+                self.queue.push_front((topic, payload));
+                break;
+            }
+        }
+    }
+
+    fn on_disconnect(&mut self, host: &str, error: &str) {
+        if self.connected {
+            tracing::warn!(broker = %host, error = %error, "MQTT connection lost; retrying");
+        } else {
+            tracing::debug!(broker = %host, error = %error, "MQTT connect failed; retrying");
+        }
+        self.connected = false;
+        self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
+    }
+
+    async fn subscribe(&mut self) {
+        let Some(client) = &self.client else { return };
+        let mut filters = vec![
+            self.topics.privacy_set(),
+            self.topics.request_set_filter(),
+            self.topics.record_set_filter(),
+            format!("{}/status", self.settings.mqtt.discovery_prefix),
+        ];
+        self.external.clear();
+        for c in self.settings.cameras.iter().filter(|c| c.enabled) {
+            for e in &c.mqtt_events {
+                self.external.entry(e.topic.clone()).or_default().push((c.name.clone(), e.clone()));
+            }
+        }
+        filters.extend(self.external.keys().cloned());
+        let subs = filters.into_iter().map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
+        if let Err(e) = client.subscribe_many(subs).await {
+            tracing::warn!(error = %e, "Cannot subscribe to MQTT command topics");
+        }
+    }
+
+    /// Sends one message now if the link is up; `false` if it has to wait.
+    fn send(&self, topic: &str, payload: Vec<u8>, retain: bool) -> bool {
+        if !self.connected {
+            return false;
+        }
+        let Some(client) = &self.client else { return false };
+        match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
+            Ok(()) => {
+                self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "sent")]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Publishes `payload`. Retained topics are remembered (and re-sent on every connect);
+    /// other messages wait in the bounded queue while the broker is away.
+    fn publish(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
+        if retain {
+            if self.retained.get(&topic) == Some(&payload) {
+                return;
+            }
+            self.retained.insert(topic.clone(), payload.clone());
+            // If it cannot go now, the whole retained map goes at the next connect.
+            self.send(&topic, payload, true);
+            return;
+        }
+        if self.queue.is_empty() && self.send(&topic, payload.clone(), false) {
+            return;
+        }
+        self.queue.push_back((topic, payload));
+        let limit = self.settings.mqtt.queue_limit;
+        while self.queue.len() > limit {
+            self.queue.pop_front();
+            self.dropped_this_outage += 1;
+            self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "dropped")]);
+            if self.dropped_this_outage == 1 {
+                tracing::warn!(
+                    limit,
+                    "MQTT queue is full while the broker is away; dropping the oldest messages"
+                );
+            }
+        }
+    }
+
+    fn publish_json(&mut self, topic: String, value: &serde_json::Value, retain: bool) {
+        self.publish(topic, value.to_string().into_bytes(), retain);
+    }
+
+    fn publish_all_retained(&mut self) {
+        for (topic, payload) in &self.retained {
+            if !self.send(topic, payload.clone(), true) {
+                break;
+            }
+        }
+    }
+
+    /// Recomputes every retained topic from the hub's state (start, reload).
+    fn set_state(&mut self) {
+        self.publish(self.topics.available(), b"online".to_vec(), true);
+        self.set_discovery();
+        self.set_privacy();
+        self.set_requests();
+        self.set_record_switches();
+        let relay = if self.relays.is_empty() { "OFF" } else { "ON" };
+        self.publish(self.topics.relay_active(), relay.into(), true);
+        for c in self.settings.cameras.clone().iter().filter(|c| c.enabled) {
+            let motion = self.topics.motion(&c.name);
+            if !self.retained.contains_key(&motion) {
+                self.publish(motion, b"OFF".to_vec(), true);
+            }
+        }
+        self.camera_states.clear();
+        self.set_camera_states();
+    }
+
+    fn set_discovery(&mut self) {
+        let configs =
+            if self.settings.mqtt.discovery { ha::configs(&self.settings, &self.topics) } else { Vec::new() };
+        let now: BTreeSet<String> = configs.iter().map(|c| c.topic.clone()).collect();
+        // Entities that are gone (a removed camera, discovery turned off): an empty retained
+        // config removes them from Home Assistant.
+        let gone: Vec<String> = self.announced.difference(&now).cloned().collect();
+        for topic in gone {
+            tracing::info!(topic = %topic, "Removing a Home Assistant entity");
+            self.retained.remove(&topic);
+            if !self.send(&topic, Vec::new(), true) {
+                // Not connected: keep it in the file so the next session removes it.
+                continue;
+            }
+            self.announced.remove(&topic);
+        }
+        for c in configs {
+            self.announced.insert(c.topic.clone());
+            self.publish_json(c.topic, &c.payload, true);
+        }
+        if let Err(e) = crate::privacy::write_atomically(&discovery_file(&self.settings), &self.announced) {
+            tracing::warn!(error = %e, "Cannot store the list of Home Assistant entities");
+        }
+    }
+
+    fn set_privacy(&mut self) {
+        let on = if self.deps.privacy.is_on() { "ON" } else { "OFF" };
+        self.publish(self.topics.privacy(), on.into(), true);
+    }
+
+    fn set_requests(&mut self) {
+        let list = payload::pending(&self.deps.requests.pending());
+        self.publish_json(self.topics.requests(), &list, true);
+    }
+
+    fn set_record_switches(&mut self) {
+        let paused = self.deps.pause.paused();
+        for c in self.settings.cameras.clone().iter().filter(|c| c.enabled) {
+            let on = c.record != crate::config::RecordMode::Off && !paused.contains(&c.name);
+            self.publish(self.topics.record(&c.name), if on { "ON" } else { "OFF" }.into(), true);
+        }
+    }
+
+    fn set_camera_states(&mut self) {
+        let views = self.deps.cameras.view(&self.settings);
+        for v in views.into_iter().filter(|v| v.enabled) {
+            if self.camera_states.get(&v.name) == Some(&v.state) {
+                continue;
+            }
+            self.camera_states.insert(v.name.clone(), v.state);
+            self.publish(self.topics.status(&v.name), v.state.into(), true);
+            // Only states that say whether the stream is up change the connectivity sensor.
+            let connected = match v.state {
+                "recording" => Some(true),
+                "offline" | "error" | "connecting" | "resolving" => Some(false),
+                _ => None,
+            };
+            if let Some(up) = connected {
+                self.publish(self.topics.connectivity(&v.name), if up { "ON" } else { "OFF" }.into(), true);
+            }
+        }
+    }
+
+    async fn set_stats(&mut self) {
+        let dir = self.settings.storage.dir.clone();
+        let index = self.deps.index.clone();
+        let usage = tokio::task::spawn_blocking(move || {
+            let used = index.and_then(|i| i.usage().ok()).map(|u| u.iter().map(|(_, b, _)| b).sum::<u64>());
+            (used, crate::recording::free_bytes_checked(&dir))
+        })
+        .await
+        .unwrap_or((None, None));
+        let recording = self.camera_states.values().filter(|s| **s == "recording").count();
+        let stats = payload::Stats {
+            storage_used_bytes: usage.0,
+            storage_free_bytes: usage.1,
+            cameras_recording: recording,
+            cameras_enabled: self.settings.cameras.iter().filter(|c| c.enabled).count(),
+            pending_requests: self.deps.requests.pending().len(),
+            privacy: self.deps.privacy.is_on(),
+        }
+        .to_json();
+        self.publish_json(self.topics.stats(), &stats, true);
+    }
+
+    fn on_event(&mut self, e: &crate::bus::Event) {
+        let camera = e.camera.as_deref();
+        match (&e.kind, camera) {
+            (EventKind::MotionStart, Some(c)) => self.publish(self.topics.motion(c), b"ON".to_vec(), true),
+            (EventKind::MotionEnd, Some(c)) => self.publish(self.topics.motion(c), b"OFF".to_vec(), true),
+            (EventKind::DoorbellPress, Some(c)) => {
+                let body = payload::doorbell(e.time);
+                self.publish_json(self.topics.doorbell(c), &body, false);
+            }
+            (EventKind::CameraOnline | EventKind::CameraOffline { .. }, Some(_)) => self.set_camera_states(),
+            (EventKind::RequestReceived { request_id, requester }, _) => {
+                let body = payload::received(request_id, requester, e.time);
+                self.publish_json(self.topics.request_received(), &body, false);
+            }
+            (EventKind::DecisionMade { request_id, decision, reason }, _) => {
+                let body = payload::decided(request_id, decision, reason, e.time);
+                self.publish_json(self.topics.request_decided(), &body, false);
+            }
+            (EventKind::RelayStarted { request_id }, _) => {
+                self.relays.insert(request_id.clone());
+                self.publish(self.topics.relay_active(), b"ON".to_vec(), true);
+            }
+            (EventKind::RelayStopped { request_id, .. }, _) => {
+                self.relays.remove(request_id);
+                let v = if self.relays.is_empty() { "OFF" } else { "ON" };
+                self.publish(self.topics.relay_active(), v.into(), true);
+            }
+            (EventKind::ConfigReloaded { .. } | EventKind::SegmentClosed { .. }, _) => {}
+            _ => {}
+        }
+        // Recording housekeeping is too chatty for an event feed.
+        if !matches!(e.kind, EventKind::SegmentClosed { .. }) {
+            self.publish_json(self.topics.events(), &e.to_json(), false);
+        }
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        if let Some(targets) = self.external.get(topic).cloned() {
+            self.on_external(topic, payload, &targets);
+            return;
+        }
+        let Some(command) = self.topics.command(topic) else { return };
+        let result = if payload.len() > MAX_COMMAND {
+            Err(format!("payload of {} bytes is longer than {MAX_COMMAND}", payload.len()))
+        } else {
+            match std::str::from_utf8(payload) {
+                Ok(text) => self.command(command, text.trim()),
+                Err(_) => Err("payload is not UTF-8 text".to_owned()),
+            }
+        };
+        match result {
+            Ok(done) => {
+                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "ok")]);
+                tracing::info!(topic, result = %done, "MQTT command");
+            }
+            Err(e) => {
+                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "refused")]);
+                tracing::warn!(topic, error = %e, "MQTT command ignored");
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command<'_>, text: &str) -> Result<String, String> {
+        match command {
+            Command::Privacy => {
+                let on = on_off(text).ok_or_else(|| format!("expected ON or OFF, got {:?}", clip(text)))?;
+                let state = self.deps.requests.set_privacy(on, "mqtt").map_err(|e| e.to_string())?;
+                // The state topic follows through the privacy watch; a refused OFF re-sends ON
+                // so the switch in Home Assistant flips back.
+                Ok(format!("privacy mode {}", if state.on { "on" } else { "off" }))
+            }
+            Command::Record(camera) => {
+                let on = on_off(text).ok_or_else(|| format!("expected ON or OFF, got {:?}", clip(text)))?;
+                if self.settings.camera(camera).is_none_or(|c| !c.enabled) {
+                    return Err(format!("no enabled camera named {:?}", clip(camera)));
+                }
+                self.deps.pause.set(camera, !on, "mqtt");
+                Ok(format!("recording {} for {camera}", if on { "on" } else { "off" }))
+            }
+            Command::Request(id) => {
+                let (action, approval, reason) = parse_answer(text)?;
+                let id = if id == "oldest" {
+                    self.deps.requests.oldest().ok_or("no request is waiting")?
+                } else {
+                    id.to_owned()
+                };
+                let requests = &self.deps.requests;
+                let decision = if action {
+                    requests.approve(&id, &approval, "mqtt")
+                } else {
+                    requests.deny(&id, &reason, "mqtt")
+                }
+                .map_err(|e| e.to_string())?;
+                Ok(format!("request {id}: {}", decision.outcome()))
+            }
+        }
+    }
+
+    fn on_external(&mut self, topic: &str, payload: &[u8], targets: &[(String, crate::config::MqttEvent)]) {
+        let text = String::from_utf8_lossy(payload);
+        let text = text.trim();
+        for (camera, e) in targets {
+            use crate::onvif::topics::Kind;
+            let kind = match e.kind {
+                Kind::Motion if text == e.on => EventKind::MotionStart,
+                Kind::Motion if text == e.off => EventKind::MotionEnd,
+                Kind::Doorbell if text == e.on => EventKind::DoorbellPress,
+                Kind::Tamper if text == e.on => EventKind::Tamper,
+                _ => {
+                    tracing::debug!(topic, camera = %camera, payload = %clip(text), "MQTT camera event payload does not match `on`/`off`; ignored");
+                    continue;
+                }
+            };
+            self.deps.bus.publish(Some(camera), kind);
+        }
+    }
+}
+
+async fn link_drain(link: &mut mpsc::Receiver<Link>) {
+    while link.recv().await.is_some() {}
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn on_off(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Some(true),
+        "off" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `approve`, `deny`, or JSON `{"action": "approve", "cameras": [...], "from": ..., "to": ...,
+/// "live_max_seconds": ..., "strip_audio": ...}` / `{"action": "deny", "reason": "..."}`.
+fn parse_answer(text: &str) -> Result<(bool, Approval, String), String> {
+    match text.to_ascii_lowercase().as_str() {
+        "approve" | "allow" => return Ok((true, Approval::default(), String::new())),
+        "deny" => return Ok((false, Approval::default(), String::new())),
+        _ => {}
+    }
+    if !text.starts_with('{') {
+        return Err(format!("expected approve, deny or a JSON answer, got {:?}", clip(text)));
+    }
+    let mut v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON answer: {e}"))?;
+    let action = v.remove("action").and_then(|a| a.as_str().map(str::to_owned));
+    match action.as_deref() {
+        Some("approve") => {
+            let approval: Approval = serde_json::from_value(serde_json::Value::Object(v))
+                .map_err(|e| format!("invalid approval: {e}"))?;
+            Ok((true, approval, String::new()))
+        }
+        Some("deny") => {
+            let reason = v.remove("reason").and_then(|r| r.as_str().map(str::to_owned)).unwrap_or_default();
+            if let Some(k) = v.keys().next() {
+                return Err(format!("unknown field {k:?} in a deny"));
+            }
+            Ok((false, Approval::default(), reason.chars().take(512).collect()))
+        }
+        _ => Err("JSON answer needs \"action\": \"approve\" or \"deny\"".into()),
+    }
+}
+
+fn discovery_file(settings: &Settings) -> PathBuf {
+    settings.hub.data_dir.join("state/mqtt-discovery.json")
+}
+
+/// Polls the event loop until `cancel`, reporting to the session. rumqttc reconnects when
+/// polled again after an error; the pause between tries grows to 30 s.
+async fn poll(mut eventloop: rumqttc::EventLoop, tx: mpsc::Sender<Link>, cancel: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        let next = tokio::select! {
+            () = cancel.cancelled() => return,
+            n = eventloop.poll() => n,
+        };
+        let link = match next {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                failures = 0;
+                Link::Up
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                Link::Message { topic: p.topic.clone(), payload: p.payload.to_vec() }
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                // Our own clean disconnect: stop once it is on the wire.
+                let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
+                return;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if tx.send(Link::Down(e.to_string())).await.is_err() {
+                    return;
+                }
+                let pause = crate::recording::ingest::backoff(failures).min(Duration::from_secs(30));
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(pause) => {}
+                }
+                continue;
+            }
+        };
+        if tx.send(link).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
+    let host = m.host.clone().unwrap_or_default();
+    let mut o = MqttOptions::new(m.client_id.clone(), host, m.port);
+    o.set_keep_alive(m.keep_alive);
+    o.set_clean_session(true);
+    // Commands and camera events are small; discovery configs are a few KiB.
+    o.set_max_packet_size(256 * 1024, 1024 * 1024);
+    o.set_last_will(LastWill::new(topics.available(), "offline", QoS::AtLeastOnce, true));
+    if let Some(user) = &m.username {
+        o.set_credentials(
+            user.clone(),
+            m.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+        );
+    }
+    if let Some(tls) = &m.tls {
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls_config(tls)?))));
+    }
+    Ok(o)
+}
+
+fn tls_config(t: &crate::config::MqttTls) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &t.ca_file {
+        Some(f) => {
+            let certs = CertificateDer::pem_file_iter(f)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read CA certificates from {}: {e}", f.display()))?;
+            if certs.is_empty() {
+                return Err(format!("no CA certificate in {}", f.display()));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| format!("bad CA certificate in {}: {e}", f.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("no system CA certificates found; set `mqtt.ca_file`".into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&t.client_cert_file, &t.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read the client certificate {}: {e}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("cannot read the client key {}: {e}", key.display()))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("client certificate: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_parse_or_say_why_not() {
+        assert!(parse_answer("approve").expect("approve").0);
+        assert!(!parse_answer("DENY").expect("deny").0);
+        let (ok, a, _) =
+            parse_answer(r#"{"action":"approve","cameras":["porch"],"strip_audio":true}"#).expect("json");
+        assert!(ok && a.strip_audio && a.cameras == Some(vec!["porch".into()]));
+        let (ok, _, reason) = parse_answer(r#"{"action":"deny","reason":"no warrant"}"#).expect("json");
+        assert!(!ok && reason == "no warrant");
+        for bad in [
+            "",
+            "yes",
+            "{",
+            r#"{"action":"share"}"#,
+            r#"{"action":"approve","cameras":"porch"}"#,
+            r#"{"action":"approve","everything":true}"#,
+            r#"{"action":"deny","cameras":[]}"#,
+        ] {
+            assert!(parse_answer(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn switch_payloads() {
+        assert_eq!(on_off("ON"), Some(true));
+        assert_eq!(on_off("off"), Some(false));
+        assert_eq!(on_off("maybe"), None);
+    }
+}

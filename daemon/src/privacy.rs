@@ -1,0 +1,296 @@
+//! Privacy mode: while it is on, every sharing request is denied before any plugin runs and
+//! live relays stop. The resident flips it at runtime (API, CLI, MQTT switch); the switch is
+//! kept in `data_dir/state/privacy.json` so it survives a restart. `hub.privacy = true` in the
+//! config forces it on, and then the switch cannot turn it off.
+//!
+//! Turning privacy on always takes effect, even if the change cannot be written down (it is
+//! the safe direction). Turning it off is refused unless the audit log records it first.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Audit;
+use crate::bus::{Bus, EventKind};
+use crate::config::Settings;
+
+/// What privacy mode is now, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrivacyState {
+    /// Whether privacy mode is in effect (`switch` or `forced`).
+    pub on: bool,
+    /// The resident's runtime switch.
+    pub switch: bool,
+    /// `hub.privacy = true` in the config.
+    pub forced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error(
+        "privacy mode is forced on by `hub.privacy = true` in the config; change the config to turn it off"
+    )]
+    Forced,
+    #[error("privacy mode stays on: the audit log cannot record turning it off ({0})")]
+    NotRecorded(String),
+}
+
+/// The file the switch lives in.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    on: bool,
+    changed_at: Option<jiff::Timestamp>,
+    changed_by: Option<String>,
+}
+
+/// The privacy switch. Cheap to clone; every clone sees the same state.
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    tx: Arc<watch::Sender<PrivacyState>>,
+    file: Option<PathBuf>,
+    audit: Option<Audit>,
+    bus: Bus,
+    /// Serialises changes (read, decide, write, publish).
+    lock: Arc<Mutex<()>>,
+}
+
+impl Privacy {
+    /// Loads the switch from `data_dir/state/privacy.json` (off when there is none). A file that
+    /// cannot be read or parsed turns privacy **on**: the resident may have turned it on.
+    pub fn open(data_dir: &Path, forced: bool, audit: Option<Audit>, bus: Bus) -> Self {
+        let file = data_dir.join("state/privacy.json");
+        let stored = match std::fs::read(&file) {
+            Ok(bytes) => match serde_json::from_slice::<Stored>(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "Privacy switch file is damaged; privacy mode is ON until it is switched off");
+                    Stored { on: true, changed_at: None, changed_by: Some("damaged state file".into()) }
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Stored { on: false, changed_at: None, changed_by: None }
+            }
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "Cannot read the privacy switch; privacy mode is ON until it is switched off");
+                Stored { on: true, changed_at: None, changed_by: Some("unreadable state file".into()) }
+            }
+        };
+        let state = PrivacyState {
+            on: stored.on || forced,
+            switch: stored.on,
+            forced,
+            changed_at: stored.changed_at,
+            changed_by: stored.changed_by,
+        };
+        if state.on {
+            tracing::info!(switch = state.switch, forced, "Privacy mode is on: nothing is shared");
+        }
+        Self { tx: Arc::new(watch::channel(state).0), file: Some(file), audit, bus, lock: Arc::default() }
+    }
+
+    /// A switch that is not stored anywhere (for tests and the CLI's dry runs).
+    pub fn in_memory(forced: bool, bus: Bus) -> Self {
+        let state = PrivacyState { on: forced, switch: false, forced, changed_at: None, changed_by: None };
+        Self { tx: Arc::new(watch::channel(state).0), file: None, audit: None, bus, lock: Arc::default() }
+    }
+
+    pub fn state(&self) -> PrivacyState {
+        self.tx.borrow().clone()
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.tx.borrow().on
+    }
+
+    /// Follows every change (the relay cuts live streams on it; MQTT publishes it).
+    pub fn subscribe(&self) -> watch::Receiver<PrivacyState> {
+        self.tx.subscribe()
+    }
+
+    /// Sets the resident's switch. `by` says who (`api`, `mqtt`, `cli`, ...). Returns the new
+    /// state; a switch to the value it already has changes nothing and records nothing.
+    pub fn set(&self, on: bool, by: &str) -> Result<PrivacyState, PrivacyError> {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.state();
+        if !on && current.forced {
+            return Err(PrivacyError::Forced);
+        }
+        if current.switch == on {
+            return Ok(current);
+        }
+        let now = jiff::Timestamp::now();
+        let fields =
+            json!({ "on": on, "by": by, "forced": current.forced, "effective": on || current.forced });
+        let recorded = match &self.audit {
+            Some(a) => a.append("privacy", fields).map(|_| ()).map_err(|e| e.to_string()),
+            None if self.file.is_none() => Ok(()),
+            None => Err("the audit log is not open".to_owned()),
+        };
+        match recorded {
+            Ok(()) => {}
+            Err(e) if !on => return Err(PrivacyError::NotRecorded(e)),
+            Err(e) => tracing::error!(error = %e, "Cannot record turning privacy mode on; it is on anyway"),
+        }
+        if let Some(file) = &self.file {
+            let stored = Stored { on, changed_at: Some(now), changed_by: Some(by.to_owned()) };
+            if let Err(e) = write_atomically(file, &stored) {
+                tracing::error!(file = %file.display(), error = %e, "Cannot store the privacy switch; it will not survive a restart");
+            }
+        }
+        let next = PrivacyState {
+            on: on || current.forced,
+            switch: on,
+            forced: current.forced,
+            changed_at: Some(now),
+            changed_by: Some(by.to_owned()),
+        };
+        self.apply(next.clone(), by);
+        Ok(next)
+    }
+
+    /// Follows `hub.privacy` in the config (at start-up and on reload).
+    pub fn set_forced(&self, forced: bool) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.state();
+        if current.forced == forced {
+            return;
+        }
+        if let Some(a) = &self.audit
+            && let Err(e) = a.append(
+                "privacy",
+                json!({ "forced": forced, "by": "config", "effective": forced || current.switch }),
+            )
+        {
+            tracing::error!(error = %e, "Cannot record the config's privacy change");
+        }
+        let next = PrivacyState { on: forced || current.switch, forced, ..current };
+        self.apply(next, "config");
+    }
+
+    fn apply(&self, next: PrivacyState, by: &str) {
+        let was = self.tx.borrow().on;
+        let now_on = next.on;
+        self.tx.send_replace(next);
+        if was != now_on {
+            tracing::info!(
+                on = now_on,
+                by,
+                "Privacy mode {}",
+                if now_on { "on: nothing is shared" } else { "off" }
+            );
+            self.bus.publish(None, EventKind::PrivacyChanged { on: now_on, by: by.to_owned() });
+        }
+    }
+
+    /// Keeps `forced` in line with the config until `cancel`.
+    pub async fn follow_config(
+        self,
+        mut settings: watch::Receiver<Arc<Settings>>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            let forced = settings.borrow_and_update().hub.privacy;
+            self.set_forced(forced);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = settings.changed() => if changed.is_err() { break },
+            }
+        }
+    }
+}
+
+/// Writes `value` as JSON to `path` so that a crash leaves the old file or the new one.
+pub fn write_atomically<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn bus() -> Bus {
+        Bus::new(16, Metrics::new())
+    }
+
+    #[test]
+    fn switch_survives_a_restart_and_is_audited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit = Audit::open(&dir.path().join("audit")).expect("audit");
+        let bus = bus();
+        let mut events = bus.subscribe("t");
+        let p = Privacy::open(dir.path(), false, Some(audit.clone()), bus.clone());
+        assert!(!p.is_on());
+        let s = p.set(true, "mqtt").expect("set");
+        assert!(s.on && s.switch && !s.forced);
+        assert_eq!(s.changed_by.as_deref(), Some("mqtt"));
+        let e = events.try_recv().expect("event");
+        assert_eq!(e.kind, EventKind::PrivacyChanged { on: true, by: "mqtt".into() });
+        // The same value again changes and records nothing.
+        p.set(true, "api").expect("set");
+        assert!(events.try_recv().is_none());
+        let again = Privacy::open(dir.path(), false, Some(audit), bus);
+        assert!(again.is_on());
+        assert_eq!(again.state().changed_by.as_deref(), Some("mqtt"));
+        let log = crate::audit::entries(&dir.path().join("audit")).expect("entries");
+        let privacy: Vec<_> = log.iter().filter(|e| e["kind"] == "privacy").collect();
+        assert_eq!(privacy.len(), 1, "{log:?}");
+        assert_eq!(privacy[0]["on"], true);
+    }
+
+    #[test]
+    fn forced_privacy_cannot_be_switched_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Privacy::open(dir.path(), true, None, bus());
+        assert!(p.is_on());
+        assert!(matches!(p.set(false, "api"), Err(PrivacyError::Forced)));
+        p.set_forced(false);
+        assert!(!p.is_on());
+    }
+
+    #[test]
+    fn damaged_state_file_means_privacy_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+        std::fs::write(dir.path().join("state/privacy.json"), b"{\"on\": fa").expect("write");
+        let p = Privacy::open(dir.path(), false, None, bus());
+        assert!(p.is_on());
+    }
+
+    #[test]
+    fn turning_off_without_an_audit_log_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("state/privacy.json"),
+            br#"{"on": true, "changed_at": null, "changed_by": "cli"}"#,
+        )
+        .expect("write");
+        let p = Privacy::open(dir.path(), false, None, bus());
+        assert!(matches!(p.set(false, "mqtt"), Err(PrivacyError::NotRecorded(_))));
+        assert!(p.is_on());
+        // Turning on is never refused.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let p2 = Privacy::open(dir2.path(), false, None, bus());
+        assert!(p2.set(true, "mqtt").expect("on").on);
+    }
+}

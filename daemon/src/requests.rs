@@ -1,0 +1,637 @@
+//! Sharing requests in the hub: each one is decided by the policies ([`PolicyService`]); an
+//! `ask` waits here for the resident (API, CLI, MQTT/Home Assistant) until its timeout, and no
+//! answer in time is `deny`. Privacy mode denies every waiting request at once. Every answer is
+//! written to the audit log before it counts; an approval that cannot be recorded is refused.
+//!
+//! The relay (and the local API) hand requests in with [`Requests::submit`]; whoever waits for
+//! the outcome of an `ask` gets it through the receiver in [`Submitted::Pending`].
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Audit;
+use crate::bus::{Bus, EventKind};
+use crate::config::Settings;
+use crate::policy::service::PolicyService;
+use crate::policy::{Decision, Grant, HubMode, Request, RequestKind, Verdict};
+use crate::privacy::Privacy;
+
+/// Decided requests kept for `GET /api/requests` (older ones are only in the audit log).
+const KEEP_DONE: usize = 200;
+/// Requests waiting at once; more are denied (a flood must not hide real ones or grow memory).
+pub const MAX_PENDING: usize = 100;
+
+/// A request waiting for the resident.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    pub id: String,
+    pub source: String,
+    pub request: Request,
+    pub prompt: String,
+    pub asked_at: Timestamp,
+    pub expires: Timestamp,
+}
+
+/// A request that has its final answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    pub id: String,
+    pub source: String,
+    pub decision: Decision,
+    /// `policy`, `resident (<channel>)`, `timeout`, `privacy mode` or `shutdown`.
+    pub decided_by: String,
+    pub at: Timestamp,
+}
+
+/// What [`Requests::submit`] returns.
+#[derive(Debug)]
+pub enum Submitted {
+    /// The policies answered `allow` or `deny`.
+    Decided(Verdict),
+    /// The policies said `ask`: the final decision arrives on `outcome`.
+    Pending { view: Box<PendingView>, verdict: Verdict, outcome: oneshot::Receiver<Decision> },
+}
+
+/// The resident's narrowing of a request when approving it (all optional: the request as asked).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(default)]
+    pub cameras: Option<Vec<String>>,
+    #[serde(default)]
+    pub from: Option<Timestamp>,
+    #[serde(default)]
+    pub to: Option<Timestamp>,
+    #[serde(default)]
+    pub live_max_seconds: Option<u32>,
+    #[serde(default)]
+    pub strip_audio: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("request id {0:?} must be 1-128 characters of A-Z, a-z, 0-9, `.`, `_`, `:` and `-`")]
+    BadId(String),
+    #[error("request {0:?} was already received")]
+    Duplicate(String),
+    #[error("no request {0:?} is waiting for an answer")]
+    NotPending(String),
+    #[error("the approval is wider than the request: {0}")]
+    Wider(String),
+    #[error("privacy mode is on: nothing can be approved")]
+    Privacy,
+    #[error("the approval cannot be recorded in the audit log, so it is not given ({0})")]
+    NotRecorded(String),
+}
+
+struct Waiting {
+    view: PendingView,
+    tx: Option<oneshot::Sender<Decision>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    pending: Vec<Waiting>,
+    done: VecDeque<Finished>,
+}
+
+/// The request desk. Cheap to clone.
+#[derive(Clone)]
+pub struct Requests {
+    inner: Arc<Mutex<Inner>>,
+    policy: Option<Arc<PolicyService>>,
+    privacy: Privacy,
+    settings: watch::Receiver<Arc<Settings>>,
+    bus: Bus,
+    audit: Option<Audit>,
+    wake: Arc<Notify>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for Requests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requests").field("pending", &self.pending().len()).finish_non_exhaustive()
+    }
+}
+
+impl Requests {
+    pub fn new(
+        policy: Option<Arc<PolicyService>>,
+        privacy: Privacy,
+        settings: watch::Receiver<Arc<Settings>>,
+        bus: Bus,
+        audit: Option<Audit>,
+    ) -> Self {
+        Self {
+            inner: Arc::default(),
+            policy,
+            privacy,
+            settings,
+            bus,
+            audit,
+            wake: Arc::new(Notify::new()),
+            changed: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Requests waiting for the resident, oldest first.
+    pub fn pending(&self) -> Vec<PendingView> {
+        self.lock().pending.iter().map(|w| w.view.clone()).collect()
+    }
+
+    /// Recently decided requests, newest first.
+    pub fn recent(&self) -> Vec<Finished> {
+        self.lock().done.iter().rev().cloned().collect()
+    }
+
+    /// Ticks whenever the pending list changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Decides `request` with the resident's policies; `source` says where it came from
+    /// (`relay`, `api`, ...). Never shares anything by itself.
+    pub async fn submit(
+        &self,
+        request: Request,
+        mode: HubMode,
+        source: &str,
+    ) -> Result<Submitted, RequestError> {
+        let id_ok = (1..=128).contains(&request.id.len())
+            && request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+            && request.id != "oldest";
+        if !id_ok {
+            return Err(RequestError::BadId(request.id.chars().take(140).collect()));
+        }
+        {
+            let inner = self.lock();
+            if inner.pending.iter().any(|w| w.view.id == request.id)
+                || inner.done.iter().any(|d| d.id == request.id)
+            {
+                return Err(RequestError::Duplicate(request.id));
+            }
+        }
+        let settings = self.settings.borrow().clone();
+        let mut context = crate::policy::service::context_from(&settings, mode);
+        context.privacy = self.privacy.is_on();
+        let verdict = match &self.policy {
+            Some(p) => p.decide(request.clone(), context, source).await,
+            None => Verdict {
+                decision: Decision::deny("the policy engine is not running, so nothing is shared"),
+                plugins: Vec::new(),
+            },
+        };
+        let Decision::Ask { prompt, timeout_seconds } = &verdict.decision else {
+            self.finish(&request.id, source, verdict.decision.clone(), "policy");
+            return Ok(Submitted::Decided(verdict));
+        };
+        let now = Timestamp::now();
+        let expires = now
+            .checked_add(jiff::SignedDuration::from_secs(i64::from(*timeout_seconds)))
+            .unwrap_or(Timestamp::MAX);
+        let view = PendingView {
+            id: request.id.clone(),
+            source: source.to_owned(),
+            request,
+            prompt: prompt.clone(),
+            asked_at: now,
+            expires,
+        };
+        let (tx, rx) = oneshot::channel();
+        let full = {
+            let mut inner = self.lock();
+            if inner.pending.len() >= MAX_PENDING {
+                true
+            } else {
+                inner.pending.push(Waiting { view: view.clone(), tx: Some(tx) });
+                false
+            }
+        };
+        if full {
+            let decision =
+                Decision::deny(format!("{MAX_PENDING} requests are already waiting for the resident"));
+            self.record_answer(&view.id, &decision, "overflow");
+            self.finish(&view.id, source, decision.clone(), "overflow");
+            return Ok(Submitted::Decided(Verdict { decision, plugins: verdict.plugins }));
+        }
+        tracing::info!(request = %view.id, expires = %expires, "Request waits for the resident");
+        self.bus.publish(
+            None,
+            EventKind::RequestPending {
+                request_id: view.id.clone(),
+                requester: format!(
+                    "{} ({})",
+                    view.request.requester.organisation,
+                    view.request.requester.kind.name()
+                ),
+                prompt: view.prompt.clone(),
+                expires,
+            },
+        );
+        self.touch();
+        self.wake.notify_one();
+        Ok(Submitted::Pending { view: Box::new(view), verdict, outcome: rx })
+    }
+
+    /// The resident approves a waiting request, optionally narrowed. `by` names the channel
+    /// (`api`, `mqtt`, `cli`).
+    pub fn approve(&self, id: &str, approval: &Approval, by: &str) -> Result<Decision, RequestError> {
+        if self.privacy.is_on() {
+            return Err(RequestError::Privacy);
+        }
+        let request = {
+            let inner = self.lock();
+            let w = inner
+                .pending
+                .iter()
+                .find(|w| w.view.id == id)
+                .ok_or_else(|| RequestError::NotPending(id.to_owned()))?;
+            w.view.request.clone()
+        };
+        let grant = narrow(&request, approval).map_err(RequestError::Wider)?;
+        let decision = Decision::Allow { grant };
+        let who = format!("resident ({by})");
+        if let Err(e) = self.audit_answer(id, &decision, &who) {
+            return Err(RequestError::NotRecorded(e));
+        }
+        self.resolve(id, decision.clone(), &who).ok_or_else(|| RequestError::NotPending(id.to_owned()))?;
+        Ok(decision)
+    }
+
+    /// The resident denies a waiting request.
+    pub fn deny(&self, id: &str, reason: &str, by: &str) -> Result<Decision, RequestError> {
+        if !self.lock().pending.iter().any(|w| w.view.id == id) {
+            return Err(RequestError::NotPending(id.to_owned()));
+        }
+        let reason = if reason.is_empty() { "denied by the resident" } else { reason };
+        let decision = Decision::deny(reason);
+        let who = format!("resident ({by})");
+        self.record_answer(id, &decision, &who);
+        self.resolve(id, decision.clone(), &who).ok_or_else(|| RequestError::NotPending(id.to_owned()))?;
+        Ok(decision)
+    }
+
+    /// Switches privacy mode; turning it on denies every waiting request before this returns.
+    pub fn set_privacy(
+        &self,
+        on: bool,
+        by: &str,
+    ) -> Result<crate::privacy::PrivacyState, crate::privacy::PrivacyError> {
+        let state = self.privacy.set(on, by)?;
+        if state.on {
+            self.deny_all("privacy mode is on", "privacy mode");
+        }
+        Ok(state)
+    }
+
+    /// The oldest waiting request's id.
+    pub fn oldest(&self) -> Option<String> {
+        self.lock().pending.first().map(|w| w.view.id.clone())
+    }
+
+    fn audit_answer(&self, id: &str, decision: &Decision, by: &str) -> Result<(), String> {
+        match &self.audit {
+            Some(a) => a
+                .append("resident_decision", json!({ "request_id": id, "by": by, "final": decision }))
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Err("the audit log is not open".into()),
+        }
+    }
+
+    /// Records a deny (which happens even if the record fails).
+    fn record_answer(&self, id: &str, decision: &Decision, by: &str) {
+        if let Err(e) = self.audit_answer(id, decision, by) {
+            tracing::error!(request = %id, error = %e, "Cannot record a denial in the audit log (denied anyway)");
+        }
+    }
+
+    fn resolve(&self, id: &str, decision: Decision, by: &str) -> Option<()> {
+        let waiting = {
+            let mut inner = self.lock();
+            let at = inner.pending.iter().position(|w| w.view.id == id)?;
+            inner.pending.remove(at)
+        };
+        let mut waiting = waiting;
+        if let Some(tx) = waiting.tx.take() {
+            let _ = tx.send(decision.clone());
+        }
+        self.finish(id, &waiting.view.source, decision, by);
+        self.touch();
+        Some(())
+    }
+
+    fn finish(&self, id: &str, source: &str, decision: Decision, by: &str) {
+        let (outcome, reason) = match &decision {
+            Decision::Deny { reason } => ("deny", reason.clone()),
+            Decision::Ask { prompt, .. } => ("ask", prompt.clone()),
+            Decision::Allow { .. } => ("allow", String::new()),
+        };
+        if by != "policy" {
+            tracing::info!(request = %id, decision = outcome, by, "Request answered");
+            self.bus.publish(
+                None,
+                EventKind::DecisionMade { request_id: id.to_owned(), decision: outcome.to_owned(), reason },
+            );
+        }
+        let mut inner = self.lock();
+        inner.done.push_back(Finished {
+            id: id.to_owned(),
+            source: source.to_owned(),
+            decision,
+            decided_by: by.to_owned(),
+            at: Timestamp::now(),
+        });
+        while inner.done.len() > KEEP_DONE {
+            inner.done.pop_front();
+        }
+    }
+
+    /// Denies every waiting request (privacy mode, shutdown).
+    fn deny_all(&self, reason: &str, by: &str) {
+        let ids: Vec<String> = self.lock().pending.iter().map(|w| w.view.id.clone()).collect();
+        for id in ids {
+            let decision = Decision::deny(reason);
+            self.record_answer(&id, &decision, by);
+            self.resolve(&id, decision, by);
+        }
+    }
+
+    /// Expires unanswered requests and denies everything waiting when privacy mode turns on,
+    /// until `cancel`; then denies what is still waiting.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut privacy = self.privacy.subscribe();
+        loop {
+            if privacy.borrow_and_update().on {
+                self.deny_all("privacy mode is on", "privacy mode");
+            }
+            let now = Timestamp::now();
+            let expired: Vec<String> = self
+                .lock()
+                .pending
+                .iter()
+                .filter(|w| w.view.expires <= now)
+                .map(|w| w.view.id.clone())
+                .collect();
+            for id in expired {
+                let decision = Decision::deny("the resident did not answer in time");
+                self.record_answer(&id, &decision, "timeout");
+                self.resolve(&id, decision, "timeout");
+            }
+            let next = self.lock().pending.iter().map(|w| w.view.expires).min();
+            let wait = next.map_or(Duration::from_secs(3600), |t| {
+                Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO)
+            });
+            // Wall-clock deadlines: wake at least once a minute in case the clock was set.
+            let wait = wait.min(Duration::from_secs(60));
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                changed = privacy.changed() => if changed.is_err() { break },
+            }
+        }
+        self.deny_all("the hub is shutting down", "shutdown");
+    }
+}
+
+/// The grant for an approval: the request as asked, narrowed by `a`, never wider.
+pub fn narrow(request: &Request, a: &Approval) -> Result<Grant, String> {
+    let asked = request.kind.cameras();
+    let cameras = match &a.cameras {
+        Some(c) if c.is_empty() => return Err("no cameras".into()),
+        Some(c) => {
+            if let Some(extra) = c.iter().find(|c| !asked.contains(c)) {
+                return Err(format!("camera {extra:?} was not requested"));
+            }
+            let mut c = c.clone();
+            c.dedup();
+            c
+        }
+        None => asked.to_vec(),
+    };
+    let mut grant = Grant {
+        cameras,
+        from: None,
+        to: None,
+        live_max_seconds: None,
+        strip_audio: a.strip_audio,
+        notify_resident: false,
+    };
+    match &request.kind {
+        RequestKind::Clip { from, to, .. } => {
+            let (f, t) = (a.from.unwrap_or(*from), a.to.unwrap_or(*to));
+            if f < *from || t > *to {
+                return Err(format!("{f} .. {t} is outside the requested {from} .. {to}"));
+            }
+            if f >= t {
+                return Err(format!("{f} .. {t} is empty or reversed"));
+            }
+            if a.live_max_seconds.is_some() {
+                return Err("`live_max_seconds` is for live requests".into());
+            }
+            (grant.from, grant.to) = (Some(f), Some(t));
+        }
+        RequestKind::Live { max_seconds, .. } => {
+            if a.from.is_some() || a.to.is_some() {
+                return Err("`from` and `to` are for clip requests".into());
+            }
+            let secs = a.live_max_seconds.unwrap_or(*max_seconds);
+            if secs == 0 || secs > *max_seconds {
+                return Err(format!("live for {secs}s, {max_seconds}s requested"));
+            }
+            grant.live_max_seconds = Some(secs);
+        }
+        RequestKind::Snapshot { .. } => {
+            if a.from.is_some() || a.to.is_some() || a.live_max_seconds.is_some() {
+                return Err("a snapshot request takes only `cameras`".into());
+            }
+        }
+    }
+    Ok(grant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{LegalBasis, Requester, RequesterKind};
+
+    fn clip(id: &str) -> Request {
+        Request {
+            id: id.into(),
+            requester: Requester {
+                organisation: "PD".into(),
+                person: String::new(),
+                kind: RequesterKind::Police,
+            },
+            kind: RequestKind::Clip {
+                cameras: vec!["porch".into(), "drive".into()],
+                from: "2026-11-01T10:00:00Z".parse().expect("ts"),
+                to: "2026-11-01T11:00:00Z".parse().expect("ts"),
+            },
+            reason: String::new(),
+            case_number: None,
+            legal_basis: LegalBasis::None,
+            received_at: "2026-11-01T12:00:00Z".parse().expect("ts"),
+        }
+    }
+
+    fn desk(dir: &std::path::Path) -> (Requests, Privacy, Bus) {
+        let settings = crate::config::parse(
+            &dir.join("config.toml"),
+            String::new(),
+            &crate::config::Env::from_pairs::<_, String, String>([]),
+        )
+        .expect("config");
+        let (_tx, rx) = watch::channel(Arc::new(settings));
+        let bus = Bus::new(64, crate::metrics::Metrics::new());
+        let audit = Audit::open(&dir.join("audit")).expect("audit");
+        let privacy = Privacy::open(dir, false, Some(audit.clone()), bus.clone());
+        (Requests::new(None, privacy.clone(), rx, bus.clone(), Some(audit)), privacy, bus)
+    }
+
+    /// Puts `request` in the waiting list as if a policy had said `ask` with this timeout.
+    fn wait_for(desk: &Requests, request: Request, timeout: Duration) -> oneshot::Receiver<Decision> {
+        let now = Timestamp::now();
+        let (tx, rx) = oneshot::channel();
+        let view = PendingView {
+            id: request.id.clone(),
+            source: "test".into(),
+            request,
+            prompt: "ok?".into(),
+            asked_at: now,
+            expires: now + jiff::SignedDuration::try_from(timeout).expect("duration"),
+        };
+        desk.lock().pending.push(Waiting { view, tx: Some(tx) });
+        desk.touch();
+        desk.wake.notify_one();
+        rx
+    }
+
+    #[tokio::test]
+    async fn no_answer_in_time_is_deny() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (desk, _, _) = desk(dir.path());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(desk.clone().run(cancel.clone()));
+        let rx = wait_for(&desk, clip("slow"), Duration::from_millis(200));
+        let decision = rx.await.expect("answered");
+        assert_eq!(decision, Decision::deny("the resident did not answer in time"));
+        assert!(desk.pending().is_empty());
+        assert_eq!(desk.recent()[0].decided_by, "timeout");
+        // Too late now.
+        assert!(matches!(
+            desk.approve("slow", &Approval::default(), "api"),
+            Err(RequestError::NotPending(_))
+        ));
+        cancel.cancel();
+        task.await.expect("task");
+        let log = crate::audit::entries(&dir.path().join("audit")).expect("audit");
+        assert!(log.iter().any(|e| e["kind"] == "resident_decision" && e["by"] == "timeout"), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn privacy_mode_and_shutdown_deny_what_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (desk, privacy, _) = desk(dir.path());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(desk.clone().run(cancel.clone()));
+        let a = wait_for(&desk, clip("a"), Duration::from_secs(3600));
+        privacy.set(true, "test").expect("privacy on");
+        assert_eq!(a.await.expect("answered"), Decision::deny("privacy mode is on"));
+        assert!(matches!(desk.approve("a", &Approval::default(), "api"), Err(RequestError::Privacy)));
+        privacy.set(false, "test").expect("privacy off");
+        let b = wait_for(&desk, clip("b"), Duration::from_secs(3600));
+        assert_eq!(desk.pending().len(), 1);
+        cancel.cancel();
+        assert_eq!(b.await.expect("answered"), Decision::deny("the hub is shutting down"));
+        task.await.expect("task");
+    }
+
+    #[tokio::test]
+    async fn approve_and_deny_answer_the_waiting_side_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (desk, _, bus) = desk(dir.path());
+        let mut events = bus.subscribe("t");
+        let a = wait_for(&desk, clip("a"), Duration::from_secs(3600));
+        let d = desk
+            .approve("a", &Approval { cameras: Some(vec!["drive".into()]), ..Approval::default() }, "mqtt")
+            .expect("approve");
+        let Decision::Allow { grant } = a.await.expect("answered") else { panic!("not allow") };
+        assert_eq!(Decision::Allow { grant: grant.clone() }, d);
+        assert_eq!(grant.cameras, vec!["drive"]);
+        let e = events.try_recv().expect("event");
+        assert!(
+            matches!(&e.kind, EventKind::DecisionMade { request_id, decision, .. } if request_id == "a" && decision == "allow")
+        );
+        assert!(matches!(desk.deny("a", "", "api"), Err(RequestError::NotPending(_))));
+        let b = wait_for(&desk, clip("b"), Duration::from_secs(3600));
+        assert_eq!(desk.oldest().as_deref(), Some("b"));
+        desk.deny("b", "", "cli").expect("deny");
+        assert_eq!(b.await.expect("answered"), Decision::deny("denied by the resident"));
+        // Ids are checked: they end up in MQTT topics.
+        for bad in ["", "a/b", "a+", "#", "oldest", &"x".repeat(129)] {
+            let mut r = clip(bad);
+            r.id = bad.to_owned();
+            assert!(
+                matches!(desk.submit(r, HubMode::Home, "api").await, Err(RequestError::BadId(_))),
+                "{bad:?}"
+            );
+        }
+        // Without a policy engine every request is denied, and a second one with the same id is refused.
+        let Submitted::Decided(v) = desk.submit(clip("c"), HubMode::Home, "api").await.expect("submit")
+        else {
+            panic!("not decided")
+        };
+        assert_eq!(v.decision.outcome(), "deny");
+        assert!(matches!(
+            desk.submit(clip("c"), HubMode::Home, "api").await,
+            Err(RequestError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn approvals_only_narrow() {
+        let r = clip("a");
+        let g = narrow(&r, &Approval::default()).expect("as asked");
+        assert_eq!(g.cameras, vec!["porch", "drive"]);
+        assert_eq!(g.from, Some("2026-11-01T10:00:00Z".parse().expect("ts")));
+        let g = narrow(
+            &r,
+            &Approval {
+                cameras: Some(vec!["porch".into()]),
+                from: Some("2026-11-01T10:30:00Z".parse().expect("ts")),
+                strip_audio: true,
+                ..Approval::default()
+            },
+        )
+        .expect("narrower");
+        assert_eq!(g.cameras, vec!["porch"]);
+        assert!(g.strip_audio);
+        let wider = [
+            Approval { cameras: Some(vec!["garden".into()]), ..Approval::default() },
+            Approval { cameras: Some(vec![]), ..Approval::default() },
+            Approval { to: Some("2026-11-01T11:00:01Z".parse().expect("ts")), ..Approval::default() },
+            Approval { from: Some("2026-11-01T11:00:00Z".parse().expect("ts")), ..Approval::default() },
+            Approval { live_max_seconds: Some(5), ..Approval::default() },
+        ];
+        for a in wider {
+            assert!(narrow(&r, &a).is_err(), "{a:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! MQTT against a real broker (Debian's mosquitto on an ephemeral loopback port): Home Assistant
+//! discovery for the hub and its cameras, events from the bus, the resident's commands
+//! (privacy, answers to sharing requests, recording), availability when the daemon dies, and a
+//! broker restart with retained state restored and queued events delivered.
+
+use porchlight_e2e::mqtt::{Broker, Message, Observer};
+use porchlight_e2e::{Daemon, Setup, message, plugin_bytes};
+use serde_json::{Value, json};
+
+const CAMERAS: &str = r#"
+[[camera]]
+name = "porch"
+rtsp_url = "rtsp://127.0.0.1:9/porch"
+record = "off"
+mqtt_event = [{ topic = "ring/home/camera/abc/ding/state", kind = "doorbell" }]
+
+[[camera]]
+name = "drive"
+rtsp_url = "rtsp://127.0.0.1:9/drive"
+"#;
+
+fn config(broker: &Broker, extra: &str) -> String {
+    format!("{CAMERAS}\n{}", broker.section(extra))
+}
+
+fn discovery_topics(seen: &[Message]) -> Vec<&str> {
+    seen.iter()
+        .filter(|m| m.topic.starts_with("homeassistant/") && !m.payload.is_empty())
+        .map(|m| m.topic.as_str())
+        .collect()
+}
+
+/// Home Assistant sees the hub and both cameras with working entities; bus events reach the
+/// broker; a camera removed from the config takes its entities with it.
+#[test]
+fn home_assistant_discovery_state_and_events() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new(&config(&broker, ""));
+    let d = Daemon::start(&s.config);
+
+    obs.wait("porchlight/available", |t| t == "online");
+    // 9 hub entities and 5 per camera.
+    let want = 9 + 2 * 5;
+    obs.wait_until("all discovery configs", |all| discovery_topics(all).len() >= want);
+    let configs: Vec<_> =
+        obs.messages().into_iter().filter(|m| m.topic.starts_with("homeassistant/")).collect();
+    assert_eq!(configs.len(), want, "{:?}", configs.iter().map(|m| &m.topic).collect::<Vec<_>>());
+    // A client that connects later (Home Assistant after a restart) gets them all, retained.
+    let late = Observer::connect(&broker);
+    late.wait_until("retained configs", |all| discovery_topics(all).len() >= want);
+    for m in late.messages().iter().filter(|m| m.topic.starts_with("homeassistant/")) {
+        assert!(m.retain, "{} not retained", m.topic);
+    }
+    for m in &configs {
+        let c = m.json();
+        assert_eq!(c["availability_topic"], "porchlight/available", "{}", m.topic);
+        assert!(
+            c["device"]["identifiers"][0].as_str().is_some_and(|i| i.starts_with("porchlight_porchlight"))
+        );
+        assert_eq!(c["origin"]["name"], "Porchlight");
+    }
+    let doorbell =
+        obs.wait("homeassistant/event/porchlight_porchlight_porch_doorbell/config", |_| true).json();
+    assert_eq!(doorbell["event_types"], json!(["press"]));
+    assert_eq!(doorbell["state_topic"], "porchlight/porch/doorbell");
+    assert_eq!(doorbell["device"]["via_device"], "porchlight_porchlight");
+    let privacy = obs.wait("homeassistant/switch/porchlight_porchlight_privacy/config", |_| true).json();
+    assert_eq!(privacy["command_topic"], "porchlight/privacy/set");
+
+    // Initial state.
+    obs.wait("porchlight/privacy", |t| t == "OFF");
+    obs.wait("porchlight/requests", |t| t == "[]");
+    obs.wait("porchlight/porch/motion", |t| t == "OFF");
+    obs.wait("porchlight/porch/record", |t| t == "OFF");
+    obs.wait("porchlight/porch/status", |t| t == "off");
+    obs.wait("porchlight/relay/active", |t| t == "OFF");
+
+    // Events from the bus.
+    let mark = obs.len();
+    let (code, _) = d.post("/api/cameras/porch/events", &json!({ "event": "motion_start" }));
+    assert_eq!(code, 202);
+    obs.wait_after(mark, "motion ON", |m| m.topic == "porchlight/porch/motion" && m.text() == "ON");
+    let (_, body) = d.post("/api/cameras/porch/events", &json!({ "event": "doorbell_press" }));
+    let sent: Value = serde_json::from_str(&body).expect("json");
+    let press = obs.wait_after(mark, "doorbell", |m| m.topic == "porchlight/porch/doorbell").json();
+    assert_eq!(press["event_type"], "press");
+    assert_eq!(press["time"], sent["time"]);
+    let feed = obs.wait_after(mark, "events feed", |m| {
+        m.topic == "porchlight/events" && m.text().contains("doorbell_press")
+    });
+    assert_eq!(feed.json()["camera"], "porch");
+    assert!(!feed.retain);
+
+    // A doorbell that is not ONVIF: a ring-mqtt style topic. Other payloads are not a press.
+    let mark = obs.len();
+    obs.publish("ring/home/camera/abc/ding/state", b"OFF", false);
+    obs.publish("ring/home/camera/abc/ding/state", b"ON", false);
+    obs.wait_after(mark, "doorbell from ring-mqtt", |m| m.topic == "porchlight/porch/doorbell");
+    let presses =
+        obs.messages().into_iter().skip(mark).filter(|m| m.topic == "porchlight/porch/doorbell").count();
+    assert_eq!(presses, 1);
+
+    // Home Assistant restarts: discovery and state are published again.
+    let mark = obs.len();
+    obs.publish("homeassistant/status", b"online", false);
+    obs.wait_after(mark, "discovery republished", |m| m.topic.ends_with("porch_motion/config"));
+    obs.wait_after(mark, "state republished", |m| m.topic == "porchlight/privacy");
+
+    // The drive camera leaves the config: its entities are removed (empty retained configs).
+    let mark = obs.len();
+    let body = format!(
+        "{}\n{}",
+        CAMERAS.split("[[camera]]\nname = \"drive\"").next().expect("split"),
+        broker.section("")
+    );
+    std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("rewrite config");
+    d.signal("HUP");
+    obs.wait_after(mark, "drive motion entity removed", |m| {
+        m.topic == "homeassistant/binary_sensor/porchlight_porchlight_drive_motion/config"
+            && m.payload.is_empty()
+    });
+    let removed: Vec<_> = obs
+        .messages()
+        .into_iter()
+        .skip(mark)
+        .filter(|m| m.topic.starts_with("homeassistant/") && m.payload.is_empty())
+        .map(|m| m.topic)
+        .collect();
+    assert!(removed.iter().all(|t| t.contains("_drive_")), "{removed:?}");
+    obs.wait_until("all five drive entities removed", |all| {
+        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 5
+    });
+}
+
+fn request(id: &str) -> Value {
+    json!({
+        "id": id,
+        "requester": { "organisation": "City Police", "person": "Det. Smith", "kind": "police" },
+        "kind": { "type": "clip", "cameras": ["porch", "drive"], "from": "2026-11-26T17:00:00Z", "to": "2026-11-26T17:30:00Z" },
+        "reason": "burglary next door",
+        "legal_basis": { "type": "none" },
+        "received_at": "2026-11-26T18:00:00Z",
+    })
+}
+
+/// Privacy mode and answers to sharing requests from MQTT (as Home Assistant's switch and
+/// buttons send them), each recorded in the audit log; garbage commands change nothing.
+#[test]
+fn privacy_and_approvals_from_mqtt() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new("");
+    std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
+    std::fs::write(s.path("plugins/ask.wasm"), plugin_bytes("ask-resident")).expect("plugin");
+    let body = format!(
+        "{}\n[plugins]\ndir = \"plugins\"\nenabled = [\"ask\"]\ntime_limit = \"2s\"\n",
+        config(&broker, "")
+    );
+    std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("config");
+    let d = Daemon::start(&s.config);
+    obs.wait("porchlight/privacy", |t| t == "OFF");
+
+    // Garbage first: none of it may change anything or stop the daemon.
+    for (topic, payload) in [
+        ("porchlight/privacy/set", &b"maybe"[..]),
+        ("porchlight/privacy/set", &[0xff, 0xfe, 0x00][..]),
+        ("porchlight/requests/nope/set", &b"approve"[..]),
+        ("porchlight/requests/oldest/set", &b"{"[..]),
+        ("porchlight/porch/record/set", &b"sideways"[..]),
+        ("porchlight/ghost/record/set", &b"ON"[..]),
+    ] {
+        obs.publish(topic, payload, false);
+    }
+    let skip = d.log_len();
+    obs.publish("porchlight/privacy/set", b"ON", false);
+    obs.wait("porchlight/privacy", |t| t == "ON");
+    let ignored = d.logs().iter().filter(|l| message(l) == "MQTT command ignored").count();
+    assert_eq!(ignored, 6, "{}", d.log_text());
+    d.wait_log_after(skip, "privacy on", |l| message(l).starts_with("Privacy mode on"));
+    assert_eq!(d.get_json("/api/privacy")["on"], true);
+
+    // Under privacy mode a request is denied before any plugin runs.
+    let (code, body) = d.post("/api/requests", &json!({ "request": request("r-privacy") }));
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["decision"], "deny", "{v}");
+    assert!(v["reason"].as_str().is_some_and(|r| r.contains("privacy")), "{v}");
+
+    let mark = obs.len();
+    obs.publish("porchlight/privacy/set", b"OFF", false);
+    obs.wait_after(mark, "privacy off", |m| m.topic == "porchlight/privacy" && m.text() == "OFF");
+
+    // ask-resident asks: the request waits, and shows up on MQTT.
+    let (code, body) = d.post("/api/requests", &json!({ "request": request("r-1") }));
+    assert_eq!(code, 202, "{body}");
+    let list = obs
+        .wait_after(mark, "pending list", |m| m.topic == "porchlight/requests" && m.text().contains("r-1"));
+    let list = list.json();
+    assert_eq!(list[0]["id"], "r-1");
+    assert!(list[0]["prompt"].as_str().is_some_and(|p| p.contains("City Police")), "{list}");
+    obs.wait_after(mark, "received event", |m| {
+        m.topic == "porchlight/requests/received" && m.json()["request_id"] == "r-1"
+    });
+
+    // Approve from MQTT, narrowed to one camera.
+    let mark = obs.len();
+    obs.publish(
+        "porchlight/requests/r-1/set",
+        br#"{"action":"approve","cameras":["porch"],"strip_audio":true}"#,
+        false,
+    );
+    let decided = obs.wait_after(mark, "decision", |m| m.topic == "porchlight/requests/decided").json();
+    assert_eq!(decided["event_type"], "allow");
+    assert_eq!(decided["request_id"], "r-1");
+    obs.wait_after(mark, "list empty", |m| m.topic == "porchlight/requests" && m.text() == "[]");
+    let recent = &d.get_json("/api/requests")["recent"][0];
+    assert_eq!(recent["id"], "r-1");
+    assert_eq!(recent["decided_by"], "resident (mqtt)");
+    assert_eq!(recent["decision"]["grant"]["cameras"], json!(["porch"]));
+    assert_eq!(recent["decision"]["grant"]["strip_audio"], true);
+
+    // Deny the oldest with Home Assistant's button.
+    let (code, _) = d.post("/api/requests", &json!({ "request": request("r-2") }));
+    assert_eq!(code, 202);
+    let mark = obs.len();
+    obs.publish("porchlight/requests/oldest/set", b"deny", false);
+    let decided = obs.wait_after(mark, "deny", |m| m.topic == "porchlight/requests/decided").json();
+    assert_eq!(decided["event_type"], "deny");
+    assert_eq!(decided["request_id"], "r-2");
+
+    // Recording off for one camera from MQTT.
+    obs.wait("porchlight/drive/record", |t| t == "ON");
+    let mark = obs.len();
+    obs.publish("porchlight/drive/record/set", b"OFF", false);
+    obs.wait_after(mark, "recording switched off", |m| {
+        m.topic == "porchlight/drive/record" && m.text() == "OFF"
+    });
+    obs.wait_after(mark, "camera task restarted without recording", |m| {
+        m.topic == "porchlight/drive/status" && m.text() == "off"
+    });
+
+    // Everything that changed sharing is in the audit log.
+    let entries = porchlight::audit::entries(&s.dir.path().join("data/audit")).expect("audit log");
+    let text = entries.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let privacy: Vec<_> = entries
+        .iter()
+        .filter(|e| e["kind"] == "privacy")
+        .map(|e| (e["on"].clone(), e["by"].clone()))
+        .collect();
+    assert_eq!(privacy, vec![(json!(true), json!("mqtt")), (json!(false), json!("mqtt"))], "{text}");
+    let answers: Vec<_> = entries
+        .iter()
+        .filter(|e| e["kind"] == "resident_decision")
+        .map(|e| (e["request_id"].clone(), e["final"]["decision"].clone(), e["by"].clone()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            (json!("r-1"), json!("allow"), json!("resident (mqtt)")),
+            (json!("r-2"), json!("deny"), json!("resident (mqtt)")),
+        ],
+        "{text}"
+    );
+}
+
+/// A daemon killed with SIGKILL: the broker publishes its will, `offline`.
+#[test]
+fn killed_daemon_goes_offline() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new(&config(&broker, ""));
+    let mut d = Daemon::start(&s.config);
+    obs.wait("porchlight/available", |t| t == "online");
+    let mark = obs.len();
+    d.signal("KILL");
+    d.wait_exit(porchlight_e2e::WAIT);
+    let m = obs.wait_after(mark, "will", |m| m.topic == "porchlight/available");
+    assert_eq!(m.text(), "offline");
+}
+
+/// A graceful stop says `offline` itself.
+#[test]
+fn stopped_daemon_says_offline() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new(&config(&broker, ""));
+    let mut d = Daemon::start(&s.config);
+    obs.wait("porchlight/available", |t| t == "online");
+    let mark = obs.len();
+    d.signal("TERM");
+    assert!(d.wait_exit(porchlight_e2e::WAIT).success());
+    assert_eq!(obs.wait_after(mark, "offline", |m| m.topic == "porchlight/available").text(), "offline");
+}
+
+/// The broker restarts: the daemon reconnects and publishes its state again, and the events of
+/// the outage arrive, the oldest dropped beyond `queue_limit`.
+#[test]
+fn broker_restart_restores_state_and_delivers_queued_events() {
+    let Some(mut broker) = Broker::start_persistent() else { return };
+    // A persistent session, so messages sent while the observer itself reconnects wait for it.
+    let obs = Observer::connect_persistent(&broker, "restart-observer");
+    let s = Setup::new(&config(&broker, "queue_limit = 4\nkeep_alive = \"5s\""));
+    let d = Daemon::start(&s.config);
+    obs.wait("porchlight/available", |t| t == "online");
+    obs.wait("porchlight/privacy", |t| t == "OFF");
+
+    let skip = d.log_len();
+    broker.stop();
+    d.wait_log_after(skip, "the daemon to notice", |l| message(l) == "MQTT connection lost; retrying");
+    // Six presses while the broker is away: 12 messages (doorbell + events feed), 4 kept.
+    let mut times = Vec::new();
+    for _ in 0..6 {
+        let (code, body) = d.post("/api/cameras/porch/events", &json!({ "event": "doorbell_press" }));
+        assert_eq!(code, 202);
+        times.push(serde_json::from_str::<Value>(&body).expect("json")["time"].clone());
+    }
+    let mark = obs.len();
+    broker.restart();
+    obs.wait_connects(2);
+    obs.wait_after(mark, "online again", |m| m.topic == "porchlight/available" && m.text() == "online");
+    obs.wait_after(mark, "privacy state again", |m| m.topic == "porchlight/privacy");
+    obs.wait_after(mark, "discovery again", |m| m.topic.ends_with("porch_doorbell/config"));
+    let last = obs.wait_after(mark, "the last press", |m| {
+        m.topic == "porchlight/porch/doorbell" && m.json()["time"] == times[5]
+    });
+    assert!(!last.retain);
+    let delivered: Vec<Value> = obs
+        .messages()
+        .into_iter()
+        .skip(mark)
+        .filter(|m| m.topic == "porchlight/porch/doorbell")
+        .map(|m| m.json()["time"].clone())
+        .collect();
+    assert_eq!(delivered, times[4..].to_vec(), "the newest presses, in order");
+    let metrics = d.get("/metrics").1;
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("porchlight_mqtt_messages_total{result=\"dropped\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("dropped counter");
+    assert!(dropped >= 8, "{metrics}");
+    d.find_log(|l| message(l).starts_with("MQTT queue overflowed")).expect("overflow logged");
+}
