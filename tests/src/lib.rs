@@ -7,6 +7,7 @@ pub mod media;
 pub mod mqtt;
 pub mod netns;
 pub mod rtsp;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -24,21 +24,29 @@ pub struct Broker {
     child: Option<Child>,
     /// Keep retained messages and persistent sessions across [`Broker::restart`].
     persistent: bool,
+    /// TLS only, with a client certificate signed by this CA required.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Broker {
     /// Starts a broker, or `None` (skip) when mosquitto is not installed.
     pub fn start() -> Option<Self> {
-        Self::start_with(false)
+        Self::start_with(false, None)
+    }
+
+    /// A broker that speaks only TLS with `ca`'s server certificate and requires a client
+    /// certificate signed by `ca`.
+    pub fn start_tls(ca: &crate::tls::TestCa) -> Option<Self> {
+        Self::start_with(false, Some((ca.file("ca.pem"), ca.file("server.pem"), ca.file("server.key"))))
     }
 
     /// A broker that saves its state (retained messages, sessions of clients that asked for a
     /// persistent one) when it stops, and loads it when it starts again.
     pub fn start_persistent() -> Option<Self> {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(persistent: bool) -> Option<Self> {
+    fn start_with(persistent: bool, tls: Option<(PathBuf, PathBuf, PathBuf)>) -> Option<Self> {
         if !std::path::Path::new(MOSQUITTO).exists() {
             assert!(!peers_required(), "mosquitto is required: apt-get install mosquitto mosquitto-clients");
             eprintln!("skipping: mosquitto is not installed (apt-get install mosquitto)");
@@ -48,7 +56,7 @@ impl Broker {
         // An ephemeral port, released just before mosquitto takes it.
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let mut b = Self { dir, port, child: None, persistent };
+        let mut b = Self { dir, port, child: None, persistent, tls };
         b.launch();
         Some(b)
     }
@@ -63,6 +71,14 @@ impl Broker {
             ));
         } else {
             text.push_str("persistence false\n");
+        }
+        if let Some((ca, cert, key)) = &self.tls {
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            ));
         }
         text.push_str("log_dest stderr\nlog_type all\n");
         std::fs::write(&path, text).expect("write mosquitto.conf");

@@ -343,3 +343,60 @@ fn broker_restart_restores_state_and_delivers_queued_events() {
     assert!(dropped >= 8, "{metrics}");
     d.find_log(|l| message(l).starts_with("MQTT queue overflowed")).expect("overflow logged");
 }
+
+/// TLS to a broker that requires a client certificate: the daemon connects with the configured
+/// CA and client certificate (seen by `mosquitto_sub`, over TLS too); with a CA that did not
+/// sign the broker's certificate it does not connect, and its health says why.
+#[test]
+fn tls_with_a_client_certificate() {
+    let ca = porchlight_e2e::tls::TestCa::new("Porchlight test CA");
+    let Some(broker) = Broker::start_tls(&ca) else { return };
+    let files = format!(
+        "ca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}",
+        ca.file("ca.pem").display().to_string(),
+        ca.file("client.pem").display().to_string(),
+        ca.file("client.key").display().to_string()
+    );
+    let s = Setup::new(&config(&broker, &files));
+    let d = Daemon::start(&s.config);
+    d.wait_log("the TLS connection", |l| message(l) == "MQTT connected");
+    let out = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-t",
+            "porchlight/available",
+            "-C",
+            "1",
+            "-W",
+            "20",
+        ])
+        .arg("--cafile")
+        .arg(ca.file("ca.pem"))
+        .arg("--cert")
+        .arg(ca.file("client.pem"))
+        .arg("--key")
+        .arg(ca.file("client.key"))
+        .output()
+        .expect("mosquitto_sub (apt-get install mosquitto-clients)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "online",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.get_json("/api/health")["subsystems"]["mqtt"]["state"], "running");
+
+    // Another CA: the broker's certificate is not trusted, so nothing is sent.
+    let other = porchlight_e2e::tls::TestCa::new("Someone else's CA");
+    let files =
+        files.replace(&ca.file("ca.pem").display().to_string(), &other.file("ca.pem").display().to_string());
+    let s2 = Setup::new(&config(&broker, &files));
+    let d2 = Daemon::start(&s2.config);
+    let line = d2.wait_log("the refused connection", |l| message(l) == "MQTT connect failed; retrying");
+    assert!(line.to_string().to_lowercase().contains("certificate"), "{line}");
+    let health = d2.get_json("/api/health");
+    assert_eq!(health["subsystems"]["mqtt"]["state"], "degraded", "{health}");
+}

@@ -267,13 +267,13 @@ impl Session {
     }
 
     fn on_disconnect(&mut self, host: &str, error: &str) {
+        self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
         if self.connected {
             tracing::warn!(broker = %host, error = %error, "MQTT connection lost; retrying");
         } else {
             tracing::debug!(broker = %host, error = %error, "MQTT connect failed; retrying");
         }
         self.connected = false;
-        self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
     }
 
     async fn subscribe(&mut self) {
