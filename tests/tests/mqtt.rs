@@ -400,3 +400,41 @@ fn tls_with_a_client_certificate() {
     let health = d2.get_json("/api/health");
     assert_eq!(health["subsystems"]["mqtt"]["state"], "degraded", "{health}");
 }
+
+/// An ONVIF camera's still image reaches Home Assistant's `camera` entity: fetched from the
+/// snapshot URI the camera names (the oxvif mock camera, with WS-Security and its login), at
+/// start and again on a doorbell press.
+#[test]
+fn onvif_snapshot_for_the_camera_entity() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let server = runtime.block_on(async {
+        oxvif::mock::MockServer::builder().enforce_auth(true).start().await.expect("mock camera")
+    });
+    let s = Setup::new(&format!(
+        "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"admin\"\nrecord = \"off\"\n\n{}",
+        server.device_url(),
+        broker.section("")
+    ));
+    let d = Daemon::start(&s.config);
+    let entity = obs.wait("homeassistant/camera/porchlight_porchlight_door_snapshot/config", |_| true).json();
+    assert_eq!(entity["topic"], "porchlight/door/snapshot");
+    let first = obs.wait_after(0, "a snapshot", |m| m.topic == "porchlight/door/snapshot");
+    // The mock serves a BMP test image; it is passed on as the camera sent it.
+    assert!(first.payload.starts_with(b"BM") && first.payload.len() > 1000, "{} bytes", first.payload.len());
+
+    // A doorbell press fetches a fresh one. The hub fetches at most one image per camera every
+    // 5 s, and nothing signals the end of that window, so the test waits it out.
+    d.wait_log("the first snapshot", |l| message(l) == "Snapshot");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let mark = obs.len();
+    let (code, _) = d.post("/api/cameras/door/events", &json!({ "event": "doorbell_press" }));
+    assert_eq!(code, 202);
+    obs.wait_after(mark, "a fresh snapshot", |m| m.topic == "porchlight/door/snapshot");
+    drop(d);
+    runtime.block_on(async {
+        let _ = server.shutdown().await;
+    });
+}

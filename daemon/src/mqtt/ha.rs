@@ -205,6 +205,17 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
                 "state_topic": topics.status(cam),
             }),
         );
+        if c.onvif_url.is_some() {
+            add(
+                "camera",
+                &format!("{cam}_snapshot"),
+                &device,
+                json!({
+                    "name": "Snapshot",
+                    "topic": topics.snapshot(cam),
+                }),
+            );
+        }
         add(
             "switch",
             &format!("{cam}_record"),
@@ -236,7 +247,7 @@ mod tests {
             rtsp_url = "rtsp://10.0.0.5/stream1"
             [[camera]]
             name = "drive"
-            rtsp_url = "rtsp://10.0.0.6/stream1"
+            onvif_url = "http://10.0.0.6/onvif/device_service"
             [[camera]]
             name = "old"
             enabled = false
@@ -269,8 +280,10 @@ mod tests {
     fn every_entity_is_available_with_the_hub_and_unique() {
         let s = settings();
         let configs = configs(&s, &Topics::new("porchlight"));
-        // 7 hub entities + 2 storage sensors, 5 per enabled camera; the disabled one has none.
-        assert_eq!(configs.len(), 9 + 2 * 5);
+        // 7 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
+        // ONVIF one; the disabled one has none.
+        assert_eq!(configs.len(), 9 + 2 * 5 + 1);
+        assert!(configs.iter().any(|c| c.topic == "ha/camera/porchlight_home_drive_snapshot/config"));
         let mut ids = std::collections::BTreeSet::new();
         for c in &configs {
             let p = &c.payload;

@@ -47,6 +47,9 @@ pub struct Deps {
 
 /// How often storage stats and camera states are looked at.
 const STATS_EVERY: Duration = Duration::from_secs(30);
+/// How often a camera's still image is refreshed without events, and the least time between two.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
+const SNAPSHOT_MIN_GAP: Duration = Duration::from_secs(5);
 const STATES_EVERY: Duration = Duration::from_secs(2);
 /// The longest a command payload may be.
 const MAX_COMMAND: usize = 4096;
@@ -82,9 +85,10 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
                 }
             }
         };
-        let session = Session::new(&deps, &current);
+        let (snapshot_tx, snapshot_rx) = mpsc::channel(16);
+        let session = Session::new(&deps, &current, snapshot_tx);
         tokio::select! {
-            () = session.run(session_cancel.clone()) => {}
+            () = session.run(session_cancel.clone(), snapshot_rx) => {}
             () = restart => {}
         }
         session_cancel.cancel();
@@ -120,10 +124,24 @@ struct Session {
     external: BTreeMap<String, Vec<(String, crate::config::MqttEvent)>>,
     camera_states: BTreeMap<String, &'static str>,
     relays: BTreeSet<String>,
+    /// Still images of ONVIF cameras: fetched in the background, published when they arrive.
+    snapshots: BTreeMap<String, SnapshotState>,
+    snapshot_tx: mpsc::Sender<Fetched>,
+}
+
+/// A still image fetched for a camera (with the URI it came from), or why not.
+type Fetched = (String, Result<(url::Url, Vec<u8>), String>);
+
+#[derive(Debug, Default)]
+struct SnapshotState {
+    uri: Option<url::Url>,
+    last: Option<tokio::time::Instant>,
+    busy: bool,
+    last_error: Option<String>,
 }
 
 impl Session {
-    fn new(deps: &Deps, settings: &Arc<Settings>) -> Self {
+    fn new(deps: &Deps, settings: &Arc<Settings>, snapshot_tx: mpsc::Sender<Fetched>) -> Self {
         let announced = std::fs::read(discovery_file(settings))
             .ok()
             .and_then(|b| serde_json::from_slice::<BTreeSet<String>>(&b).ok())
@@ -141,10 +159,12 @@ impl Session {
             external: BTreeMap::new(),
             camera_states: BTreeMap::new(),
             relays: BTreeSet::new(),
+            snapshots: BTreeMap::new(),
+            snapshot_tx,
         }
     }
 
-    async fn run(mut self, cancel: CancellationToken) {
+    async fn run(mut self, cancel: CancellationToken, mut snapshots: mpsc::Receiver<Fetched>) {
         let mqtt = self.settings.mqtt.clone();
         let options = match options(&mqtt, &self.topics) {
             Ok(o) => o,
@@ -171,6 +191,7 @@ impl Session {
         settings.borrow_and_update();
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut states = tokio::time::interval(STATES_EVERY);
+        let mut snapshot_tick = tokio::time::interval(SNAPSHOT_EVERY);
         let mut republish_at: Option<tokio::time::Instant> = None;
 
         self.set_state();
@@ -203,7 +224,12 @@ impl Session {
                     self.publish_all_retained();
                 }
                 event = bus.recv() => match event {
-                    Some(e) => self.on_event(&e),
+                    Some(e) => {
+                        if let (Some(c), EventKind::MotionStart | EventKind::DoorbellPress) = (&e.camera, &e.kind) {
+                            self.request_snapshot(c, &cancel);
+                        }
+                        self.on_event(&e);
+                    }
                     None => break,
                 },
                 changed = privacy.changed() => {
@@ -228,6 +254,13 @@ impl Session {
                     }
                 }
                 _ = stats.tick() => self.set_stats().await,
+                _ = snapshot_tick.tick() => {
+                    let cameras: Vec<String> = self.snapshot_cameras().collect();
+                    for c in cameras {
+                        self.request_snapshot(&c, &cancel);
+                    }
+                }
+                Some((camera, result)) = snapshots.recv() => self.on_snapshot(&camera, result),
                 _ = states.tick() => self.set_camera_states(),
             }
         }
@@ -243,6 +276,69 @@ impl Session {
         poll_cancel.cancel();
         let _ = poller.await;
         self.deps.health.set("mqtt", State::Stopped, "");
+    }
+
+    /// Enabled cameras with an ONVIF address (the ones that can have a still image).
+    fn snapshot_cameras(&self) -> impl Iterator<Item = String> + '_ {
+        self.settings.cameras.iter().filter(|c| c.enabled && c.onvif_url.is_some()).map(|c| c.name.clone())
+    }
+
+    /// Fetches a still image of `camera` in the background (at most one at a time per camera,
+    /// and not more often than every few seconds).
+    fn request_snapshot(&mut self, camera: &str, cancel: &CancellationToken) {
+        let Some(cam) = self.settings.camera(camera).filter(|c| c.enabled) else { return };
+        let Some(onvif) = cam.onvif_url.clone() else { return };
+        let state = self.snapshots.entry(camera.to_owned()).or_default();
+        let now = tokio::time::Instant::now();
+        if state.busy || state.last.is_some_and(|t| now.duration_since(t) < SNAPSHOT_MIN_GAP) {
+            return;
+        }
+        state.busy = true;
+        state.last = Some(now);
+        let creds = cam.username.clone().map(|username| crate::onvif::client::Credentials {
+            username,
+            password: cam.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+        });
+        let (known, tx, name, cancel) =
+            (state.uri.clone(), self.snapshot_tx.clone(), camera.to_owned(), cancel.clone());
+        tokio::spawn(async move {
+            let work = async {
+                let uri = match known {
+                    Some(u) => u,
+                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
+                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref()).await?;
+                Ok((uri, image))
+            };
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                r = work => r,
+            };
+            let _ = tx.send((name, result)).await;
+        });
+    }
+
+    fn on_snapshot(&mut self, camera: &str, result: Result<(url::Url, Vec<u8>), String>) {
+        let state = self.snapshots.entry(camera.to_owned()).or_default();
+        state.busy = false;
+        match result {
+            Ok((uri, image)) => {
+                state.uri = Some(uri);
+                state.last_error = None;
+                tracing::debug!(camera, bytes = image.len(), "Snapshot");
+                self.publish(self.topics.snapshot(camera), image, true);
+            }
+            Err(e) => {
+                // Ask ONVIF for the address again next time; say each new problem once.
+                state.uri = None;
+                if state.last_error.as_ref() != Some(&e) {
+                    tracing::warn!(camera, error = %e, "Cannot fetch the camera's snapshot");
+                    state.last_error = Some(e);
+                }
+            }
+        }
     }
 
     async fn on_connect(&mut self, host: &str) {
@@ -674,8 +770,9 @@ fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
     let mut o = MqttOptions::new(m.client_id.clone(), host, m.port);
     o.set_keep_alive(m.keep_alive);
     o.set_clean_session(true);
-    // Commands and camera events are small; discovery configs are a few KiB.
-    o.set_max_packet_size(256 * 1024, 1024 * 1024);
+    // Incoming: commands and camera events are small.
+    // Outgoing: still images up to 4 MiB.
+    o.set_max_packet_size(256 * 1024, crate::onvif::snapshot::MAX_BYTES + 64 * 1024);
     o.set_last_will(LastWill::new(topics.available(), "offline", QoS::AtLeastOnce, true));
     if let Some(user) = &m.username {
         o.set_credentials(

@@ -67,6 +67,10 @@ impl Topics {
     pub fn status(&self, camera: &str) -> String {
         self.at(&format!("{camera}/status"))
     }
+    /// The camera's latest still image (bytes as the camera sent them; retained).
+    pub fn snapshot(&self, camera: &str) -> String {
+        self.at(&format!("{camera}/snapshot"))
+    }
     pub fn record(&self, camera: &str) -> String {
         self.at(&format!("{camera}/record"))
     }

@@ -66,6 +66,31 @@ impl Transport for HttpTransport {
 }
 
 async fn http_post(url: &Url, headers: Vec<(String, String)>, body: String) -> Result<HttpResponse, String> {
+    let raw = http_send(hyper::Method::POST, url, headers, body, xml::MAX_BYTES).await?;
+    Ok(HttpResponse {
+        status: raw.status,
+        www_authenticate: raw.www_authenticate,
+        body: String::from_utf8_lossy(&raw.body).into_owned(),
+    })
+}
+
+/// An HTTP response with its body as bytes.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub www_authenticate: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request over plain TCP; a body longer than `limit` bytes is an error.
+pub async fn http_send(
+    method: hyper::Method,
+    url: &Url,
+    headers: Vec<(String, String)>,
+    body: String,
+    limit: usize,
+) -> Result<RawResponse, String> {
     if url.scheme() != "http" {
         return Err(format!("{} endpoints are not supported (only http)", url.scheme()));
     }
@@ -88,7 +113,11 @@ async fn http_post(url: &Url, headers: Vec<(String, String)>, body: String) -> R
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };
-    let mut req = hyper::Request::post(path).header("Host", host_header).header("Connection", "close");
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", host_header)
+        .header("Connection", "close");
     for (k, v) in headers {
         req = req.header(k, v);
     }
@@ -101,13 +130,15 @@ async fn http_post(url: &Url, headers: Vec<(String, String)>, body: String) -> R
         .iter()
         .filter_map(|v| v.to_str().ok().map(str::to_owned))
         .collect();
-    let bytes = Limited::new(resp.into_body(), xml::MAX_BYTES)
+    let content_type =
+        resp.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = Limited::new(resp.into_body(), limit)
         .collect()
         .await
         .map_err(|e| format!("reading the response: {e}"))?
         .to_bytes();
     driver.abort();
-    Ok(HttpResponse { status, www_authenticate, body: String::from_utf8_lossy(&bytes).into_owned() })
+    Ok(RawResponse { status, www_authenticate, content_type, body })
 }
 
 #[derive(Debug, thiserror::Error)]

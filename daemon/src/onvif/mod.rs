@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod events;
 pub mod inspect;
 pub mod parse;
+pub mod snapshot;
 pub mod topics;
 pub mod watch;
 pub mod xml;

@@ -1,0 +1,85 @@
+//! Still images from ONVIF cameras (for the Home Assistant `camera` entity): the main profile's
+//! snapshot URI (GetSnapshotUri), fetched with HTTP GET and the camera's login (HTTP Digest,
+//! or none). The image is passed on as the camera sends it (usually JPEG).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::client::{Credentials, Device, HttpTransport, OnvifError, Transport, http_send};
+
+/// The largest image accepted.
+pub const MAX_BYTES: usize = 4 << 20;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The snapshot URI of the camera's main (largest H.264/H.265) profile, without credentials.
+pub async fn snapshot_uri(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
+    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+    let device = Device::connect(device_url.clone(), creds, transport).await?;
+    let profiles = device.profiles().await?;
+    let (main, _) = super::client::best_profiles(&profiles);
+    let main = main.ok_or_else(|| OnvifError::Unsupported {
+        url: device_url.to_string(),
+        message: "no H.264 or H.265 media profile".into(),
+    })?;
+    let uri = device.snapshot_uri(&main.token).await?;
+    let mut url = Url::parse(&uri).map_err(|e| OnvifError::Unsupported {
+        url: device_url.to_string(),
+        message: format!("bad snapshot URI {uri:?}: {e}"),
+    })?;
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(url)
+}
+
+/// Fetches one image. Errors name the URL and what went wrong.
+pub async fn fetch(url: &Url, creds: Option<&Credentials>) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(TIMEOUT, fetch_inner(url, creds))
+        .await
+        .map_err(|_| format!("{url}: no image within {} s", TIMEOUT.as_secs()))?
+}
+
+async fn fetch_inner(url: &Url, creds: Option<&Credentials>) -> Result<Vec<u8>, String> {
+    let get = |headers| http_send(hyper::Method::GET, url, headers, String::new(), MAX_BYTES);
+    let mut resp = get(Vec::new()).await.map_err(|e| format!("{url}: {e}"))?;
+    if resp.status == 401 {
+        let creds = creds.ok_or_else(|| {
+            format!("{url}: the camera asks for a login; set the camera's username and password")
+        })?;
+        let challenge = resp
+            .www_authenticate
+            .iter()
+            .find(|c| c.trim_start().to_ascii_lowercase().starts_with("digest"))
+            .ok_or_else(|| format!("{url}: the camera asks for a login other than HTTP Digest (Basic is refused: it would send the password in clear)"))?;
+        let mut prompt = digest_auth::parse(challenge)
+            .map_err(|e| format!("{url}: cannot parse the Digest challenge: {e}"))?;
+        let mut path = url.path().to_owned();
+        if let Some(q) = url.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        let ctx =
+            digest_auth::AuthContext::new(creds.username.as_str(), creds.password.as_str(), path.as_str());
+        let answer =
+            prompt.respond(&ctx).map_err(|e| format!("{url}: cannot answer the Digest challenge: {e}"))?;
+        resp = get(vec![("Authorization".to_owned(), answer.to_header_string())])
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if resp.status == 401 {
+            return Err(format!("{url}: wrong user name or password (HTTP Digest)"));
+        }
+    }
+    if resp.status != 200 {
+        return Err(format!("{url}: HTTP {}", resp.status));
+    }
+    if let Some(ct) = &resp.content_type
+        && !ct.to_ascii_lowercase().starts_with("image/")
+    {
+        return Err(format!("{url}: not an image (Content-Type {ct:?})"));
+    }
+    if resp.body.is_empty() {
+        return Err(format!("{url}: empty image"));
+    }
+    Ok(resp.body.to_vec())
+}
