@@ -56,14 +56,3 @@ impl Health {
         }
     }
 }
-
-/// States of the subsystems that are configured but not built yet, from the current settings.
-pub fn set_unbuilt(health: &Health, settings: &crate::config::Settings) {
-    for (name, enabled) in [("relay", settings.relay.enabled)] {
-        if enabled {
-            health.set(name, State::NotImplemented, "configured, but not in this version yet");
-        } else {
-            health.set(name, State::Disabled, "");
-        }
-    }
-}

@@ -43,6 +43,12 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "MQTT messages handed to the broker connection (result=sent) or dropped from the full queue while the broker was away (result=dropped).",
     ),
+    (
+        "porchlight_relay_requests_total",
+        "counter",
+        "Requests from the relay center, by result (taken, malformed).",
+    ),
+    ("porchlight_relay_replies_total", "counter", "Decisions delivered to the relay center, by decision."),
     ("porchlight_mqtt_commands_total", "counter", "MQTT commands received, by result (ok, refused)."),
     (
         "porchlight_retention_deleted_total",

@@ -106,7 +106,6 @@ impl Reloader {
         }
         tracing::info!(trigger, changes = %changes.join(", "), "Config reloaded");
         self.log.set_level(&merged.hub.log_level);
-        crate::health::set_unbuilt(&self.health, &merged);
         self.metrics.inc("porchlight_config_reloads_total", &[("result", "applied")]);
         self.settings.send_replace(Arc::new(merged));
         self.bus.publish(

@@ -100,6 +100,8 @@ struct Waiting {
 struct Inner {
     pending: Vec<Waiting>,
     done: VecDeque<Finished>,
+    /// Ids being decided right now (so the same id handed in twice is decided once).
+    deciding: std::collections::HashSet<String>,
 }
 
 /// The request desk. Cheap to clone.
@@ -179,13 +181,21 @@ impl Requests {
             return Err(RequestError::BadId(request.id.chars().take(140).collect()));
         }
         {
-            let inner = self.lock();
+            let mut inner = self.lock();
             if inner.pending.iter().any(|w| w.view.id == request.id)
                 || inner.done.iter().any(|d| d.id == request.id)
+                || !inner.deciding.insert(request.id.clone())
             {
                 return Err(RequestError::Duplicate(request.id));
             }
         }
+        let id = request.id.clone();
+        let result = self.decide(request, mode, source).await;
+        self.lock().deciding.remove(&id);
+        result
+    }
+
+    async fn decide(&self, request: Request, mode: HubMode, source: &str) -> Result<Submitted, RequestError> {
         let settings = self.settings.borrow().clone();
         let mut context = crate::policy::service::context_from(&settings, mode);
         context.privacy = self.privacy.is_on();

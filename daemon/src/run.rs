@@ -155,7 +155,6 @@ pub async fn run(
             None
         }
     };
-    crate::health::set_unbuilt(&health, &settings);
 
     // The audit log and the policy engine. Either failing leaves the hub running (recording
     // matters) but unable to share anything.
@@ -282,6 +281,16 @@ pub async fn run(
             index: index.clone(),
         };
         tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
+    }
+    {
+        let deps = crate::relay::Deps {
+            settings: settings_rx.clone(),
+            requests: requests.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            audit: audit.clone(),
+        };
+        tasks.spawn("relay", "relay", |cancel| crate::relay::run(deps, cancel));
     }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);

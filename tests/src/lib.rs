@@ -3,6 +3,7 @@
 //! Every wait has a deadline and fails with the daemon's log attached.
 #![allow(clippy::print_stderr)]
 
+pub mod center;
 pub mod media;
 pub mod mqtt;
 pub mod netns;
@@ -355,6 +356,11 @@ pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Stri
 /// A minimal HTTP/1.1 POST of a JSON body (Connection: close).
 pub fn http_post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     http(addr, "POST", path, token, Some(body))
+}
+
+/// A minimal HTTP/1.1 PUT of a JSON body (Connection: close).
+pub fn http_put_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    http(addr, "PUT", path, token, Some(body))
 }
 
 fn http(

@@ -124,14 +124,14 @@ pub struct MqttSettings {
     /// Publish Home Assistant discovery configs.
     pub discovery: bool,
     /// TLS to the broker (`None`: plain TCP).
-    pub tls: Option<MqttTls>,
+    pub tls: Option<TlsFiles>,
     pub keep_alive: Duration,
     /// Messages kept while the broker is away (oldest dropped first).
     pub queue_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MqttTls {
+pub struct TlsFiles {
     /// PEM CA certificates to trust instead of the system's.
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate chain and key, for brokers that ask for one.
@@ -163,6 +163,10 @@ pub struct RelaySettings {
     pub url: Option<url::Url>,
     pub hub_id: Option<String>,
     pub token: Option<Secret>,
+    /// A pinned CA and an optional client certificate for the center (https).
+    pub tls: TlsFiles,
+    /// How long one request poll may wait at the center for new requests.
+    pub poll_wait: Duration,
 }
 
 /// Environment variables as the config sees them (tests pass their own instead of the process's).

@@ -712,36 +712,12 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
             );
         }
     }
-    if m.client_cert_file.is_some() != m.client_key_file.is_some() {
-        let missing = if m.client_cert_file.is_some() { "client_key_file" } else { "client_cert_file" };
-        cx.problem(
-            at.key(missing),
-            "a client certificate needs both `client_cert_file` and `client_key_file`",
-        );
-    }
-    let tls_files = m.ca_file.is_some() || m.client_cert_file.is_some();
-    if tls_files && m.tls == Some(false) {
+    let tls_given = m.ca_file.is_some() || m.client_cert_file.is_some();
+    if tls_given && m.tls == Some(false) {
         cx.problem(at.key("tls"), "is false, but TLS files are given; set `tls = true` or remove them");
     }
-    let tls = if m.tls.unwrap_or(tls_files) {
-        let mut file = |k: &str, f: Option<PathBuf>| {
-            let f = f.map(|f| cx.path(&f));
-            if enabled
-                && let Some(p) = &f
-                && !p.is_file()
-            {
-                cx.problem(at.key(k), format!("cannot read {}: no such file", p.display()));
-            }
-            f
-        };
-        Some(MqttTls {
-            ca_file: file("ca_file", m.ca_file),
-            client_cert_file: file("client_cert_file", m.client_cert_file),
-            client_key_file: file("client_key_file", m.client_key_file),
-        })
-    } else {
-        None
-    };
+    let files = tls_files(cx, &at, enabled, m.ca_file, m.client_cert_file, m.client_key_file);
+    let tls = m.tls.unwrap_or(tls_given).then_some(files);
     let keep_alive = m.keep_alive.map_or(Duration::from_secs(30), |d| d.0);
     if keep_alive < Duration::from_secs(5) || keep_alive > Duration::from_secs(3600) {
         cx.problem(at.key("keep_alive"), "must be between 5s and 1h");
@@ -767,6 +743,40 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
         tls,
         keep_alive,
         queue_limit,
+    }
+}
+
+/// `ca_file`, `client_cert_file` and `client_key_file` of a section (resolved; checked to exist
+/// when the section is enabled; cert and key both or neither).
+fn tls_files(
+    cx: &mut Ctx<'_>,
+    at: &KeyPath,
+    enabled: bool,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> TlsFiles {
+    if cert.is_some() != key.is_some() {
+        let missing = if cert.is_some() { "client_key_file" } else { "client_cert_file" };
+        cx.problem(
+            at.key(missing),
+            "a client certificate needs both `client_cert_file` and `client_key_file`",
+        );
+    }
+    let mut file = |k: &str, f: Option<PathBuf>| {
+        let f = f.map(|f| cx.path(&f));
+        if enabled
+            && let Some(p) = &f
+            && !p.is_file()
+        {
+            cx.problem(at.key(k), format!("cannot read {}: no such file", p.display()));
+        }
+        f
+    };
+    TlsFiles {
+        ca_file: file("ca_file", ca),
+        client_cert_file: file("client_cert_file", cert),
+        client_key_file: file("client_key_file", key),
     }
 }
 
@@ -808,5 +818,10 @@ fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
             );
         }
     }
-    RelaySettings { enabled, url, hub_id: r.hub_id, token }
+    let tls = tls_files(cx, &at, enabled, r.ca_file, r.client_cert_file, r.client_key_file);
+    let poll_wait = r.poll_wait.map_or(Duration::from_secs(25), |d| d.0);
+    if poll_wait < Duration::from_secs(1) || poll_wait > Duration::from_secs(300) {
+        cx.problem(at.key("poll_wait"), "must be between 1s and 5m");
+    }
+    RelaySettings { enabled, url, hub_id: r.hub_id, token, tls, poll_wait }
 }

@@ -1,0 +1,186 @@
+//! The connection to the center: one HTTP/1.1 request at a time over TLS (rustls, the
+//! configured CA and client certificate) or, to a loopback address only, plain TCP. Every
+//! request carries the hub's bearer token; answers are bounded in size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use serde_json::Value;
+use url::Url;
+
+use crate::config::RelaySettings;
+use crate::secret::Secret;
+
+/// The largest answer read from the center.
+pub const MAX_ANSWER: usize = 1 << 20;
+
+/// Why a call to the center failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot reach the center at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("TLS with the center at {url}: {message}")]
+    Tls { url: String, message: String },
+    #[error("{method} {url}: {message}")]
+    Http { method: &'static str, url: String, message: String },
+    #[error("{method} {url}: no answer within {timeout:?}")]
+    Timeout { method: &'static str, url: String, timeout: Duration },
+}
+
+/// An HTTP answer from the center.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// How the hub reaches the center.
+#[derive(Clone)]
+pub struct Link {
+    base: Url,
+    hub_id: String,
+    token: Secret,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("base", &self.base.as_str())
+            .field("hub_id", &self.hub_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// From validated settings (an enabled relay has a URL, a hub id and a token).
+    pub fn new(s: &RelaySettings) -> Result<Self, String> {
+        let mut base = s.url.clone().ok_or("relay.url is not set")?;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let tls =
+            if base.scheme() == "https" { Some(Arc::new(crate::tls::client_config(&s.tls)?)) } else { None };
+        Ok(Self {
+            base,
+            hub_id: s.hub_id.clone().ok_or("relay.hub_id is not set")?,
+            token: s.token.clone().ok_or("relay.token is not set")?,
+            tls,
+        })
+    }
+
+    pub fn hub_id(&self) -> &str {
+        &self.hub_id
+    }
+
+    /// `<base>/v1/hubs/<hub_id>/<rest>`.
+    pub fn url(&self, rest: &str) -> Result<Url, String> {
+        self.base
+            .join(&format!("v1/hubs/{}/{rest}", self.hub_id))
+            .map_err(|e| format!("bad URL for {rest:?}: {e}"))
+    }
+
+    /// One request; `body` is sent as JSON.
+    pub async fn call(
+        &self,
+        method: &'static str,
+        url: &Url,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Answer, LinkError> {
+        tokio::time::timeout(timeout, self.call_inner(method, url, body))
+            .await
+            .map_err(|_| LinkError::Timeout { method, url: url.to_string(), timeout })?
+    }
+
+    async fn call_inner(
+        &self,
+        method: &'static str,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, LinkError> {
+        let shown = url.to_string();
+        let host =
+            url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| LinkError::Connect { url: shown.clone(), message: e.to_string() })?;
+        let _ = tcp.set_nodelay(true);
+        let request = build(method, url, &self.token, body).map_err(|message| LinkError::Http {
+            method,
+            url: shown.clone(),
+            message,
+        })?;
+        let http = |message: String| LinkError::Http { method, url: shown.clone(), message };
+        let response = match &self.tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                    LinkError::Tls { url: shown.clone(), message: format!("bad server name: {e}") }
+                })?;
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| LinkError::Tls { url: shown.clone(), message: e.to_string() })?;
+                send(stream, request).await.map_err(http)?
+            }
+            None => send(tcp, request).await.map_err(http)?,
+        };
+        Ok(response)
+    }
+}
+
+fn build(
+    method: &str,
+    url: &Url,
+    token: &Secret,
+    body: Option<&Value>,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", host)
+        .header("Authorization", format!("Bearer {}", token.expose()))
+        .header("User-Agent", concat!("porchlight/", env!("CARGO_PKG_VERSION")))
+        .header("Connection", "close");
+    let bytes = match body {
+        Some(v) => {
+            req = req.header("Content-Type", "application/json");
+            Bytes::from(v.to_string())
+        }
+        None => Bytes::new(),
+    };
+    req.body(Full::new(bytes)).map_err(|e| format!("bad request: {e}"))
+}
+
+async fn send<S>(stream: S, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let resp = sender.send_request(request).await.map_err(|e| format!("HTTP: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = Limited::new(resp.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer (at most {MAX_ANSWER} bytes): {e}"))?
+        .to_bytes();
+    driver.abort();
+    Ok(Answer { status, body })
+}

@@ -1,0 +1,318 @@
+//! The relay: the hub's outbound-only link to a center that may ask for footage (a police Real
+//! Time Crime Center, an insurer, a monitoring company). Nothing listens for the outside world:
+//! the hub long-polls the center for requests, hands each one to the resident's policies
+//! ([`Requests::submit`], source `relay`) and posts the decision back; a request that waits for
+//! the resident gets `pending` first and its final decision when it comes. Protocol:
+//! `docs/ref/relay-protocol.md`.
+//!
+//! This version answers requests. Sending footage (clips with signed manifests, live streams)
+//! is not built yet: an `allow` is answered and recorded, and nothing else leaves the house.
+
+pub mod link;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::Audit;
+use crate::config::Settings;
+use crate::health::{Health, State};
+use crate::metrics::Metrics;
+use crate::policy::{Decision, HubMode, Request};
+use crate::requests::{RequestError, Requests, Submitted};
+use link::Link;
+
+/// At most this many requests are taken from one poll (more wait for the next).
+pub const MAX_BATCH: usize = 100;
+/// Tries to deliver one decision before giving up (it stays in the audit log).
+const REPLY_TRIES: u32 = 8;
+
+/// What the relay task needs.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub settings: watch::Receiver<Arc<Settings>>,
+    pub requests: Requests,
+    pub health: Health,
+    pub metrics: Metrics,
+    pub audit: Option<Audit>,
+}
+
+/// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.
+pub async fn run(deps: Deps, cancel: CancellationToken) {
+    let mut settings = deps.settings.clone();
+    loop {
+        let current = settings.borrow_and_update().clone();
+        if !current.relay.enabled {
+            deps.health.set("relay", State::Disabled, "");
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = settings.changed() => if changed.is_err() { return } else { continue },
+            }
+        }
+        let session = cancel.child_token();
+        let relay = current.relay.clone();
+        let stop = session.clone();
+        let mut watcher = settings.clone();
+        let restart = async move {
+            while watcher.changed().await.is_ok() {
+                if watcher.borrow_and_update().relay != relay {
+                    tracing::info!("Relay settings changed; reconnecting");
+                    stop.cancel();
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = poll_loop(&deps, &current, session.clone()) => {}
+            () = restart => {}
+        }
+        session.cancel();
+        if cancel.is_cancelled() {
+            deps.health.set("relay", State::Stopped, "");
+            return;
+        }
+    }
+}
+
+async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) {
+    let link = match Link::new(&settings.relay) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot set up the relay");
+            deps.health.set("relay", State::Failed, e);
+            cancel.cancelled().await;
+            return;
+        }
+    };
+    let wait = settings.relay.poll_wait;
+    let Ok(url) = link.url(&format!("requests?wait={}", wait.as_secs().max(1))) else { return };
+    deps.health.set(
+        "relay",
+        State::Starting,
+        format!("connecting to {}", settings.relay.url.as_ref().map_or("", |u| u.as_str())),
+    );
+    let replies = TaskTracker::new();
+    let mut failures = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let answer = tokio::select! {
+            () = cancel.cancelled() => break,
+            a = link.call("GET", &url, None, wait + Duration::from_secs(15)) => a,
+        };
+        let problem = match answer {
+            Ok(a) if a.status == 200 => {
+                if failures > 0 {
+                    tracing::info!("Relay connected again");
+                }
+                failures = 0;
+                deps.health.set(
+                    "relay",
+                    State::Running,
+                    format!("polling {}", url.as_str().split('?').next().unwrap_or("")),
+                );
+                let took = take(deps, &link, &a.body, &replies, &cancel);
+                // A center that answers at once with nothing (or with garbage) is not polled in a
+                // tight loop: at most one poll per second then.
+                if took == 0 && started.elapsed() < Duration::from_secs(1) {
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep_until(started + Duration::from_secs(1)) => {}
+                    }
+                }
+                continue;
+            }
+            Ok(a) => format!("the center answered HTTP {}: {}", a.status, snippet(&a.body)),
+            Err(e) => e.to_string(),
+        };
+        failures = failures.saturating_add(1);
+        if failures == 1 {
+            tracing::warn!(error = %problem, "Relay poll failed; retrying");
+        } else {
+            tracing::debug!(error = %problem, failures, "Relay poll failed again");
+        }
+        deps.health.set("relay", State::Degraded, problem);
+        let pause = crate::recording::ingest::backoff(failures).min(Duration::from_secs(60));
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+    // Replies in flight stop at cancellation (shutdown, or new `[relay]` settings); what they
+    // were to say is in the audit log, and a center that asks again gets the recorded answer.
+    replies.close();
+    replies.wait().await;
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(200)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Takes the requests of one poll answer: each is checked on its own, so one bad request
+/// cannot hide the others. Returns how many were taken.
+fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &CancellationToken) -> usize {
+    let items = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut o)) => match o.remove("requests") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                refuse(deps, None, "the answer has no `requests` array");
+                return 0;
+            }
+        },
+        Ok(_) => {
+            refuse(deps, None, "the answer is not a JSON object");
+            return 0;
+        }
+        Err(e) => {
+            refuse(deps, None, &format!("the answer is not JSON: {e}"));
+            return 0;
+        }
+    };
+    let count = items.len().min(MAX_BATCH);
+    if items.len() > MAX_BATCH {
+        tracing::warn!(
+            count = items.len(),
+            max = MAX_BATCH,
+            "The center sent more requests than one poll takes; the rest are ignored until sent again"
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for item in items.into_iter().take(MAX_BATCH) {
+        let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+        // The same id twice in one answer is one request.
+        if let Some(id) = &id
+            && !seen.insert(id.clone())
+        {
+            tracing::debug!(request = %id, "The center sent a request twice in one answer; taken once");
+            continue;
+        }
+        match serde_json::from_value::<Request>(item) {
+            Ok(request) => {
+                let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
+                replies.spawn(async move { handle(&deps, &link, request, &cancel).await });
+            }
+            Err(e) => {
+                let message = format!("malformed request: {e}");
+                refuse(deps, id.as_deref(), &message);
+                if let Some(id) = id.filter(|i| valid_id(i)) {
+                    let (link, deps, cancel) = (link.clone(), deps.clone(), cancel.clone());
+                    let body = json!({ "request_id": id, "decision": "error", "error": message });
+                    replies.spawn(async move { reply(&deps, &link, &id, body, &cancel).await });
+                }
+            }
+        }
+    }
+    count
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+/// Records a request the hub could not take.
+fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
+    tracing::warn!(request = ?id, error = %message, "Relay request refused");
+    deps.metrics.inc("porchlight_relay_requests_total", &[("result", "malformed")]);
+    if let Some(a) = &deps.audit
+        && let Err(e) = a.append("relay_refused", json!({ "request_id": id, "error": message }))
+    {
+        tracing::error!(error = %e, "Cannot record a refused relay request");
+    }
+}
+
+/// Decides one request and answers the center: the decision, or `pending` and later the final one.
+async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &CancellationToken) {
+    let id = request.id.clone();
+    deps.metrics.inc("porchlight_relay_requests_total", &[("result", "taken")]);
+    match deps.requests.submit(request, HubMode::Home, "relay").await {
+        Ok(Submitted::Decided(verdict)) => {
+            reply(deps, link, &id, decision_body(&id, &verdict.decision), cancel).await;
+        }
+        Ok(Submitted::Pending { view, outcome, .. }) => {
+            let body = json!({ "request_id": id, "decision": "pending", "reason": view.prompt, "expires": view.expires });
+            reply(deps, link, &id, body, cancel).await;
+            // The final answer: the resident's, a timeout, privacy mode, or shutdown.
+            let decision = outcome.await.unwrap_or_else(|_| Decision::deny("the hub stopped waiting"));
+            reply(deps, link, &id, decision_body(&id, &decision), cancel).await;
+        }
+        Err(RequestError::Duplicate(_)) => {
+            // The center asked again (our answer may have been lost): answer what was decided.
+            let pending = deps.requests.pending().into_iter().find(|p| p.id == id);
+            let body = match pending {
+                Some(p) => {
+                    json!({ "request_id": id, "decision": "pending", "reason": p.prompt, "expires": p.expires })
+                }
+                None => match deps.requests.recent().into_iter().find(|f| f.id == id) {
+                    Some(f) => decision_body(&id, &f.decision),
+                    None => return,
+                },
+            };
+            reply(deps, link, &id, body, cancel).await;
+        }
+        Err(e) => {
+            refuse(deps, Some(&id), &e.to_string());
+            if valid_id(&id) {
+                reply(
+                    deps,
+                    link,
+                    &id,
+                    json!({ "request_id": id, "decision": "error", "error": e.to_string() }),
+                    cancel,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+fn decision_body(id: &str, d: &Decision) -> Value {
+    match d {
+        Decision::Allow { grant } => json!({ "request_id": id, "decision": "allow", "grant": grant }),
+        Decision::Deny { reason } => json!({ "request_id": id, "decision": "deny", "reason": reason }),
+        Decision::Ask { prompt, .. } => json!({ "request_id": id, "decision": "pending", "reason": prompt }),
+    }
+}
+
+/// Posts a decision to the center, retrying with backoff. The answer is recorded in the audit
+/// log before it is sent (it is information leaving the house); every attempt is logged.
+async fn reply(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &CancellationToken) {
+    let Ok(url) = link.url(&format!("requests/{id}/decision")) else { return };
+    let decision = body["decision"].as_str().unwrap_or("?").to_owned();
+    if let Some(a) = &deps.audit
+        && let Err(e) = a.append("relay_reply", json!({ "request_id": id, "sent": body }))
+    {
+        tracing::error!(error = %e, "Cannot record a relay reply");
+    }
+    for attempt in 0..REPLY_TRIES {
+        let result = tokio::select! {
+            () = cancel.cancelled() => return,
+            r = link.call("POST", &url, Some(&body), Duration::from_secs(30)) => r,
+        };
+        let problem = match result {
+            Ok(a) if (200..300).contains(&a.status) => {
+                tracing::info!(request = %id, decision = %decision, "Decision sent to the center");
+                deps.metrics.inc("porchlight_relay_replies_total", &[("decision", decision.as_str())]);
+                return;
+            }
+            // The center refuses the answer itself: sending it again will not help.
+            Ok(a) if (400..500).contains(&a.status) && a.status != 408 && a.status != 429 => {
+                tracing::error!(request = %id, status = a.status, answer = %snippet(&a.body), "The center refused the decision");
+                return;
+            }
+            Ok(a) => format!("HTTP {}: {}", a.status, snippet(&a.body)),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(request = %id, attempt = attempt + 1, error = %problem, "Cannot send the decision to the center; retrying");
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(crate::recording::ingest::backoff(attempt + 1).min(Duration::from_secs(60))) => {}
+        }
+    }
+    tracing::error!(request = %id, "Gave up sending the decision to the center; it is in the audit log");
+}
