@@ -61,6 +61,16 @@ enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+    /// The hub's signing key (it signs the evidence manifests of everything shared).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Check evidence the hub shared (needs no hub config).
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Check and try out policy plugins (for plugin authors; needs no hub config).
     Plugin {
         #[command(subcommand)]
@@ -91,6 +101,27 @@ enum PluginCommand {
         /// The plugin's configuration (TOML).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the public key (base64) and its fingerprint.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvidenceCommand {
+    /// Check a manifest's signature and that FILE is the file it describes. Exit 0 if it
+    /// checks out, else 1.
+    Verify {
+        manifest: PathBuf,
+        file: PathBuf,
+        /// The hub's public key (base64, from `porchlight keys show`). Without it, the
+        /// signature is checked against the key in the manifest and its fingerprint is printed
+        /// to compare.
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 
@@ -206,6 +237,7 @@ fn main() -> ExitCode {
     let cli = match cli.command {
         Command::Plugin { command } => return plugin_command(command),
         Command::Discover(args) => return discover_command(args),
+        Command::Evidence { command } => return evidence_command(command),
         _ => cli,
     };
     let env = Arc::new(Env::process());
@@ -232,7 +264,10 @@ fn main() -> ExitCode {
         Command::Clip { command } => clip_command(&settings, command),
         Command::Privacy { set } => privacy_command(&settings, set.as_deref()),
         Command::Requests { command } => requests_command(&settings, command),
-        Command::Plugin { .. } | Command::Discover(_) => ExitCode::from(EXIT_CONFIG),
+        Command::Keys { command: KeysCommand::Show } => keys_command(&settings),
+        Command::Plugin { .. } | Command::Discover(_) | Command::Evidence { .. } => {
+            ExitCode::from(EXIT_CONFIG)
+        }
         Command::Run => {
             let log = logging::init(settings.hub.log_format, &settings.hub.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -689,6 +724,59 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
         }
         Err(e) => {
             eprintln!("clip export: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn keys_command(settings: &config::Settings) -> ExitCode {
+    match porchlight::keys::HubKey::load(&settings.hub.data_dir.join("keys")) {
+        Ok(key) => {
+            println!("public key:  {}", key.public_base64());
+            println!("fingerprint: {}", key.fingerprint());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keys show: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn evidence_command(command: EvidenceCommand) -> ExitCode {
+    let EvidenceCommand::Verify { manifest, file, public_key } = command;
+    let text = match std::fs::read(&manifest) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("evidence verify: cannot read {}: {e}", manifest.display());
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match porchlight::evidence::verify(&text, &file, public_key.as_deref()) {
+        Ok(v) => {
+            let m = &v.manifest;
+            println!(
+                "OK: {} is what the manifest describes, signed by key {}",
+                file.display(),
+                v.fingerprint
+            );
+            println!(
+                "  hub {}, request {}, camera {}, {} .. {}",
+                m.hub_id, m.request_id, m.camera, m.from, m.to
+            );
+            println!("  {} bytes, SHA-256 {}", m.bytes, m.sha256);
+            for p in &m.plugins {
+                println!("  policy {} ({}): {}", p.plugin, p.sha256, p.decision);
+            }
+            if public_key.is_none() {
+                println!(
+                    "  (no --public-key given: compare the fingerprint with `porchlight keys show` on the hub)"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("NOT VERIFIED: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

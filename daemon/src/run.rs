@@ -169,6 +169,11 @@ pub async fn run(
             None
         }
     };
+    // The key that signs evidence manifests: made once, on the first start.
+    match crate::keys::HubKey::load_or_create(&data_dir.join("keys")) {
+        Ok(key) => tracing::info!(fingerprint = %key.fingerprint(), "Hub signing key"),
+        Err(e) => tracing::error!(error = %e, "No hub signing key; shared footage could not be signed"),
+    }
     let privacy = crate::privacy::Privacy::open(&data_dir, settings.hub.privacy, audit.clone(), bus.clone());
     let pause = cameras::RecordPause::open(&data_dir);
     let policy = match crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins"))) {
