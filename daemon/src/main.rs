@@ -705,7 +705,7 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let req = export::ClipRequest { camera, from_ms, to_ms, audio: !no_audio };
+    let req = export::ClipRequest { camera, from_ms, to_ms, audio: !no_audio, strict: false };
     match open_index(settings)
         .and_then(|index| export::export(&index, &req, &output).map_err(|e| e.to_string()))
     {

@@ -49,6 +49,12 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Requests from the relay center, by result (taken, malformed).",
     ),
     ("porchlight_relay_replies_total", "counter", "Decisions delivered to the relay center, by decision."),
+    (
+        "porchlight_relay_uploads_total",
+        "counter",
+        "Granted clips uploaded to the relay center, by result (sent, failed).",
+    ),
+    ("porchlight_relay_shared_bytes_total", "counter", "Bytes of footage uploaded to the relay center."),
     ("porchlight_mqtt_commands_total", "counter", "MQTT commands received, by result (ok, refused)."),
     (
         "porchlight_retention_deleted_total",

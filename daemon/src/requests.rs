@@ -309,6 +309,11 @@ impl Requests {
         Ok(state)
     }
 
+    /// Whether privacy mode is in effect.
+    pub fn privacy_on(&self) -> bool {
+        self.privacy.is_on()
+    }
+
     /// The oldest waiting request's id.
     pub fn oldest(&self) -> Option<String> {
         self.lock().pending.first().map(|w| w.view.id.clone())

@@ -294,6 +294,7 @@ pub async fn run(
             health: health.clone(),
             metrics: metrics.clone(),
             audit: audit.clone(),
+            index: index.clone(),
         };
         tasks.spawn("relay", "relay", |cancel| crate::relay::run(deps, cancel));
     }

@@ -20,6 +20,8 @@ use crate::tls::TestCa;
 struct Recorded {
     decisions: Vec<Value>,
     polls: usize,
+    /// Uploads by path under the hub (`requests/<id>/clips/<camera>[/manifest]`).
+    uploads: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -106,6 +108,11 @@ impl Center {
             let app = Router::new()
                 .route("/rtcc/v1/hubs/{hub}/requests", get(requests))
                 .route("/rtcc/v1/hubs/{hub}/requests/{id}/decision", post(decision))
+                .route("/rtcc/v1/hubs/{hub}/requests/{id}/clips/{camera}", axum::routing::put(upload))
+                .route(
+                    "/rtcc/v1/hubs/{hub}/requests/{id}/clips/{camera}/manifest",
+                    axum::routing::put(upload),
+                )
                 .with_state(state);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
@@ -155,6 +162,26 @@ impl Center {
             assert!(!left.is_zero(), "only {} decisions: {:?}", g.decisions.len(), g.decisions);
             g = self.shared.changed.wait_timeout(g, left).unwrap_or_else(PoisonError::into_inner).0;
         }
+    }
+
+    /// The body uploaded to `requests/<rest>` (e.g. `r-1/clips/front`), waiting for it.
+    pub fn wait_upload(&self, rest: &str) -> Vec<u8> {
+        let key = format!("requests/{rest}");
+        let deadline = Instant::now() + WAIT;
+        let mut g = self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(b) = g.uploads.get(&key) {
+                return b.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no upload {key}; got {:?}", g.uploads.keys().collect::<Vec<_>>());
+            g = self.shared.changed.wait_timeout(g, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Paths of every upload so far.
+    pub fn uploads(&self) -> Vec<String> {
+        self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner).uploads.keys().cloned().collect()
     }
 
     /// Waits until the hub has polled `n` times in all.
@@ -232,5 +259,27 @@ async fn decision(
     let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
     g.decisions.push(json!({ "id": id, "body": body }));
     s.changed.notify_all();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn store(s: &Shared, key: String, body: axum::body::Bytes) {
+    let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+    g.uploads.insert(key, body.to_vec());
+    s.changed.notify_all();
+}
+
+/// `PUT …/clips/<camera>` and `PUT …/clips/<camera>/manifest`: stored by path.
+async fn upload(
+    State(s): State<Arc<Shared>>,
+    Path((hub, id, camera)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refusal(&s, &hub, &headers) {
+        return r;
+    }
+    let suffix = if uri.path().ends_with("/manifest") { "/manifest" } else { "" };
+    store(&s, format!("requests/{id}/clips/{camera}{suffix}"), body);
     StatusCode::NO_CONTENT.into_response()
 }

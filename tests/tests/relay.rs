@@ -168,3 +168,83 @@ fn problems_with_the_center_show_in_health() {
     assert!(line.to_string().to_lowercase().contains("certificate"), "{line}");
     drop((d, d2));
 }
+
+/// A warrant-scoped clip request, allowed by the example policy: the hub cuts the granted
+/// camera's footage for the granted time, uploads an MP4 that plays, with a manifest whose
+/// hash matches and whose signature verifies with the hub's key; the footage is pinned.
+#[test]
+fn granted_clip_is_uploaded_with_a_signed_manifest() {
+    use porchlight_e2e::rtsp::RtspServer;
+    let Some(camera) = RtspServer::start() else { return };
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "warrant-required", TOKEN);
+    // The front camera records for real (2 s segments); kitchen stays off.
+    let text = std::fs::read_to_string(&s.config).expect("config");
+    let text = text.replacen(
+        "rtsp://127.0.0.1:9/front\"\nrecord = \"off\"",
+        &format!("{}\"\nrecord = \"continuous\"", camera.url("/h264")),
+        1,
+    );
+    let text = text.replacen(
+        "[[camera]]",
+        "[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n[[camera]]",
+        1,
+    );
+    std::fs::write(&s.config, text).expect("config");
+    let d = Daemon::start(&s.config);
+    let mut events = porchlight_e2e::EventStream::open(d.addr.expect("api"), None);
+    let first = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "front");
+    let second = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "front");
+    let (from, to) =
+        (first["start"].as_str().expect("start").to_owned(), second["end"].as_str().expect("end").to_owned());
+
+    let mut r = request("rtcc-clip", true);
+    r["kind"]["from"] = json!(from);
+    r["kind"]["to"] = json!(to);
+    r["legal_basis"]["scope"] =
+        json!({ "cameras": ["front"], "from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z" });
+    center.push(r);
+    let allow = center.wait_decision("rtcc-clip", |_| true);
+    assert_eq!(allow["decision"], "allow", "{allow}");
+    assert_eq!(allow["grant"]["cameras"], json!(["front"]));
+
+    let mp4 = center.wait_upload("rtcc-clip/clips/front");
+    let manifest = center.wait_upload("rtcc-clip/clips/front/manifest");
+    let (clip_path, manifest_path) = (s.path("received.mp4"), s.path("received.manifest.json"));
+    std::fs::write(&clip_path, &mp4).expect("clip");
+    std::fs::write(&manifest_path, &manifest).expect("manifest");
+    porchlight_e2e::media::assert_decodes(&clip_path);
+
+    let key = porchlight::keys::HubKey::load(&s.dir.path().join("data/keys")).expect("hub key");
+    let verified = porchlight::evidence::verify(&manifest, &clip_path, Some(&key.public_base64()))
+        .expect("manifest verifies");
+    let m = verified.manifest;
+    assert_eq!(
+        (m.request_id.as_str(), m.camera.as_str(), m.hub_id.as_str()),
+        ("rtcc-clip", "front", "elm-st-12")
+    );
+    assert_eq!(m.bytes, mp4.len() as u64);
+    assert_eq!(m.plugins[0].plugin, "warrant-required");
+    assert_eq!(m.plugins[0].decision, "allow");
+    // The clip lies within the grant: it starts at the first keyframe at or after its start.
+    assert!(m.from >= from.parse().expect("from"), "{} < {from}", m.from);
+    assert!(m.to <= to.parse().expect("to"), "{} > {to}", m.to);
+    let probe = porchlight_e2e::media::probe(&clip_path);
+    let secs = porchlight_e2e::media::duration(&probe);
+    assert!(secs > 1.0, "{secs} s");
+    // Nothing was sent for the camera the warrant does not cover.
+    assert!(center.uploads().iter().all(|u| !u.contains("kitchen")), "{:?}", center.uploads());
+
+    let log = audit(&s);
+    let shared: Vec<&Value> = log.iter().filter(|e| e["kind"] == "shared_clip").collect();
+    assert_eq!(shared.len(), 1, "{log:?}");
+    assert_eq!(shared[0]["sha256"], m.sha256.as_str());
+    let pins = std::process::Command::new(porchlight_e2e::binary())
+        .args(["--config", &s.config.display().to_string(), "recordings", "pins"])
+        .output()
+        .expect("pins");
+    let pins = String::from_utf8_lossy(&pins.stdout).into_owned();
+    assert!(pins.contains("shared with City Police RTCC for request rtcc-clip"), "{pins}");
+    drop(d);
+}

@@ -83,7 +83,7 @@ pub async fn clips(
         }
     };
     let dir = st.settings.borrow().hub.data_dir.join("tmp");
-    let req = ClipRequest { camera: camera.clone(), from_ms, to_ms, audio };
+    let req = ClipRequest { camera: camera.clone(), from_ms, to_ms, audio, strict: false };
     let made = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|source| ExportError::Write { path: dir.clone(), source })?;
         let path = dir.join(format!("clip-{:016x}.mp4", fastrand::u64(..)));

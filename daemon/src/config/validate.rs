@@ -415,25 +415,7 @@ fn validate_cameras(
             if topic.trim().is_empty() {
                 cx.problem(at.key("topic"), "missing required key `topic` (an ONVIF topic such as \"RuleEngine/MyRuleDetector/Visitor\", or a prefix ending in `*`)");
             }
-            let kind = match m.kind.as_deref() {
-                Some(k) => {
-                    let kind = parse_kind(k);
-                    if kind.is_none() {
-                        cx.problem(
-                            at.key("kind"),
-                            format!("unknown kind {k:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
-                        );
-                    }
-                    kind
-                }
-                None => {
-                    cx.problem(
-                        at.key("kind"),
-                        "missing required key `kind` (\"motion\", \"doorbell\" or \"tamper\")",
-                    );
-                    None
-                }
-            };
+            let kind = event_kind(cx, &at, m.kind.as_deref());
             if let Some(kind) = kind {
                 // Namespace prefixes are not part of the topic as Porchlight matches it.
                 let topic =
@@ -452,25 +434,7 @@ fn validate_cameras(
             } else if topic.contains('\0') || topic.len() > 1024 {
                 cx.problem(at.key("topic"), "is not a usable MQTT topic (NUL or longer than 1024 bytes)");
             }
-            let kind = match m.kind.as_deref() {
-                Some(k) => {
-                    let kind = parse_kind(k);
-                    if kind.is_none() {
-                        cx.problem(
-                            at.key("kind"),
-                            format!("unknown kind {k:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
-                        );
-                    }
-                    kind
-                }
-                None => {
-                    cx.problem(
-                        at.key("kind"),
-                        "missing required key `kind` (\"motion\", \"doorbell\" or \"tamper\")",
-                    );
-                    None
-                }
-            };
+            let kind = event_kind(cx, &at, m.kind.as_deref());
             let on = m.on.unwrap_or_else(|| "ON".to_owned());
             let off = m.off.unwrap_or_else(|| "OFF".to_owned());
             if on == off {
@@ -507,13 +471,27 @@ fn validate_cameras(
     out
 }
 
-fn parse_kind(k: &str) -> Option<crate::onvif::topics::Kind> {
+/// The `kind` of an `event_map` or `mqtt_event` entry at `at`.
+fn event_kind(cx: &mut Ctx<'_>, at: &KeyPath, kind: Option<&str>) -> Option<crate::onvif::topics::Kind> {
     use crate::onvif::topics::Kind;
-    match k {
-        "motion" => Some(Kind::Motion),
-        "doorbell" => Some(Kind::Doorbell),
-        "tamper" => Some(Kind::Tamper),
-        _ => None,
+    match kind {
+        Some("motion") => Some(Kind::Motion),
+        Some("doorbell") => Some(Kind::Doorbell),
+        Some("tamper") => Some(Kind::Tamper),
+        Some(other) => {
+            cx.problem(
+                at.key("kind"),
+                format!("unknown kind {other:?}; expected \"motion\", \"doorbell\" or \"tamper\""),
+            );
+            None
+        }
+        None => {
+            cx.problem(
+                at.key("kind"),
+                "missing required key `kind` (\"motion\", \"doorbell\" or \"tamper\")",
+            );
+            None
+        }
     }
 }
 

@@ -200,6 +200,23 @@ async fn pull_loop(
 
 /// The main stream's RTSP URL of an ONVIF camera (for cameras configured without `rtsp_url`).
 pub async fn resolve_stream(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
+    main_profile_uri(device_url, creds, UriKind::Stream).await
+}
+
+/// Which URI of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriKind {
+    Stream,
+    Snapshot,
+}
+
+/// The stream or snapshot URI of the camera's main (largest H.264/H.265) profile, without
+/// credentials (the login goes in the session, not the URL).
+pub async fn main_profile_uri(
+    device_url: &Url,
+    creds: Option<Credentials>,
+    kind: UriKind,
+) -> Result<Url, OnvifError> {
     let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
     let device = Device::connect(device_url.clone(), creds, transport).await?;
     let profiles = device.profiles().await?;
@@ -208,12 +225,14 @@ pub async fn resolve_stream(device_url: &Url, creds: Option<Credentials>) -> Res
         url: device_url.to_string(),
         message: "no H.264 or H.265 media profile".into(),
     })?;
-    let uri = device.stream_uri(&main.token).await?;
+    let (uri, what) = match kind {
+        UriKind::Stream => (device.stream_uri(&main.token).await?, "stream"),
+        UriKind::Snapshot => (device.snapshot_uri(&main.token).await?, "snapshot"),
+    };
     let mut url = Url::parse(&uri).map_err(|e| OnvifError::Unsupported {
         url: device_url.to_string(),
-        message: format!("bad stream URI {uri:?}: {e}"),
+        message: format!("bad {what} URI {uri:?}: {e}"),
     })?;
-    // The login goes in the session, not the URL.
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Ok(url)

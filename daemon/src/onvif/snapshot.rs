@@ -2,12 +2,11 @@
 //! snapshot URI (GetSnapshotUri), fetched with HTTP GET and the camera's login (HTTP Digest,
 //! or none). The image is passed on as the camera sends it (usually JPEG).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-use super::client::{Credentials, Device, HttpTransport, OnvifError, Transport, http_send};
+use super::client::{Credentials, OnvifError, http_send};
 
 /// The largest image accepted.
 pub const MAX_BYTES: usize = 4 << 20;
@@ -15,22 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The snapshot URI of the camera's main (largest H.264/H.265) profile, without credentials.
 pub async fn snapshot_uri(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
-    let device = Device::connect(device_url.clone(), creds, transport).await?;
-    let profiles = device.profiles().await?;
-    let (main, _) = super::client::best_profiles(&profiles);
-    let main = main.ok_or_else(|| OnvifError::Unsupported {
-        url: device_url.to_string(),
-        message: "no H.264 or H.265 media profile".into(),
-    })?;
-    let uri = device.snapshot_uri(&main.token).await?;
-    let mut url = Url::parse(&uri).map_err(|e| OnvifError::Unsupported {
-        url: device_url.to_string(),
-        message: format!("bad snapshot URI {uri:?}: {e}"),
-    })?;
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok(url)
+    super::events::main_profile_uri(device_url, creds, super::events::UriKind::Snapshot).await
 }
 
 /// Fetches one image. Errors name the URL and what went wrong.

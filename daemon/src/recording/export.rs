@@ -23,6 +23,10 @@ pub struct ClipRequest {
     pub to_ms: i64,
     /// Keep the audio track (when the recording has one).
     pub audio: bool,
+    /// Never start before `from`: begin at the first keyframe at or after it (for footage
+    /// shared outside the house, which must not exceed its grant). Otherwise the clip begins at
+    /// the keyframe at or before `from`, so it shows the whole asked interval.
+    pub strict: bool,
 }
 
 /// What was exported.
@@ -99,14 +103,21 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
     }
     let from_us = req.from_ms * 1000;
     let to_us = req.to_ms * 1000;
-    // Start at the last keyframe at or before `from`, or the first one after it.
+    // Start at the last keyframe at or before `from` (unless strict), or the first one after it.
     let is_key = |p: &Picked| p.sample.kind == TrackKind::Video && p.sample.keyframe;
-    let start_us = all
-        .iter()
-        .filter(|p| is_key(p) && p.wall_us <= from_us)
-        .map(|p| p.wall_us)
-        .max()
-        .or_else(|| all.iter().filter(|p| is_key(p) && p.wall_us < to_us).map(|p| p.wall_us).min())
+    let before = if req.strict {
+        None
+    } else {
+        all.iter().filter(|p| is_key(p) && p.wall_us <= from_us).map(|p| p.wall_us).max()
+    };
+    let start_us = before
+        .or_else(|| {
+            let floor = if req.strict { from_us } else { i64::MIN };
+            all.iter()
+                .filter(|p| is_key(p) && p.wall_us >= floor && p.wall_us < to_us)
+                .map(|p| p.wall_us)
+                .min()
+        })
         .ok_or_else(nothing)?;
     let mut picked: Vec<Picked> =
         all.into_iter().filter(|p| p.wall_us >= start_us && p.wall_us < to_us).collect();

@@ -90,6 +90,18 @@ impl Link {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Answer, LinkError> {
+        let body = body.map(|v| ("application/json", Bytes::from(v.to_string())));
+        self.send(method, url, body, timeout).await
+    }
+
+    /// One request with a body of any type (`(content type, bytes)`).
+    pub async fn send(
+        &self,
+        method: &'static str,
+        url: &Url,
+        body: Option<(&'static str, Bytes)>,
+        timeout: Duration,
+    ) -> Result<Answer, LinkError> {
         tokio::time::timeout(timeout, self.call_inner(method, url, body))
             .await
             .map_err(|_| LinkError::Timeout { method, url: url.to_string(), timeout })?
@@ -99,7 +111,7 @@ impl Link {
         &self,
         method: &'static str,
         url: &Url,
-        body: Option<&Value>,
+        body: Option<(&'static str, Bytes)>,
     ) -> Result<Answer, LinkError> {
         let shown = url.to_string();
         let host =
@@ -136,7 +148,7 @@ fn build(
     method: &str,
     url: &Url,
     token: &Secret,
-    body: Option<&Value>,
+    body: Option<(&'static str, Bytes)>,
 ) -> Result<hyper::Request<Full<Bytes>>, String> {
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
@@ -155,9 +167,9 @@ fn build(
         .header("User-Agent", concat!("porchlight/", env!("CARGO_PKG_VERSION")))
         .header("Connection", "close");
     let bytes = match body {
-        Some(v) => {
-            req = req.header("Content-Type", "application/json");
-            Bytes::from(v.to_string())
+        Some((content_type, bytes)) => {
+            req = req.header("Content-Type", content_type);
+            bytes
         }
         None => Bytes::new(),
     };

@@ -5,9 +5,11 @@
 //! the resident gets `pending` first and its final decision when it comes. Protocol:
 //! `docs/ref/relay-protocol.md`.
 //!
-//! This version answers requests. Sending footage (clips with signed manifests, live streams)
-//! is not built yet: an `allow` is answered and recorded, and nothing else leaves the house.
+//! After an `allow` of a clip request, the granted clips are sent with signed evidence manifests
+//! (`clips.rs`). Live streams and snapshots are not built yet: for those only the decision is
+//! answered.
 
+pub mod clips;
 pub mod link;
 
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Deps {
     pub health: Health,
     pub metrics: Metrics,
     pub audit: Option<Audit>,
+    /// Where granted clips are cut from (`None`: recordings are not available).
+    pub index: Option<crate::recording::index::Index>,
 }
 
 /// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.
@@ -230,16 +234,19 @@ fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
 async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &CancellationToken) {
     let id = request.id.clone();
     deps.metrics.inc("porchlight_relay_requests_total", &[("result", "taken")]);
+    let asked = request.clone();
     match deps.requests.submit(request, HubMode::Home, "relay").await {
         Ok(Submitted::Decided(verdict)) => {
             reply(deps, link, &id, decision_body(&id, &verdict.decision), cancel).await;
+            send_footage(deps, link, &asked, &verdict.decision, &verdict.plugins, cancel).await;
         }
-        Ok(Submitted::Pending { view, outcome, .. }) => {
+        Ok(Submitted::Pending { view, outcome, verdict }) => {
             let body = json!({ "request_id": id, "decision": "pending", "reason": view.prompt, "expires": view.expires });
             reply(deps, link, &id, body, cancel).await;
             // The final answer: the resident's, a timeout, privacy mode, or shutdown.
             let decision = outcome.await.unwrap_or_else(|_| Decision::deny("the hub stopped waiting"));
             reply(deps, link, &id, decision_body(&id, &decision), cancel).await;
+            send_footage(deps, link, &asked, &decision, &verdict.plugins, cancel).await;
         }
         Err(RequestError::Duplicate(_)) => {
             // The center asked again (our answer may have been lost): answer what was decided.
@@ -267,6 +274,32 @@ async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &Cancellatio
                 )
                 .await;
             }
+        }
+    }
+}
+
+/// What an `allow` shares. Clips are sent; live streams and snapshots are not built yet (the
+/// decision was answered, nothing else leaves).
+async fn send_footage(
+    deps: &Deps,
+    link: &Link,
+    request: &Request,
+    decision: &Decision,
+    plugins: &[crate::policy::PluginOutcome],
+    cancel: &CancellationToken,
+) {
+    let Decision::Allow { grant } = decision else { return };
+    // Privacy mode may have come on since the decision: then nothing leaves.
+    if deps.requests.privacy_on() {
+        tracing::warn!(request = %request.id, "Privacy mode is on; the granted footage is not sent");
+        return;
+    }
+    match &request.kind {
+        crate::policy::RequestKind::Clip { .. } => {
+            clips::share(deps, link, request, grant, plugins, cancel).await
+        }
+        other => {
+            tracing::warn!(request = %request.id, kind = other.name(), "Sending this kind of footage is not built yet; only the decision was sent")
         }
     }
 }
