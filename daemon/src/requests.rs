@@ -104,6 +104,18 @@ struct Inner {
     deciding: std::collections::HashSet<String>,
 }
 
+/// Takes an id off the "being decided" list when dropped.
+struct Deciding<'a> {
+    inner: &'a Mutex<Inner>,
+    id: String,
+}
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).deciding.remove(&self.id);
+    }
+}
+
 /// The request desk. Cheap to clone.
 #[derive(Clone)]
 pub struct Requests {
@@ -189,10 +201,10 @@ impl Requests {
                 return Err(RequestError::Duplicate(request.id));
             }
         }
-        let id = request.id.clone();
-        let result = self.decide(request, mode, source).await;
-        self.lock().deciding.remove(&id);
-        result
+        // Released however this ends, also if the caller gives up (an API client hanging up
+        // drops this future): the id must not stay blocked.
+        let _deciding = Deciding { inner: &self.inner, id: request.id.clone() };
+        self.decide(request, mode, source).await
     }
 
     async fn decide(&self, request: Request, mode: HubMode, source: &str) -> Result<Submitted, RequestError> {
