@@ -4,12 +4,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use serde_json::Value;
 
 use crate::config::Settings;
 
+/// The largest answer read from the API.
+const MAX_ANSWER: usize = 16 << 20;
 /// How long the CLI waits for the daemon.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -63,36 +63,22 @@ async fn request(
     path: &str,
     body: Option<String>,
 ) -> Result<(u16, Value), String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| {
-        format!("cannot reach the daemon's API at http://{addr} ({e}); is porchlight running?")
-    })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with http://{addr}: {e}"))?;
-    tokio::spawn(conn);
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Host", addr.to_string())
-        .header("Connection", "close");
+    let url = url::Url::parse(&format!("http://{addr}{path}"))
+        .map_err(|e| format!("bad API path {path:?}: {e}"))?;
+    let method = hyper::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut headers = Vec::new();
     if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
+        headers.push(("Authorization".to_owned(), format!("Bearer {t}")));
     }
     if body.is_some() {
-        req = req.header("Content-Type", "application/json");
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
     }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|e| format!("bad request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("request to http://{addr}{path}: {e}"))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
+    let answer = crate::onvif::client::http_send(method, &url, headers, body.unwrap_or_default(), MAX_ANSWER)
         .await
-        .map_err(|e| format!("reading the answer from http://{addr}{path}: {e}"))?
-        .to_bytes();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    Ok((status, value))
+        .map_err(|e| {
+            format!("cannot reach the daemon's API at http://{addr} ({e}); is porchlight running?")
+        })?;
+    let value = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&answer.body).into_owned()));
+    Ok((answer.status, value))
 }

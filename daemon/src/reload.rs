@@ -129,6 +129,22 @@ impl Reloader {
     }
 }
 
+/// Waits until the part of the settings that `get` picks differs from `current`: `true`, or
+/// `false` if the settings channel closed first. Subsystems with a session per config section
+/// (MQTT, the relay) restart it on `true`.
+pub async fn section_changed<T: PartialEq>(
+    mut settings: watch::Receiver<Arc<Settings>>,
+    current: T,
+    get: impl Fn(&Settings) -> T,
+) -> bool {
+    while settings.changed().await.is_ok() {
+        if get(&settings.borrow_and_update()) != current {
+            return true;
+        }
+    }
+    false
+}
+
 /// Waits until `rx` has been quiet for `quiet` (editors and installers write in bursts).
 /// False if `cancel` fired first.
 pub(crate) async fn settle(rx: &mut mpsc::Receiver<()>, quiet: Duration, cancel: &CancellationToken) -> bool {

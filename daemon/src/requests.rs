@@ -186,10 +186,7 @@ impl Requests {
         mode: HubMode,
         source: &str,
     ) -> Result<Submitted, RequestError> {
-        let id_ok = (1..=128).contains(&request.id.len())
-            && request.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-            && request.id != "oldest";
-        if !id_ok {
+        if !valid_id(&request.id) {
             return Err(RequestError::BadId(request.id.chars().take(140).collect()));
         }
         {
@@ -435,6 +432,14 @@ impl Requests {
         }
         self.deny_all("the hub is shutting down", "shutdown");
     }
+}
+
+/// Whether `id` can name a request: 1-128 characters of A-Z, a-z, 0-9, `.`, `_`, `:`, `-` (it
+/// goes into MQTT topics and relay URLs), and not `oldest` (MQTT's name for the oldest one).
+pub fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        && id != "oldest"
 }
 
 /// The grant for an approval: the request as asked, narrowed by `a`, never wider.

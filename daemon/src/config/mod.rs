@@ -283,6 +283,16 @@ pub fn parse(path: &Path, text: String, env: &Env) -> Result<Settings, ConfigErr
     }
 }
 
+impl CameraSettings {
+    /// The camera's login for its ONVIF services and snapshot URI, if it has one.
+    pub fn onvif_credentials(&self) -> Option<crate::onvif::client::Credentials> {
+        self.username.clone().map(|username| crate::onvif::client::Credentials {
+            username,
+            password: self.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+        })
+    }
+}
+
 impl Settings {
     /// The camera with this name.
     pub fn camera(&self, name: &str) -> Option<&CameraSettings> {

@@ -70,26 +70,13 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
             }
         }
         let session_cancel = cancel.child_token();
-        let mqtt = current.mqtt.clone();
-        let mut watcher = settings.clone();
-        let stop = session_cancel.clone();
-        let restart = async move {
-            loop {
-                if watcher.changed().await.is_err() {
-                    return;
-                }
-                if watcher.borrow_and_update().mqtt != mqtt {
-                    tracing::info!("MQTT settings changed; reconnecting");
-                    stop.cancel();
-                    return;
-                }
-            }
-        };
+        let restart =
+            crate::reload::section_changed(settings.clone(), current.mqtt.clone(), |s| s.mqtt.clone());
         let (snapshot_tx, snapshot_rx) = mpsc::channel(16);
         let session = Session::new(&deps, &current, snapshot_tx);
         tokio::select! {
             () = session.run(session_cancel.clone(), snapshot_rx) => {}
-            () = restart => {}
+            changed = restart => if changed { tracing::info!("MQTT settings changed; reconnecting") },
         }
         session_cancel.cancel();
         if cancel.is_cancelled() {
@@ -295,10 +282,7 @@ impl Session {
         }
         state.busy = true;
         state.last = Some(now);
-        let creds = cam.username.clone().map(|username| crate::onvif::client::Credentials {
-            username,
-            password: cam.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
-        });
+        let creds = cam.onvif_credentials();
         let (known, tx, name, cancel) =
             (state.uri.clone(), self.snapshot_tx.clone(), camera.to_owned(), cancel.clone());
         tokio::spawn(async move {
@@ -581,7 +565,6 @@ impl Session {
                 let v = if self.relays.is_empty() { "OFF" } else { "ON" };
                 self.publish(self.topics.relay_active(), v.into(), true);
             }
-            (EventKind::ConfigReloaded { .. } | EventKind::SegmentClosed { .. }, _) => {}
             _ => {}
         }
         // Recording housekeeping is too chatty for an event feed.

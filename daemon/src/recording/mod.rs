@@ -218,10 +218,7 @@ pub async fn record_camera(
     states: CameraStates,
     cancel: CancellationToken,
 ) {
-    let creds = camera.username.clone().map(|username| crate::onvif::client::Credentials {
-        username,
-        password: camera.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
-    });
+    let creds = camera.onvif_credentials();
     let events = camera.onvif_url.clone().map(|device_url| {
         let src = crate::onvif::events::Source {
             camera: camera.name.clone(),

@@ -58,21 +58,11 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
             }
         }
         let session = cancel.child_token();
-        let relay = current.relay.clone();
-        let stop = session.clone();
-        let mut watcher = settings.clone();
-        let restart = async move {
-            while watcher.changed().await.is_ok() {
-                if watcher.borrow_and_update().relay != relay {
-                    tracing::info!("Relay settings changed; reconnecting");
-                    stop.cancel();
-                    return;
-                }
-            }
-        };
+        let restart =
+            crate::reload::section_changed(settings.clone(), current.relay.clone(), |s| s.relay.clone());
         tokio::select! {
             () = poll_loop(&deps, &current, session.clone()) => {}
-            () = restart => {}
+            changed = restart => if changed { tracing::info!("Relay settings changed; reconnecting") },
         }
         session.cancel();
         if cancel.is_cancelled() {
@@ -204,7 +194,7 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
             Err(e) => {
                 let message = format!("malformed request: {e}");
                 refuse(deps, id.as_deref(), &message);
-                if let Some(id) = id.filter(|i| valid_id(i)) {
+                if let Some(id) = id.filter(|i| crate::requests::valid_id(i)) {
                     let (link, deps, cancel) = (link.clone(), deps.clone(), cancel.clone());
                     let body = json!({ "request_id": id, "decision": "error", "error": message });
                     replies.spawn(async move { reply(&deps, &link, &id, body, &cancel).await });
@@ -213,10 +203,6 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
         }
     }
     count
-}
-
-fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 /// Records a request the hub could not take.
@@ -264,7 +250,7 @@ async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &Cancellatio
         }
         Err(e) => {
             refuse(deps, Some(&id), &e.to_string());
-            if valid_id(&id) {
+            if crate::requests::valid_id(&id) {
                 reply(
                     deps,
                     link,
