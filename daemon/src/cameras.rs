@@ -76,7 +76,7 @@ impl CameraStates {
 #[derive(Debug, Clone)]
 pub struct RecordPause {
     tx: Arc<watch::Sender<BTreeSet<String>>>,
-    file: Option<PathBuf>,
+    file: PathBuf,
     lock: Arc<Mutex<()>>,
 }
 
@@ -93,11 +93,7 @@ impl RecordPause {
         if !paused.is_empty() {
             tracing::info!(cameras = ?paused, "Recording is switched off for some cameras");
         }
-        Self { tx: Arc::new(watch::channel(paused).0), file: Some(file), lock: Arc::default() }
-    }
-
-    pub fn in_memory() -> Self {
-        Self { tx: Arc::new(watch::channel(BTreeSet::new()).0), file: None, lock: Arc::default() }
+        Self { tx: Arc::new(watch::channel(paused).0), file, lock: Arc::default() }
     }
 
     pub fn paused(&self) -> BTreeSet<String> {
@@ -117,10 +113,8 @@ impl RecordPause {
             return;
         }
         tracing::info!(camera, by, "Recording switched {}", if paused { "off" } else { "on" });
-        if let Some(f) = &self.file
-            && let Err(e) = crate::privacy::write_atomically(f, &PauseFile { paused: next.clone() })
-        {
-            tracing::error!(file = %f.display(), error = %e, "Cannot store the recording switch; it will not survive a restart");
+        if let Err(e) = crate::privacy::write_atomically(&self.file, &PauseFile { paused: next.clone() }) {
+            tracing::error!(file = %self.file.display(), error = %e, "Cannot store the recording switch; it will not survive a restart");
         }
         self.tx.send_replace(next);
     }

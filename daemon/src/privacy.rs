@@ -56,7 +56,7 @@ struct Stored {
 #[derive(Debug, Clone)]
 pub struct Privacy {
     tx: Arc<watch::Sender<PrivacyState>>,
-    file: Option<PathBuf>,
+    file: PathBuf,
     audit: Option<Audit>,
     bus: Bus,
     /// Serialises changes (read, decide, write, publish).
@@ -94,13 +94,7 @@ impl Privacy {
         if state.on {
             tracing::info!(switch = state.switch, forced, "Privacy mode is on: nothing is shared");
         }
-        Self { tx: Arc::new(watch::channel(state).0), file: Some(file), audit, bus, lock: Arc::default() }
-    }
-
-    /// A switch that is not stored anywhere (for tests and the CLI's dry runs).
-    pub fn in_memory(forced: bool, bus: Bus) -> Self {
-        let state = PrivacyState { on: forced, switch: false, forced, changed_at: None, changed_by: None };
-        Self { tx: Arc::new(watch::channel(state).0), file: None, audit: None, bus, lock: Arc::default() }
+        Self { tx: Arc::new(watch::channel(state).0), file, audit, bus, lock: Arc::default() }
     }
 
     pub fn state(&self) -> PrivacyState {
@@ -132,7 +126,6 @@ impl Privacy {
             json!({ "on": on, "by": by, "forced": current.forced, "effective": on || current.forced });
         let recorded = match &self.audit {
             Some(a) => a.append("privacy", fields).map(|_| ()).map_err(|e| e.to_string()),
-            None if self.file.is_none() => Ok(()),
             None => Err("the audit log is not open".to_owned()),
         };
         match recorded {
@@ -140,11 +133,9 @@ impl Privacy {
             Err(e) if !on => return Err(PrivacyError::NotRecorded(e)),
             Err(e) => tracing::error!(error = %e, "Cannot record turning privacy mode on; it is on anyway"),
         }
-        if let Some(file) = &self.file {
-            let stored = Stored { on, changed_at: Some(now), changed_by: Some(by.to_owned()) };
-            if let Err(e) = write_atomically(file, &stored) {
-                tracing::error!(file = %file.display(), error = %e, "Cannot store the privacy switch; it will not survive a restart");
-            }
+        let stored = Stored { on, changed_at: Some(now), changed_by: Some(by.to_owned()) };
+        if let Err(e) = write_atomically(&self.file, &stored) {
+            tracing::error!(file = %self.file.display(), error = %e, "Cannot store the privacy switch; it will not survive a restart");
         }
         let next = PrivacyState {
             on: on || current.forced,

@@ -318,6 +318,16 @@ fn broker_restart_restores_state_and_delivers_queued_events() {
     let skip = d.log_len();
     broker.stop();
     d.wait_log_after(skip, "the daemon to notice", |l| message(l) == "MQTT connection lost; retrying");
+    // The drive camera leaves the config while the broker is away: its entities go at reconnect.
+    let body = format!(
+        "{}\n{}",
+        CAMERAS.split("[[camera]]\nname = \"drive\"").next().expect("split"),
+        broker.section("queue_limit = 4\nkeep_alive = \"5s\"")
+    );
+    std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("rewrite config");
+    let skip = d.log_len();
+    d.signal("HUP");
+    d.wait_log_after(skip, "the reload", |l| message(l) == "Config reloaded");
     // Six presses while the broker is away: 12 messages (doorbell + events feed), 4 kept.
     let mut times = Vec::new();
     for _ in 0..6 {
@@ -331,6 +341,9 @@ fn broker_restart_restores_state_and_delivers_queued_events() {
     obs.wait_after(mark, "online again", |m| m.topic == "porchlight/available" && m.text() == "online");
     obs.wait_after(mark, "privacy state again", |m| m.topic == "porchlight/privacy");
     obs.wait_after(mark, "discovery again", |m| m.topic.ends_with("porch_doorbell/config"));
+    obs.wait_after(mark, "the removed camera's entity gone", |m| {
+        m.topic == "homeassistant/binary_sensor/porchlight_porchlight_drive_motion/config" && m.payload.is_empty()
+    });
     let last = obs.wait_after(mark, "the last press", |m| {
         m.topic == "porchlight/porch/doorbell" && m.json()["time"] == times[5]
     });

@@ -337,6 +337,8 @@ impl Session {
         self.dropped_this_outage = 0;
         self.deps.health.set("mqtt", State::Running, format!("connected to {host}"));
         self.subscribe().await;
+        // Entities of cameras removed while the broker was away are removed now.
+        self.set_discovery();
         self.publish_all_retained();
         while let Some((topic, payload)) = self.queue.pop_front() {
             if !self.send(&topic, payload.clone(), false) {
@@ -459,21 +461,23 @@ impl Session {
         let now: BTreeSet<String> = configs.iter().map(|c| c.topic.clone()).collect();
         // Entities that are gone (a removed camera, discovery turned off): an empty retained
         // config removes them from Home Assistant.
+        let before = self.announced.clone();
         let gone: Vec<String> = self.announced.difference(&now).cloned().collect();
         for topic in gone {
-            tracing::info!(topic = %topic, "Removing a Home Assistant entity");
             self.retained.remove(&topic);
-            if !self.send(&topic, Vec::new(), true) {
-                // Not connected: keep it in the file so the next session removes it.
-                continue;
+            // Not connected: it stays listed, and the next connect removes it.
+            if self.send(&topic, Vec::new(), true) {
+                tracing::info!(topic = %topic, "Removed a Home Assistant entity");
+                self.announced.remove(&topic);
             }
-            self.announced.remove(&topic);
         }
         for c in configs {
             self.announced.insert(c.topic.clone());
             self.publish_json(c.topic, &c.payload, true);
         }
-        if let Err(e) = crate::privacy::write_atomically(&discovery_file(&self.settings), &self.announced) {
+        if self.announced != before
+            && let Err(e) = crate::privacy::write_atomically(&discovery_file(&self.settings), &self.announced)
+        {
             tracing::warn!(error = %e, "Cannot store the list of Home Assistant entities");
         }
     }
