@@ -342,7 +342,8 @@ fn broker_restart_restores_state_and_delivers_queued_events() {
     obs.wait_after(mark, "privacy state again", |m| m.topic == "porchlight/privacy");
     obs.wait_after(mark, "discovery again", |m| m.topic.ends_with("porch_doorbell/config"));
     obs.wait_after(mark, "the removed camera's entity gone", |m| {
-        m.topic == "homeassistant/binary_sensor/porchlight_porchlight_drive_motion/config" && m.payload.is_empty()
+        m.topic == "homeassistant/binary_sensor/porchlight_porchlight_drive_motion/config"
+            && m.payload.is_empty()
     });
     let last = obs.wait_after(mark, "the last press", |m| {
         m.topic == "porchlight/porch/doorbell" && m.json()["time"] == times[5]
