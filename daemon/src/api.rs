@@ -44,6 +44,8 @@ pub struct ApiState {
     pub pause: crate::cameras::RecordPause,
     /// `None` when the recording index could not be opened.
     pub index: Option<crate::recording::index::Index>,
+    /// For the resident's own shares (cut and signed like the relay's, sent through it).
+    pub relay: crate::relay::Deps,
     pub started: Instant,
     /// Ends long-lived responses (the event stream) at shutdown.
     pub cancel: CancellationToken,
@@ -63,6 +65,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/requests", get(control::requests).post(control::submit))
         .route("/api/requests/{id}/approve", axum::routing::post(control::approve))
         .route("/api/requests/{id}/deny", axum::routing::post(control::deny))
+        .route("/api/requests/{id}/revoke", axum::routing::post(control::revoke))
+        .route("/api/shares", axum::routing::post(control::share))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -111,8 +115,10 @@ fn route_label(path: &str) -> &'static str {
         "/api/clips" => "/api/clips",
         "/api/privacy" => "/api/privacy",
         "/api/requests" => "/api/requests",
+        "/api/shares" => "/api/shares",
         p if p.starts_with("/api/requests/") && p.ends_with("/approve") => "/api/requests/{id}/approve",
         p if p.starts_with("/api/requests/") && p.ends_with("/deny") => "/api/requests/{id}/deny",
+        p if p.starts_with("/api/requests/") && p.ends_with("/revoke") => "/api/requests/{id}/revoke",
         p if p.starts_with("/api/cameras/") && p.ends_with("/record") => "/api/cameras/{name}/record",
         _ => "other",
     }

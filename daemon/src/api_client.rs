@@ -42,6 +42,18 @@ pub fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    call_within(settings, method, path, body, TIMEOUT)
+}
+
+/// Like [`call`], waiting up to `timeout` for the answer (work that takes long, like cutting a
+/// clip).
+pub fn call_within(
+    settings: &Settings,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    timeout: std::time::Duration,
+) -> Result<(u16, Value), String> {
     let addr = address(settings)?;
     let token = settings.api.token.as_ref().map(|t| t.expose().to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -50,9 +62,9 @@ pub fn call(
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let body = body.map(Value::to_string);
     runtime.block_on(async move {
-        tokio::time::timeout(TIMEOUT, request(addr, token, method, path, body))
+        tokio::time::timeout(timeout, request(addr, token, method, path, body))
             .await
-            .map_err(|_| format!("the daemon at http://{addr} did not answer within {TIMEOUT:?}"))?
+            .map_err(|_| format!("the daemon at http://{addr} did not answer within {timeout:?}"))?
     })
 }
 

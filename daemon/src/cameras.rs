@@ -30,13 +30,19 @@ pub struct CameraView {
     pub onvif_url: Option<String>,
 }
 
-/// The runtime state of each camera task, by camera name.
+/// The runtime state of each camera task, by camera name, and each camera's live feed.
 #[derive(Debug, Clone, Default)]
 pub struct CameraStates {
     inner: Arc<Mutex<BTreeMap<String, &'static str>>>,
+    live: crate::recording::live::LiveTaps,
 }
 
 impl CameraStates {
+    /// The cameras' live feeds (fed by their ingest while they stream).
+    pub fn live(&self) -> &crate::recording::live::LiveTaps {
+        &self.live
+    }
+
     /// Every camera of `settings` (the running config) with its task's state: the list follows
     /// the config at once; the state follows the task.
     pub fn view(&self, settings: &Settings) -> Vec<CameraView> {

@@ -81,6 +81,11 @@ pub fn sign(manifest: &Manifest, key: &HubKey) -> Signed {
     }
 }
 
+/// SHA-256 (hex) of bytes in memory.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 (hex) and size of a file.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;

@@ -56,10 +56,33 @@ enum Command {
         #[arg(value_parser = ["on", "off"])]
         set: Option<String>,
     },
-    /// Sharing requests of the running daemon: list them, approve or deny one that waits.
+    /// Sharing requests of the running daemon: list them, approve or deny one that waits,
+    /// revoke what is being shared.
     Requests {
         #[command(subcommand)]
         command: RequestsCommand,
+    },
+    /// Share a clip yourself (through the running daemon): signed files on the hub, or with
+    /// `--to-center` sent to the relay's center. Recorded in the audit log.
+    Share {
+        /// The camera.
+        #[arg(long)]
+        camera: String,
+        /// Start: RFC 3339 (`2026-11-27T04:00:00Z`), `now`, or an offset back from now (`-15m`).
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Send it to the relay's center instead of keeping files on the hub.
+        #[arg(long)]
+        to_center: bool,
+        /// Leave the audio out.
+        #[arg(long)]
+        strip_audio: bool,
+        /// Why (recorded in the audit log).
+        #[arg(long, default_value = "")]
+        note: String,
     },
     /// The hub's signing key (it signs the evidence manifests of everything shared).
     Keys {
@@ -159,6 +182,9 @@ enum RequestsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Stop what is being shared for a request now: a live stream is cut, clips not yet sent
+    /// stay home.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +290,9 @@ fn main() -> ExitCode {
         Command::Clip { command } => clip_command(&settings, command),
         Command::Privacy { set } => privacy_command(&settings, set.as_deref()),
         Command::Requests { command } => requests_command(&settings, command),
+        Command::Share { camera, from, to, to_center, strip_audio, note } => {
+            share_command(&settings, &camera, &from, &to, to_center, strip_audio, &note)
+        }
         Command::Keys { command: KeysCommand::Show } => keys_command(&settings),
         Command::Plugin { .. } | Command::Discover(_) | Command::Evidence { .. } => {
             ExitCode::from(EXIT_CONFIG)
@@ -851,6 +880,9 @@ fn requests_command(settings: &config::Settings, command: RequestsCommand) -> Ex
             let body = json!({ "reason": reason });
             ("requests deny", call(settings, "POST", &format!("/api/requests/{id}/deny"), Some(&body)))
         }
+        RequestsCommand::Revoke { id } => {
+            ("requests revoke", call(settings, "POST", &format!("/api/requests/{id}/revoke"), None))
+        }
     };
     match result {
         Ok((200, decision)) => {
@@ -865,7 +897,82 @@ fn requests_command(settings: &config::Settings, command: RequestsCommand) -> Ex
     }
 }
 
+/// A time for `share`: RFC 3339, `now`, or `-<span>` back from now (`-15m`, `-2h`).
+fn cli_time(s: &str) -> Result<jiff::Timestamp, String> {
+    let now = jiff::Timestamp::now();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(back) = s.strip_prefix('-') {
+        let span: jiff::Span = back.parse().map_err(|e| format!("{s:?}: {e}"))?;
+        return now.checked_sub(span).map_err(|e| format!("{s:?}: {e}"));
+    }
+    s.parse().map_err(|e| format!("{s:?} is not an RFC 3339 time, `now` or `-15m`: {e}"))
+}
+
+fn share_command(
+    settings: &config::Settings,
+    camera: &str,
+    from: &str,
+    to: &str,
+    to_center: bool,
+    strip_audio: bool,
+    note: &str,
+) -> ExitCode {
+    let (from, to) = match (cli_time(from), cli_time(to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("share: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let body = serde_json::json!({
+        "camera": camera, "from": from, "to": to, "to_center": to_center, "strip_audio": strip_audio, "note": note,
+    });
+    // Cutting a long clip takes a while; the daemon answers when the files are made.
+    let timeout = std::time::Duration::from_secs(600);
+    match porchlight::api_client::call_within(settings, "POST", "/api/shares", Some(&body), timeout) {
+        Ok((200, v)) => {
+            println!(
+                "Shared {camera} from {} to {} (request {})",
+                v["from"].as_str().unwrap_or("?"),
+                v["to"].as_str().unwrap_or("?"),
+                v["request_id"].as_str().unwrap_or("?")
+            );
+            println!("  clip:     {}", v["file"].as_str().unwrap_or("?"));
+            println!("  manifest: {}", v["manifest"].as_str().unwrap_or("?"));
+            println!("  sha256:   {}", v["sha256"].as_str().unwrap_or("?"));
+            ExitCode::SUCCESS
+        }
+        Ok((202, v)) => {
+            println!(
+                "Sending {camera} to the center (request {}); `porchlight requests list` shows it while it is sent, the audit log when it has left",
+                v["request_id"].as_str().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => api_failed("share", status, &body),
+        Err(e) => {
+            eprintln!("share: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
 fn print_requests(body: &serde_json::Value) {
+    for s in body["sharing"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        println!(
+            "SHARING {}  ({} of {}, since {}{})",
+            s["id"].as_str().unwrap_or("?"),
+            s["kind"].as_str().unwrap_or("?"),
+            s["cameras"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            s["started"].as_str().unwrap_or("?"),
+            s["until"].as_str().map(|u| format!(", until {u}")).unwrap_or_default(),
+        );
+    }
     let pending = body["pending"].as_array().map(Vec::as_slice).unwrap_or_default();
     if pending.is_empty() {
         println!("No request is waiting for you.");

@@ -52,7 +52,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     (
         "porchlight_relay_uploads_total",
         "counter",
-        "Granted clips uploaded to the relay center, by result (sent, failed).",
+        "Clips and snapshots uploaded to the relay center (granted, or shared by the resident), by result (sent, failed).",
     ),
     ("porchlight_relay_shared_bytes_total", "counter", "Bytes of footage uploaded to the relay center."),
     ("porchlight_mqtt_commands_total", "counter", "MQTT commands received, by result (ok, refused)."),

@@ -25,6 +25,9 @@ use crate::privacy::Privacy;
 
 /// Decided requests kept for `GET /api/requests` (older ones are only in the audit log).
 const KEEP_DONE: usize = 200;
+/// Ids of requests decided before this start (from the audit log) kept so that one asked again
+/// after a restart gets the answer it had, and nothing is shared twice by accident.
+pub const KEEP_EARLIER: usize = 10_000;
 /// Requests waiting at once; more are denied (a flood must not hide real ones or grow memory).
 pub const MAX_PENDING: usize = 100;
 
@@ -89,6 +92,39 @@ pub enum RequestError {
     Privacy,
     #[error("the approval cannot be recorded in the audit log, so it is not given ({0})")]
     NotRecorded(String),
+    #[error("nothing is being shared for request {0:?}")]
+    NotSharing(String),
+}
+
+/// A share in progress: registered with the desk (listed, revocable, cut by privacy mode) until
+/// dropped. Whatever sends the footage stops when [`ShareGuard::cancel`] fires.
+pub struct ShareGuard {
+    inner: Arc<Mutex<Inner>>,
+    serial: u64,
+    pub cancel: CancellationToken,
+    why: Arc<std::sync::OnceLock<String>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for ShareGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareGuard").field("serial", &self.serial).finish_non_exhaustive()
+    }
+}
+
+impl ShareGuard {
+    /// Why the share was cut: `revoked by the resident (<channel>)`, `privacy mode is on`, or
+    /// (the parent token fired) `the hub is stopping`.
+    pub fn cut_reason(&self) -> String {
+        self.why.get().cloned().unwrap_or_else(|| "the hub is stopping".to_owned())
+    }
+}
+
+impl Drop for ShareGuard {
+    fn drop(&mut self) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).sharing.retain(|s| s.serial != self.serial);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 struct Waiting {
@@ -96,12 +132,36 @@ struct Waiting {
     tx: Option<oneshot::Sender<Decision>>,
 }
 
+/// Footage leaving the house right now for a request (a live stream, clips being sent).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareView {
+    pub id: String,
+    /// `clip`, `live` or `snapshot`.
+    pub kind: String,
+    pub cameras: Vec<String>,
+    pub started: Timestamp,
+    /// When it ends at the latest (live streams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+struct Sharing {
+    view: ShareView,
+    serial: u64,
+    cancel: CancellationToken,
+    why: Arc<std::sync::OnceLock<String>>,
+}
+
 #[derive(Default)]
 struct Inner {
     pending: Vec<Waiting>,
+    sharing: Vec<Sharing>,
+    next_share: u64,
     done: VecDeque<Finished>,
     /// Ids being decided right now (so the same id handed in twice is decided once).
     deciding: std::collections::HashSet<String>,
+    /// Requests decided before this start, by id (from the audit log).
+    earlier: std::collections::HashMap<String, Finished>,
 }
 
 /// Takes an id off the "being decided" list when dropped.
@@ -169,6 +229,52 @@ impl Requests {
         self.lock().done.iter().rev().cloned().collect()
     }
 
+    /// How request `id` was finally decided: in this run, or (from the audit log) before it.
+    pub fn decided(&self, id: &str) -> Option<Finished> {
+        let inner = self.lock();
+        inner.done.iter().rev().find(|d| d.id == id).cloned().or_else(|| inner.earlier.get(id).cloned())
+    }
+
+    /// Learns the final decisions of earlier runs from the audit log (`entries`, oldest first):
+    /// the policies' `allow`/`deny` for requests from the relay or the API, and the answers to
+    /// those that asked (the resident's, a timeout, privacy mode, shutdown). An `ask` with no
+    /// recorded answer (the hub stopped hard) counts as denied. Keeps the newest
+    /// [`KEEP_EARLIER`]; returns how many it knows.
+    pub fn remember(&self, entries: &[serde_json::Value]) -> usize {
+        let mut known: std::collections::HashMap<String, (usize, Finished)> =
+            std::collections::HashMap::new();
+        for (n, e) in entries.iter().enumerate() {
+            let (Some(kind), Some(id)) = (e["kind"].as_str(), e["request_id"].as_str()) else { continue };
+            let Ok(decision) = serde_json::from_value::<Decision>(e["final"].clone()) else { continue };
+            let at = e["time"].as_str().and_then(|t| t.parse().ok()).unwrap_or(Timestamp::UNIX_EPOCH);
+            let (source, by) = match kind {
+                "decision" => match e["source"].as_str() {
+                    Some(s @ ("relay" | "api")) => (s.to_owned(), "policy".to_owned()),
+                    _ => continue,
+                },
+                "resident_decision" => match known.get(id) {
+                    Some((_, f)) => (f.source.clone(), e["by"].as_str().unwrap_or("resident").to_owned()),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let decision = match decision {
+                Decision::Ask { .. } => Decision::deny("the hub stopped before the resident answered"),
+                d => d,
+            };
+            known.insert(
+                id.to_owned(),
+                (n, Finished { id: id.to_owned(), source, decision, decided_by: by, at }),
+            );
+        }
+        let mut list: Vec<(usize, Finished)> = known.into_values().collect();
+        list.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        list.truncate(KEEP_EARLIER);
+        let mut inner = self.lock();
+        inner.earlier = list.into_iter().map(|(_, f)| (f.id.clone(), f)).collect();
+        inner.earlier.len()
+    }
+
     /// Ticks whenever the pending list changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -193,6 +299,7 @@ impl Requests {
             let mut inner = self.lock();
             if inner.pending.iter().any(|w| w.view.id == request.id)
                 || inner.done.iter().any(|d| d.id == request.id)
+                || inner.earlier.contains_key(&request.id)
                 || !inner.deciding.insert(request.id.clone())
             {
                 return Err(RequestError::Duplicate(request.id));
@@ -313,9 +420,79 @@ impl Requests {
     ) -> Result<crate::privacy::PrivacyState, crate::privacy::PrivacyError> {
         let state = self.privacy.set(on, by)?;
         if state.on {
+            self.cut(None, "privacy mode is on");
             self.deny_all("privacy mode is on", "privacy mode");
         }
         Ok(state)
+    }
+
+    /// Registers footage leaving for request `id` until the guard is dropped. Its token is a
+    /// child of `parent`, and is already cancelled if privacy mode is on.
+    pub fn start_share(
+        &self,
+        id: &str,
+        kind: &str,
+        cameras: Vec<String>,
+        until: Option<Timestamp>,
+        parent: &CancellationToken,
+    ) -> ShareGuard {
+        let cancel = parent.child_token();
+        let why = Arc::new(std::sync::OnceLock::new());
+        let serial = {
+            let mut inner = self.lock();
+            inner.next_share += 1;
+            let serial = inner.next_share;
+            let view = ShareView {
+                id: id.to_owned(),
+                kind: kind.to_owned(),
+                cameras,
+                started: Timestamp::now(),
+                until,
+            };
+            inner.sharing.push(Sharing { view, serial, cancel: cancel.clone(), why: Arc::clone(&why) });
+            serial
+        };
+        // After registering: privacy mode coming on from here on cuts it like any other.
+        if self.privacy.is_on() {
+            let _ = why.set("privacy mode is on".to_owned());
+            cancel.cancel();
+        }
+        self.touch();
+        ShareGuard { inner: Arc::clone(&self.inner), serial, cancel, why, changed: Arc::clone(&self.changed) }
+    }
+
+    /// What is being shared right now, oldest first.
+    pub fn sharing(&self) -> Vec<ShareView> {
+        self.lock().sharing.iter().map(|s| s.view.clone()).collect()
+    }
+
+    /// The resident stops everything being shared for request `id` (a live stream is cut, clips
+    /// not yet sent are not sent). Recorded in the audit log (`revoked`).
+    pub fn revoke(&self, id: &str, by: &str) -> Result<(), RequestError> {
+        let who = format!("resident ({by})");
+        let cut = self.cut(Some(id), &format!("revoked by the {who}"));
+        if cut == 0 {
+            return Err(RequestError::NotSharing(id.to_owned()));
+        }
+        tracing::info!(request = %id, by = %who, "Share revoked");
+        if let Some(a) = &self.audit
+            && let Err(e) = a.append("revoked", json!({ "request_id": id, "by": who }))
+        {
+            tracing::error!(request = %id, error = %e, "Cannot record a revocation in the audit log (revoked anyway)");
+        }
+        Ok(())
+    }
+
+    /// Cuts the shares of `id` (or all); returns how many.
+    fn cut(&self, id: Option<&str>, why: &str) -> usize {
+        let inner = self.lock();
+        let mut n = 0;
+        for s in inner.sharing.iter().filter(|s| id.is_none_or(|id| s.view.id == id)) {
+            let _ = s.why.set(why.to_owned());
+            s.cancel.cancel();
+            n += 1;
+        }
+        n
     }
 
     /// Whether privacy mode is in effect.
@@ -402,6 +579,7 @@ impl Requests {
         let mut privacy = self.privacy.subscribe();
         loop {
             if privacy.borrow_and_update().on {
+                self.cut(None, "privacy mode is on");
                 self.deny_all("privacy mode is on", "privacy mode");
             }
             let now = Timestamp::now();
@@ -553,6 +731,35 @@ mod tests {
         desk.touch();
         desk.wake.notify_one();
         rx
+    }
+
+    #[tokio::test]
+    async fn decisions_of_earlier_runs_are_remembered_from_the_audit_log() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (desk, _, _) = desk(dir.path());
+        let allow = json!({ "decision": "allow", "grant": { "cameras": ["porch"], "strip_audio": false, "notify_resident": false } });
+        let ask = json!({ "decision": "ask", "prompt": "ok?", "timeout_seconds": 60 });
+        let deny = json!({ "decision": "deny", "reason": "no" });
+        let entries = vec![
+            json!({ "kind": "decision", "source": "relay", "request_id": "r1", "final": allow }),
+            json!({ "kind": "decision", "source": "relay", "request_id": "r2", "final": ask }),
+            json!({ "kind": "resident_decision", "by": "resident (mqtt)", "request_id": "r2", "final": deny }),
+            json!({ "kind": "decision", "source": "relay", "request_id": "r3", "final": ask }),
+            json!({ "kind": "decision", "source": "api-evaluate", "request_id": "r4", "final": allow }),
+            json!({ "kind": "privacy", "on": true }),
+        ];
+        assert_eq!(desk.remember(&entries), 3);
+        assert!(matches!(desk.decided("r1").map(|f| f.decision), Some(Decision::Allow { .. })));
+        let r2 = desk.decided("r2").expect("r2");
+        assert_eq!((r2.decision, r2.decided_by.as_str()), (Decision::deny("no"), "resident (mqtt)"));
+        assert_eq!(
+            desk.decided("r3").map(|f| f.decision),
+            Some(Decision::deny("the hub stopped before the resident answered"))
+        );
+        assert!(desk.decided("r4").is_none(), "dry runs decide nothing");
+        // Asked again, a remembered request is not decided again.
+        let again = desk.submit(clip("r1"), HubMode::Home, "relay").await;
+        assert!(matches!(again, Err(RequestError::Duplicate(_))), "{again:?}");
     }
 
     #[tokio::test]

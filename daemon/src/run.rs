@@ -198,6 +198,29 @@ pub async fn run(
         bus.clone(),
         audit.clone(),
     );
+    // Requests decided before this start: asked again, they get the same answer (and nothing is
+    // shared twice).
+    if audit.is_some() {
+        match crate::audit::entries(&data_dir.join("audit")) {
+            Ok(entries) => {
+                let known = requests.remember(&entries);
+                tracing::debug!(known, "Earlier decisions read from the audit log");
+            }
+            Err(e) => tracing::error!(error = %e, "Cannot read earlier decisions from the audit log"),
+        }
+    }
+
+    // What the relay works with; the API uses it too, for the resident's own shares.
+    let relay_deps = crate::relay::Deps {
+        settings: settings_rx.clone(),
+        requests: requests.clone(),
+        health: health.clone(),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+        index: index.clone(),
+        cameras: camera_states.clone(),
+        bus: bus.clone(),
+    };
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
     if settings.api.enabled {
@@ -223,6 +246,7 @@ pub async fn run(
             requests: requests.clone(),
             pause: pause.clone(),
             index: index.clone(),
+            relay: relay_deps.clone(),
             started,
             cancel: tasks.phase("control").cancel.clone(),
         };
@@ -288,15 +312,7 @@ pub async fn run(
         tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }
     {
-        let deps = crate::relay::Deps {
-            settings: settings_rx.clone(),
-            requests: requests.clone(),
-            health: health.clone(),
-            metrics: metrics.clone(),
-            audit: audit.clone(),
-            index: index.clone(),
-        };
-        tasks.spawn("relay", "relay", |cancel| crate::relay::run(deps, cancel));
+        tasks.spawn("relay", "relay", |cancel| crate::relay::run(relay_deps, cancel));
     }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);

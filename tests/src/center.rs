@@ -22,6 +22,8 @@ struct Recorded {
     polls: usize,
     /// Uploads by path under the hub (`requests/<id>/clips/<camera>[/manifest]`).
     uploads: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Live stream starts the hub announced (`{"id", "camera", "body"}`), in order.
+    live: Vec<Value>,
 }
 
 #[derive(Debug)]
@@ -30,6 +32,8 @@ struct Shared {
     token: String,
     queue: Mutex<Vec<Value>>,
     queued: Notify,
+    /// Where the hub is told to push each live stream, by `<id>/<camera>`.
+    ingest: Mutex<std::collections::HashMap<String, String>>,
     recorded: Mutex<Recorded>,
     changed: Condvar,
 }
@@ -86,11 +90,17 @@ fn server_config(ca: &TestCa) -> rustls::ServerConfig {
 impl Center {
     /// Starts a center that knows one hub, `hub_id`, by its `token`.
     pub fn start(ca: &TestCa, hub_id: &str, token: &str) -> Self {
+        Self::start_on(0, ca, hub_id, token)
+    }
+
+    /// Like [`Center::start`], on a given loopback port (0: any), e.g. one a hub already tries.
+    pub fn start_on(port: u16, ca: &TestCa, hub_id: &str, token: &str) -> Self {
         let shared = Arc::new(Shared {
             hub_id: hub_id.to_owned(),
             token: token.to_owned(),
             queue: Mutex::default(),
             queued: Notify::new(),
+            ingest: Mutex::default(),
             recorded: Mutex::default(),
             changed: Condvar::new(),
         });
@@ -102,7 +112,7 @@ impl Center {
         let config = server_config(ca);
         let state = Arc::clone(&shared);
         let port = runtime.block_on(async move {
-            let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
             let port = tcp.local_addr().expect("addr").port();
             let listener = TlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) };
             let app = Router::new()
@@ -113,6 +123,12 @@ impl Center {
                     "/rtcc/v1/hubs/{hub}/requests/{id}/clips/{camera}/manifest",
                     axum::routing::put(upload),
                 )
+                .route("/rtcc/v1/hubs/{hub}/requests/{id}/snapshots/{camera}", axum::routing::put(upload))
+                .route(
+                    "/rtcc/v1/hubs/{hub}/requests/{id}/snapshots/{camera}/manifest",
+                    axum::routing::put(upload),
+                )
+                .route("/rtcc/v1/hubs/{hub}/requests/{id}/live/{camera}", post(live))
                 .with_state(state);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
@@ -182,6 +198,21 @@ impl Center {
     /// Paths of every upload so far.
     pub fn uploads(&self) -> Vec<String> {
         self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner).uploads.keys().cloned().collect()
+    }
+
+    /// Tells the hub to push the live stream of `camera` for request `id` to `url` (an RTSP
+    /// receiver the test runs). Without it the center answers 404.
+    pub fn set_ingest(&self, id: &str, camera: &str, url: &str) {
+        self.shared
+            .ingest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(format!("{id}/{camera}"), url.to_owned());
+    }
+
+    /// Every live start the hub announced (`{"id", "camera", "body"}`).
+    pub fn live_starts(&self) -> Vec<Value> {
+        self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner).live.clone()
     }
 
     /// Waits until the hub has polled `n` times in all.
@@ -280,6 +311,30 @@ async fn upload(
         return r;
     }
     let suffix = if uri.path().ends_with("/manifest") { "/manifest" } else { "" };
-    store(&s, format!("requests/{id}/clips/{camera}{suffix}"), body);
+    let what = if uri.path().contains("/snapshots/") { "snapshots" } else { "clips" };
+    store(&s, format!("requests/{id}/{what}/{camera}{suffix}"), body);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn live(
+    State(s): State<Arc<Shared>>,
+    Path((hub, id, camera)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refusal(&s, &hub, &headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    };
+    let url = s.ingest.lock().unwrap_or_else(PoisonError::into_inner).get(&format!("{id}/{camera}")).cloned();
+    let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+    g.live.push(json!({ "id": id, "camera": camera, "body": body }));
+    s.changed.notify_all();
+    match url {
+        Some(u) => axum::Json(json!({ "ingest": u })).into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "no ingest for this stream" })))
+            .into_response(),
+    }
 }

@@ -108,3 +108,143 @@ pub fn moov_first(path: &Path) -> bool {
     }
     false
 }
+
+/// A real RTSP receiver in record mode: `ffmpeg -rtsp_flags listen` on an ephemeral loopback
+/// port, writing what it gets (copied, not re-encoded) to a Matroska file, as a center's
+/// ingest server would. It exits when the sender tears the session down or hangs up.
+#[derive(Debug)]
+pub struct RtspReceiver {
+    /// `rtsp://127.0.0.1:<port>/live/<name>`: the ingest URL to hand the hub.
+    pub url: String,
+    pub file: std::path::PathBuf,
+    pid: u32,
+    exited: mpsc::Receiver<std::time::SystemTime>,
+    exit_time: Option<std::time::SystemTime>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RtspReceiver {
+    /// Starts the receiver and waits (bounded) until it listens. `None`: ffmpeg is missing
+    /// (skip), unless peers are required.
+    pub fn start(dir: &Path, name: &str) -> Option<Self> {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        Self::start_on(dir, name, port)
+    }
+
+    /// Like [`RtspReceiver::start`], on a given port (e.g. that of a receiver that went away).
+    pub fn start_on(dir: &Path, name: &str, port: u16) -> Option<Self> {
+        use std::io::Read;
+        if !available() {
+            return None;
+        }
+        let url = format!("rtsp://127.0.0.1:{port}/live/{name}");
+        let file = dir.join(format!("{name}.mkv"));
+        let mut child = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "warning",
+                "-rtsp_flags",
+                "listen",
+                "-timeout",
+                "120",
+            ])
+            .args(["-i", &url, "-c", "copy", "-f", "matroska"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ffmpeg");
+        let pid = child.id();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr");
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            *sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = text;
+        });
+        let (tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            let _ = tx.send(std::time::SystemTime::now());
+        });
+        // ffmpeg says nothing when it listens; the kernel's socket table does.
+        let deadline = std::time::Instant::now() + WAIT;
+        while !listening(port) {
+            assert!(std::time::Instant::now() < deadline, "ffmpeg did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(Self { url, file, pid, exited, exit_time: None, stderr })
+    }
+
+    /// When ffmpeg exited, waiting for it (at most `timeout`).
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> std::time::SystemTime {
+        if let Some(t) = self.exit_time {
+            return t;
+        }
+        match self.exited.recv_timeout(timeout) {
+            Ok(t) => {
+                self.exit_time = Some(t);
+                t
+            }
+            Err(_) => panic!("the RTSP receiver {} is still running after {timeout:?}", self.url),
+        }
+    }
+
+    /// Whether ffmpeg is still running.
+    pub fn running(&mut self) -> bool {
+        if self.exit_time.is_none()
+            && let Ok(t) = self.exited.try_recv()
+        {
+            self.exit_time = Some(t);
+        }
+        self.exit_time.is_none()
+    }
+
+    /// Kills ffmpeg (an ingest server that crashes mid-stream) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if self.running() {
+            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        }
+        self.wait_exit(WAIT);
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .split(':')
+            .nth(2)
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    /// What ffmpeg complained about.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl Drop for RtspReceiver {
+    fn drop(&mut self) {
+        if self.running() {
+            // Only the process we started, by its PID.
+            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        }
+    }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (from `/proc/net/tcp`).
+fn listening(port: u16) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
+        t.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == want && f[3] == "0A"
+        })
+    })
+}

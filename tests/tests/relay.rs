@@ -248,3 +248,211 @@ fn granted_clip_is_uploaded_with_a_signed_manifest() {
     assert!(pins.contains("shared with City Police RTCC for request rtcc-clip"), "{pins}");
     drop(d);
 }
+
+/// A snapshot request, allowed by the resident: the ONVIF camera's own still image (the oxvif
+/// mock camera, with WS-Security and its login) is uploaded with a signed manifest; a camera
+/// without ONVIF has no image to give, which is recorded.
+#[test]
+fn granted_snapshots_are_the_cameras_own_images_signed() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let server = runtime.block_on(async {
+        oxvif::mock::MockServer::builder().enforce_auth(true).start().await.expect("mock camera")
+    });
+    let s = hub(&center, &ca, "ask-resident", TOKEN);
+    let text = std::fs::read_to_string(&s.config).expect("config").replacen(
+        "[[camera]]",
+        &format!(
+            "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"admin\"\nrecord = \"off\"\n\n[[camera]]",
+            server.device_url()
+        ),
+        1,
+    );
+    std::fs::write(&s.config, text).expect("config");
+    let d = Daemon::start(&s.config);
+    let mut r = request("snap-1", false);
+    r["kind"] = json!({ "type": "snapshot", "cameras": ["door", "front"] });
+    center.push(r);
+    center.wait_decision("snap-1", |b| b["decision"] == "pending");
+    let (code, body) = d.post("/api/requests/snap-1/approve", &json!({}));
+    assert_eq!(code, 200, "{body}");
+
+    let image = center.wait_upload("snap-1/snapshots/door");
+    let manifest = center.wait_upload("snap-1/snapshots/door/manifest");
+    assert!(
+        image.starts_with(b"BM") && image.len() > 1000,
+        "the camera's BMP test image: {} bytes",
+        image.len()
+    );
+    let file = s.path("door.bmp");
+    std::fs::write(&file, &image).expect("image");
+    let key = porchlight::keys::HubKey::load(&s.dir.path().join("data/keys")).expect("hub key");
+    let m = porchlight::evidence::verify(&manifest, &file, Some(&key.public_base64()))
+        .expect("verifies")
+        .manifest;
+    assert_eq!(
+        (m.request_id.as_str(), m.camera.as_str(), m.file_name.as_str()),
+        ("snap-1", "door", "snap-1-door.bmp")
+    );
+
+    let log = audit(&s);
+    let shared = log.iter().find(|e| e["kind"] == "shared_snapshot").expect("shared_snapshot");
+    assert_eq!(shared["sha256"], m.sha256.as_str());
+    assert_eq!(shared["camera"], "door");
+    let failed = log.iter().find(|e| e["kind"] == "share_failed").expect("share_failed for front");
+    assert_eq!(failed["camera"], "front");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("onvif_url")), "{failed}");
+    assert!(center.uploads().iter().all(|u| !u.contains("front")), "{:?}", center.uploads());
+    drop(d);
+    runtime.block_on(async {
+        let _ = server.shutdown().await;
+    });
+}
+
+/// A policy that asks with a short timeout (a test mode of the hostile plugin): nobody answers,
+/// so the request is denied when the time is up, and the center hears it.
+#[test]
+fn an_unanswered_ask_is_denied_when_its_time_is_up() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "hostile-plugin", TOKEN);
+    let mut text = std::fs::read_to_string(&s.config).expect("config");
+    text.push_str("\n[plugins.policy.hostile-plugin]\nconfig = { mode = \"ask-briefly\" }\n");
+    std::fs::write(&s.config, text).expect("config");
+    let _d = Daemon::start(&s.config);
+    let mut r = request("rtcc-quiet", false);
+    r["reason"] = json!("attack");
+    center.push(r);
+    let pending = center.wait_decision("rtcc-quiet", |b| b["decision"] == "pending");
+    assert_eq!(pending["reason"], "a quick question");
+    let deny = center.wait_decision("rtcc-quiet", |b| b["decision"] == "deny");
+    assert_eq!(deny["reason"], "the resident did not answer in time", "{deny}");
+    let log = audit(&s);
+    let answer = log.iter().find(|e| e["kind"] == "resident_decision").expect("the timeout is recorded");
+    assert_eq!(answer["by"], "timeout");
+    assert!(center.uploads().is_empty());
+}
+
+/// Requests built to hurt: wrong types, a traversal camera name, a reversed time range, one
+/// huge request, and a poll answer over the 1 MiB cap. Each is refused (an error reply or a
+/// deny) and recorded; the hub keeps serving.
+#[test]
+fn hostile_requests_are_refused_and_recorded() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "ask-resident", TOKEN);
+    let d = Daemon::start(&s.config);
+
+    let mut wrong = request("h-types", false);
+    wrong["kind"]["cameras"] = json!("front");
+    let mut traversal = request("h-traversal", false);
+    traversal["kind"]["cameras"] = json!(["../../etc/passwd"]);
+    let mut reversed = request("h-reversed", false);
+    reversed["kind"]["from"] = json!("2026-11-26T18:00:00Z");
+    reversed["kind"]["to"] = json!("2026-11-26T17:00:00Z");
+    let mut huge = request("h-huge", false);
+    huge["reason"] = json!("x".repeat(100_000));
+    center.push_all(vec![wrong, traversal, reversed, huge]);
+
+    let e = center.wait_decision("h-types", |_| true);
+    assert_eq!(e["decision"], "error", "{e}");
+    assert!(e["error"].as_str().is_some_and(|m| m.contains("malformed request")), "{e}");
+    let t = center.wait_decision("h-traversal", |_| true);
+    assert_eq!(t["decision"], "deny", "{t}");
+    assert!(t["reason"].as_str().is_some_and(|m| m.contains("cannot be a camera name")), "{t}");
+    let r = center.wait_decision("h-reversed", |_| true);
+    assert_eq!(r["decision"], "deny", "{r}");
+    assert!(r["reason"].as_str().is_some_and(|m| m.contains("empty or reversed")), "{r}");
+    let h = center.wait_decision("h-huge", |_| true);
+    assert_eq!(h["decision"], "error", "{h}");
+    assert!(h["error"].as_str().is_some_and(|m| m.contains("at most 65536")), "{h}");
+
+    // An answer over the cap is refused whole (nothing in it is decided), on record.
+    let flood: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut f = request(&format!("flood-{i}"), false);
+            f["reason"] = json!("y".repeat(60_000));
+            f
+        })
+        .collect();
+    center.push_all(flood);
+    d.wait_log("the refused flood", |l| {
+        message(l) == "Relay request refused" && l.to_string().contains("larger than")
+    });
+    // Still serving.
+    center.push(request("h-after", false));
+    center.wait_decision("h-after", |b| b["decision"] == "pending");
+    assert!(center.decisions().iter().all(|d| !d["id"].as_str().unwrap_or("").starts_with("flood-")));
+
+    let log = audit(&s);
+    let refused: Vec<&Value> = log.iter().filter(|e| e["kind"] == "relay_refused").collect();
+    assert_eq!(refused.len(), 3, "wrong types, huge, flood: {refused:#?}");
+    for id in ["h-traversal", "h-reversed"] {
+        let decided = log.iter().find(|e| e["kind"] == "decision" && e["request_id"] == id);
+        assert!(decided.is_some_and(|e| e["final"]["decision"] == "deny"), "{id}: {decided:?}");
+    }
+    assert!(!s.dir.path().join("etc").exists());
+}
+
+/// No center at the configured address: the hub retries with backoff (the daemon stays up and
+/// reports it), and once a center answers there the requests flow.
+#[test]
+fn an_unreachable_center_is_retried_until_it_answers() {
+    let ca = TestCa::new("Relay test CA");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let placeholder = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&placeholder, &ca, "deny-all", TOKEN);
+    drop(placeholder);
+    let text = std::fs::read_to_string(&s.config)
+        .expect("config")
+        .lines()
+        .map(|l| {
+            if l.starts_with("url = ") {
+                format!("url = \"https://127.0.0.1:{port}/rtcc\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&s.config, text).expect("config");
+    let d = Daemon::start(&s.config);
+    d.wait_log("the first failure", |l| message(l) == "Relay poll failed; retrying");
+    d.wait_log("a retry", |l| message(l) == "Relay poll failed again");
+    assert_eq!(d.get_json("/api/health")["subsystems"]["relay"]["state"], "degraded");
+
+    let center = Center::start_on(port, &ca, "elm-st-12", TOKEN);
+    center.push(request("rtcc-late", false));
+    assert_eq!(center.wait_decision("rtcc-late", |_| true)["decision"], "deny");
+    d.wait_log("the reconnection", |l| message(l) == "Relay connected again");
+    assert_eq!(d.get_json("/api/health")["subsystems"]["relay"]["state"], "running");
+}
+
+/// The hub restarts between two asks of the same request: the second gets the first answer,
+/// and the request is not decided (or shared) again.
+#[test]
+fn a_request_asked_again_after_a_restart_gets_the_same_answer() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "warrant-required", TOKEN);
+    let d = Daemon::start(&s.config);
+    center.push(request("rtcc-again", true));
+    let first = center.wait_decision("rtcc-again", |_| true);
+    assert_eq!(first["decision"], "allow", "{first}");
+    drop(d);
+
+    let _d = Daemon::start(&s.config);
+    center.push(request("rtcc-again", true));
+    center.wait_until_decisions(2);
+    let answers: Vec<Value> = center
+        .decisions()
+        .into_iter()
+        .filter(|d| d["id"] == "rtcc-again")
+        .map(|d| d["body"].clone())
+        .collect();
+    assert_eq!(answers, [first.clone(), first]);
+    let decided = audit(&s).into_iter().filter(|e| e["kind"] == "decision").count();
+    assert_eq!(decided, 1, "decided once, across the restart");
+}

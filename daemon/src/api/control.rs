@@ -1,5 +1,5 @@
-//! The resident's controls: privacy mode, sharing requests (list, submit, approve, deny) and
-//! the per-camera recording switch.
+//! The resident's controls: privacy mode, sharing requests (list, submit, approve, deny,
+//! revoke what is being shared) and the per-camera recording switch.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -48,7 +48,12 @@ pub async fn set_privacy(State(st): State<ApiState>, bytes: Bytes) -> Response {
 }
 
 pub async fn requests(State(st): State<ApiState>) -> Response {
-    axum::Json(json!({ "pending": st.requests.pending(), "recent": st.requests.recent() })).into_response()
+    axum::Json(json!({
+        "pending": st.requests.pending(),
+        "sharing": st.requests.sharing(),
+        "recent": st.requests.recent(),
+    }))
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +67,7 @@ struct SubmitBody {
 fn request_error(e: &RequestError) -> Response {
     let code = match e {
         RequestError::Duplicate(_) => StatusCode::CONFLICT,
-        RequestError::NotPending(_) => StatusCode::NOT_FOUND,
+        RequestError::NotPending(_) | RequestError::NotSharing(_) => StatusCode::NOT_FOUND,
         RequestError::Wider(_) | RequestError::BadId(_) => StatusCode::BAD_REQUEST,
         RequestError::Privacy => StatusCode::CONFLICT,
         RequestError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -114,6 +119,37 @@ pub async fn deny(State(st): State<ApiState>, Path(id): Path<String>, bytes: Byt
     match st.requests.deny(&id, &reason, "api") {
         Ok(d) => axum::Json(d).into_response(),
         Err(e) => request_error(&e),
+    }
+}
+
+/// The resident stops what is being shared for a request: a live stream is cut at once, clips
+/// not yet sent stay home.
+pub async fn revoke(State(st): State<ApiState>, Path(id): Path<String>) -> Response {
+    match st.requests.revoke(&id, "api") {
+        Ok(()) => axum::Json(json!({ "request_id": id, "revoked": true })).into_response(),
+        Err(e) => request_error(&e),
+    }
+}
+
+/// The resident shares a clip: kept as signed files on the hub, or sent to the relay's center.
+pub async fn share(State(st): State<ApiState>, bytes: Bytes) -> Response {
+    use crate::relay::resident::{self, ShareError};
+    let order: resident::Order = match required(&bytes) {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    match resident::share(&st.relay, order, "api", &st.cancel).await {
+        Ok(v) if v["destination"] == "center" => (StatusCode::ACCEPTED, axum::Json(v)).into_response(),
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => {
+            let code = match &e {
+                ShareError::Bad(_) => StatusCode::BAD_REQUEST,
+                ShareError::Privacy | ShareError::NoRelay(_) => StatusCode::CONFLICT,
+                ShareError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ShareError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            error(code, &e.to_string())
+        }
     }
 }
 

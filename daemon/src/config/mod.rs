@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub use document::{KeyPath, Located, Problem};
 pub use raw::{LogFormat, RecordMode, RtspTransport};
+pub use validate::valid_id as valid_name;
 
 use crate::secret::Secret;
 

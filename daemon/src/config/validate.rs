@@ -342,7 +342,9 @@ fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> Stora
 }
 
 /// Names used in file paths, MQTT topics and unique ids.
-fn valid_id(s: &str) -> bool {
+/// The rule for names the hub uses in file names, MQTT topics and URLs (cameras, tags,
+/// plugins, the hub id): 1-64 characters of a-z, 0-9, `_` and `-`, not starting with `-`.
+pub fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')

@@ -315,6 +315,12 @@ fn sanity(request: &Request) -> Result<(), String> {
     if cameras.is_empty() {
         return Err("the request names no camera".into());
     }
+    // Names that no camera can have (`../../etc`, `front/../x`, control characters) are refused
+    // before they reach a policy, a file name or a URL.
+    if let Some(bad) = cameras.iter().find(|c| !crate::config::valid_name(c)) {
+        let shown: String = bad.chars().take(80).collect();
+        return Err(format!("{shown:?} cannot be a camera name (1-64 characters of a-z, 0-9, `_` and `-`)"));
+    }
     if let RequestKind::Clip { from, to, .. } = &request.kind
         && from >= to
     {

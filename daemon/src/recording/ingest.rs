@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::frames::{self, AudioFrame, AudioParams, VideoFrame, VideoParams};
+use super::live::{self, LiveFrame};
 use super::writer::Input;
 use crate::config::RtspTransport;
 use crate::metrics::Metrics;
@@ -99,6 +100,7 @@ pub async fn session(
     gap_reason: String,
     metrics: &Metrics,
     online: &(dyn Fn() + Sync),
+    live: &broadcast::Sender<Arc<LiveFrame>>,
     cancel: &CancellationToken,
 ) -> Result<(), IngestError> {
     let creds = match (&src.username, &src.password) {
@@ -241,6 +243,14 @@ pub async fn session(
                 let wall = video_clock.get_or_insert_with(|| Clock::new(pts, 90_000)).wall(pts, &src.camera);
                 let data = f.into_data();
                 let keyframe = frames::is_random_access(codec, &data);
+                if let Some(p) = &current {
+                    live::offer(live, || LiveFrame::Video {
+                        params: Arc::clone(p),
+                        pts,
+                        keyframe,
+                        data: data.clone(),
+                    });
+                }
                 if skip_to_keyframe && !keyframe {
                     metrics.inc(
                         "porchlight_recording_frames_dropped_total",
@@ -283,6 +293,13 @@ pub async fn session(
                     duration: f.frame_length().get(),
                     data: f.data().to_vec(),
                 };
+                if let Some(p) = &audio_params {
+                    live::offer(live, || LiveFrame::Audio {
+                        params: Arc::clone(p),
+                        pts,
+                        data: frame.data.clone(),
+                    });
+                }
                 if skip_to_keyframe {
                     continue;
                 }

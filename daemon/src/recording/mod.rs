@@ -8,6 +8,7 @@ pub mod export;
 pub mod frames;
 pub mod index;
 pub mod ingest;
+pub mod live;
 pub mod mp4read;
 pub mod recover;
 pub mod retention;
@@ -349,6 +350,7 @@ async fn ingest_loop(
     cancel: CancellationToken,
 ) {
     let camera = source.camera.clone();
+    let live = states.live().sender(&camera);
     let mut attempt = 0u32;
     let online: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
     let get = || *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -365,8 +367,17 @@ async fn ingest_loop(
             }
         };
         let mut batch = Vec::new();
-        let connected =
-            ingest::session(&source, &tx, &mut batch, gap_reason.clone(), &metrics, &announce, &cancel).await;
+        let connected = ingest::session(
+            &source,
+            &tx,
+            &mut batch,
+            gap_reason.clone(),
+            &metrics,
+            &announce,
+            &live,
+            &cancel,
+        )
+        .await;
         // What the last batch held is recorded too (the writer finishes it before the end).
         if !batch.is_empty() {
             let _ = tx.send(Input::Batch(batch)).await;

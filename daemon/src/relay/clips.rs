@@ -21,6 +21,97 @@ use crate::recording::export::{self, ClipRequest};
 const UPLOAD_TRIES: u32 = 5;
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A cut clip with its signed manifest.
+#[derive(Debug)]
+pub struct Cut {
+    pub file: PathBuf,
+    pub manifest: Manifest,
+    pub signed: crate::evidence::Signed,
+}
+
+/// The policies' part in a decision, as manifests list it.
+pub fn plugin_decisions(plugins: &[PluginOutcome]) -> Vec<PluginDecision> {
+    plugins
+        .iter()
+        .map(|p| PluginDecision {
+            plugin: p.plugin.clone(),
+            sha256: p.sha256.clone().unwrap_or_default(),
+            decision: p.decision.outcome().to_owned(),
+        })
+        .collect()
+}
+
+/// Pins the granted footage of `camera` (retention keeps it), cuts it into `file` (nothing
+/// before the granted start; audio only if the grant keeps it) and signs its manifest.
+#[allow(clippy::too_many_arguments)]
+pub async fn cut(
+    deps: &Deps,
+    hub_id: &str,
+    request: &Request,
+    grant: &Grant,
+    camera: &str,
+    plugins: &[PluginDecision],
+    key: &crate::keys::HubKey,
+    file: PathBuf,
+) -> Result<Cut, String> {
+    let (Some(from), Some(to)) = (grant.from, grant.to) else {
+        return Err("the grant has no time range".into());
+    };
+    let index = deps.index.clone().ok_or("the recording index is not available")?;
+    if deps.settings.borrow().camera(camera).is_none() {
+        return Err("no such camera".into());
+    }
+    let clip = ClipRequest {
+        camera: camera.to_owned(),
+        from_ms: from.as_millisecond(),
+        to_ms: to.as_millisecond(),
+        audio: !grant.strip_audio,
+        // Nothing before the granted start leaves the house.
+        strict: true,
+    };
+    let reason = format!("shared with {} for request {}", request.requester.organisation, request.id);
+    let (file2, camera2) = (file.clone(), camera.to_owned());
+    let (info, sha256, bytes) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(file2.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
+        index
+            .pin(&camera2, clip.from_ms, clip.to_ms, &reason, jiff::Timestamp::now().as_millisecond())
+            .map_err(|e| format!("cannot pin the shared footage: {e}"))?;
+        let info = export::export(&index, &clip, &file2).map_err(|e| e.to_string())?;
+        let (sha256, bytes) = crate::evidence::hash_file(&file2).map_err(|e| e.to_string())?;
+        Ok::<_, String>((info, sha256, bytes))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()))?;
+    let manifest = Manifest {
+        version: 1,
+        hub_id: hub_id.to_owned(),
+        request_id: request.id.clone(),
+        camera: camera.to_owned(),
+        from: jiff::Timestamp::from_millisecond(info.start_ms).unwrap_or(from),
+        to: jiff::Timestamp::from_millisecond(info.end_ms).unwrap_or(to),
+        file_name: format!("{}-{camera}.mp4", request.id),
+        bytes,
+        sha256,
+        grant: grant.clone(),
+        plugins: plugins.to_vec(),
+        created_at: jiff::Timestamp::now(),
+    };
+    let signed = crate::evidence::sign(&manifest, key);
+    Ok(Cut { file, manifest, signed })
+}
+
+/// Records a clip about to leave in the audit log (`shared_clip`); `false`: it must not leave.
+pub fn record_shared(deps: &Deps, request: &Request, grant: &Grant, m: &Manifest, destination: &str) -> bool {
+    super::audit(
+        deps,
+        "shared_clip",
+        json!({
+            "request_id": request.id, "camera": m.camera, "from": m.from, "to": m.to, "bytes": m.bytes,
+            "sha256": m.sha256, "strip_audio": grant.strip_audio, "destination": destination,
+        }),
+    )
+}
+
 /// Cuts, signs and uploads the granted clips of `request`.
 pub async fn share(
     deps: &Deps,
@@ -30,11 +121,6 @@ pub async fn share(
     plugins: &[PluginOutcome],
     cancel: &CancellationToken,
 ) {
-    let (Some(from), Some(to)) = (grant.from, grant.to) else { return };
-    let Some(index) = deps.index.clone() else {
-        tracing::error!(request = %request.id, "The recording index is not available; the granted clips cannot be sent");
-        return;
-    };
     let data_dir = deps.settings.borrow().hub.data_dir.clone();
     let key = match crate::keys::HubKey::load(&data_dir.join("keys")) {
         Ok(k) => k,
@@ -43,56 +129,20 @@ pub async fn share(
             return;
         }
     };
-    let plugins: Vec<PluginDecision> = plugins
-        .iter()
-        .map(|p| PluginDecision {
-            plugin: p.plugin.clone(),
-            sha256: p.sha256.clone().unwrap_or_default(),
-            decision: p.decision.outcome().to_owned(),
-        })
-        .collect();
+    let plugins = plugin_decisions(plugins);
     for camera in &grant.cameras {
-        // Privacy mode may come on while clips are being cut or sent: then nothing more leaves.
-        if deps.requests.privacy_on() {
-            tracing::warn!(request = %request.id, "Privacy mode is on; the remaining granted clips are not sent");
+        // Privacy mode or the resident may stop it while clips are cut or sent: then nothing
+        // more leaves.
+        if deps.requests.privacy_on() || cancel.is_cancelled() {
+            tracing::warn!(request = %request.id, "The share was cut; the remaining granted clips are not sent");
             return;
         }
-        if deps.settings.borrow().camera(camera).is_none() {
-            audit(
-                deps,
-                "share_failed",
-                json!({ "request_id": request.id, "camera": camera, "error": "no such camera" }),
-            );
-            continue;
-        }
-        let work_dir = data_dir.join("tmp");
-        let file = work_dir.join(format!("share-{}-{camera}.mp4", request.id));
-        let clip = ClipRequest {
-            camera: camera.clone(),
-            from_ms: from.as_millisecond(),
-            to_ms: to.as_millisecond(),
-            audio: !grant.strip_audio,
-            // Nothing before the granted start leaves the house.
-            strict: true,
-        };
-        let reason = format!("shared with {} for request {}", request.requester.organisation, request.id);
-        let (index2, file2, camera2) = (index.clone(), file.clone(), camera.clone());
-        let cut = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(file2.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
-            index2
-                .pin(&camera2, clip.from_ms, clip.to_ms, &reason, jiff::Timestamp::now().as_millisecond())
-                .map_err(|e| format!("cannot pin the shared footage: {e}"))?;
-            let info = export::export(&index2, &clip, &file2).map_err(|e| e.to_string())?;
-            let (sha256, bytes) = crate::evidence::hash_file(&file2).map_err(|e| e.to_string())?;
-            Ok::<_, String>((info, sha256, bytes))
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        let (info, sha256, bytes) = match cut {
+        let file = data_dir.join("tmp").join(format!("share-{}-{camera}.mp4", request.id));
+        let c = match cut(deps, link.hub_id(), request, grant, camera, &plugins, &key, file).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(request = %request.id, camera = %camera, error = %e, "Cannot cut the granted clip");
-                audit(
+                super::audit(
                     deps,
                     "share_failed",
                     json!({ "request_id": request.id, "camera": camera, "error": e }),
@@ -100,80 +150,65 @@ pub async fn share(
                 continue;
             }
         };
-        let manifest = Manifest {
-            version: 1,
-            hub_id: link.hub_id().to_owned(),
-            request_id: request.id.clone(),
-            camera: camera.clone(),
-            from: jiff::Timestamp::from_millisecond(info.start_ms).unwrap_or(from),
-            to: jiff::Timestamp::from_millisecond(info.end_ms).unwrap_or(to),
-            file_name: format!("{}-{camera}.mp4", request.id),
-            bytes,
-            sha256: sha256.clone(),
-            grant: grant.clone(),
-            plugins: plugins.clone(),
-            created_at: jiff::Timestamp::now(),
-        };
-        let signed = crate::evidence::sign(&manifest, &key);
         // What is about to leave the house, on record first: no record, no upload.
-        let recorded = match &deps.audit {
-            Some(a) => a
-                .append(
-                    "shared_clip",
-                    json!({ "request_id": request.id, "camera": camera, "from": manifest.from, "to": manifest.to, "bytes": bytes, "sha256": sha256, "strip_audio": grant.strip_audio }),
-                )
-                .map_err(|e| e.to_string()),
-            None => Err("the audit log is not open".to_owned()),
-        };
-        if let Err(e) = recorded {
-            tracing::error!(request = %request.id, camera = %camera, error = %e, "The clip cannot be recorded in the audit log, so it is not sent");
-            let _ = std::fs::remove_file(&file);
+        if !record_shared(deps, request, grant, &c.manifest, "center") {
+            tracing::error!(request = %request.id, camera = %camera, "The clip cannot be recorded in the audit log, so it is not sent");
+            let _ = std::fs::remove_file(&c.file);
             continue;
         }
-        let sent = upload(deps, link, &request.id, camera, &file, &signed, cancel).await;
-        let _ = std::fs::remove_file(&file);
+        let sent = match tokio::fs::read(&c.file).await {
+            Ok(b) => {
+                upload(
+                    deps,
+                    link,
+                    &request.id,
+                    camera,
+                    "clips",
+                    ("video/mp4", Bytes::from(b)),
+                    &c.signed,
+                    cancel,
+                )
+                .await
+            }
+            Err(e) => {
+                tracing::error!(file = %c.file.display(), error = %e, "Cannot read the cut clip");
+                false
+            }
+        };
+        let _ = std::fs::remove_file(&c.file);
         if sent {
+            let (bytes, sha256) = (c.manifest.bytes, &c.manifest.sha256);
             tracing::info!(request = %request.id, camera = %camera, bytes, sha256 = %sha256, "Clip sent to the center");
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[], bytes);
+            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "clip")], bytes);
         }
     }
 }
 
-fn audit(deps: &Deps, kind: &str, fields: serde_json::Value) {
-    if let Some(a) = &deps.audit
-        && let Err(e) = a.append(kind, fields)
-    {
-        tracing::error!(error = %e, kind, "Cannot write the audit log");
-    }
-}
-
-async fn upload(
+/// Uploads one piece of footage and its manifest with `PUT` to
+/// `…/requests/<id>/<what>/<camera>` and `…/manifest` (`what`: `clips` or `snapshots`),
+/// retrying with backoff. `true` once both are taken.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload(
     deps: &Deps,
     link: &Link,
     id: &str,
     camera: &str,
-    file: &PathBuf,
+    what: &str,
+    (content_type, bytes): (&'static str, Bytes),
     signed: &crate::evidence::Signed,
     cancel: &CancellationToken,
 ) -> bool {
     let (Ok(clip_url), Ok(manifest_url)) = (
-        link.url(&format!("requests/{id}/clips/{camera}")),
-        link.url(&format!("requests/{id}/clips/{camera}/manifest")),
+        link.url(&format!("requests/{id}/{what}/{camera}")),
+        link.url(&format!("requests/{id}/{what}/{camera}/manifest")),
     ) else {
         return false;
-    };
-    let bytes = match tokio::fs::read(file).await {
-        Ok(b) => Bytes::from(b),
-        Err(e) => {
-            tracing::error!(file = %file.display(), error = %e, "Cannot read the cut clip");
-            return false;
-        }
     };
     let manifest = Bytes::from(serde_json::to_vec_pretty(signed).unwrap_or_default());
     for attempt in 0..UPLOAD_TRIES {
         let mut ok = true;
         for (url, body) in [
-            (&clip_url, ("video/mp4", bytes.clone())),
+            (&clip_url, (content_type, bytes.clone())),
             (&manifest_url, ("application/json", manifest.clone())),
         ] {
             let result = tokio::select! {
@@ -204,6 +239,6 @@ async fn upload(
         }
     }
     deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "failed")]);
-    tracing::error!(request = %id, camera, "Gave up uploading the clip; the footage stays pinned");
+    tracing::error!(request = %id, camera, what, "Gave up uploading; it stays in the audit log (and a clip stays pinned)");
     false
 }

@@ -27,6 +27,8 @@ pub enum LinkError {
     Http { method: &'static str, url: String, message: String },
     #[error("{method} {url}: no answer within {timeout:?}")]
     Timeout { method: &'static str, url: String, timeout: Duration },
+    #[error("{method} {url}: the answer is larger than {max} bytes")]
+    TooLarge { method: &'static str, url: String, max: usize },
 }
 
 /// An HTTP answer from the center.
@@ -43,6 +45,7 @@ pub struct Link {
     hub_id: String,
     token: Secret,
     tls: Option<Arc<rustls::ClientConfig>>,
+    tls_files: crate::config::TlsFiles,
 }
 
 impl std::fmt::Debug for Link {
@@ -68,7 +71,17 @@ impl Link {
             hub_id: s.hub_id.clone().ok_or("relay.hub_id is not set")?,
             token: s.token.clone().ok_or("relay.token is not set")?,
             tls,
+            tls_files: s.tls.clone(),
         })
+    }
+
+    /// The TLS settings for other connections to the center (`rtsps://` live ingest): the
+    /// link's own, or built from the same files when the link itself is plain (loopback).
+    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        match &self.tls {
+            Some(c) => Ok(Arc::clone(c)),
+            None => crate::tls::client_config(&self.tls_files).map(Arc::new),
+        }
     }
 
     pub fn hub_id(&self) -> &str {
@@ -126,7 +139,10 @@ impl Link {
             url: shown.clone(),
             message,
         })?;
-        let http = |message: String| LinkError::Http { method, url: shown.clone(), message };
+        let http = |f: Failed| match f {
+            Failed::TooLarge => LinkError::TooLarge { method, url: shown.clone(), max: MAX_ANSWER },
+            Failed::Other(message) => LinkError::Http { method, url: shown.clone(), message },
+        };
         let response = match &self.tls {
             Some(config) => {
                 let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
@@ -176,22 +192,35 @@ fn build(
     req.body(Full::new(bytes)).map_err(|e| format!("bad request: {e}"))
 }
 
-async fn send<S>(stream: S, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String>
+/// Why one exchange failed.
+enum Failed {
+    /// The answer is larger than [`MAX_ANSWER`].
+    TooLarge,
+    Other(String),
+}
+
+async fn send<S>(stream: S, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failed>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
+        .map_err(|e| Failed::Other(format!("HTTP handshake: {e}")))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let resp = sender.send_request(request).await.map_err(|e| format!("HTTP: {e}"))?;
+    let resp = sender.send_request(request).await.map_err(|e| Failed::Other(format!("HTTP: {e}")))?;
     let status = resp.status().as_u16();
     let body = Limited::new(resp.into_body(), MAX_ANSWER)
         .collect()
         .await
-        .map_err(|e| format!("reading the answer (at most {MAX_ANSWER} bytes): {e}"))?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Failed::TooLarge
+            } else {
+                Failed::Other(format!("reading the answer: {e}"))
+            }
+        })?
         .to_bytes();
     driver.abort();
     Ok(Answer { status, body })

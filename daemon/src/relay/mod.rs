@@ -5,12 +5,17 @@
 //! the resident gets `pending` first and its final decision when it comes. Protocol:
 //! `docs/ref/relay-protocol.md`.
 //!
-//! After an `allow` of a clip request, the granted clips are sent with signed evidence manifests
-//! (`clips.rs`). Live streams and snapshots are not built yet: for those only the decision is
-//! answered.
+//! After an `allow`, the granted footage leaves: clips with signed evidence manifests
+//! (`clips.rs`), live streams pushed to the center's ingest (`live.rs`). Each share is
+//! registered with the request desk while it lasts, so the resident can see and revoke it and
+//! privacy mode cuts it. Snapshots are the cameras' ONVIF still images (`snapshot.rs`); the
+//! resident's own shares (`porchlight share`) go through `resident.rs`.
 
 pub mod clips;
 pub mod link;
+pub mod live;
+pub mod resident;
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +35,8 @@ use link::Link;
 
 /// At most this many requests are taken from one poll (more wait for the next).
 pub const MAX_BATCH: usize = 100;
+/// The largest single request (its JSON): a real one is a few hundred bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 /// Tries to deliver one decision before giving up (it stays in the audit log).
 const REPLY_TRIES: u32 = 8;
 
@@ -43,6 +50,9 @@ pub struct Deps {
     pub audit: Option<Audit>,
     /// Where granted clips are cut from (`None`: recordings are not available).
     pub index: Option<crate::recording::index::Index>,
+    /// The cameras' live feeds (for live grants).
+    pub cameras: crate::cameras::CameraStates,
+    pub bus: crate::bus::Bus,
 }
 
 /// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.
@@ -120,6 +130,11 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
                 continue;
             }
             Ok(a) => format!("the center answered HTTP {}: {}", a.status, snippet(&a.body)),
+            Err(e @ link::LinkError::TooLarge { .. }) => {
+                // A flood is refused like a malformed request: on record, and the hub goes on.
+                refuse(deps, None, &e.to_string());
+                e.to_string()
+            }
             Err(e) => e.to_string(),
         };
         failures = failures.saturating_add(1);
@@ -186,6 +201,17 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
             tracing::debug!(request = %id, "The center sent a request twice in one answer; taken once");
             continue;
         }
+        let size = item.to_string().len();
+        if size > MAX_REQUEST_BYTES {
+            let message = format!("the request is {size} bytes; at most {MAX_REQUEST_BYTES} are taken");
+            refuse(deps, id.as_deref(), &message);
+            if let Some(id) = id.filter(|i| crate::requests::valid_id(i)) {
+                let (link, deps, cancel) = (link.clone(), deps.clone(), cancel.clone());
+                let body = json!({ "request_id": id, "decision": "error", "error": message });
+                replies.spawn(async move { reply(&deps, &link, &id, body, &cancel).await });
+            }
+            continue;
+        }
         match serde_json::from_value::<Request>(item) {
             Ok(request) => {
                 let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
@@ -223,16 +249,18 @@ async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &Cancellatio
     let asked = request.clone();
     match deps.requests.submit(request, HubMode::Home, "relay").await {
         Ok(Submitted::Decided(verdict)) => {
+            let decided = tokio::time::Instant::now();
             reply(deps, link, &id, decision_body(&id, &verdict.decision), cancel).await;
-            send_footage(deps, link, &asked, &verdict.decision, &verdict.plugins, cancel).await;
+            send_footage(deps, link, &asked, &verdict.decision, &verdict.plugins, decided, cancel).await;
         }
         Ok(Submitted::Pending { view, outcome, verdict }) => {
             let body = json!({ "request_id": id, "decision": "pending", "reason": view.prompt, "expires": view.expires });
             reply(deps, link, &id, body, cancel).await;
             // The final answer: the resident's, a timeout, privacy mode, or shutdown.
             let decision = outcome.await.unwrap_or_else(|_| Decision::deny("the hub stopped waiting"));
+            let decided = tokio::time::Instant::now();
             reply(deps, link, &id, decision_body(&id, &decision), cancel).await;
-            send_footage(deps, link, &asked, &decision, &verdict.plugins, cancel).await;
+            send_footage(deps, link, &asked, &decision, &verdict.plugins, decided, cancel).await;
         }
         Err(RequestError::Duplicate(_)) => {
             // The center asked again (our answer may have been lost): answer what was decided.
@@ -241,7 +269,7 @@ async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &Cancellatio
                 Some(p) => {
                     json!({ "request_id": id, "decision": "pending", "reason": p.prompt, "expires": p.expires })
                 }
-                None => match deps.requests.recent().into_iter().find(|f| f.id == id) {
+                None => match deps.requests.decided(&id) {
                     Some(f) => decision_body(&id, &f.decision),
                     None => return,
                 },
@@ -264,14 +292,15 @@ async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &Cancellatio
     }
 }
 
-/// What an `allow` shares. Clips are sent; live streams and snapshots are not built yet (the
-/// decision was answered, nothing else leaves).
+/// What an `allow` shares: clips, a live stream, or snapshots. Registered with the request desk
+/// while it lasts (listed, revocable, cut by privacy mode).
 async fn send_footage(
     deps: &Deps,
     link: &Link,
     request: &Request,
     decision: &Decision,
     plugins: &[crate::policy::PluginOutcome],
+    decided: tokio::time::Instant,
     cancel: &CancellationToken,
 ) {
     let Decision::Allow { grant } = decision else { return };
@@ -282,10 +311,47 @@ async fn send_footage(
     }
     match &request.kind {
         crate::policy::RequestKind::Clip { .. } => {
-            clips::share(deps, link, request, grant, plugins, cancel).await
+            let share = deps.requests.start_share(&request.id, "clip", grant.cameras.clone(), None, cancel);
+            clips::share(deps, link, request, grant, plugins, &share.cancel).await;
         }
-        other => {
-            tracing::warn!(request = %request.id, kind = other.name(), "Sending this kind of footage is not built yet; only the decision was sent")
+        crate::policy::RequestKind::Live { .. } => {
+            // The grant's time runs from the decision, not from when the stream gets going (nor
+            // from when the center took the answer).
+            let seconds = u64::from(grant.live_max_seconds.unwrap_or(0));
+            let until = decided + Duration::from_secs(seconds);
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let until_wall = jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::try_from(left).unwrap_or_default())
+                .unwrap_or(jiff::Timestamp::MAX);
+            let share = deps.requests.start_share(
+                &request.id,
+                "live",
+                grant.cameras.clone(),
+                Some(until_wall),
+                cancel,
+            );
+            live::share(deps, link, request, grant, until, until_wall, &share).await;
+        }
+        crate::policy::RequestKind::Snapshot { .. } => {
+            let share =
+                deps.requests.start_share(&request.id, "snapshot", grant.cameras.clone(), None, cancel);
+            snapshot::share(deps, link, request, grant, plugins, &share.cancel).await;
+        }
+    }
+}
+
+/// Appends to the audit log; `false` if it is not written (then what it records must not
+/// happen).
+fn audit(deps: &Deps, kind: &str, fields: Value) -> bool {
+    let Some(a) = &deps.audit else {
+        tracing::error!(kind, "The audit log is not open");
+        return false;
+    };
+    match a.append(kind, fields) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, kind, "Cannot write the audit log");
+            false
         }
     }
 }

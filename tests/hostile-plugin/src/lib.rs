@@ -35,6 +35,7 @@ impl Policy for Hostile {
             "escalate-time",
             "escalate-live",
             "bad-ask",
+            "ask-briefly",
             "log-flood",
             "empty-grant",
         ];
@@ -82,6 +83,8 @@ impl Policy for Hostile {
                 Decision::Allow(g)
             }
             "bad-ask" => Decision::Ask(Ask { prompt: "ok?".into(), timeout_seconds: 0 }),
+            // Not hostile: an ask whose timeout a test can wait out.
+            "ask-briefly" => Decision::Ask(Ask { prompt: "a quick question".into(), timeout_seconds: 2 }),
             "log-flood" => {
                 for i in 0..100_000 {
                     log(LogLevel::Info, &format!("flood {i} {}", "y".repeat(100)));

@@ -1,0 +1,138 @@
+//! Sending still images for an `allow` of a snapshot request: for each granted camera the hub
+//! takes a fresh image from the camera's ONVIF snapshot URI (the image as the camera makes it),
+//! signs a manifest for it, records it in the audit log (`shared_snapshot`; no record, no
+//! upload) and uploads both with `PUT …/requests/<id>/snapshots/<camera>[/manifest]`. A camera
+//! without ONVIF has no still image to give: that is a `share_failed` entry.
+
+use hyper::body::Bytes;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::Deps;
+use super::link::Link;
+use crate::evidence::Manifest;
+use crate::policy::{Grant, PluginOutcome, Request};
+
+/// The image's media type and file extension, from its first bytes.
+pub fn image_kind(b: &[u8]) -> Option<(&'static str, &'static str)> {
+    match b {
+        [0xFF, 0xD8, 0xFF, ..] => Some(("image/jpeg", "jpg")),
+        [0x89, b'P', b'N', b'G', ..] => Some(("image/png", "png")),
+        [b'B', b'M', ..] => Some(("image/bmp", "bmp")),
+        _ => None,
+    }
+}
+
+/// Takes, signs and uploads an image of each granted camera.
+pub async fn share(
+    deps: &Deps,
+    link: &Link,
+    request: &Request,
+    grant: &Grant,
+    plugins: &[PluginOutcome],
+    cancel: &CancellationToken,
+) {
+    let data_dir = deps.settings.borrow().hub.data_dir.clone();
+    let key = match crate::keys::HubKey::load(&data_dir.join("keys")) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(request = %request.id, error = %e, "No signing key; the granted snapshots are not sent");
+            return;
+        }
+    };
+    let plugins = super::clips::plugin_decisions(plugins);
+    for camera in &grant.cameras {
+        if deps.requests.privacy_on() || cancel.is_cancelled() {
+            tracing::warn!(request = %request.id, "The share was cut; the remaining snapshots are not sent");
+            return;
+        }
+        let failed = |e: String| {
+            tracing::error!(request = %request.id, camera = %camera, error = %e, "Cannot take the granted snapshot");
+            super::audit(
+                deps,
+                "share_failed",
+                json!({ "request_id": request.id, "camera": camera, "error": e }),
+            );
+        };
+        let Some(cam) = deps.settings.borrow().camera(camera).cloned() else {
+            failed("no such camera".into());
+            continue;
+        };
+        let Some(device) = cam.onvif_url.clone() else {
+            failed("the camera has no `onvif_url`, so it gives no still image".into());
+            continue;
+        };
+        let creds = cam.onvif_credentials();
+        let taken = tokio::select! {
+            () = cancel.cancelled() => return,
+            r = take(&device, creds) => r,
+        };
+        let image = match taken {
+            Ok(i) => i,
+            Err(e) => {
+                failed(e);
+                continue;
+            }
+        };
+        let Some((content_type, ext)) = image_kind(&image) else {
+            failed(format!("the camera's snapshot ({} bytes) is not a JPEG, PNG or BMP image", image.len()));
+            continue;
+        };
+        let now = jiff::Timestamp::now();
+        let sha256 = crate::evidence::sha256_hex(&image);
+        let manifest = Manifest {
+            version: 1,
+            hub_id: link.hub_id().to_owned(),
+            request_id: request.id.clone(),
+            camera: camera.clone(),
+            from: now,
+            to: now,
+            file_name: format!("{}-{camera}.{ext}", request.id),
+            bytes: image.len() as u64,
+            sha256: sha256.clone(),
+            grant: grant.clone(),
+            plugins: plugins.clone(),
+            created_at: now,
+        };
+        let signed = crate::evidence::sign(&manifest, &key);
+        let recorded = super::audit(
+            deps,
+            "shared_snapshot",
+            json!({ "request_id": request.id, "camera": camera, "at": now, "bytes": image.len(), "sha256": sha256, "content_type": content_type }),
+        );
+        if !recorded {
+            tracing::error!(request = %request.id, camera = %camera, "The snapshot cannot be recorded in the audit log, so it is not sent");
+            continue;
+        }
+        let bytes = image.len() as u64;
+        let body = (content_type, Bytes::from(image));
+        if super::clips::upload(deps, link, &request.id, camera, "snapshots", body, &signed, cancel).await {
+            tracing::info!(request = %request.id, camera = %camera, bytes, "Snapshot sent to the center");
+            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "snapshot")], bytes);
+        }
+    }
+}
+
+async fn take(
+    device: &url::Url,
+    creds: Option<crate::onvif::client::Credentials>,
+) -> Result<Vec<u8>, String> {
+    let uri = crate::onvif::snapshot::snapshot_uri(device, creds.clone())
+        .await
+        .map_err(|e| format!("cannot get the snapshot address from ONVIF: {e}"))?;
+    crate::onvif::snapshot::fetch(&uri, creds.as_ref()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_told_apart_by_their_first_bytes() {
+        assert_eq!(image_kind(&[0xFF, 0xD8, 0xFF, 0xE0, 0]), Some(("image/jpeg", "jpg")));
+        assert_eq!(image_kind(b"\x89PNG\r\n"), Some(("image/png", "png")));
+        assert_eq!(image_kind(b"BM\x36\x00"), Some(("image/bmp", "bmp")));
+        assert_eq!(image_kind(b"<html>401</html>"), None);
+        assert_eq!(image_kind(b""), None);
+    }
+}
