@@ -483,6 +483,14 @@ impl Requests {
         Ok(())
     }
 
+    /// The resident stops everything being shared (e.g. Home Assistant's "Stop sharing"
+    /// button). Each request's shares are recorded as `revoked`; returns how many were cut.
+    pub fn revoke_all(&self, by: &str) -> usize {
+        let mut ids: Vec<String> = self.lock().sharing.iter().map(|s| s.view.id.clone()).collect();
+        ids.dedup();
+        ids.iter().filter(|id| self.revoke(id, by).is_ok()).count()
+    }
+
     /// Cuts the shares of `id` (or all); returns how many.
     fn cut(&self, id: Option<&str>, why: &str) -> usize {
         let inner = self.lock();

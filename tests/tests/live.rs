@@ -32,6 +32,11 @@ fn live_request(id: &str, seconds: u32) -> Value {
 /// A hub recording `camera_url` as `front` (its API on a fixed loopback port), with the `ask-resident` policy and the relay
 /// pointed at `center`.
 fn hub(center: &Center, ca: &TestCa, camera_url: &str) -> Setup {
+    hub_with(center, ca, camera_url, "")
+}
+
+/// [`hub`] with `extra` config appended (e.g. an `[mqtt]` section).
+fn hub_with(center: &Center, ca: &TestCa, camera_url: &str, extra: &str) -> Setup {
     let s = Setup::new("");
     std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
     std::fs::write(s.path("plugins/ask-resident.wasm"), plugin_bytes("ask-resident")).expect("plugin");
@@ -40,7 +45,7 @@ fn hub(center: &Center, ca: &TestCa, camera_url: &str) -> Setup {
     let body = format!(
         "[api]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n[[camera]]\nname = \"front\"\nrtsp_url = {camera_url:?}\ntags = [\"street\"]\n\n\
          [plugins]\ndir = \"plugins\"\nenabled = [\"ask-resident\"]\ntime_limit = \"2s\"\n\n\
-         [relay]\nenabled = true\nurl = {:?}\nhub_id = \"elm-st-12\"\ntoken = {TOKEN:?}\nca_file = {:?}\npoll_wait = \"2s\"\n",
+         [relay]\nenabled = true\nurl = {:?}\nhub_id = \"elm-st-12\"\ntoken = {TOKEN:?}\nca_file = {:?}\npoll_wait = \"2s\"\n\n{extra}",
         center.url,
         ca.file("ca.pem").display().to_string()
     );
@@ -275,16 +280,19 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
 }
 
 /// The ingest server goes away mid-stream: the hub pushes again, inside the grant, once it is
-/// back (the center gives the same URL), and both starts and stops are on record.
+/// back (the center gives the same URL), and both starts and stops are on record. Then the
+/// resident presses Home Assistant's "Stop sharing" button (MQTT).
 #[test]
 fn a_push_that_breaks_is_started_again_within_the_grant() {
     let Some(camera) = RtspServer::start() else { return };
+    let Some(broker) = porchlight_e2e::mqtt::Broker::start() else { return };
+    let obs = porchlight_e2e::mqtt::Observer::connect(&broker);
     let tmp = tempfile::tempdir().expect("tmp");
     let Some(mut first) = RtspReceiver::start(tmp.path(), "first") else { return };
     let ca = TestCa::new("Live test CA");
     let center = Center::start(&ca, "elm-st-12", TOKEN);
     center.set_ingest("live-4", "front", &first.url);
-    let s = hub(&center, &ca, &camera.url("h264"));
+    let s = hub_with(&center, &ca, &camera.url("h264"), &broker.section(""));
     let d = Daemon::start(&s.config);
     d.wait_log("the camera to stream", |l| message(l) == "Streaming");
     ask_and_approve(&center, &d, "live-4", 120, json!({}));
@@ -297,9 +305,12 @@ fn a_push_that_breaks_is_started_again_within_the_grant() {
 
     let Some(mut second) = RtspReceiver::start_on(tmp.path(), "second", first.port()) else { return };
     d.wait_log_after(skip, "the push again", |l| message(l) == "Live stream started");
-    let (code, body) = d.post("/api/requests/live-4/revoke", &json!({}));
-    assert_eq!(code, 200, "{body}");
+    obs.wait("porchlight/relay/active", |p| p == "ON");
+    obs.wait("homeassistant/button/porchlight_porchlight_stop_sharing/config", |_| true);
+    let mark = obs.len();
+    obs.publish("porchlight/relay/stop", b"PRESS", false);
     second.wait_exit(WAIT);
+    obs.wait_after(mark, "relay inactive", |m| m.topic == "porchlight/relay/active" && m.text() == "OFF");
     media::assert_decodes(&second.file);
 
     let log = audit(&s);
@@ -308,6 +319,7 @@ fn a_push_that_breaks_is_started_again_within_the_grant() {
         log.iter().filter(|e| e["kind"] == "live_stopped" && e["request_id"] == "live-4").collect();
     assert_eq!(starts, 2, "{log:#?}");
     assert_eq!(stops.len(), 2, "{log:#?}");
-    assert_eq!(stops[1]["reason"], "revoked by the resident (api)");
+    assert_eq!(stops[1]["reason"], "revoked by the resident (mqtt)");
+    assert_eq!(entry(&log, "revoked", "live-4")["by"], "resident (mqtt)");
     assert_eq!(center.live_starts().len(), 2, "the hub asked for the ingest again");
 }

@@ -40,8 +40,8 @@ fn home_assistant_discovery_state_and_events() {
     let d = Daemon::start(&s.config);
 
     obs.wait("porchlight/available", |t| t == "online");
-    // 9 hub entities and 5 per camera.
-    let want = 9 + 2 * 5;
+    // 10 hub entities and 5 per camera.
+    let want = 10 + 2 * 5;
     obs.wait_until("all discovery configs", |all| discovery_topics(all).len() >= want);
     let configs: Vec<_> =
         obs.messages().into_iter().filter(|m| m.topic.starts_with("homeassistant/")).collect();

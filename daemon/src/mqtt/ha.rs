@@ -119,6 +119,17 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         }),
     );
     add(
+        "button",
+        "stop_sharing",
+        &hub_device,
+        json!({
+            "name": "Stop sharing",
+            "icon": "mdi:access-point-network-off",
+            "command_topic": topics.relay_stop(),
+            "payload_press": "PRESS",
+        }),
+    );
+    add(
         "binary_sensor",
         "relay_active",
         &hub_device,
@@ -280,9 +291,9 @@ mod tests {
     fn every_entity_is_available_with_the_hub_and_unique() {
         let s = settings();
         let configs = configs(&s, &Topics::new("porchlight"));
-        // 7 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
+        // 8 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
         // ONVIF one; the disabled one has none.
-        assert_eq!(configs.len(), 9 + 2 * 5 + 1);
+        assert_eq!(configs.len(), 10 + 2 * 5 + 1);
         assert!(configs.iter().any(|c| c.topic == "ha/camera/porchlight_home_drive_snapshot/config"));
         let mut ids = std::collections::BTreeSet::new();
         for c in &configs {

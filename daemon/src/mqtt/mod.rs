@@ -362,6 +362,7 @@ impl Session {
         let Some(client) = &self.client else { return };
         let mut filters = vec![
             self.topics.privacy_set(),
+            self.topics.relay_stop(),
             self.topics.request_set_filter(),
             self.topics.record_set_filter(),
             format!("{}/status", self.settings.mqtt.discovery_prefix),
@@ -620,18 +621,25 @@ impl Session {
                 self.deps.pause.set(camera, !on, "mqtt");
                 Ok(format!("recording {} for {camera}", if on { "on" } else { "off" }))
             }
+            Command::StopSharing => {
+                let n = self.deps.requests.revoke_all("mqtt");
+                Ok(format!("stopped {n} share(s)"))
+            }
             Command::Request(id) => {
-                let (action, approval, reason) = parse_answer(text)?;
+                let answer = parse_answer(text)?;
                 let id = if id == "oldest" {
                     self.deps.requests.oldest().ok_or("no request is waiting")?
                 } else {
                     id.to_owned()
                 };
                 let requests = &self.deps.requests;
-                let decision = if action {
-                    requests.approve(&id, &approval, "mqtt")
-                } else {
-                    requests.deny(&id, &reason, "mqtt")
+                let decision = match answer {
+                    Answer::Approve(approval) => requests.approve(&id, &approval, "mqtt"),
+                    Answer::Deny(reason) => requests.deny(&id, &reason, "mqtt"),
+                    Answer::Revoke => {
+                        requests.revoke(&id, "mqtt").map_err(|e| e.to_string())?;
+                        return Ok(format!("request {id}: revoked"));
+                    }
                 }
                 .map_err(|e| e.to_string())?;
                 Ok(format!("request {id}: {}", decision.outcome()))
@@ -677,14 +685,24 @@ fn on_off(text: &str) -> Option<bool> {
 
 /// `approve`, `deny`, or JSON `{"action": "approve", "cameras": [...], "from": ..., "to": ...,
 /// "live_max_seconds": ..., "strip_audio": ...}` / `{"action": "deny", "reason": "..."}`.
-fn parse_answer(text: &str) -> Result<(bool, Approval, String), String> {
+/// What a message to `requests/<id>/set` asks for.
+#[derive(Debug)]
+enum Answer {
+    Approve(Approval),
+    Deny(String),
+    /// Stop what is being shared for the request.
+    Revoke,
+}
+
+fn parse_answer(text: &str) -> Result<Answer, String> {
     match text.to_ascii_lowercase().as_str() {
-        "approve" | "allow" => return Ok((true, Approval::default(), String::new())),
-        "deny" => return Ok((false, Approval::default(), String::new())),
+        "approve" | "allow" => return Ok(Answer::Approve(Approval::default())),
+        "deny" => return Ok(Answer::Deny(String::new())),
+        "revoke" | "stop" => return Ok(Answer::Revoke),
         _ => {}
     }
     if !text.starts_with('{') {
-        return Err(format!("expected approve, deny or a JSON answer, got {:?}", clip(text)));
+        return Err(format!("expected approve, deny, revoke or a JSON answer, got {:?}", clip(text)));
     }
     let mut v: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("invalid JSON answer: {e}"))?;
@@ -693,14 +711,14 @@ fn parse_answer(text: &str) -> Result<(bool, Approval, String), String> {
         Some("approve") => {
             let approval: Approval = serde_json::from_value(serde_json::Value::Object(v))
                 .map_err(|e| format!("invalid approval: {e}"))?;
-            Ok((true, approval, String::new()))
+            Ok(Answer::Approve(approval))
         }
         Some("deny") => {
             let reason = v.remove("reason").and_then(|r| r.as_str().map(str::to_owned)).unwrap_or_default();
             if let Some(k) = v.keys().next() {
                 return Err(format!("unknown field {k:?} in a deny"));
             }
-            Ok((false, Approval::default(), reason.chars().take(512).collect()))
+            Ok(Answer::Deny(reason.chars().take(512).collect()))
         }
         _ => Err("JSON answer needs \"action\": \"approve\" or \"deny\"".into()),
     }
@@ -779,13 +797,19 @@ mod tests {
 
     #[test]
     fn answers_parse_or_say_why_not() {
-        assert!(parse_answer("approve").expect("approve").0);
-        assert!(!parse_answer("DENY").expect("deny").0);
-        let (ok, a, _) =
-            parse_answer(r#"{"action":"approve","cameras":["porch"],"strip_audio":true}"#).expect("json");
-        assert!(ok && a.strip_audio && a.cameras == Some(vec!["porch".into()]));
-        let (ok, _, reason) = parse_answer(r#"{"action":"deny","reason":"no warrant"}"#).expect("json");
-        assert!(!ok && reason == "no warrant");
+        assert!(matches!(parse_answer("approve"), Ok(Answer::Approve(_))));
+        assert!(matches!(parse_answer("DENY"), Ok(Answer::Deny(_))));
+        assert!(matches!(parse_answer("revoke"), Ok(Answer::Revoke)));
+        let Ok(Answer::Approve(a)) =
+            parse_answer(r#"{"action":"approve","cameras":["porch"],"strip_audio":true}"#)
+        else {
+            panic!("json approve")
+        };
+        assert!(a.strip_audio && a.cameras == Some(vec!["porch".into()]));
+        let Ok(Answer::Deny(reason)) = parse_answer(r#"{"action":"deny","reason":"no warrant"}"#) else {
+            panic!("json deny")
+        };
+        assert_eq!(reason, "no warrant");
         for bad in [
             "",
             "yes",

@@ -51,6 +51,10 @@ impl Topics {
     pub fn relay_active(&self) -> String {
         self.at("relay/active")
     }
+    /// Press (any payload): stop everything being shared.
+    pub fn relay_stop(&self) -> String {
+        self.at("relay/stop")
+    }
     pub fn stats(&self) -> String {
         self.at("stats")
     }
@@ -88,6 +92,9 @@ impl Topics {
         if rest == "privacy/set" {
             return Some(Command::Privacy);
         }
+        if rest == "relay/stop" {
+            return Some(Command::StopSharing);
+        }
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
             ["requests", id, "set"] if !id.is_empty() => Some(Command::Request(id)),
@@ -101,6 +108,8 @@ impl Topics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
     Privacy,
+    /// Stop everything being shared now.
+    StopSharing,
     Request(&'a str),
     Record(&'a str),
 }
@@ -113,6 +122,7 @@ mod tests {
     fn command_topics_round_trip() {
         let t = Topics::new("home/porchlight");
         assert_eq!(t.command(&t.privacy_set()), Some(Command::Privacy));
+        assert_eq!(t.command(&t.relay_stop()), Some(Command::StopSharing));
         assert_eq!(t.command(&t.request_set("r-1")), Some(Command::Request("r-1")));
         assert_eq!(t.command(&t.record_set("porch")), Some(Command::Record("porch")));
         for other in [
