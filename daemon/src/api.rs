@@ -46,6 +46,8 @@ pub struct ApiState {
     pub index: Option<crate::recording::index::Index>,
     /// For the resident's own shares (cut and signed like the relay's, sent through it).
     pub relay: crate::relay::Deps,
+    /// The hub mode (`GET`/`PUT /api/mode`).
+    pub mode: crate::mode::Mode,
     pub started: Instant,
     /// Ends long-lived responses (the event stream) at shutdown.
     pub cancel: CancellationToken,
@@ -67,6 +69,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/requests/{id}/deny", axum::routing::post(control::deny))
         .route("/api/requests/{id}/revoke", axum::routing::post(control::revoke))
         .route("/api/shares", axum::routing::post(control::share))
+        .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -116,6 +119,7 @@ fn route_label(path: &str) -> &'static str {
         "/api/privacy" => "/api/privacy",
         "/api/requests" => "/api/requests",
         "/api/shares" => "/api/shares",
+        "/api/mode" => "/api/mode",
         p if p.starts_with("/api/requests/") && p.ends_with("/approve") => "/api/requests/{id}/approve",
         p if p.starts_with("/api/requests/") && p.ends_with("/deny") => "/api/requests/{id}/deny",
         p if p.starts_with("/api/requests/") && p.ends_with("/revoke") => "/api/requests/{id}/revoke",
@@ -185,8 +189,9 @@ async fn plugins(State(st): State<ApiState>) -> Response {
 #[serde(deny_unknown_fields)]
 struct EvaluateBody {
     request: PolicyRequest,
+    /// Default: the hub's current mode.
     #[serde(default)]
-    mode: HubMode,
+    mode: Option<HubMode>,
 }
 
 /// Asks the installed policies what they would decide about a request (nothing is shared;
@@ -203,7 +208,8 @@ async fn evaluate(
         return error(StatusCode::SERVICE_UNAVAILABLE, "the policy engine is not running; nothing is shared");
     };
     let settings = st.settings.borrow().clone();
-    let context = crate::policy::service::context_from(&settings, body.mode);
+    let mode = body.mode.unwrap_or_else(|| st.mode.current());
+    let context = crate::policy::service::context_from(&settings, mode);
     let verdict = policy.decide(body.request, context, "api-evaluate").await;
     axum::Json(verdict).into_response()
 }
@@ -235,11 +241,12 @@ async fn camera_event(
         "motion_end" => EventKind::MotionEnd,
         "doorbell_press" => EventKind::DoorbellPress,
         "tamper" => EventKind::Tamper,
+        "alarm" => EventKind::Alarm,
         other => {
             return error(
                 StatusCode::BAD_REQUEST,
                 &format!(
-                    "unknown event {other:?}; expected motion_start, motion_end, doorbell_press or tamper"
+                    "unknown event {other:?}; expected motion_start, motion_end, doorbell_press, tamper or alarm"
                 ),
             );
         }

@@ -68,6 +68,8 @@ pub enum EventKind {
     MotionEnd,
     DoorbellPress,
     Tamper,
+    /// An alarm at the camera (e.g. from an alarm panel, through the API).
+    Alarm,
     SegmentClosed {
         path: String,
         bytes: u64,
@@ -96,6 +98,11 @@ pub enum EventKind {
     },
     PrivacyChanged {
         on: bool,
+        by: String,
+    },
+    /// The hub mode changed (`home`, `away`, `night`, `vacation`).
+    ModeChanged {
+        mode: String,
         by: String,
     },
     RelayStarted {
@@ -147,12 +154,14 @@ impl EventKind {
             Self::MotionEnd => "motion_end",
             Self::DoorbellPress => "doorbell_press",
             Self::Tamper => "tamper",
+            Self::Alarm => "alarm",
             Self::SegmentClosed { .. } => "segment_closed",
             Self::StoragePressure { .. } => "storage_pressure",
             Self::RequestReceived { .. } => "request_received",
             Self::DecisionMade { .. } => "decision_made",
             Self::RequestPending { .. } => "request_pending",
             Self::PrivacyChanged { .. } => "privacy_changed",
+            Self::ModeChanged { .. } => "mode_changed",
             Self::RelayStarted { .. } => "relay_started",
             Self::RelayStopped { .. } => "relay_stopped",
             Self::ConfigReloaded { .. } => "config_reloaded",

@@ -17,6 +17,7 @@ pub mod health;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod mode;
 pub mod mqtt;
 pub mod onvif;
 pub mod policy;

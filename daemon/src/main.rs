@@ -56,6 +56,12 @@ enum Command {
         #[arg(value_parser = ["on", "off"])]
         set: Option<String>,
     },
+    /// The hub mode of the running daemon, as the policies see it: show it, or switch it
+    /// (recorded in the audit log).
+    Mode {
+        #[arg(value_parser = ["home", "away", "night", "vacation"])]
+        set: Option<String>,
+    },
     /// Sharing requests of the running daemon: list them, approve or deny one that waits,
     /// revoke what is being shared.
     Requests {
@@ -289,6 +295,7 @@ fn main() -> ExitCode {
         Command::Recordings { command } => recordings_command(&settings, command),
         Command::Clip { command } => clip_command(&settings, command),
         Command::Privacy { set } => privacy_command(&settings, set.as_deref()),
+        Command::Mode { set } => mode_command(&settings, set.as_deref()),
         Command::Requests { command } => requests_command(&settings, command),
         Command::Share { camera, from, to, to_center, strip_audio, note } => {
             share_command(&settings, &camera, &from, &to, to_center, strip_audio, &note)
@@ -840,6 +847,29 @@ fn privacy_command(settings: &config::Settings, set: Option<&str>) -> ExitCode {
         Ok((status, body)) => api_failed("privacy", status, &body),
         Err(e) => {
             eprintln!("privacy: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn mode_command(settings: &config::Settings, set: Option<&str>) -> ExitCode {
+    use porchlight::api_client::call;
+    let result = match set {
+        None => call(settings, "GET", "/api/mode", None),
+        Some(m) => call(settings, "PUT", "/api/mode", Some(&serde_json::json!({ "mode": m }))),
+    };
+    match result {
+        Ok((200, state)) => {
+            let mut line = format!("hub mode: {}", state["mode"].as_str().unwrap_or("?"));
+            if let (Some(by), Some(at)) = (state["changed_by"].as_str(), state["changed_at"].as_str()) {
+                line.push_str(&format!("; switched by {by} at {at}"));
+            }
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => api_failed("mode", status, &body),
+        Err(e) => {
+            eprintln!("mode: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }

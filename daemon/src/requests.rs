@@ -219,6 +219,11 @@ impl Requests {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The policy service (`None` when the engine could not start).
+    pub fn policy(&self) -> Option<Arc<PolicyService>> {
+        self.policy.clone()
+    }
+
     /// Requests waiting for the resident, oldest first.
     pub fn pending(&self) -> Vec<PendingView> {
         self.lock().pending.iter().map(|w| w.view.clone()).collect()
@@ -249,7 +254,7 @@ impl Requests {
             let at = e["time"].as_str().and_then(|t| t.parse().ok()).unwrap_or(Timestamp::UNIX_EPOCH);
             let (source, by) = match kind {
                 "decision" => match e["source"].as_str() {
-                    Some(s @ ("relay" | "api")) => (s.to_owned(), "policy".to_owned()),
+                    Some(s @ ("relay" | "api" | "offer")) => (s.to_owned(), "policy".to_owned()),
                     _ => continue,
                 },
                 "resident_decision" => match known.get(id) {

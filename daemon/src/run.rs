@@ -175,6 +175,7 @@ pub async fn run(
         Err(e) => tracing::error!(error = %e, "No hub signing key; shared footage could not be signed"),
     }
     let privacy = crate::privacy::Privacy::open(&data_dir, settings.hub.privacy, audit.clone(), bus.clone());
+    let mode = crate::mode::Mode::open(&data_dir, audit.clone(), bus.clone());
     let pause = cameras::RecordPause::open(&data_dir);
     let policy = match crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins"))) {
         Ok(engine) => Some(Arc::new(crate::policy::service::PolicyService {
@@ -183,6 +184,7 @@ pub async fn run(
             bus: bus.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
+            recent: crate::policy::recent::Recent::default(),
         })),
         Err(e) => {
             tracing::error!(error = %e, "Cannot start the policy engine; nothing can be shared");
@@ -220,6 +222,7 @@ pub async fn run(
         index: index.clone(),
         cameras: camera_states.clone(),
         bus: bus.clone(),
+        mode: mode.clone(),
     };
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
@@ -247,6 +250,7 @@ pub async fn run(
             pause: pause.clone(),
             index: index.clone(),
             relay: relay_deps.clone(),
+            mode: mode.clone(),
             started,
             cancel: tasks.phase("control").cancel.clone(),
         };
@@ -287,8 +291,10 @@ pub async fn run(
     if let Some(service) = &policy {
         // Before READY=1: a request must never meet a half-loaded policy set.
         service.reload_blocking(&settings.plugins, "start").await;
+        let (recent, bus) = (service.recent.clone(), bus.clone());
         let (service, rx) = (Arc::clone(service), settings_rx.clone());
         tasks.spawn("relay", "policy", |cancel| service.run(rx, cancel));
+        tasks.spawn("ingest", "policy-context", |cancel| recent.run(bus, cancel));
     }
 
     {
@@ -308,6 +314,7 @@ pub async fn run(
             privacy: privacy.clone(),
             requests: requests.clone(),
             index: index.clone(),
+            mode: mode.clone(),
         };
         tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }

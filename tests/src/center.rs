@@ -24,6 +24,8 @@ struct Recorded {
     uploads: std::collections::BTreeMap<String, Vec<u8>>,
     /// Live stream starts the hub announced (`{"id", "camera", "body"}`), in order.
     live: Vec<Value>,
+    /// Offers the hub made (the bodies of `POST …/offers`), in order.
+    offers: Vec<Value>,
 }
 
 #[derive(Debug)]
@@ -129,6 +131,7 @@ impl Center {
                     axum::routing::put(upload),
                 )
                 .route("/rtcc/v1/hubs/{hub}/requests/{id}/live/{camera}", post(live))
+                .route("/rtcc/v1/hubs/{hub}/offers", post(offer))
                 .with_state(state);
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
@@ -200,14 +203,33 @@ impl Center {
         self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner).uploads.keys().cloned().collect()
     }
 
-    /// Tells the hub to push the live stream of `camera` for request `id` to `url` (an RTSP
-    /// receiver the test runs). Without it the center answers 404.
+    /// Tells the hub to push the live stream of `camera` for request `id` (`*`: any request)
+    /// to `url` (an RTSP receiver the test runs). Without it the center answers 404.
     pub fn set_ingest(&self, id: &str, camera: &str, url: &str) {
         self.shared
             .ingest
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(format!("{id}/{camera}"), url.to_owned());
+    }
+
+    /// The first offer the hub made, waiting for it.
+    pub fn wait_offer(&self) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let mut g = self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(o) = g.offers.first() {
+                return o.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no offer from the hub");
+            g = self.shared.changed.wait_timeout(g, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Every offer so far.
+    pub fn offers(&self) -> Vec<Value> {
+        self.shared.recorded.lock().unwrap_or_else(PoisonError::into_inner).offers.clone()
     }
 
     /// Every live start the hub announced (`{"id", "camera", "body"}`).
@@ -328,7 +350,10 @@ async fn live(
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "not JSON").into_response();
     };
-    let url = s.ingest.lock().unwrap_or_else(PoisonError::into_inner).get(&format!("{id}/{camera}")).cloned();
+    let url = {
+        let ingest = s.ingest.lock().unwrap_or_else(PoisonError::into_inner);
+        ingest.get(&format!("{id}/{camera}")).or_else(|| ingest.get(&format!("*/{camera}"))).cloned()
+    };
     let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
     g.live.push(json!({ "id": id, "camera": camera, "body": body }));
     s.changed.notify_all();
@@ -337,4 +362,22 @@ async fn live(
         None => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "no ingest for this stream" })))
             .into_response(),
     }
+}
+
+async fn offer(
+    State(s): State<Arc<Shared>>,
+    Path(hub): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refusal(&s, &hub, &headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    };
+    let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+    g.offers.push(body);
+    s.changed.notify_all();
+    StatusCode::ACCEPTED.into_response()
 }

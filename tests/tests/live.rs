@@ -323,3 +323,55 @@ fn a_push_that_breaks_is_started_again_within_the_grant() {
     assert_eq!(entry(&log, "revoked", "live-4")["by"], "resident (mqtt)");
     assert_eq!(center.live_starts().len(), 2, "the hub asked for the ingest again");
 }
+
+/// A policy's offer: with the house away, an alarm at the camera makes `emergency-live` offer
+/// a live stream to the monitoring company. The hub announces the offer to the center, every
+/// policy decides it like a request, and the stream goes to the ingest the center gives.
+#[test]
+fn an_alarm_while_away_offers_live_to_the_monitoring_company() {
+    let Some(camera) = RtspServer::start() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let Some(mut receiver) = RtspReceiver::start(tmp.path(), "offer") else { return };
+    let ca = TestCa::new("Live test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    center.set_ingest("*", "front", &receiver.url);
+    let s = hub_with(
+        &center,
+        &ca,
+        &camera.url("h264"),
+        "[plugins.policy.emergency-live]\nconfig = { monitoring_organisation = \"Elm St Monitoring\", max_seconds = 4 }\n",
+    );
+    let text = std::fs::read_to_string(&s.config).expect("config").replace("ask-resident", "emergency-live");
+    std::fs::write(s.path("plugins/emergency-live.wasm"), plugin_bytes("emergency-live")).expect("plugin");
+    std::fs::write(&s.config, text).expect("config");
+    let d = Daemon::start(&s.config);
+    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+
+    // At home, an alarm offers nothing.
+    let (code, body) = d.post("/api/cameras/front/events", &json!({ "event": "alarm" }));
+    assert_eq!(code, 202, "{body}");
+    let (code, body) =
+        porchlight_e2e::http_put_json(d.addr.expect("api"), "/api/mode", None, r#"{"mode": "away"}"#);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = d.post("/api/cameras/front/events", &json!({ "event": "alarm" }));
+    assert_eq!(code, 202, "{body}");
+
+    let offer = center.wait_offer();
+    let id = offer["request"]["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("offer-"), "{offer}");
+    assert_eq!(offer["request"]["requester"]["organisation"], "Elm St Monitoring");
+    assert_eq!(offer["request"]["kind"], json!({ "type": "live", "cameras": ["front"], "max_seconds": 4 }));
+    let allow = center.wait_decision(&id, |_| true);
+    assert_eq!(allow["decision"], "allow", "{allow}");
+    receiver.wait_exit(WAIT);
+    media::assert_decodes(&receiver.file);
+    assert_eq!(center.offers().len(), 1, "one offer for one alarm while away");
+
+    let log = audit(&s);
+    let made = entry(&log, "offer", &id);
+    assert_eq!(made["plugin"], "emergency-live");
+    assert_eq!(made["event"]["kind"], "alarm");
+    let decided = entry(&log, "decision", &id);
+    assert_eq!(decided["source"], "offer");
+    assert_eq!(entry(&log, "live_stopped", &id)["reason"], "the grant's time is over");
+}

@@ -40,8 +40,8 @@ fn home_assistant_discovery_state_and_events() {
     let d = Daemon::start(&s.config);
 
     obs.wait("porchlight/available", |t| t == "online");
-    // 10 hub entities and 5 per camera.
-    let want = 10 + 2 * 5;
+    // 11 hub entities and 5 per camera.
+    let want = 11 + 2 * 5;
     obs.wait_until("all discovery configs", |all| discovery_topics(all).len() >= want);
     let configs: Vec<_> =
         obs.messages().into_iter().filter(|m| m.topic.starts_with("homeassistant/")).collect();
@@ -169,6 +169,7 @@ fn privacy_and_approvals_from_mqtt() {
         ("porchlight/requests/oldest/set", &b"{"[..]),
         ("porchlight/porch/record/set", &b"sideways"[..]),
         ("porchlight/ghost/record/set", &b"ON"[..]),
+        ("porchlight/mode/set", &b"party"[..]),
     ] {
         obs.publish(topic, payload, false);
     }
@@ -176,7 +177,14 @@ fn privacy_and_approvals_from_mqtt() {
     obs.publish("porchlight/privacy/set", b"ON", false);
     obs.wait("porchlight/privacy", |t| t == "ON");
     let ignored = d.logs().iter().filter(|l| message(l) == "MQTT command ignored").count();
-    assert_eq!(ignored, 6, "{}", d.log_text());
+    assert_eq!(ignored, 7, "{}", d.log_text());
+
+    // The hub mode, from Home Assistant's select.
+    obs.wait("porchlight/mode", |t| t == "home");
+    let mark = obs.len();
+    obs.publish("porchlight/mode/set", b"away", false);
+    obs.wait_after(mark, "mode away", |m| m.topic == "porchlight/mode" && m.text() == "away");
+    assert_eq!(d.get_json("/api/mode")["changed_by"], "mqtt");
     d.wait_log_after(skip, "privacy on", |l| message(l).starts_with("Privacy mode on"));
     assert_eq!(d.get_json("/api/privacy")["on"], true);
 

@@ -456,3 +456,47 @@ fn a_request_asked_again_after_a_restart_gets_the_same_answer() {
     let decided = audit(&s).into_iter().filter(|e| e["kind"] == "decision").count();
     assert_eq!(decided, 1, "decided once, across the restart");
 }
+
+/// The emergency-live policy through the relay: a monitoring company's live request is denied
+/// while the resident is home, and while away with no alarm; once the house is away and an
+/// alarm fires at the camera, it is allowed. The policies see the hub mode and the camera's
+/// latest alarm in their context.
+#[test]
+fn hub_mode_and_a_recent_alarm_decide_an_emergency_live_request() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "emergency-live", TOKEN);
+    let d = Daemon::start(&s.config);
+    let live = |id: &str| {
+        let mut r = request(id, false);
+        r["requester"] = json!({ "organisation": "Elm St Monitoring", "person": "", "kind": "monitoring" });
+        r["kind"] = json!({ "type": "live", "cameras": ["front"], "max_seconds": 300 });
+        r["legal_basis"] = json!({ "type": "consent" });
+        r
+    };
+    center.push(live("em-home"));
+    let home = center.wait_decision("em-home", |_| true);
+    assert!(home["reason"].as_str().is_some_and(|r| r.contains("home mode")), "{home}");
+
+    let (code, body) =
+        porchlight_e2e::http_put_json(d.addr.expect("api"), "/api/mode", None, r#"{"mode": "away"}"#);
+    assert_eq!(code, 200, "{body}");
+    center.push(live("em-quiet"));
+    let quiet = center.wait_decision("em-quiet", |_| true);
+    assert!(quiet["reason"].as_str().is_some_and(|r| r.contains("no alarm")), "{quiet}");
+
+    let (code, body) = d.post("/api/cameras/front/events", &json!({ "event": "alarm" }));
+    assert_eq!(code, 202, "{body}");
+    center.push(live("em-alarm"));
+    let allow = center.wait_decision("em-alarm", |_| true);
+    assert_eq!(allow["decision"], "allow", "{allow}");
+    assert_eq!(allow["grant"]["cameras"], json!(["front"]));
+    assert_eq!(allow["grant"]["live_max_seconds"], 300);
+
+    let log = audit(&s);
+    let asked =
+        log.iter().find(|e| e["kind"] == "request" && e["request"]["id"] == "em-alarm").expect("request");
+    assert_eq!(asked["context"]["mode"], "away");
+    let front = asked["context"]["cameras"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "front"));
+    assert!(front.is_some_and(|c| c["last_alarm"].is_string()), "{asked}");
+}

@@ -143,3 +143,35 @@ fn cli_says_when_the_daemon_is_not_running() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("is porchlight running?"), "{}", text(&out));
 }
+
+/// The hub mode from the command line: shown, switched (recorded in the audit log), kept across
+/// a restart, and what a request handed in without a mode is decided under.
+#[test]
+fn hub_mode_from_the_command_line() {
+    let s = setup("");
+    let d = Daemon::start(&s.config);
+    let out = cli(&s, &["mode"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).trim(), "hub mode: home");
+    let out = cli(&s, &["mode", "vacation"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).starts_with("hub mode: vacation; switched by api at "), "{}", text(&out));
+    let out = cli(&s, &["mode", "party"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(d.get_json("/api/mode")["mode"], "vacation");
+
+    let (code, body) = d.post("/api/requests", &request("claim-mode"));
+    assert_eq!(code, 202, "{body}");
+    let log = porchlight::audit::entries(&s.path("data/audit")).expect("audit");
+    let asked =
+        log.iter().find(|e| e["kind"] == "request" && e["request"]["id"] == "claim-mode").expect("request");
+    assert_eq!(asked["context"]["mode"], "vacation");
+    let switched: Vec<&Value> = log.iter().filter(|e| e["kind"] == "mode").collect();
+    assert_eq!(switched.len(), 1, "{switched:?}");
+    assert_eq!((switched[0]["mode"].as_str(), switched[0]["by"].as_str()), (Some("vacation"), Some("api")));
+    drop(d);
+
+    let _d = Daemon::start(&s.config);
+    let out = cli(&s, &["mode"]);
+    assert!(text(&out).starts_with("hub mode: vacation"), "kept across a restart: {}", text(&out));
+}

@@ -60,8 +60,9 @@ pub async fn requests(State(st): State<ApiState>) -> Response {
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     request: PolicyRequest,
+    /// Default: the hub's current mode.
     #[serde(default)]
-    mode: HubMode,
+    mode: Option<HubMode>,
 }
 
 fn request_error(e: &RequestError) -> Response {
@@ -82,7 +83,8 @@ pub async fn submit(State(st): State<ApiState>, bytes: Bytes) -> Response {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    match st.requests.submit(b.request, b.mode, "api").await {
+    let mode = b.mode.unwrap_or_else(|| st.mode.current());
+    match st.requests.submit(b.request, mode, "api").await {
         Ok(Submitted::Decided(verdict)) => axum::Json(verdict).into_response(),
         Ok(Submitted::Pending { view, verdict, .. }) => {
             (StatusCode::ACCEPTED, axum::Json(json!({ "pending": view, "plugins": verdict.plugins })))
@@ -150,6 +152,28 @@ pub async fn share(State(st): State<ApiState>, bytes: Bytes) -> Response {
             };
             error(code, &e.to_string())
         }
+    }
+}
+
+pub async fn mode(State(st): State<ApiState>) -> Response {
+    axum::Json(st.mode.state()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeBody {
+    mode: HubMode,
+}
+
+/// Switches the hub mode the policies see (`home`, `away`, `night`, `vacation`).
+pub async fn set_mode(State(st): State<ApiState>, bytes: Bytes) -> Response {
+    let b: ModeBody = match required(&bytes) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    match st.mode.set(b.mode, "api") {
+        Ok(state) => axum::Json(state).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
 

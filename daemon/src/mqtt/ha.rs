@@ -61,6 +61,18 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         }),
     );
     add(
+        "select",
+        "mode",
+        &hub_device,
+        json!({
+            "name": "Hub mode",
+            "icon": "mdi:home-account",
+            "state_topic": topics.mode(),
+            "command_topic": topics.mode_set(),
+            "options": ["home", "away", "night", "vacation"],
+        }),
+    );
+    add(
         "sensor",
         "pending_requests",
         &hub_device,
@@ -291,9 +303,9 @@ mod tests {
     fn every_entity_is_available_with_the_hub_and_unique() {
         let s = settings();
         let configs = configs(&s, &Topics::new("porchlight"));
-        // 8 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
+        // 9 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
         // ONVIF one; the disabled one has none.
-        assert_eq!(configs.len(), 10 + 2 * 5 + 1);
+        assert_eq!(configs.len(), 11 + 2 * 5 + 1);
         assert!(configs.iter().any(|c| c.topic == "ha/camera/porchlight_home_drive_snapshot/config"));
         let mut ids = std::collections::BTreeSet::new();
         for c in &configs {

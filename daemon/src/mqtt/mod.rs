@@ -43,6 +43,7 @@ pub struct Deps {
     pub privacy: Privacy,
     pub requests: Requests,
     pub index: Option<Index>,
+    pub mode: crate::mode::Mode,
 }
 
 /// How often storage stats and camera states are looked at.
@@ -172,6 +173,7 @@ impl Session {
 
         let mut bus = self.deps.bus.subscribe("mqtt");
         let mut privacy = self.deps.privacy.subscribe();
+        let mut mode = self.deps.mode.subscribe();
         let mut requests = self.deps.requests.subscribe();
         let mut pause = self.deps.pause.subscribe();
         let mut settings = self.deps.settings.clone();
@@ -222,6 +224,10 @@ impl Session {
                 changed = privacy.changed() => {
                     if changed.is_err() { break }
                     self.set_privacy();
+                }
+                changed = mode.changed() => {
+                    if changed.is_err() { break }
+                    self.set_mode();
                 }
                 changed = requests.changed() => {
                     if changed.is_err() { break }
@@ -362,6 +368,7 @@ impl Session {
         let Some(client) = &self.client else { return };
         let mut filters = vec![
             self.topics.privacy_set(),
+            self.topics.mode_set(),
             self.topics.relay_stop(),
             self.topics.request_set_filter(),
             self.topics.record_set_filter(),
@@ -442,6 +449,7 @@ impl Session {
         self.publish(self.topics.available(), b"online".to_vec(), true);
         self.set_discovery();
         self.set_privacy();
+        self.set_mode();
         self.set_requests();
         self.set_record_switches();
         let relay = if self.relays.is_empty() { "OFF" } else { "ON" };
@@ -481,6 +489,11 @@ impl Session {
         {
             tracing::warn!(error = %e, "Cannot store the list of Home Assistant entities");
         }
+    }
+
+    fn set_mode(&mut self) {
+        let mode = crate::mode::name(self.deps.mode.current());
+        self.publish(self.topics.mode(), mode.into(), true);
     }
 
     fn set_privacy(&mut self) {
@@ -620,6 +633,15 @@ impl Session {
                 }
                 self.deps.pause.set(camera, !on, "mqtt");
                 Ok(format!("recording {} for {camera}", if on { "on" } else { "off" }))
+            }
+            Command::Mode => {
+                let mode = crate::mode::parse(text)
+                    .ok_or_else(|| format!("expected home, away, night or vacation, got {:?}", clip(text)))?;
+                // The state topic follows through the mode watch (a refused change re-sends it).
+                let state = self.deps.mode.set(mode, "mqtt");
+                self.set_mode();
+                let state = state.map_err(|e| e.to_string())?;
+                Ok(format!("hub mode {}", crate::mode::name(state.mode)))
             }
             Command::StopSharing => {
                 let n = self.deps.requests.revoke_all("mqtt");

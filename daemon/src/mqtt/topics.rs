@@ -29,6 +29,13 @@ impl Topics {
     pub fn privacy_set(&self) -> String {
         self.at("privacy/set")
     }
+    /// The hub mode (`home`, `away`, `night`, `vacation`; retained).
+    pub fn mode(&self) -> String {
+        self.at("mode")
+    }
+    pub fn mode_set(&self) -> String {
+        self.at("mode/set")
+    }
     /// The waiting requests as a JSON array (retained).
     pub fn requests(&self) -> String {
         self.at("requests")
@@ -95,6 +102,9 @@ impl Topics {
         if rest == "relay/stop" {
             return Some(Command::StopSharing);
         }
+        if rest == "mode/set" {
+            return Some(Command::Mode);
+        }
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
             ["requests", id, "set"] if !id.is_empty() => Some(Command::Request(id)),
@@ -110,6 +120,8 @@ pub enum Command<'a> {
     Privacy,
     /// Stop everything being shared now.
     StopSharing,
+    /// Switch the hub mode.
+    Mode,
     Request(&'a str),
     Record(&'a str),
 }
@@ -123,6 +135,7 @@ mod tests {
         let t = Topics::new("home/porchlight");
         assert_eq!(t.command(&t.privacy_set()), Some(Command::Privacy));
         assert_eq!(t.command(&t.relay_stop()), Some(Command::StopSharing));
+        assert_eq!(t.command(&t.mode_set()), Some(Command::Mode));
         assert_eq!(t.command(&t.request_set("r-1")), Some(Command::Request("r-1")));
         assert_eq!(t.command(&t.record_set("porch")), Some(Command::Record("porch")));
         for other in [

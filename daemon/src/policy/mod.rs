@@ -8,6 +8,7 @@ mod check;
 mod compose;
 mod convert;
 pub mod host;
+pub mod recent;
 pub mod service;
 pub mod types;
 

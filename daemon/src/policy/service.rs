@@ -29,6 +29,8 @@ pub struct PolicyService {
     pub bus: Bus,
     pub health: Health,
     pub metrics: Metrics,
+    /// The cameras' latest events, filled into every decision's context.
+    pub recent: super::recent::Recent,
 }
 
 impl PolicyService {
@@ -112,6 +114,8 @@ impl PolicyService {
     /// Decides a request with every plugin and records it. `source` says where it came from
     /// (e.g. `api-evaluate`, `relay`). Fails closed when the record cannot be written.
     pub async fn decide(&self, request: Request, context: Context, source: &str) -> Verdict {
+        let mut context = context;
+        self.recent.apply(&mut context);
         self.bus.publish(
             None,
             EventKind::RequestReceived {

@@ -429,7 +429,7 @@ async fn forward_events(camera: String, bus: Bus, tx: mpsc::Sender<Input>, cance
         let input = match e.kind {
             EventKind::MotionStart => Input::Motion { active: true, wall_ms },
             EventKind::MotionEnd => Input::Motion { active: false, wall_ms },
-            EventKind::DoorbellPress | EventKind::Tamper => Input::Trigger { wall_ms },
+            EventKind::DoorbellPress | EventKind::Tamper | EventKind::Alarm => Input::Trigger { wall_ms },
             _ => continue,
         };
         if tx.send(input).await.is_err() {

@@ -14,6 +14,7 @@
 pub mod clips;
 pub mod link;
 pub mod live;
+pub mod offers;
 pub mod resident;
 pub mod snapshot;
 
@@ -29,7 +30,7 @@ use crate::audit::Audit;
 use crate::config::Settings;
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
-use crate::policy::{Decision, HubMode, Request};
+use crate::policy::{Decision, Request};
 use crate::requests::{RequestError, Requests, Submitted};
 use link::Link;
 
@@ -53,6 +54,8 @@ pub struct Deps {
     /// The cameras' live feeds (for live grants).
     pub cameras: crate::cameras::CameraStates,
     pub bus: crate::bus::Bus,
+    /// The hub mode the policies see.
+    pub mode: crate::mode::Mode,
 }
 
 /// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.
@@ -100,6 +103,11 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
         format!("connecting to {}", settings.relay.url.as_ref().map_or("", |u| u.as_str())),
     );
     let replies = TaskTracker::new();
+    // What the policies offer on camera events goes to this center too.
+    if let Some(service) = deps.requests.policy() {
+        let (d, l, t, c) = (deps.clone(), link.clone(), replies.clone(), cancel.clone());
+        replies.spawn(offers::run(d, l, service, t, c));
+    }
     let mut failures = 0u32;
     loop {
         let started = tokio::time::Instant::now();
@@ -244,10 +252,15 @@ fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
 
 /// Decides one request and answers the center: the decision, or `pending` and later the final one.
 async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &CancellationToken) {
+    handle_from(deps, link, request, "relay", cancel).await;
+}
+
+/// [`handle`] for a request from `source` (`relay`, or `offer` for a policy's own offer).
+async fn handle_from(deps: &Deps, link: &Link, request: Request, source: &str, cancel: &CancellationToken) {
     let id = request.id.clone();
     deps.metrics.inc("porchlight_relay_requests_total", &[("result", "taken")]);
     let asked = request.clone();
-    match deps.requests.submit(request, HubMode::Home, "relay").await {
+    match deps.requests.submit(request, deps.mode.current(), source).await {
         Ok(Submitted::Decided(verdict)) => {
             let decided = tokio::time::Instant::now();
             reply(deps, link, &id, decision_body(&id, &verdict.decision), cancel).await;
