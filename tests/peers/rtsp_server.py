@@ -2,7 +2,8 @@
 """RTSP test camera for Porchlight's end-to-end tests and benchmarks.
 
 A small GStreamer RTSP server (GstRtspServer through PyGObject) that stands in for an IP camera.
-It listens on 127.0.0.1 only, on an ephemeral port (or --port), and once it is listening prints exactly one
+It listens on 127.0.0.1 (or --address, only inside a test's own network namespace), on an
+ephemeral port (or --port), and once it is listening prints exactly one
 line to stdout:
 
     READY rtsp://127.0.0.1:<port>
@@ -171,6 +172,17 @@ def parse_args():
         "--port", type=int, default=0, help="port on 127.0.0.1 (default 0: an ephemeral one)"
     )
     p.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; another only inside a test's namespace)",
+    )
+    p.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        help="serve /h264 under this path too (repeatable), e.g. the path an ONVIF mock names",
+    )
+    p.add_argument(
         "--shared", action="store_true", help="share each live mount's pipeline among clients"
     )
     p.add_argument(
@@ -204,6 +216,7 @@ def main():
         return EXIT_UNAVAILABLE
 
     mounts = {
+        **{alias: f"{h264(a)} {aac()}" for alias in a.alias},
         "/h264": f"{h264(a)} {aac()}",
         "/h265": h265(a, open_gop=False),
         "/h265cra": h265(a, open_gop=True),
@@ -212,7 +225,7 @@ def main():
     }
 
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(a.address)
     server.set_service(str(a.port))
     # An auth object on the server applies to every mount, so each one carries permissions.
     server.set_auth(make_auth())
@@ -231,7 +244,7 @@ def main():
         table.add_factory("/file", f)
 
     if server.attach(None) == 0:
-        log("could not listen on 127.0.0.1")
+        log(f"could not listen on {a.address}")
         return 1
     port = server.get_bound_port()
 
@@ -267,7 +280,7 @@ def main():
 
     server.connect("client-connected", lambda _s, c: log(f"client {c.get_connection().get_ip()}"))
 
-    print(f"READY rtsp://127.0.0.1:{port}", flush=True)
+    print(f"READY rtsp://{a.address}:{port}", flush=True)
     loop.run()
     log("stopped")
     return 0

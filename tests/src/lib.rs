@@ -208,7 +208,22 @@ impl Daemon {
     /// Spawns the binary with these arguments; stderr is collected as (JSON) log lines.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(binary());
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args);
+        Self::spawn_command(cmd, env)
+    }
+
+    /// Runs `porchlight run --config CONFIG` inside network namespace `ns` (one the test made,
+    /// `netns::NetPair`), and waits for it to be up. Its API is only reachable inside `ns`.
+    pub fn start_in(ns: &str, config: &Path) -> Self {
+        let mut cmd = netns::NetPair::exec(ns, &binary());
+        cmd.args(["run", "--config", &config.display().to_string()]);
+        let d = Self::spawn_command(cmd, &[]);
+        d.wait_log("the daemon to start", |l| message(l) == "Porchlight is up");
+        d
+    }
+
+    fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Self {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for var in ["PORCHLIGHT_LOG", "PORCHLIGHT_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             cmd.env_remove(var);
         }

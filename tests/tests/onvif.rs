@@ -298,3 +298,102 @@ fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
     assert_eq!(d.get_json("/api/cameras")["cameras"].as_array().map(Vec::len), Some(0));
     assert_eq!(d.get_json("/api/health")["subsystems"]["discovery"]["state"], "running");
 }
+
+/// End to end inside two network namespaces the test makes: a camera (the oxvif mock, and the
+/// GStreamer RTSP server at the address the mock names) answers `porchlight discover` by
+/// unicast; the `[[camera]]` block it prints (with the stream address from ONVIF: the mock
+/// names its own loopback, so the address the camera was reached at is used) goes into the
+/// config with the password added and without `rtsp_url`; the daemon asks ONVIF for the
+/// stream itself and records the camera: segments that play.
+#[test]
+fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use porchlight_e2e::netns::{CAM_IP, NetPair};
+    let Some(net) = NetPair::create() else { return };
+    let start = |mut cmd: std::process::Command, what: &str| {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let ready = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{what} says READY"));
+        (child, ready)
+    };
+    let mut rtsp_cmd = NetPair::exec(&net.cam, Path::new(porchlight_e2e::rtsp::PYTHON));
+    rtsp_cmd.arg(porchlight_e2e::rtsp::script()).args([
+        "--exit-on-stdin-close",
+        "--address",
+        "0.0.0.0",
+        "--port",
+        "554",
+        "--alias",
+        "/mock/stream",
+    ]);
+    let (mut rtsp, ready) = start(rtsp_cmd, "the RTSP server");
+    assert!(ready.starts_with("READY rtsp://0.0.0.0:554"), "{ready}");
+    let mut mock_cmd = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
+    mock_cmd.args(["--bind", CAM_IP]);
+    let (mut mock, ready) = start(mock_cmd, "the mock camera");
+    assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let porchlight = porchlight_e2e::binary();
+    let probe = format!("{CAM_IP}:3702");
+    let args = [
+        "netns",
+        "exec",
+        &net.hub,
+        porchlight.to_str().expect("path"),
+        "discover",
+        "--timeout",
+        "2s",
+        "--no-multicast",
+        "--probe",
+        &probe,
+        "--user",
+        "admin",
+        "--password-file",
+        &pw,
+        "--toml",
+    ];
+    let out = porchlight_e2e::media::run_tool("ip", &args).expect("ip");
+    let blocks = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && blocks.contains("[[camera]]"),
+        "{blocks}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The block as printed, with the password the resident adds.
+    assert!(blocks.contains("rtsp_url = \"rtsp://10.77.0.2:554/mock/stream\""), "{blocks}");
+    // Without `rtsp_url` the daemon asks the camera itself (and fixes the loopback the same way).
+    let blocks = blocks
+        .replace("# password_file = \"camera-secret\"", &format!("password_file = {pw:?}"))
+        .replace("rtsp_url = \"rtsp://10.77.0.2:554/mock/stream\"\n", "");
+    let setup =
+        Setup::new(&format!("[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n{blocks}"));
+    let d = Daemon::start_in(&net.hub, &setup.config);
+    let found =
+        d.wait_log("the stream address", |l| porchlight_e2e::message(l) == "Stream found through ONVIF");
+    assert_eq!(found["fields"]["rtsp_url"], "rtsp://10.77.0.2:554/mock/stream", "{found}");
+    d.wait_log("the camera to stream", |l| porchlight_e2e::message(l) == "Streaming");
+    let closed = d.wait_log("a recorded segment", |l| porchlight_e2e::message(l) == "Segment closed");
+    let segment = closed["fields"]["path"].as_str().expect("segment path").to_owned();
+    porchlight_e2e::media::assert_decodes(Path::new(&segment));
+    drop(d);
+    for child in [&mut rtsp, &mut mock] {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}

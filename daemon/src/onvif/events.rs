@@ -235,7 +235,30 @@ pub async fn main_profile_uri(
     })?;
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    Ok(url)
+    Ok(reachable(url, device_url, what))
+}
+
+/// Whether a URL's host is this machine from the camera's side (a loopback or unspecified
+/// address, `localhost`). `rtsp:` URLs carry their host as text, so it is parsed here.
+fn is_local_host(u: &Url) -> bool {
+    let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback() || a.is_unspecified())
+}
+
+/// Some cameras name their stream on their own loopback or `0.0.0.0` (firmware that fills the
+/// URI from the wrong interface): from the hub that is the hub itself. Such a URI gets the host
+/// the camera was reached at, keeping its port and path.
+pub(crate) fn reachable(mut uri: Url, device_url: &Url, what: &str) -> Url {
+    if !is_local_host(&uri) || is_local_host(device_url) {
+        return uri;
+    }
+    let Some(host) = device_url.host_str().map(str::to_owned) else { return uri };
+    let given = uri.to_string();
+    if uri.set_host(Some(&host)).is_ok() {
+        tracing::info!(given = %given, using = %uri, "The camera names its {what} on its own loopback address; using the address it was reached at");
+    }
+    uri
 }
 
 #[cfg(test)]
@@ -249,6 +272,19 @@ mod tests {
             data: vec![(item.into(), value.into())],
             ..Notification::default()
         }
+    }
+
+    #[test]
+    fn a_stream_on_the_cameras_own_loopback_gets_the_cameras_address() {
+        let device = Url::parse("http://10.77.0.2:8080/onvif/device_service").expect("url");
+        let fixed = |u: &str, d: &Url| reachable(Url::parse(u).expect("url"), d, "stream").to_string();
+        assert_eq!(fixed("rtsp://127.0.0.1:554/mock/stream", &device), "rtsp://10.77.0.2:554/mock/stream");
+        assert_eq!(fixed("rtsp://0.0.0.0/live?ch=1", &device), "rtsp://10.77.0.2/live?ch=1");
+        assert_eq!(fixed("http://localhost/snap.jpg", &device), "http://10.77.0.2/snap.jpg");
+        assert_eq!(fixed("rtsp://192.168.1.20:554/s0", &device), "rtsp://192.168.1.20:554/s0");
+        // A camera reached on loopback (a mock, a local bridge) keeps what it says.
+        let local = Url::parse("http://127.0.0.1:8080/onvif/device_service").expect("url");
+        assert_eq!(fixed("rtsp://127.0.0.1:554/mock/stream", &local), "rtsp://127.0.0.1:554/mock/stream");
     }
 
     #[test]

@@ -117,6 +117,7 @@ async fn fill(
     creds: Option<Credentials>,
     transport: Arc<dyn Transport>,
 ) -> Result<(), client::OnvifError> {
+    let device_url = url.clone();
     let device = Device::connect(url, creds, transport).await?;
     out.events = device.services.events.is_some();
     let info = device.device_information().await?;
@@ -128,12 +129,17 @@ async fn fill(
     let profiles = device.profiles().await?;
     out.profiles = profiles.iter().map(view).collect();
     let (main, sub) = client::best_profiles(&profiles);
+    // As the daemon will use them: a URI on the camera's own loopback gets its address.
+    let usable = |u: String, what: &str| match Url::parse(&u) {
+        Ok(parsed) => strip_credentials(super::events::reachable(parsed, &device_url, what).as_str()),
+        Err(_) => strip_credentials(&u),
+    };
     if let Some(main) = main {
-        out.main_stream = Some(strip_credentials(&device.stream_uri(&main.token).await?));
-        out.snapshot = device.snapshot_uri(&main.token).await.ok().map(|u| strip_credentials(&u));
+        out.main_stream = Some(usable(device.stream_uri(&main.token).await?, "stream"));
+        out.snapshot = device.snapshot_uri(&main.token).await.ok().map(|u| usable(u, "snapshot"));
     }
     if let Some(sub) = sub {
-        out.sub_stream = device.stream_uri(&sub.token).await.ok().map(|u| strip_credentials(&u));
+        out.sub_stream = device.stream_uri(&sub.token).await.ok().map(|u| usable(u, "stream"));
     }
     if out.events {
         match device.event_topics().await {
