@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A command's stdout and stderr, as text.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 /// How long any single wait in these tests may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -167,6 +172,11 @@ impl Setup {
         }
         text.push_str(body);
         text
+    }
+
+    /// Runs `porchlight --config <this config> ARGS…` to completion (the CLI against this setup).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary()).arg("--config").arg(&self.config).args(args).output().expect("run porchlight")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use porchlight_e2e::center::Center;
 use porchlight_e2e::media::{self, RtspReceiver};
+use porchlight_e2e::output_text as text;
 use porchlight_e2e::rtsp::RtspServer;
 use porchlight_e2e::tls::TestCa;
 use porchlight_e2e::{Daemon, Setup, WAIT, binary, message, plugin_bytes};
@@ -197,19 +198,6 @@ fn privacy_mode_and_the_resident_cut_a_live_stream_within_a_second() {
     }
 }
 
-fn cli(s: &Setup, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(binary())
-        .arg("--config")
-        .arg(&s.config)
-        .args(args)
-        .output()
-        .expect("run porchlight")
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 #[test]
 fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
     let Some(camera) = RtspServer::start() else { return };
@@ -223,7 +211,7 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
     let (from, to) = (first["start"].as_str().expect("start"), second["end"].as_str().expect("end"));
 
     // As files on the hub: a clip that plays and a manifest that verifies.
-    let o = cli(&s, &["share", "--camera", "front", "--from", from, "--to", to, "--note", "for my insurer"]);
+    let o = s.cli(&["share", "--camera", "front", "--from", from, "--to", to, "--note", "for my insurer"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     let path = |label: &str| {
@@ -231,12 +219,12 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
     };
     let (clip, manifest) = (path("clip:"), path("manifest:"));
     media::assert_decodes(std::path::Path::new(&clip));
-    let v = cli(&s, &["evidence", "verify", &manifest, &clip]);
+    let v = s.cli(&["evidence", "verify", &manifest, &clip]);
     assert!(v.status.success(), "{}", text(&v));
 
     // To the center, video only: uploaded with its manifest.
     let o =
-        cli(&s, &["share", "--camera", "front", "--from", from, "--to", to, "--to-center", "--strip-audio"]);
+        s.cli(&["share", "--camera", "front", "--from", from, "--to", to, "--to-center", "--strip-audio"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     let id = out.split("(request ").nth(1).and_then(|r| r.split(')').next()).expect("request id").to_owned();
@@ -258,7 +246,7 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
         (vec!["--camera", "front", "--from", to, "--to", from], "must be before"),
         (vec!["--camera", "front", "--from", "yesterday-ish", "--to", to], "not an RFC 3339 time"),
     ] {
-        let o = cli(&s, &[&["share"][..], &args].concat());
+        let o = s.cli(&[&["share"][..], &args].concat());
         assert!(!o.status.success(), "{args:?}: {}", text(&o));
         assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
     }
@@ -266,7 +254,7 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
     let (code, body) =
         porchlight_e2e::http_put_json(d.addr.expect("api"), "/api/privacy", None, r#"{"on": true}"#);
     assert_eq!(code, 200, "{body}");
-    let o = cli(&s, &["share", "--camera", "front", "--from", from, "--to", to, "--to-center"]);
+    let o = s.cli(&["share", "--camera", "front", "--from", from, "--to", to, "--to-center"]);
     assert!(!o.status.success() && text(&o).contains("privacy mode is on"), "{}", text(&o));
 
     let log = audit(&s);

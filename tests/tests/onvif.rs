@@ -221,27 +221,11 @@ fn wrong_onvif_credentials_in_the_daemon_are_a_clear_warning_and_recording_goes_
 
 #[test]
 fn discover_finds_a_camera_by_multicast_inside_a_network_namespace() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     use porchlight_e2e::netns::{CAM_IP, NetPair};
     let Some(net) = NetPair::create() else { return };
-    let mock = porchlight_e2e::example_binary("onvif_mock_camera");
-    let mut child = NetPair::exec(&net.cam, &mock)
-        .args(["--bind", CAM_IP])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the mock camera in its namespace");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let ready = rx.recv_timeout(WAIT).expect("the mock camera says READY");
+    let mut mock = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
+    mock.args(["--bind", CAM_IP]);
+    let (mut child, ready) = start_ready(mock, "the mock camera");
     assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -307,28 +291,8 @@ fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
 /// stream itself and records the camera: segments that play.
 #[test]
 fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     use porchlight_e2e::netns::{CAM_IP, NetPair};
     let Some(net) = NetPair::create() else { return };
-    let start = |mut cmd: std::process::Command, what: &str| {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {what}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let ready = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{what} says READY"));
-        (child, ready)
-    };
     let mut rtsp_cmd = NetPair::exec(&net.cam, Path::new(porchlight_e2e::rtsp::PYTHON));
     rtsp_cmd.arg(porchlight_e2e::rtsp::script()).args([
         "--exit-on-stdin-close",
@@ -339,11 +303,11 @@ fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
         "--alias",
         "/mock/stream",
     ]);
-    let (mut rtsp, ready) = start(rtsp_cmd, "the RTSP server");
+    let (mut rtsp, ready) = start_ready(rtsp_cmd, "the RTSP server");
     assert!(ready.starts_with("READY rtsp://0.0.0.0:554"), "{ready}");
     let mut mock_cmd = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
     mock_cmd.args(["--bind", CAM_IP]);
-    let (mut mock, ready) = start(mock_cmd, "the mock camera");
+    let (mut mock, ready) = start_ready(mock_cmd, "the mock camera");
     assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -396,4 +360,26 @@ fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
         drop(child.stdin.take());
         let _ = child.wait();
     }
+}
+
+/// Starts a peer that prints one `READY …` line on stdout (stdin piped: it quits when that
+/// closes) and returns it with that line.
+fn start_ready(mut cmd: std::process::Command, what: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let ready = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{what} says READY"));
+    (child, ready)
 }

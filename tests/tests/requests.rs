@@ -2,9 +2,8 @@
 //! (`porchlight requests`, `porchlight privacy`), which talks to the running daemon's API; the
 //! config can force privacy mode on, and the switch survives a restart.
 
-use std::process::Output;
-
-use porchlight_e2e::{Daemon, Setup, binary, plugin_bytes};
+use porchlight_e2e::output_text as text;
+use porchlight_e2e::{Daemon, Setup, plugin_bytes};
 use serde_json::{Value, json};
 
 fn request(id: &str) -> Value {
@@ -36,19 +35,6 @@ fn setup(extra_hub: &str) -> Setup {
     s
 }
 
-fn cli(s: &Setup, args: &[&str]) -> Output {
-    std::process::Command::new(binary())
-        .arg("--config")
-        .arg(&s.config)
-        .args(args)
-        .output()
-        .expect("run porchlight")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 #[test]
 fn resident_answers_from_the_command_line() {
     let s = setup("");
@@ -58,18 +44,18 @@ fn resident_answers_from_the_command_line() {
         assert_eq!(code, 202, "{body}");
     }
 
-    let out = cli(&s, &["requests", "list"]);
+    let out = s.cli(&["requests", "list"]);
     assert!(out.status.success(), "{}", text(&out));
     let listing = text(&out);
     assert!(listing.contains("WAITING claim-1") && listing.contains("County Insurance"), "{listing}");
 
     // Wider than asked: refused, and the request still waits.
-    let out = cli(&s, &["requests", "approve", "claim-1", "--camera", "kitchen"]);
+    let out = s.cli(&["requests", "approve", "claim-1", "--camera", "kitchen"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("\"kitchen\" was not requested"), "{}", text(&out));
 
     let out =
-        cli(&s, &["requests", "approve", "claim-1", "--camera", "porch", "--from", "2026-11-26T17:10:00Z"]);
+        s.cli(&["requests", "approve", "claim-1", "--camera", "porch", "--from", "2026-11-26T17:10:00Z"]);
     assert!(out.status.success(), "{}", text(&out));
     let decision: Value = serde_json::from_slice(&out.stdout).expect("decision JSON");
     assert_eq!(decision["decision"], "allow");
@@ -77,13 +63,13 @@ fn resident_answers_from_the_command_line() {
     assert_eq!(decision["grant"]["from"], "2026-11-26T17:10:00Z");
     assert_eq!(decision["grant"]["to"], "2026-11-26T17:30:00Z");
 
-    let out = cli(&s, &["requests", "deny", "claim-2", "--reason", "not without a police report"]);
+    let out = s.cli(&["requests", "deny", "claim-2", "--reason", "not without a police report"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = cli(&s, &["requests", "deny", "claim-2"]);
+    let out = s.cli(&["requests", "deny", "claim-2"]);
     assert_eq!(out.status.code(), Some(1), "answered twice: {}", text(&out));
 
     // Privacy mode denies what still waits.
-    let out = cli(&s, &["privacy", "on"]);
+    let out = s.cli(&["privacy", "on"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("privacy mode: ON"), "{}", text(&out));
     let listed = d.get_json("/api/requests");
@@ -102,14 +88,14 @@ fn resident_answers_from_the_command_line() {
             (json!("claim-1"), json!("allow"), json!("resident (api)")),
         ]
     );
-    let out = cli(&s, &["requests", "list"]);
+    let out = s.cli(&["requests", "list"]);
     assert!(text(&out).contains("No request is waiting"), "{}", text(&out));
 
     // The switch survives a restart.
     drop(d);
     let d = Daemon::start(&s.config);
     assert_eq!(d.get_json("/api/privacy")["on"], true);
-    let out = cli(&s, &["privacy", "off"]);
+    let out = s.cli(&["privacy", "off"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(d.get_json("/api/privacy")["on"], false);
 }
@@ -118,9 +104,9 @@ fn resident_answers_from_the_command_line() {
 fn config_forces_privacy_on() {
     let s = setup("privacy = true");
     let d = Daemon::start(&s.config);
-    let out = cli(&s, &["privacy"]);
+    let out = s.cli(&["privacy"]);
     assert!(text(&out).contains("forced by hub.privacy"), "{}", text(&out));
-    let out = cli(&s, &["privacy", "off"]);
+    let out = s.cli(&["privacy", "off"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("forced on by `hub.privacy = true`"), "{}", text(&out));
     let (code, body) = d.post("/api/requests", &request("r"));
@@ -139,7 +125,7 @@ fn config_forces_privacy_on() {
 #[test]
 fn cli_says_when_the_daemon_is_not_running() {
     let s = setup("");
-    let out = cli(&s, &["requests", "list"]);
+    let out = s.cli(&["requests", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("is porchlight running?"), "{}", text(&out));
 }
@@ -150,13 +136,13 @@ fn cli_says_when_the_daemon_is_not_running() {
 fn hub_mode_from_the_command_line() {
     let s = setup("");
     let d = Daemon::start(&s.config);
-    let out = cli(&s, &["mode"]);
+    let out = s.cli(&["mode"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(text(&out).trim(), "hub mode: home");
-    let out = cli(&s, &["mode", "vacation"]);
+    let out = s.cli(&["mode", "vacation"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).starts_with("hub mode: vacation; switched by api at "), "{}", text(&out));
-    let out = cli(&s, &["mode", "party"]);
+    let out = s.cli(&["mode", "party"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert_eq!(d.get_json("/api/mode")["mode"], "vacation");
 
@@ -172,6 +158,6 @@ fn hub_mode_from_the_command_line() {
     drop(d);
 
     let _d = Daemon::start(&s.config);
-    let out = cli(&s, &["mode"]);
+    let out = s.cli(&["mode"]);
     assert!(text(&out).starts_with("hub mode: vacation"), "kept across a restart: {}", text(&out));
 }

@@ -121,14 +121,8 @@ pub async fn share(
     plugins: &[PluginOutcome],
     cancel: &CancellationToken,
 ) {
+    let Some(key) = super::signing_key(deps, &request.id, "clips") else { return };
     let data_dir = deps.settings.borrow().hub.data_dir.clone();
-    let key = match crate::keys::HubKey::load(&data_dir.join("keys")) {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::error!(request = %request.id, error = %e, "No signing key; the granted clips are not sent");
-            return;
-        }
-    };
     let plugins = plugin_decisions(plugins);
     for camera in &grant.cameras {
         // Privacy mode or the resident may stop it while clips are cut or sent: then nothing

@@ -89,7 +89,7 @@ pub async fn share(
     let pushes = grant
         .cameras
         .iter()
-        .map(|camera| push_camera(deps, link, request, grant, camera, until, until_wall, share));
+        .map(|camera| push_camera(Job { deps, link, request, grant, camera, until, until_wall }, share));
     futures_util::future::join_all(pushes).await;
     let reason = if share.cancel.is_cancelled() {
         share.cut_reason()
@@ -101,18 +101,22 @@ pub async fn share(
     deps.bus.publish(None, crate::bus::EventKind::RelayStopped { request_id: request.id.clone(), reason });
 }
 
-/// One camera's push, started again after failures while the grant lasts.
-#[allow(clippy::too_many_arguments)]
-async fn push_camera(
-    deps: &Deps,
-    link: &Link,
-    request: &Request,
-    grant: &Grant,
-    camera: &str,
+/// One granted camera's stream.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    deps: &'a Deps,
+    link: &'a Link,
+    request: &'a Request,
+    grant: &'a Grant,
+    camera: &'a str,
+    /// The grant's end.
     until: Instant,
     until_wall: Timestamp,
-    share: &ShareGuard,
-) {
+}
+
+/// One camera's push, started again after failures while the grant lasts.
+async fn push_camera(job: Job<'_>, share: &ShareGuard) {
+    let Job { deps, link, request, grant, camera, until, until_wall } = job;
     let id = request.id.as_str();
     let cancel = &share.cancel;
     let mut failures = 0u32;
@@ -134,8 +138,7 @@ async fn push_camera(
             }
         };
         let mut sent = Sent::default();
-        let result =
-            push(deps, &ingest, link, request, grant, camera, until, until_wall, cancel, &mut sent).await;
+        let result = push(job, &ingest, cancel, &mut sent).await;
         if sent.started.is_some() {
             let reason = match &result {
                 Ok(End::Expired) => "the grant's time is over".to_owned(),
@@ -258,19 +261,13 @@ struct Sent {
 }
 
 /// One push: waits for a keyframe, connects, announces, records until the end or an error.
-#[allow(clippy::too_many_arguments)]
 async fn push(
-    deps: &Deps,
+    job: Job<'_>,
     ingest: &Url,
-    link: &Link,
-    request: &Request,
-    grant: &Grant,
-    camera: &str,
-    until: Instant,
-    until_wall: Timestamp,
     cancel: &CancellationToken,
     sent: &mut Sent,
 ) -> Result<End, LiveError> {
+    let Job { deps, link, request, grant, camera, until, until_wall } = job;
     let mut rx = deps.cameras.live().subscribe(camera);
     // The stream starts at a keyframe; audio seen meanwhile says whether there is audio.
     let mut audio: Option<Arc<AudioParams>> = None;

@@ -353,6 +353,15 @@ async fn send_footage(
     }
 }
 
+/// The hub's signing key for evidence manifests; logged (naming what is then not sent) when it
+/// cannot be loaded.
+fn signing_key(deps: &Deps, request_id: &str, what: &str) -> Option<crate::keys::HubKey> {
+    let data_dir = deps.settings.borrow().hub.data_dir.clone();
+    crate::keys::HubKey::load(&data_dir.join("keys"))
+        .map_err(|e| tracing::error!(request = %request_id, error = %e, "No signing key; the granted {what} are not sent"))
+        .ok()
+}
+
 /// Appends to the audit log; `false` if it is not written (then what it records must not
 /// happen).
 fn audit(deps: &Deps, kind: &str, fields: Value) -> bool {

@@ -32,14 +32,7 @@ pub async fn share(
     plugins: &[PluginOutcome],
     cancel: &CancellationToken,
 ) {
-    let data_dir = deps.settings.borrow().hub.data_dir.clone();
-    let key = match crate::keys::HubKey::load(&data_dir.join("keys")) {
-        Ok(k) => k,
-        Err(e) => {
-            tracing::error!(request = %request.id, error = %e, "No signing key; the granted snapshots are not sent");
-            return;
-        }
-    };
+    let Some(key) = super::signing_key(deps, &request.id, "snapshots") else { return };
     let plugins = super::clips::plugin_decisions(plugins);
     for camera in &grant.cameras {
         if deps.requests.privacy_on() || cancel.is_cancelled() {
