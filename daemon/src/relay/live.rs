@@ -283,7 +283,9 @@ async fn push(
         };
         match frame {
             Ok(f) => match &*f {
-                LiveFrame::Video { keyframe: true, .. } => break f,
+                LiveFrame::Video { keyframe: true, params, pts, .. } => {
+                    break (Arc::clone(&f), Arc::clone(params), *pts);
+                }
                 LiveFrame::Audio { params, .. } if !grant.strip_audio => audio = Some(Arc::clone(params)),
                 _ => {}
             },
@@ -291,9 +293,7 @@ async fn push(
             Err(RecvError::Closed) => return Err(LiveError::NotStreaming(camera.to_owned())),
         }
     };
-    let LiveFrame::Video { params: video, pts: base_pts, .. } = &*first else { unreachable!() };
-    let video = Arc::clone(video);
-    let base_pts = *base_pts;
+    let (first, video, base_pts) = first;
     let track = VideoTrack::new(&video).map_err(LiveError::Frame)?;
     let audio_track = audio.as_ref().and_then(|a| match AudioTrack::new(a) {
         Ok(t) => Some(t),
@@ -351,6 +351,7 @@ async fn push(
     let audio_base = audio_track.as_ref().map(|a| base_pts * i64::from(a.rate) / 90_000);
     let mut out = Vec::with_capacity(64 << 10);
     let mut wait_keyframe = false;
+    let mut last_pts = base_pts;
     let mut next = Some(first);
     loop {
         let frame = match next.take() {
@@ -382,6 +383,13 @@ async fn push(
                     writer.teardown(ingest).await;
                     return Err(LiveError::Changed("new codec parameters"));
                 }
+                // The camera's session started over (a reconnect): its clock did too, and the
+                // receiver must not see time run backwards.
+                if *pts < last_pts - 90_000 {
+                    writer.teardown(ingest).await;
+                    return Err(LiveError::Changed("the camera reconnected"));
+                }
+                last_pts = *pts;
                 if wait_keyframe && !keyframe {
                     continue;
                 }
