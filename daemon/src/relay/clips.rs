@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::Deps;
-use super::link::Link;
+use super::link::{Link, Payload};
 use crate::evidence::{Manifest, PluginDecision};
 use crate::policy::{Grant, PluginOutcome, Request};
 use crate::recording::export::{self, ClipRequest};
@@ -150,25 +150,9 @@ pub async fn share(
             let _ = std::fs::remove_file(&c.file);
             continue;
         }
-        let sent = match tokio::fs::read(&c.file).await {
-            Ok(b) => {
-                upload(
-                    deps,
-                    link,
-                    &request.id,
-                    camera,
-                    "clips",
-                    ("video/mp4", Bytes::from(b)),
-                    &c.signed,
-                    cancel,
-                )
-                .await
-            }
-            Err(e) => {
-                tracing::error!(file = %c.file.display(), error = %e, "Cannot read the cut clip");
-                false
-            }
-        };
+        // Sent straight from the file: a long clip is never held whole in memory.
+        let body = Payload::File("video/mp4", c.file.clone());
+        let sent = upload(deps, link, &request.id, camera, "clips", body, &c.signed, cancel).await;
         let _ = std::fs::remove_file(&c.file);
         if sent {
             let (bytes, sha256) = (c.manifest.bytes, &c.manifest.sha256);
@@ -188,7 +172,7 @@ pub async fn upload(
     id: &str,
     camera: &str,
     what: &str,
-    (content_type, bytes): (&'static str, Bytes),
+    body: Payload,
     signed: &crate::evidence::Signed,
     cancel: &CancellationToken,
 ) -> bool {
@@ -201,10 +185,9 @@ pub async fn upload(
     let manifest = Bytes::from(serde_json::to_vec_pretty(signed).unwrap_or_default());
     for attempt in 0..UPLOAD_TRIES {
         let mut ok = true;
-        for (url, body) in [
-            (&clip_url, (content_type, bytes.clone())),
-            (&manifest_url, ("application/json", manifest.clone())),
-        ] {
+        for (url, body) in
+            [(&clip_url, body.clone()), (&manifest_url, Payload::Bytes("application/json", manifest.clone()))]
+        {
             let result = tokio::select! {
                 () = cancel.cancelled() => return false,
                 r = link.send("PUT", url, Some(body), UPLOAD_TIMEOUT) => r,

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
+use futures_util::TryStreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Bytes, Frame};
 use serde_json::Value;
 use url::Url;
 
@@ -30,6 +32,17 @@ pub enum LinkError {
     #[error("{method} {url}: the answer is larger than {max} bytes")]
     TooLarge { method: &'static str, url: String, max: usize },
 }
+
+/// What a request carries.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Bytes in memory (decisions, manifests, images).
+    Bytes(&'static str, Bytes),
+    /// A file, read as it is sent (a clip can be large; it is never held whole in memory).
+    File(&'static str, std::path::PathBuf),
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
 
 /// An HTTP answer from the center.
 #[derive(Debug)]
@@ -103,16 +116,16 @@ impl Link {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Answer, LinkError> {
-        let body = body.map(|v| ("application/json", Bytes::from(v.to_string())));
+        let body = body.map(|v| Payload::Bytes("application/json", Bytes::from(v.to_string())));
         self.send(method, url, body, timeout).await
     }
 
-    /// One request with a body of any type (`(content type, bytes)`).
+    /// One request with a body of any type.
     pub async fn send(
         &self,
         method: &'static str,
         url: &Url,
-        body: Option<(&'static str, Bytes)>,
+        body: Option<Payload>,
         timeout: Duration,
     ) -> Result<Answer, LinkError> {
         tokio::time::timeout(timeout, self.call_inner(method, url, body))
@@ -124,7 +137,7 @@ impl Link {
         &self,
         method: &'static str,
         url: &Url,
-        body: Option<(&'static str, Bytes)>,
+        body: Option<Payload>,
     ) -> Result<Answer, LinkError> {
         let shown = url.to_string();
         let host =
@@ -134,7 +147,7 @@ impl Link {
             .await
             .map_err(|e| LinkError::Connect { url: shown.clone(), message: e.to_string() })?;
         let _ = tcp.set_nodelay(true);
-        let request = build(method, url, &self.token, body).map_err(|message| LinkError::Http {
+        let request = build(method, url, &self.token, body).await.map_err(|message| LinkError::Http {
             method,
             url: shown.clone(),
             message,
@@ -160,12 +173,12 @@ impl Link {
     }
 }
 
-fn build(
+async fn build(
     method: &str,
     url: &Url,
     token: &Secret,
-    body: Option<(&'static str, Bytes)>,
-) -> Result<hyper::Request<Full<Bytes>>, String> {
+    body: Option<Payload>,
+) -> Result<hyper::Request<Body>, String> {
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
         path.push('?');
@@ -182,14 +195,21 @@ fn build(
         .header("Authorization", format!("Bearer {}", token.expose()))
         .header("User-Agent", concat!("porchlight/", env!("CARGO_PKG_VERSION")))
         .header("Connection", "close");
-    let bytes = match body {
-        Some((content_type, bytes)) => {
+    let body: Body = match body {
+        Some(Payload::Bytes(content_type, bytes)) => {
             req = req.header("Content-Type", content_type);
-            bytes
+            Full::new(bytes).map_err(|never| match never {}).boxed()
         }
-        None => Bytes::new(),
+        Some(Payload::File(content_type, path)) => {
+            let file = tokio::fs::File::open(&path).await.map_err(|e| format!("{}: {e}", path.display()))?;
+            let len = file.metadata().await.map_err(|e| format!("{}: {e}", path.display()))?.len();
+            req = req.header("Content-Type", content_type).header("Content-Length", len);
+            let frames = tokio_util::io::ReaderStream::with_capacity(file, 64 << 10).map_ok(Frame::data);
+            StreamBody::new(frames).boxed()
+        }
+        None => Full::new(Bytes::new()).map_err(|never| match never {}).boxed(),
     };
-    req.body(Full::new(bytes)).map_err(|e| format!("bad request: {e}"))
+    req.body(body).map_err(|e| format!("bad request: {e}"))
 }
 
 /// Why one exchange failed.
@@ -199,7 +219,7 @@ enum Failed {
     Other(String),
 }
 
-async fn send<S>(stream: S, request: hyper::Request<Full<Bytes>>) -> Result<Answer, Failed>
+async fn send<S>(stream: S, request: hyper::Request<Body>) -> Result<Answer, Failed>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

@@ -98,7 +98,7 @@ pub async fn share(
             continue;
         }
         let bytes = image.len() as u64;
-        let body = (content_type, Bytes::from(image));
+        let body = super::link::Payload::Bytes(content_type, Bytes::from(image));
         if super::clips::upload(deps, link, &request.id, camera, "snapshots", body, &signed, cancel).await {
             tracing::info!(request = %request.id, camera = %camera, bytes, "Snapshot sent to the center");
             deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "snapshot")], bytes);
