@@ -223,6 +223,7 @@ pub async fn run(
         cameras: camera_states.clone(),
         bus: bus.clone(),
         mode: mode.clone(),
+        outbox: crate::relay::outbox::Outbox::open(&data_dir),
     };
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.

@@ -500,3 +500,33 @@ fn hub_mode_and_a_recent_alarm_decide_an_emergency_live_request() {
     let front = asked["context"]["cameras"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "front"));
     assert!(front.is_some_and(|c| c["last_alarm"].is_string()), "{asked}");
 }
+
+/// A decision the link could not deliver is kept and posted later: the resident's answer to a
+/// request that waited across a `[relay]` change (the link restarted meanwhile), and the deny a
+/// waiting request gets at shutdown (posted after the restart).
+#[test]
+fn undelivered_decisions_are_posted_after_a_reload_and_after_a_restart() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "ask-resident", TOKEN);
+    let mut d = Daemon::start(&s.config);
+    center.push(request("ob-1", false));
+    center.wait_decision("ob-1", |b| b["decision"] == "pending");
+    let text = std::fs::read_to_string(&s.config)
+        .expect("config")
+        .replace("poll_wait = \"2s\"", "poll_wait = \"3s\"");
+    std::fs::write(&s.config, text).expect("config");
+    d.wait_log("the link to restart", |l| message(l) == "Relay settings changed; reconnecting");
+    let (code, body) = d.post("/api/requests/ob-1/approve", &json!({}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(center.wait_decision("ob-1", |b| b["decision"] != "pending")["decision"], "allow");
+
+    center.push(request("ob-2", false));
+    center.wait_decision("ob-2", |b| b["decision"] == "pending");
+    d.signal("TERM");
+    assert!(d.wait_exit(porchlight_e2e::WAIT).success());
+    let _d = Daemon::start(&s.config);
+    let deny = center.wait_decision("ob-2", |b| b["decision"] != "pending");
+    assert_eq!(deny["decision"], "deny", "{deny}");
+    assert_eq!(deny["reason"], "the hub is shutting down");
+}

@@ -15,6 +15,7 @@ pub mod clips;
 pub mod link;
 pub mod live;
 pub mod offers;
+pub mod outbox;
 pub mod resident;
 pub mod snapshot;
 
@@ -56,6 +57,8 @@ pub struct Deps {
     pub bus: crate::bus::Bus,
     /// The hub mode the policies see.
     pub mode: crate::mode::Mode,
+    /// Decisions not delivered yet.
+    pub outbox: outbox::Outbox,
 }
 
 /// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.
@@ -127,6 +130,11 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
                     format!("polling {}", url.as_str().split('?').next().unwrap_or("")),
                 );
                 let took = take(deps, &link, &a.body, &replies, &cancel);
+                // The center answers again: what it has not taken yet goes now.
+                for u in deps.outbox.take() {
+                    let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
+                    replies.spawn(async move { deliver(&deps, &link, &u.request_id, u.body, &cancel).await });
+                }
                 // A center that answers at once with nothing (or with garbage) is not polled in a
                 // tight loop: at most one poll per second then.
                 if took == 0 && started.elapsed() < Duration::from_secs(1) {
@@ -389,16 +397,25 @@ fn decision_body(id: &str, d: &Decision) -> Value {
 /// Posts a decision to the center, retrying with backoff. The answer is recorded in the audit
 /// log before it is sent (it is information leaving the house); every attempt is logged.
 async fn reply(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &CancellationToken) {
-    let Ok(url) = link.url(&format!("requests/{id}/decision")) else { return };
-    let decision = body["decision"].as_str().unwrap_or("?").to_owned();
     if let Some(a) = &deps.audit
         && let Err(e) = a.append("relay_reply", json!({ "request_id": id, "sent": body }))
     {
         tracing::error!(error = %e, "Cannot record a relay reply");
     }
+    deliver(deps, link, id, body, cancel).await;
+}
+
+/// Posts a decision, retrying with backoff; what the link stops or gives up on is kept in the
+/// outbox for the next successful poll.
+async fn deliver(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &CancellationToken) {
+    let Ok(url) = link.url(&format!("requests/{id}/decision")) else { return };
+    let decision = body["decision"].as_str().unwrap_or("?").to_owned();
     for attempt in 0..REPLY_TRIES {
         let result = tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => {
+                deps.outbox.keep(id, body);
+                return;
+            }
             r = link.call("POST", &url, Some(&body), Duration::from_secs(30)) => r,
         };
         let problem = match result {
@@ -417,9 +434,13 @@ async fn reply(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &Cancell
         };
         tracing::warn!(request = %id, attempt = attempt + 1, error = %problem, "Cannot send the decision to the center; retrying");
         tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => {
+                deps.outbox.keep(id, body);
+                return;
+            }
             () = tokio::time::sleep(crate::recording::ingest::backoff(attempt + 1).min(Duration::from_secs(60))) => {}
         }
     }
-    tracing::error!(request = %id, "Gave up sending the decision to the center; it is in the audit log");
+    tracing::error!(request = %id, "Gave up sending the decision for now; it goes again after the next successful poll");
+    deps.outbox.keep(id, body);
 }
