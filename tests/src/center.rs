@@ -269,6 +269,15 @@ fn refusal(s: &Shared, hub: &str, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
+/// The JSON body of a call from the hub, or the answer refusing it (bad token, unknown hub,
+/// not JSON).
+fn json_from_hub(s: &Shared, hub: &str, headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
+    if let Some(r) = refusal(s, hub, headers) {
+        return Err(Box::new(r));
+    }
+    serde_json::from_slice(body).map_err(|_| Box::new((StatusCode::BAD_REQUEST, "not JSON").into_response()))
+}
+
 async fn requests(
     State(s): State<Arc<Shared>>,
     Path(hub): Path<String>,
@@ -303,11 +312,9 @@ async fn decision(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refusal(&s, &hub, &headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    let body = match json_from_hub(&s, &hub, &headers, &body) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
     g.decisions.push(json!({ "id": id, "body": body }));
@@ -344,11 +351,9 @@ async fn live(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refusal(&s, &hub, &headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    let body = match json_from_hub(&s, &hub, &headers, &body) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let url = {
         let ingest = s.ingest.lock().unwrap_or_else(PoisonError::into_inner);
@@ -370,11 +375,9 @@ async fn offer(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refusal(&s, &hub, &headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    let body = match json_from_hub(&s, &hub, &headers, &body) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let mut g = s.recorded.lock().unwrap_or_else(PoisonError::into_inner);
     g.offers.push(body);

@@ -223,10 +223,7 @@ fn wrong_onvif_credentials_in_the_daemon_are_a_clear_warning_and_recording_goes_
 fn discover_finds_a_camera_by_multicast_inside_a_network_namespace() {
     use porchlight_e2e::netns::{CAM_IP, NetPair};
     let Some(net) = NetPair::create() else { return };
-    let mut mock = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
-    mock.args(["--bind", CAM_IP]);
-    let (mut child, ready) = start_ready(mock, "the mock camera");
-    assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
+    let mut child = start_mock_in(&net);
 
     let dir = tempfile::tempdir().expect("tempdir");
     let pw = password_file(dir.path(), "admin");
@@ -305,10 +302,7 @@ fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
     ]);
     let (mut rtsp, ready) = start_ready(rtsp_cmd, "the RTSP server");
     assert!(ready.starts_with("READY rtsp://0.0.0.0:554"), "{ready}");
-    let mut mock_cmd = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
-    mock_cmd.args(["--bind", CAM_IP]);
-    let (mut mock, ready) = start_ready(mock_cmd, "the mock camera");
-    assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
+    let mut mock = start_mock_in(&net);
 
     let dir = tempfile::tempdir().expect("tempdir");
     let pw = password_file(dir.path(), "admin");
@@ -382,4 +376,14 @@ fn start_ready(mut cmd: std::process::Command, what: &str) -> (std::process::Chi
     });
     let ready = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{what} says READY"));
     (child, ready)
+}
+
+/// The oxvif mock camera (and its WS-Discovery responder) in the camera namespace of `net`.
+fn start_mock_in(net: &porchlight_e2e::netns::NetPair) -> std::process::Child {
+    use porchlight_e2e::netns::{CAM_IP, NetPair};
+    let mut mock = NetPair::exec(&net.cam, &porchlight_e2e::example_binary("onvif_mock_camera"));
+    mock.args(["--bind", CAM_IP]);
+    let (child, ready) = start_ready(mock, "the mock camera");
+    assert!(ready.starts_with("READY http://10.77.0.2:"), "{ready}");
+    child
 }

@@ -482,24 +482,7 @@ impl Rtsp {
         body: Option<(&str, &str)>,
     ) -> Vec<u8> {
         self.cseq += 1;
-        let mut r = format!(
-            "{method} {url} RTSP/1.0\r\nCSeq: {}\r\nUser-Agent: porchlight/{}\r\n",
-            self.cseq,
-            env!("CARGO_PKG_VERSION")
-        );
-        if let Some(s) = &self.session {
-            r.push_str(&format!("Session: {s}\r\n"));
-        }
-        for (k, v) in headers {
-            r.push_str(&format!("{k}: {v}\r\n"));
-        }
-        match body {
-            Some((kind, b)) => {
-                r.push_str(&format!("Content-Type: {kind}\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
-            }
-            None => r.push_str("\r\n"),
-        }
-        r.into_bytes()
+        request_text(method, url, self.cseq, self.session.as_deref(), headers, body)
     }
 
     /// One request and its answer; a non-2xx answer is an error naming the step.
@@ -577,13 +560,8 @@ impl Rtsp {
         }
     }
 
-    async fn teardown(mut self, ingest: &Url) {
-        let req = self.request("TEARDOWN", ingest.as_str(), &[], None);
-        let _ = tokio::time::timeout(TEARDOWN, async {
-            let _ = self.conn.write_all(&req).await;
-            let _ = self.conn.shutdown().await;
-        })
-        .await;
+    async fn teardown(self, ingest: &Url) {
+        self.split().1.teardown(ingest).await;
     }
 
     /// Splits into a reader that drains what the server sends (RTCP, answers) and ends with
@@ -612,18 +590,44 @@ struct Writer {
 }
 
 impl Writer {
+    /// Sends `TEARDOWN` and closes, within [`TEARDOWN`] (a stuck connection is just dropped).
     async fn teardown(&mut self, ingest: &Url) {
-        let mut r = format!("TEARDOWN {ingest} RTSP/1.0\r\nCSeq: {}\r\n", self.cseq + 1);
-        if let Some(s) = &self.session {
-            r.push_str(&format!("Session: {s}\r\n"));
-        }
-        r.push_str("\r\n");
+        self.cseq += 1;
+        let req = request_text("TEARDOWN", ingest.as_str(), self.cseq, self.session.as_deref(), &[], None);
         let _ = tokio::time::timeout(TEARDOWN, async {
-            let _ = self.w.write_all(r.as_bytes()).await;
+            let _ = self.w.write_all(&req).await;
             let _ = self.w.shutdown().await;
         })
         .await;
     }
+}
+
+/// One RTSP request's bytes.
+fn request_text(
+    method: &str,
+    url: &str,
+    cseq: u32,
+    session: Option<&str>,
+    headers: &[(&str, String)],
+    body: Option<(&str, &str)>,
+) -> Vec<u8> {
+    let mut r = format!(
+        "{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nUser-Agent: porchlight/{}\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Some(s) = session {
+        r.push_str(&format!("Session: {s}\r\n"));
+    }
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    match body {
+        Some((kind, b)) => {
+            r.push_str(&format!("Content-Type: {kind}\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
+        }
+        None => r.push_str("\r\n"),
+    }
+    r.into_bytes()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

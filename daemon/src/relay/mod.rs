@@ -39,7 +39,7 @@ use link::Link;
 pub const MAX_BATCH: usize = 100;
 /// The largest single request (its JSON): a real one is a few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
-/// Tries to deliver one decision before giving up (it stays in the audit log).
+/// Tries to deliver one decision before it waits in the outbox for the next successful poll.
 const REPLY_TRIES: u32 = 8;
 
 /// What the relay task needs.
@@ -167,7 +167,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
         }
     }
     // Replies in flight stop at cancellation (shutdown, or new `[relay]` settings); what they
-    // were to say is in the audit log, and a center that asks again gets the recorded answer.
+    // were to say is in the audit log and the outbox, posted by the next link.
     replies.close();
     replies.wait().await;
 }
@@ -217,15 +217,18 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
             tracing::debug!(request = %id, "The center sent a request twice in one answer; taken once");
             continue;
         }
-        let size = item.to_string().len();
-        if size > MAX_REQUEST_BYTES {
-            let message = format!("the request is {size} bytes; at most {MAX_REQUEST_BYTES} are taken");
+        // Refused on record; answered `error` when the id is one a URL can carry.
+        let refuse_item = |message: String| {
             refuse(deps, id.as_deref(), &message);
-            if let Some(id) = id.filter(|i| crate::requests::valid_id(i)) {
+            if let Some(id) = id.clone().filter(|i| crate::requests::valid_id(i)) {
                 let (link, deps, cancel) = (link.clone(), deps.clone(), cancel.clone());
                 let body = json!({ "request_id": id, "decision": "error", "error": message });
                 replies.spawn(async move { reply(&deps, &link, &id, body, &cancel).await });
             }
+        };
+        let size = item.to_string().len();
+        if size > MAX_REQUEST_BYTES {
+            refuse_item(format!("the request is {size} bytes; at most {MAX_REQUEST_BYTES} are taken"));
             continue;
         }
         match serde_json::from_value::<Request>(item) {
@@ -233,15 +236,7 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
                 let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
                 replies.spawn(async move { handle(&deps, &link, request, &cancel).await });
             }
-            Err(e) => {
-                let message = format!("malformed request: {e}");
-                refuse(deps, id.as_deref(), &message);
-                if let Some(id) = id.filter(|i| crate::requests::valid_id(i)) {
-                    let (link, deps, cancel) = (link.clone(), deps.clone(), cancel.clone());
-                    let body = json!({ "request_id": id, "decision": "error", "error": message });
-                    replies.spawn(async move { reply(&deps, &link, &id, body, &cancel).await });
-                }
-            }
+            Err(e) => refuse_item(format!("malformed request: {e}")),
         }
     }
     count
@@ -251,11 +246,7 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
 fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
     tracing::warn!(request = ?id, error = %message, "Relay request refused");
     deps.metrics.inc("porchlight_relay_requests_total", &[("result", "malformed")]);
-    if let Some(a) = &deps.audit
-        && let Err(e) = a.append("relay_refused", json!({ "request_id": id, "error": message }))
-    {
-        tracing::error!(error = %e, "Cannot record a refused relay request");
-    }
+    audit(deps, "relay_refused", json!({ "request_id": id, "error": message }));
 }
 
 /// Decides one request and answers the center: the decision, or `pending` and later the final one.
