@@ -134,6 +134,13 @@ pub enum EventKind {
         doorbell: bool,
         /// Whether a configured camera already has this device's address as its `onvif_url`.
         configured: bool,
+        /// The camera name it was adopted under (`discovery.adopt = true`).
+        adopted: Option<String>,
+    },
+    /// A device announced before said Bye (it is shutting down or leaving the network). The
+    /// event's camera is the one it is (adopted, or configured at its address), if any.
+    DeviceLeft {
+        endpoint: String,
     },
 }
 
@@ -168,6 +175,7 @@ impl EventKind {
             Self::PluginLoaded { .. } => "plugin_loaded",
             Self::PluginRejected { .. } => "plugin_rejected",
             Self::DeviceDiscovered { .. } => "device_discovered",
+            Self::DeviceLeft { .. } => "device_left",
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct CameraView {
     pub tags: Vec<String>,
     pub rtsp_url: Option<String>,
     pub onvif_url: Option<String>,
+    /// Found by discovery and recorded with `discovery.adopt = true`, not from the config file.
+    pub adopted: bool,
 }
 
 /// The runtime state of each camera task, by camera name, and each camera's live feed.
@@ -63,6 +65,7 @@ impl CameraStates {
                 // Validation moved any credentials out of the URLs.
                 rtsp_url: c.rtsp_url.as_ref().map(ToString::to_string),
                 onvif_url: c.onvif_url.as_ref().map(ToString::to_string),
+                adopted: c.adopted,
             })
             .collect()
     }

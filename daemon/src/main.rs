@@ -357,6 +357,10 @@ struct DiscoverArgs {
     /// Ask this device service directly instead of probing (http://HOST/onvif/device_service).
     #[arg(long)]
     url: Vec<url::Url>,
+    /// Trust the `https://` device whose certificate has this SHA-256 (64 hex digits), as
+    /// `onvif_tls_sha256` does in the config; without it, the system's CAs.
+    #[arg(long)]
+    tls_sha256: Option<String>,
     /// Print JSON.
     #[arg(long, conflicts_with = "toml")]
     json: bool,
@@ -408,7 +412,14 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
             return Err((EXIT_CONFIG, format!("--probe: more than {} addresses", discovery::MAX_TARGETS)));
         }
         let mut devices = Vec::new();
-        let transport: Arc<dyn client::Transport> = Arc::new(client::HttpTransport);
+        let trust = match &a.tls_sha256 {
+            Some(pin) => client::Trust::Sha256(client::parse_fingerprint(pin).ok_or((
+                EXIT_CONFIG,
+                "--tls-sha256: must be 64 hexadecimal digits (`:` between bytes allowed)".to_owned(),
+            ))?),
+            None => client::Trust::System,
+        };
+        let transport: Arc<dyn client::Transport> = Arc::new(client::HttpTransport::new(trust));
         for u in &a.url {
             // A login pasted into the URL is used as the login (unless --user is given), and
             // never printed.
@@ -431,7 +442,7 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
                 ..discovery::ProbeOptions::default()
             };
             let found = discovery::probe(&opts).await.map_err(|e| (EXIT_RUNTIME, e.to_string()))?;
-            devices.extend(inspect::inspect_all(&found, creds.clone()).await);
+            devices.extend(inspect::inspect_all(&found, creds.clone(), Arc::clone(&transport)).await);
         }
         Ok(devices)
     });
@@ -445,7 +456,7 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&devices).unwrap_or_default());
     } else if a.toml {
-        print!("{}", inspect::toml_blocks(&devices, a.user.as_deref()));
+        print!("{}", inspect::toml_blocks(&devices, a.user.as_deref(), a.tls_sha256.as_deref()));
     } else if devices.is_empty() {
         println!(
             "No ONVIF devices answered. Cameras on another subnet or VLAN: try --probe 192.168.20.0/24."

@@ -29,6 +29,8 @@ pub struct Reloader {
     pub metrics: Metrics,
     pub health: Health,
     pub log: LogHandle,
+    /// Cameras adopted by discovery, added to every config that loads.
+    pub adopted: crate::onvif::adopt::Adopted,
     /// The settings of the last file that loaded (before restart-only keys were kept).
     pub loaded: Mutex<Arc<Settings>>,
 }
@@ -90,13 +92,14 @@ impl Reloader {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         // Compared with the last file that loaded, so a pending restart-only change is reported
         // once, not on every later reload.
-        let changes = changes(&loaded, &new);
+        let mut changes = changes(&loaded, &new);
+        let merged = self.adopted.apply(merge(&self.settings.borrow(), new.clone()));
+        changes.extend(adopted_changes(&self.settings.borrow(), &merged));
         if changes.is_empty() {
             tracing::debug!(trigger, "Config file unchanged in effect");
             self.metrics.inc("porchlight_config_reloads_total", &[("result", "unchanged")]);
             return;
         }
-        let merged = merge(&self.settings.borrow(), new.clone());
         if let Some(problem) = unsafe_api(&merged) {
             return self.reject(trigger, vec![format!("{}: {problem}", self.path.display())]);
         }
@@ -210,6 +213,23 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
         }
     }
     changes
+}
+
+/// Adopted cameras that a change to the file starts or stops (turning `discovery.adopt` on or
+/// off, or naming the same camera in the file).
+fn adopted_changes(running: &Settings, merged: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in merged.cameras.iter().filter(|c| c.adopted) {
+        if !running.cameras.iter().any(|r| r.adopted && r.name == c.name) {
+            out.push(format!("adopted camera {} added", c.name));
+        }
+    }
+    for r in running.cameras.iter().filter(|r| r.adopted) {
+        if !merged.cameras.iter().any(|c| c.adopted && c.name == r.name) {
+            out.push(format!("adopted camera {} removed", r.name));
+        }
+    }
+    out
 }
 
 /// The settings to run with: `new`, except restart-only keys keep their `running` values.

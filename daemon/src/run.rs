@@ -125,6 +125,16 @@ pub async fn run(
             }
         }
     }
+    // The file's settings (what a reload compares with), and what runs: plus adopted cameras.
+    let adopted = crate::onvif::adopt::Adopted::open(&data_dir);
+    let file_settings = settings;
+    let settings = adopted.apply(file_settings.clone());
+    if settings.cameras.len() > file_settings.cameras.len() {
+        tracing::info!(
+            adopted = settings.cameras.len() - file_settings.cameras.len(),
+            "Recording cameras adopted by discovery (data_dir/state/adopted.json)"
+        );
+    }
     let metrics = Metrics::new();
     let health = Health::default();
     let bus = Bus::new(bus::DEFAULT_CAPACITY, metrics.clone());
@@ -278,8 +288,11 @@ pub async fn run(
         });
     }
     {
-        let (rx, bus, health) = (settings_rx.clone(), bus.clone(), health.clone());
-        tasks.spawn("ingest", "discovery", |cancel| crate::onvif::watch::run(rx, bus, health, cancel));
+        let (rx, tx, adopted) = (settings_rx.clone(), settings_tx.clone(), adopted.clone());
+        let (bus, health) = (bus.clone(), health.clone());
+        tasks.spawn("ingest", "discovery", |cancel| {
+            crate::onvif::watch::run(rx, tx, adopted, bus, health, cancel)
+        });
     }
     if let Some(index) = &index {
         let (index, rx, bus, metrics, health) =
@@ -333,7 +346,8 @@ pub async fn run(
             metrics: metrics.clone(),
             health: health.clone(),
             log,
-            loaded: Mutex::new(Arc::new(settings.clone())),
+            adopted,
+            loaded: Mutex::new(Arc::new(file_settings)),
         };
         let watch = reloader.watch();
         tasks.spawn("control", "config-watcher", |cancel| reloader.run(watch, hup_rx, cancel));

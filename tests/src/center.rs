@@ -73,22 +73,6 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-fn server_config(ca: &TestCa) -> rustls::ServerConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca.file("server.pem"))
-        .expect("server.pem")
-        .collect::<Result<_, _>>()
-        .expect("certificates");
-    let key = PrivateKeyDer::from_pem_file(ca.file("server.key")).expect("server.key");
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server config")
-}
-
 impl Center {
     /// Starts a center that knows one hub, `hub_id`, by its `token`.
     pub fn start(ca: &TestCa, hub_id: &str, token: &str) -> Self {
@@ -111,7 +95,7 @@ impl Center {
             .enable_all()
             .build()
             .expect("runtime");
-        let config = server_config(ca);
+        let config = ca.server_config();
         let state = Arc::clone(&shared);
         let port = runtime.block_on(async move {
             let tcp = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");

@@ -2,7 +2,9 @@
 //! certificate for `127.0.0.1` and `localhost`, and a client certificate, written as PEM files
 //! into a temp dir.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
@@ -40,5 +42,66 @@ impl TestCa {
     /// `ca.pem`, `server.pem`, `server.key`, `client.pem` or `client.key`.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A rustls server config with the server certificate.
+    pub fn server_config(&self) -> rustls::ServerConfig {
+        use rustls::pki_types::pem::PemObject;
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_file(self.file("server.key")).expect("server.key");
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(self.server_chain(), key)
+            .expect("server config")
+    }
+
+    /// The server certificate's SHA-256 (of its DER form), as 64 hex digits.
+    pub fn server_sha256(&self) -> String {
+        porchlight::onvif::client::fingerprint(self.server_chain()[0].as_ref())
+    }
+
+    fn server_chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        CertificateDer::pem_file_iter(self.file("server.pem"))
+            .expect("server.pem")
+            .collect::<Result<_, _>>()
+            .expect("certificates")
+    }
+}
+
+/// TLS in front of a plain TCP service on loopback, as a camera's own `https://` port (or
+/// stunnel) puts it: each connection is decrypted with the CA's server certificate and its
+/// bytes passed to `target` and back. Stops when dropped.
+#[derive(Debug)]
+pub struct TlsFront {
+    pub addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl TlsFront {
+    pub fn start(ca: &TestCa, target: SocketAddr) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(ca.server_config()));
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(target).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        Self { addr, _runtime: runtime }
     }
 }

@@ -44,6 +44,13 @@ impl Camera {
         self.responder.as_ref().expect("responder").local_addr().to_string()
     }
 
+    /// The mock's device service address (host and port).
+    fn device_addr(&self) -> std::net::SocketAddr {
+        let url = self.device_url();
+        let host_port = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+        host_port.parse().unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
     fn device_url(&self) -> String {
         self.server.as_ref().expect("server").device_url().to_owned()
     }
@@ -280,6 +287,215 @@ fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
     assert_eq!(d.get_json("/api/health")["subsystems"]["discovery"]["state"], "running");
 }
 
+/// The mock camera behind TLS (a test CA's server certificate), asked with `discover --url
+/// https://…`: the system's CAs do not know it, and the error gives the SHA-256 to pin; with
+/// `--tls-sha256` it is read, with a wrong pin refused.
+#[test]
+fn discover_reads_an_https_camera_by_its_pinned_certificate() {
+    let cam = Camera::start();
+    let ca = porchlight_e2e::tls::TestCa::new("camera");
+    let front = porchlight_e2e::tls::TlsFront::start(&ca, cam.device_addr());
+    let url = format!("https://{}/onvif/device_service", front.addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let sha = ca.server_sha256();
+    let ask = |extra: &[&str]| -> Value {
+        let mut args = vec!["--url", &url, "--user", "admin", "--password-file", &pw, "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&discover(&args)).expect("JSON")
+    };
+    let untrusted = ask(&[]);
+    let error = untrusted[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("pin it with `onvif_tls_sha256 = \"{sha}\"`")), "{untrusted}");
+    assert!(untrusted[0]["manufacturer"].is_null(), "{untrusted}");
+
+    let pinned = ask(&["--tls-sha256", &sha]);
+    assert_eq!(pinned[0]["manufacturer"], "oxvif-mock", "{pinned}");
+    assert!(pinned[0]["error"].is_null(), "{pinned}");
+
+    let wrong = ask(&["--tls-sha256", &"ab".repeat(32)]);
+    let error = wrong[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not the pinned one") && error.contains(&sha), "{wrong}");
+
+    // The block to paste carries the pin.
+    let blocks =
+        discover(&["--url", &url, "--user", "admin", "--password-file", &pw, "--tls-sha256", &sha, "--toml"]);
+    assert!(blocks.contains(&format!("onvif_tls_sha256 = \"{sha}\"")), "{blocks}");
+}
+
+/// The daemon reaches a camera's `https://` services trusted by a pin or by a CA file; one
+/// trusted by neither is a warning that names the certificate to pin.
+#[test]
+fn the_daemon_reaches_an_https_camera_by_pin_or_ca_and_names_the_pin_otherwise() {
+    let cam = Camera::start();
+    let ca = porchlight_e2e::tls::TestCa::new("camera");
+    let front = porchlight_e2e::tls::TlsFront::start(&ca, cam.device_addr());
+    let url = format!("https://{}/onvif/device_service", front.addr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let sha = ca.server_sha256();
+    let ca_file = ca.file("ca.pem").display().to_string();
+    let camera = |name: &str, trust: &str| {
+        format!(
+            "[[camera]]\nname = \"{name}\"\nonvif_url = \"{url}\"\nusername = \"admin\"\npassword_file = {pw:?}\n{trust}\n"
+        )
+    };
+    let setup = Setup::new(&format!(
+        "{}{}{}",
+        camera("pinned", &format!("onvif_tls_sha256 = \"{sha}\"")),
+        camera("by-ca", &format!("onvif_ca_file = {ca_file:?}")),
+        camera("untrusted", ""),
+    ));
+    let d = Daemon::start(&setup.config);
+    for name in ["pinned", "by-ca"] {
+        let found = d.wait_log("the stream address", |l| {
+            porchlight_e2e::message(l) == "Stream found through ONVIF" && l["span"]["camera"] == name
+        });
+        assert!(found["fields"]["rtsp_url"].as_str().is_some_and(|u| u.ends_with("/mock/stream")), "{found}");
+    }
+    let warning = d.wait_log("the warning", |l| {
+        porchlight_e2e::message(l) == "Cannot get the stream address from ONVIF; retrying"
+            && l["span"]["camera"] == "untrusted"
+    });
+    let error = warning["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("onvif_tls_sha256 = \"{sha}\"")), "{warning}");
+}
+
+/// `adopt = true`: the camera found by a unicast probe is recorded under a name from its ONVIF
+/// name scope, with the discovery credentials and the `adopted` tag; it is remembered in
+/// `state/adopted.json`, so after a restart it is there before any probe; turning `adopt` off
+/// (a config reload) stops it.
+#[test]
+fn the_daemon_adopts_a_found_camera_and_keeps_it_across_a_restart() {
+    let cam = Camera::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let probe = cam.probe_addr();
+    let discovery = |adopt: bool| {
+        format!(
+            "[discovery]\nenabled = true\nmulticast = false\nprobe = [{probe:?}]\ninterval = \"1h\"\nadopt = {adopt}\nusername = \"admin\"\npassword_file = {pw:?}\n"
+        )
+    };
+    let setup = Setup::new(&discovery(true));
+    let d = Daemon::start(&setup.config);
+    let mut events = porchlight_e2e::EventStream::open(d.addr.expect("api"), None);
+    let e = events.next_matching(|e| e["type"] == "device_discovered");
+    assert_eq!(e["adopted"], "front-door", "{e}");
+    let line = d.wait_log("the adoption", |l| {
+        porchlight_e2e::message(l) == "Adopted a discovered camera; it is recorded from now on"
+    });
+    assert_eq!(line["fields"]["camera"], "front-door", "{line}");
+    let cameras = d.get_json("/api/cameras");
+    let c = &cameras["cameras"][0];
+    assert_eq!(c["name"], "front-door", "{cameras}");
+    assert_eq!(c["adopted"], true, "{c}");
+    assert_eq!(c["tags"], serde_json::json!(["adopted"]), "{c}");
+    assert_eq!(c["onvif_url"].as_str(), Some(cam.device_url().as_str()), "{c}");
+    // Recording it means asking its ONVIF service for the stream, logged in with the
+    // discovery credentials: the mock answers (it enforces the password).
+    let found =
+        d.wait_log("the stream address", |l| porchlight_e2e::message(l) == "Stream found through ONVIF");
+    assert!(found["fields"]["rtsp_url"].as_str().is_some_and(|u| u.ends_with("/mock/stream")), "{found}");
+    let kept =
+        std::fs::read_to_string(setup.dir.path().join("data/state/adopted.json")).expect("adopted.json");
+    assert!(kept.contains("urn:uuid:5f5a1a2e-0000-4000-8000-00005e005301"), "{kept}");
+    drop(events);
+    drop(d);
+
+    // After a restart the camera is recorded from the start, before any probe answers.
+    drop(cam);
+    let d = Daemon::start(&setup.config);
+    let cameras = d.get_json("/api/cameras");
+    assert_eq!(cameras["cameras"][0]["name"], "front-door", "{cameras}");
+    assert_eq!(cameras["cameras"][0]["adopted"], true, "{cameras}");
+
+    // `adopt = false`: no longer recorded (the list is kept).
+    let skip = d.log_len();
+    let text = Setup::with_defaults(setup.dir.path(), &discovery(false));
+    std::fs::write(&setup.config, text).expect("rewrite config");
+    let reloaded = d.wait_log_after(skip, "the reload", |l| porchlight_e2e::message(l) == "Config reloaded");
+    assert!(
+        reloaded["fields"]["changes"]
+            .as_str()
+            .is_some_and(|c| c.contains("adopted camera front-door removed")),
+        "{reloaded}"
+    );
+    assert_eq!(d.get_json("/api/cameras")["cameras"].as_array().map(Vec::len), Some(0));
+    assert!(setup.dir.path().join("data/state/adopted.json").exists());
+}
+
+/// A camera that announces itself (Hello, multicast, from PyPI's WSDiscovery in the camera
+/// namespace) is found without waiting for the next probe and adopted; its Bye is heard.
+#[test]
+fn a_camera_that_says_hello_is_adopted_and_its_bye_is_heard() {
+    use porchlight_e2e::netns::{CAM_IP, NetPair};
+    let Some(net) = NetPair::create() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let setup = Setup::new(&format!(
+        "[discovery]\nenabled = true\nmulticast = true\ninterval = \"1h\"\nadopt = true\nusername = \"admin\"\npassword_file = {pw:?}\n"
+    ));
+    let d = Daemon::start_in(&net.hub, &setup.config);
+    d.wait_log("the listener", |l| {
+        porchlight_e2e::message(l) == "Listening for ONVIF devices announcing themselves (Hello/Bye)"
+    });
+    // The first probe found nothing: the publisher is not running yet.
+    let mut cmd = NetPair::exec(&net.cam, Path::new("python3"));
+    let xaddr = format!("http://{CAM_IP}:8080/onvif/device_service");
+    cmd.arg(porchlight_e2e::repo_root().join("tests/peers/wsd_publisher.py")).args([
+        "--uuid",
+        "urn:uuid:7c1d2e3f-0000-4000-8000-0000000a11e0",
+        "--name",
+        "Side Gate",
+        "--xaddr",
+        &xaddr,
+    ]);
+    let Some((mut publisher, ready)) = start_peer(cmd, "the WS-Discovery publisher") else { return };
+    assert_eq!(ready.trim(), "READY");
+    let found = d.wait_log("the Hello", |l| porchlight_e2e::message(l) == "New ONVIF device found");
+    assert_eq!(found["fields"]["via"], "hello", "{found}");
+    assert_eq!(found["fields"]["onvif_url"], xaddr.as_str(), "{found}");
+    assert_eq!(found["fields"]["adopted"], "side-gate", "{found}");
+    // Bye when it stops.
+    drop(publisher.stdin.take());
+    let bye = d.wait_log("the Bye", |l| porchlight_e2e::message(l) == "ONVIF device said goodbye (Bye)");
+    assert_eq!(bye["fields"]["endpoint"], "urn:uuid:7c1d2e3f-0000-4000-8000-0000000a11e0", "{bye}");
+    assert_eq!(bye["fields"]["camera"], "side-gate", "{bye}");
+    assert!(publisher.wait().expect("publisher exit").success());
+    let kept =
+        std::fs::read_to_string(setup.dir.path().join("data/state/adopted.json")).expect("adopted.json");
+    assert!(kept.contains("\"side-gate\""), "{kept}");
+}
+
+/// End to end in namespaces with `adopt = true`: nothing about the camera is in the config;
+/// discovery finds it, adopts it, and the daemon records it: segments that play.
+#[test]
+fn an_adopted_camera_is_recorded() {
+    use porchlight_e2e::netns::{CAM_IP, NetPair};
+    let Some(net) = NetPair::create() else { return };
+    let mut rtsp = start_rtsp_in(&net);
+    let mut mock = start_mock_in(&net);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n[discovery]\nenabled = true\nmulticast = false\nprobe = [\"{CAM_IP}\"]\nadopt = true\nusername = \"admin\"\npassword_file = {pw:?}\n"
+    ));
+    let d = Daemon::start_in(&net.hub, &setup.config);
+    let adopted = d.wait_log("the adoption", |l| {
+        porchlight_e2e::message(l) == "Adopted a discovered camera; it is recorded from now on"
+    });
+    assert_eq!(adopted["fields"]["camera"], "porch-doorbell", "{adopted}");
+    let closed = d.wait_log("a recorded segment", |l| porchlight_e2e::message(l) == "Segment closed");
+    let segment = closed["fields"]["path"].as_str().expect("segment path").to_owned();
+    assert!(segment.contains("porch-doorbell"), "{segment}");
+    porchlight_e2e::media::assert_decodes(Path::new(&segment));
+    drop(d);
+    for child in [&mut rtsp, &mut mock] {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+}
+
 /// End to end inside two network namespaces the test makes: a camera (the oxvif mock, and the
 /// GStreamer RTSP server at the address the mock names) answers `porchlight discover` by
 /// unicast; the `[[camera]]` block it prints (with the stream address from ONVIF: the mock
@@ -290,18 +506,7 @@ fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
 fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
     use porchlight_e2e::netns::{CAM_IP, NetPair};
     let Some(net) = NetPair::create() else { return };
-    let mut rtsp_cmd = NetPair::exec(&net.cam, Path::new(porchlight_e2e::rtsp::PYTHON));
-    rtsp_cmd.arg(porchlight_e2e::rtsp::script()).args([
-        "--exit-on-stdin-close",
-        "--address",
-        "0.0.0.0",
-        "--port",
-        "554",
-        "--alias",
-        "/mock/stream",
-    ]);
-    let (mut rtsp, ready) = start_ready(rtsp_cmd, "the RTSP server");
-    assert!(ready.starts_with("READY rtsp://0.0.0.0:554"), "{ready}");
+    let mut rtsp = start_rtsp_in(&net);
     let mut mock = start_mock_in(&net);
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -376,6 +581,52 @@ fn start_ready(mut cmd: std::process::Command, what: &str) -> (std::process::Chi
     });
     let ready = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("{what} says READY"));
     (child, ready)
+}
+
+/// Like [`start_ready`]; `None` (skip) when the peer exits with 77 (not installed here),
+/// unless peers are required.
+fn start_peer(mut cmd: std::process::Command, what: &str) -> Option<(std::process::Child, String)> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+    if line.is_empty() {
+        let status = child.wait().expect("exit status");
+        if status.code() == Some(77) && !porchlight_e2e::peers_required() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping: {what} cannot run here (pip install WSDiscovery==2.1.2)");
+            }
+            return None;
+        }
+        panic!("{what} did not start: {status}");
+    }
+    Some((child, line))
+}
+
+/// The GStreamer RTSP server in the camera namespace of `net`, on port 554 and serving
+/// `/mock/stream` (what the oxvif mock names as its stream).
+fn start_rtsp_in(net: &porchlight_e2e::netns::NetPair) -> std::process::Child {
+    use porchlight_e2e::netns::NetPair;
+    let mut cmd = NetPair::exec(&net.cam, Path::new(porchlight_e2e::rtsp::PYTHON));
+    cmd.arg(porchlight_e2e::rtsp::script()).args([
+        "--exit-on-stdin-close",
+        "--address",
+        "0.0.0.0",
+        "--port",
+        "554",
+        "--alias",
+        "/mock/stream",
+    ]);
+    let (child, ready) = start_ready(cmd, "the RTSP server");
+    assert!(ready.starts_with("READY rtsp://0.0.0.0:554"), "{ready}");
+    child
 }
 
 /// The oxvif mock camera (and its WS-Discovery responder) in the camera namespace of `net`.

@@ -13,11 +13,17 @@ mod tests;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use document::{KeyPath, Located, Problem};
 pub use raw::{LogFormat, RecordMode, RtspTransport};
 pub use validate::valid_id as valid_name;
+
+/// A camera's `pre_roll` when not given.
+pub const DEFAULT_PRE_ROLL_SECS: u64 = 5;
+/// A camera's `post_roll` when not given.
+pub const DEFAULT_POST_ROLL_SECS: u64 = 10;
 
 use crate::secret::Secret;
 
@@ -74,6 +80,8 @@ pub struct CameraSettings {
     /// The stream URL without credentials (they are in `username`/`password`).
     pub rtsp_url: Option<url::Url>,
     pub onvif_url: Option<url::Url>,
+    /// How its `https://` ONVIF services (and snapshot URI) are trusted.
+    pub onvif_tls: crate::onvif::client::Trust,
     pub transport: RtspTransport,
     pub username: Option<String>,
     pub password: Option<Secret>,
@@ -89,6 +97,8 @@ pub struct CameraSettings {
     pub event_map: Vec<crate::onvif::topics::TopicMap>,
     /// Events taken from MQTT topics (cameras whose events are not ONVIF).
     pub mqtt_events: Vec<MqttEvent>,
+    /// Not from the config file: found by `[discovery]` with `adopt = true`.
+    pub adopted: bool,
 }
 
 /// One `[[camera.mqtt_event]]`: messages on `topic` whose payload is `on` (or `off`, for motion)
@@ -109,7 +119,17 @@ pub struct DiscoverySettings {
     pub multicast: bool,
     pub interfaces: Vec<String>,
     pub probe: Vec<String>,
+    /// Record found cameras without asking (see `onvif::adopt`).
     pub adopt: bool,
+    /// Credentials for found devices (adopted cameras use them).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// How adopted cameras are recorded.
+    pub record: RecordMode,
+    /// Tags every adopted camera gets (default `["adopted"]`), so policies can tell them apart.
+    pub tags: Vec<String>,
+    /// Devices never adopted: endpoint addresses (`urn:uuid:…`) or hosts.
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +305,11 @@ pub fn parse(path: &Path, text: String, env: &Env) -> Result<Settings, ConfigErr
 }
 
 impl CameraSettings {
+    /// The HTTP(S) client for the camera's ONVIF services and snapshots.
+    pub fn onvif_http(&self) -> Arc<crate::onvif::client::HttpTransport> {
+        Arc::new(crate::onvif::client::HttpTransport::new(self.onvif_tls.clone()))
+    }
+
     /// The camera's login for its ONVIF services and snapshot URI, if it has one.
     pub fn onvif_credentials(&self) -> Option<crate::onvif::client::Credentials> {
         self.username.clone().map(|username| crate::onvif::client::Credentials {

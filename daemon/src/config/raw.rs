@@ -110,6 +110,8 @@ pub struct Camera {
     pub enabled: Option<bool>,
     pub rtsp_url: Option<String>,
     pub onvif_url: Option<String>,
+    pub onvif_tls_sha256: Option<String>,
+    pub onvif_ca_file: Option<PathBuf>,
     pub transport: RtspTransport,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -151,6 +153,13 @@ pub struct Discovery {
     pub interfaces: Vec<String>,
     pub probe: Vec<String>,
     pub adopt: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub record: Option<RecordMode>,
+    pub tags: Option<Vec<String>>,
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -264,3 +264,40 @@ fn plugins_section_resolves_order_limits_and_config() {
     let cfg: serde_json::Value = serde_json::from_str(&s.plugins.enabled[1].config).expect("json");
     assert_eq!(cfg, serde_json::json!({ "tag": "street", "exclude_tags": ["indoor"] }));
 }
+
+#[test]
+fn https_camera_trust_and_discovery_adoption_keys_are_checked() {
+    let cam = "[[camera]]\nname = \"gate\"\nonvif_url = \"https://10.0.0.5/onvif/device_service\"\n";
+    let pin = "AB:".repeat(31) + "AB";
+    let s = parse_ok(&format!("{cam}onvif_tls_sha256 = \"{pin}\"\n"));
+    assert_eq!(s.cameras[0].onvif_tls, crate::onvif::client::Trust::Sha256([0xab; 32]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("camera-ca.pem");
+    std::fs::write(&ca, "").expect("write");
+    let s = parse_ok(&format!("{cam}onvif_ca_file = {:?}\n", ca.display().to_string()));
+    assert_eq!(s.cameras[0].onvif_tls, crate::onvif::client::Trust::CaFile(ca));
+    // Relative to the config file's directory, and checked.
+    let p = problems(&format!("{cam}onvif_ca_file = \"camera-ca.pem\"\n"));
+    assert!(p.iter().any(|p| p.contains("/etc/porchlight/camera-ca.pem: no such file")), "{p:?}");
+    let p = problems(&format!("{cam}onvif_tls_sha256 = \"abc\"\n"));
+    assert!(
+        p.iter().any(|p| p.contains("camera[0].onvif_tls_sha256") && p.contains("64 hexadecimal")),
+        "{p:?}"
+    );
+    let p = problems(&format!("{cam}onvif_tls_sha256 = \"{pin}\"\nonvif_ca_file = \"/x.pem\"\n"));
+    assert!(p.iter().any(|p| p.contains("not both")), "{p:?}");
+
+    let p = problems("[discovery]\nadopt = true\npassword = \"pw\"\ntags = [\"Bad Tag\"]\nignore = [\"\"]\n");
+    for (key, what) in [
+        ("discovery.adopt", "needs `discovery.enabled = true`"),
+        ("discovery.tags[0]", "tag"),
+        ("discovery.ignore[0]", "endpoint address"),
+    ] {
+        assert!(p.iter().any(|p| p.contains(key) && p.contains(what)), "{key}: {p:?}");
+    }
+    let p = problems("[discovery]\nenabled = true\npassword = \"pw\"\n");
+    assert!(p.iter().any(|p| p.contains("discovery.username") && p.contains("required")), "{p:?}");
+    let s = parse_ok("[discovery]\nenabled = true\nadopt = true\nrecord = \"events\"\n");
+    assert_eq!(s.discovery.record, RecordMode::Events);
+    assert_eq!(s.discovery.tags, ["adopted"]);
+}

@@ -396,14 +396,41 @@ fn validate_cameras(
         let mut onvif_url =
             c.onvif_url.as_deref().and_then(|u| cx.url(at.key("onvif_url"), u, &["http", "https"]));
         take_credentials(cx, &at.key("onvif_url"), onvif_url.as_mut(), &mut username, &mut password);
+        let onvif_tls = match (c.onvif_tls_sha256, c.onvif_ca_file) {
+            (Some(_), Some(_)) => {
+                cx.problem(at.key("onvif_ca_file"), "give `onvif_tls_sha256` or `onvif_ca_file`, not both");
+                crate::onvif::client::Trust::System
+            }
+            (Some(pin), None) => match crate::onvif::client::parse_fingerprint(&pin) {
+                Some(p) => crate::onvif::client::Trust::Sha256(p),
+                None => {
+                    cx.problem(
+                        at.key("onvif_tls_sha256"),
+                        "must be the certificate's SHA-256: 64 hexadecimal digits, `:` between bytes allowed",
+                    );
+                    crate::onvif::client::Trust::System
+                }
+            },
+            (None, Some(file)) => {
+                let file = cx.path(&file);
+                if enabled && !file.is_file() {
+                    cx.problem(
+                        at.key("onvif_ca_file"),
+                        format!("cannot read {}: no such file", file.display()),
+                    );
+                }
+                crate::onvif::client::Trust::CaFile(file)
+            }
+            (None, None) => crate::onvif::client::Trust::System,
+        };
         if c.rtsp_url.is_none() && c.onvif_url.is_none() {
             cx.problem(at.clone(), format!("camera {name:?} needs `rtsp_url` or `onvif_url`"));
         }
-        let pre_roll = c.pre_roll.map_or(Duration::from_secs(5), |d| d.0);
+        let pre_roll = c.pre_roll.map_or(Duration::from_secs(DEFAULT_PRE_ROLL_SECS), |d| d.0);
         if pre_roll > Duration::from_secs(60) {
             cx.problem(at.key("pre_roll"), "must be at most 60s (it is held in memory)");
         }
-        let post_roll = c.post_roll.map_or(Duration::from_secs(10), |d| d.0);
+        let post_roll = c.post_roll.map_or(Duration::from_secs(DEFAULT_POST_ROLL_SECS), |d| d.0);
         if post_roll > Duration::from_secs(3600) {
             cx.problem(at.key("post_roll"), "must be at most 1h");
         }
@@ -458,6 +485,7 @@ fn validate_cameras(
             enabled,
             rtsp_url,
             onvif_url,
+            onvif_tls,
             transport: c.transport,
             username,
             password,
@@ -468,6 +496,7 @@ fn validate_cameras(
             tags: c.tags,
             event_map,
             mqtt_events,
+            adopted: false,
         });
     }
     out
@@ -663,13 +692,43 @@ fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings 
             cx.problem(at.key("interfaces").index(i), "empty interface name");
         }
     }
+    let enabled = d.enabled.unwrap_or(false);
+    let adopt = d.adopt.unwrap_or(false);
+    if adopt && !enabled {
+        cx.problem(at.key("adopt"), "needs `discovery.enabled = true` (nothing is found otherwise)");
+    }
+    // Like a camera's: a secret of a section that is off is not read.
+    let password =
+        if enabled { cx.secret(&at, "password", d.password, d.password_file, d.password_env) } else { None };
+    if password.is_some() && d.username.is_none() {
+        cx.problem(at.key("username"), "is required when a password is given");
+    }
+    let tags = d.tags.unwrap_or_else(|| vec!["adopted".to_owned()]);
+    for (i, t) in tags.iter().enumerate() {
+        if !valid_id(t) {
+            cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
+        }
+    }
+    for (i, device) in d.ignore.iter().enumerate() {
+        if device.trim().is_empty() || device.contains(char::is_whitespace) {
+            cx.problem(
+                at.key("ignore").index(i),
+                "must be a device's endpoint address (\"urn:uuid:…\", as `porchlight discover` prints it) or a host",
+            );
+        }
+    }
     DiscoverySettings {
-        enabled: d.enabled.unwrap_or(false),
+        enabled,
         interval,
         multicast: d.multicast.unwrap_or(true),
         interfaces: d.interfaces,
         probe: d.probe,
-        adopt: d.adopt.unwrap_or(false),
+        adopt,
+        username: d.username,
+        password,
+        record: d.record.unwrap_or_default(),
+        tags,
+        ignore: d.ignore,
     }
 }
 

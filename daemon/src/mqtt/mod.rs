@@ -289,17 +289,18 @@ impl Session {
         state.busy = true;
         state.last = Some(now);
         let creds = cam.onvif_credentials();
+        let http = cam.onvif_http();
         let (known, tx, name, cancel) =
             (state.uri.clone(), self.snapshot_tx.clone(), camera.to_owned(), cancel.clone());
         tokio::spawn(async move {
             let work = async {
                 let uri = match known {
                     Some(u) => u,
-                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone())
+                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone(), http.clone())
                         .await
                         .map_err(|e| e.to_string())?,
                 };
-                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref()).await?;
+                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await?;
                 Ok((uri, image))
             };
             let result = tokio::select! {

@@ -16,6 +16,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sha1::{Digest as _, Sha1};
 use url::Url;
 
@@ -45,9 +47,52 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     ) -> HttpFuture<'a>;
 }
 
-/// Plain HTTP/1.1 over TCP (what cameras on a home network speak).
+/// How a camera's `https://` services are trusted. Camera certificates are mostly
+/// self-signed (often for a name such as "localhost", sometimes expired), so the usual choice
+/// is to pin the certificate the camera shows: the error for an untrusted one prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's CA certificates, and the host name checked.
+    #[default]
+    System,
+    /// The CA certificates in this PEM file, and the host name checked.
+    CaFile(std::path::PathBuf),
+    /// Exactly the certificate with this SHA-256 (of its DER form); name and dates are not
+    /// checked, the handshake signature is.
+    Sha256([u8; 32]),
+}
+
+/// HTTP/1.1 over TCP (what cameras on a home network speak), or over TLS for `https://`
+/// services, trusted as [`Trust`] says.
 #[derive(Debug, Default)]
-pub struct HttpTransport;
+pub struct HttpTransport {
+    trust: Trust,
+    /// Made at the first `https://` request (most cameras never need it).
+    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+impl HttpTransport {
+    pub fn new(trust: Trust) -> Self {
+        Self { trust, tls: std::sync::OnceLock::new() }
+    }
+
+    /// One request; a body longer than `limit` bytes is an error.
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        url: &Url,
+        headers: Vec<(String, String)>,
+        body: String,
+        limit: usize,
+    ) -> Result<RawResponse, String> {
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => Some(self.tls.get_or_init(|| tls_config(&self.trust)).clone()?),
+            other => return Err(format!("{other} endpoints are not supported (only http and https)")),
+        };
+        http_send_over(method, url, headers, body, limit, tls).await
+    }
+}
 
 impl Transport for HttpTransport {
     fn post<'a>(
@@ -58,20 +103,176 @@ impl Transport for HttpTransport {
         timeout: Duration,
     ) -> HttpFuture<'a> {
         Box::pin(async move {
-            tokio::time::timeout(timeout, http_post(url, headers, body))
-                .await
-                .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))?
+            let raw = tokio::time::timeout(
+                timeout,
+                self.send(hyper::Method::POST, url, headers, body, xml::MAX_BYTES),
+            )
+            .await
+            .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))??;
+            Ok(HttpResponse {
+                status: raw.status,
+                www_authenticate: raw.www_authenticate,
+                body: String::from_utf8_lossy(&raw.body).into_owned(),
+            })
         })
     }
 }
 
-async fn http_post(url: &Url, headers: Vec<(String, String)>, body: String) -> Result<HttpResponse, String> {
-    let raw = http_send(hyper::Method::POST, url, headers, body, xml::MAX_BYTES).await?;
-    Ok(HttpResponse {
-        status: raw.status,
-        www_authenticate: raw.www_authenticate,
-        body: String::from_utf8_lossy(&raw.body).into_owned(),
-    })
+/// A certificate's SHA-256 as `sha256sum` prints it (64 lowercase hex digits).
+pub fn fingerprint(der: &[u8]) -> String {
+    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a pinned fingerprint: 64 hex digits, with or without `:` between bytes (as
+/// `openssl x509 -fingerprint -sha256` prints it), any case.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.trim().trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let config = match trust {
+        Trust::Sha256(pin) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned { pin: *pin, provider }))
+            .with_no_client_auth(),
+        Trust::System | Trust::CaFile(_) => {
+            let ca_file = match trust {
+                Trust::CaFile(f) => Some(f.clone()),
+                _ => None,
+            };
+            let files = crate::config::TlsFiles { ca_file, client_cert_file: None, client_key_file: None };
+            let roots = crate::tls::root_store(&files)?;
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| format!("TLS: {e}"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Named { webpki }))
+                .with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// The usual checks (CA and host name), with the certificate's fingerprint in the error so the
+/// resident can pin it.
+#[derive(Debug)]
+struct Named {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+/// Exactly one certificate, by its SHA-256.
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Named {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).map_err(|e| {
+            rustls::Error::General(format!(
+                "the camera's certificate is not trusted ({e}); if it is the camera's own, pin it with `onvif_tls_sha256 = \"{}\"`",
+                fingerprint(end_entity)
+            ))
+        })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+        if seen == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the camera's certificate is not the pinned one: it has SHA-256 {}, `onvif_tls_sha256` says {}",
+                fingerprint(end_entity),
+                self.pin.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// An HTTP response with its body as bytes.
@@ -92,18 +293,37 @@ pub async fn http_send(
     limit: usize,
 ) -> Result<RawResponse, String> {
     if url.scheme() != "http" {
-        return Err(format!("{} endpoints are not supported (only http)", url.scheme()));
+        return Err(format!("{} endpoints are not supported here (only http)", url.scheme()));
     }
+    http_send_over(method, url, headers, body, limit, None).await
+}
+
+async fn http_send_over(
+    method: hyper::Method,
+    url: &Url,
+    headers: Vec<(String, String)>,
+    body: String,
+    limit: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<RawResponse, String> {
     let host = url.host_str().ok_or("URL has no host")?;
     let port = url.port_or_known_default().unwrap_or(80);
-    let stream =
-        tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("cannot connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
         .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let driver = match tls {
+        None => handshake(hyper_util::rt::TokioIo::new(stream)).await?,
+        Some(config) => {
+            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+                .map_err(|e| format!("TLS: bad server name {host:?}: {e}"))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {}", tls_error(&e)))?;
+            handshake(hyper_util::rt::TokioIo::new(stream)).await?
+        }
+    };
+    let (mut sender, driver) = driver;
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
         path.push('?');
@@ -139,6 +359,29 @@ pub async fn http_send(
         .to_bytes();
     driver.abort();
     Ok(RawResponse { status, www_authenticate, content_type, body })
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// An HTTP/1.1 connection over `io`, its driver spawned.
+async fn handshake<T>(io: T) -> Result<(Sender, tokio::task::JoinHandle<()>), String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("HTTP handshake: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((sender, driver))
+}
+
+/// The verifier's own words for a refused certificate, not rustls' wrapping of them.
+fn tls_error(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::General(why)) => why.clone(),
+        _ => e.to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -732,6 +975,27 @@ pub fn best_profiles(profiles: &[Profile]) -> (Option<&Profile>, Option<&Profile
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_pins_are_read_as_sha256sum_or_openssl_print_them() {
+        let plain = "5f".repeat(32);
+        assert_eq!(parse_fingerprint(&plain), Some([0x5f; 32]));
+        let openssl = "5F:".repeat(31) + "5F";
+        assert_eq!(parse_fingerprint(&openssl), Some([0x5f; 32]));
+        assert_eq!(parse_fingerprint(&format!("sha256:{plain}")), Some([0x5f; 32]));
+        for bad in ["", "5f", &"5f".repeat(33), &"zz".repeat(32)] {
+            assert_eq!(parse_fingerprint(bad), None, "{bad}");
+        }
+        assert_eq!(fingerprint(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[tokio::test]
+    async fn only_http_and_https_are_spoken() {
+        let t = HttpTransport::default();
+        let url = Url::parse("ftp://127.0.0.1/x").expect("url");
+        let err = t.send(hyper::Method::GET, &url, vec![], String::new(), 10).await.expect_err("refused");
+        assert!(err.contains("only http and https"), "{err}");
+    }
 
     #[test]
     fn the_username_token_digest_matches_the_ws_security_example() {

@@ -207,6 +207,7 @@ fn parse_everything(text: &str) {
     let _ = parse::media_uri(text, "GetStreamUri");
     let _ = parse::probe_matches(text);
     let _ = parse::bye(text);
+    let _ = super::discovery::announcement(text, std::net::IpAddr::from([192, 0, 2, 1]));
     let _ = parse::create_pull_point(text);
     if let Ok(notes) = parse::notifications(text) {
         for n in &notes {

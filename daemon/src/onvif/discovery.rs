@@ -1,7 +1,8 @@
 //! WS-Discovery (the 2005/04 version ONVIF uses): a Probe multicast to 239.255.255.250:3702
 //! on each IPv4 interface, and unicast Probes to hosts and CIDR ranges (paced), so cameras on
 //! another VLAN or subnet are found too. Answers are merged by endpoint (one camera answering
-//! on several addresses is one camera).
+//! on several addresses is one camera). [`Listener`] hears the Hello a camera multicasts when
+//! it joins the network and the Bye when it leaves.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -330,6 +331,104 @@ pub async fn probe(opts: &ProbeOptions) -> Result<Vec<Found>, DiscoveryError> {
     Ok(found.into_values().collect())
 }
 
+/// A device announcing itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// Hello: a device joined (or restarted). With no `xaddrs`, probe `from` to learn them.
+    Hello(Found),
+    /// Bye: the device with this endpoint address is leaving.
+    Bye { endpoint: String, from: IpAddr },
+}
+
+/// A Hello or Bye from an ONVIF device in `text` (sent by `from`), or why it is not one.
+/// A Hello from a device that is not a video device (a printer, a PC) is not for us.
+pub fn announcement(text: &str, from: IpAddr) -> Result<Announcement, String> {
+    let body = parse::response(text).map_err(|e| e.to_string())?;
+    match body.name.as_str() {
+        "Bye" => {
+            let endpoint = parse::bye(text).map_err(|e| e.to_string())?;
+            if endpoint.len() > MAX_ITEM_CHARS {
+                return Err("endpoint address too long".into());
+            }
+            Ok(Announcement::Bye { endpoint, from })
+        }
+        "Hello" => {
+            let mut found = BTreeMap::new();
+            for m in parse::probe_matches(text).map_err(|e| e.to_string())? {
+                // Printers and PCs say Hello too (as `wsdp:Device`); an ONVIF device names itself
+                // a video transmitter or carries ONVIF scopes.
+                let onvif = m.types.iter().any(|t| t == "NetworkVideoTransmitter")
+                    || m.scopes.iter().any(|s| s.starts_with("onvif://www.onvif.org/"));
+                if !onvif {
+                    return Err(format!("not an ONVIF device (types: {})", m.types.join(" ")));
+                }
+                merge(&mut found, m, from);
+            }
+            found.into_values().next().map(Announcement::Hello).ok_or_else(|| "empty Hello".to_owned())
+        }
+        other => Err(format!("<{other}> is neither Hello nor Bye")),
+    }
+}
+
+/// Listens on the WS-Discovery port for Hello and Bye, joined to the multicast group on the
+/// given interfaces. The port is shared (`SO_REUSEADDR`/`SO_REUSEPORT`) with any other
+/// WS-Discovery service on the host.
+#[derive(Debug)]
+pub struct Listener {
+    socket: UdpSocket,
+    buf: Vec<u8>,
+}
+
+impl Listener {
+    /// Joins the group on each of `interfaces` (at least one must work).
+    pub fn bind(interfaces: &[Ipv4Addr], port: u16) -> Result<Self, DiscoveryError> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let s =
+            Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(DiscoveryError::Socket)?;
+        s.set_reuse_address(true).map_err(DiscoveryError::Socket)?;
+        s.set_reuse_port(true).map_err(DiscoveryError::Socket)?;
+        s.set_nonblocking(true).map_err(DiscoveryError::Socket)?;
+        s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into()).map_err(DiscoveryError::Socket)?;
+        let mut joined = 0;
+        let mut last = None;
+        for iface in interfaces {
+            match s.join_multicast_v4(&MULTICAST, iface) {
+                Ok(()) => joined += 1,
+                Err(e) => {
+                    tracing::warn!(interface = %iface, error = %e, "Cannot listen for announcements on this interface");
+                    last = Some(e);
+                }
+            }
+        }
+        if joined == 0 {
+            return Err(DiscoveryError::Socket(
+                last.unwrap_or_else(|| std::io::Error::other("no IPv4 interface to listen on")),
+            ));
+        }
+        let socket = UdpSocket::from_std(s.into()).map_err(DiscoveryError::Socket)?;
+        Ok(Self { socket, buf: vec![0u8; 65_536] })
+    }
+
+    /// The next Hello or Bye; anything else on the port (probes, other protocols) is skipped.
+    pub async fn next(&mut self) -> Announcement {
+        loop {
+            let (n, from) = match self.socket.recv_from(&mut self.buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, "Discovery listener receive error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&self.buf[..n]);
+            match announcement(&text, from.ip()) {
+                Ok(a) => return a,
+                Err(why) => tracing::trace!(from = %from, why, "Not an announcement for us"),
+            }
+        }
+    }
+}
+
 fn merge(found: &mut BTreeMap<String, Found>, m: ProbeMatch, from: IpAddr) {
     // `urn:uuid:X` and a bare `uuid:X` are the same endpoint.
     let key = m.endpoint.trim().trim_start_matches("urn:").to_ascii_lowercase();
@@ -429,6 +528,61 @@ mod tests {
         let f = found.values().next().expect("one");
         assert_eq!(f.scopes.len(), MAX_LIST);
         assert!(f.types.is_empty(), "an oversized entry is dropped");
+    }
+
+    const HELLO: &str = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\" ",
+        "xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" xmlns:wsdd=\"http://schemas.xmlsoap.org/ws/2005/04/discovery\" ",
+        "xmlns:dn=\"http://www.onvif.org/ver10/network/wsdl\" xmlns:tds=\"http://www.onvif.org/ver10/device/wsdl\">\r\n",
+        "<SOAP-ENV:Header><wsa:MessageID>urn:uuid:0a6dc791-2e31-4c8b-9d2a-18c1f0e0b001</wsa:MessageID>",
+        "<wsa:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</wsa:To>",
+        "<wsa:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Hello</wsa:Action>",
+        "<wsdd:AppSequence InstanceId=\"3\" MessageNumber=\"1\"/></SOAP-ENV:Header>",
+        "<SOAP-ENV:Body><wsdd:Hello><wsa:EndpointReference><wsa:Address>uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3</wsa:Address></wsa:EndpointReference>",
+        "<wsdd:Types>dn:NetworkVideoTransmitter tds:Device</wsdd:Types>",
+        "<wsdd:Scopes>onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/name/Side%20Gate onvif://www.onvif.org/hardware/DB1</wsdd:Scopes>",
+        "<wsdd:XAddrs>http://192.168.1.64/onvif/device_service http://[fe80::1]/onvif/device_service</wsdd:XAddrs>",
+        "<wsdd:MetadataVersion>10</wsdd:MetadataVersion></wsdd:Hello></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    );
+
+    #[test]
+    fn hello_and_bye_from_a_camera_are_announcements() {
+        let from: IpAddr = "192.168.1.64".parse().expect("ip");
+        let Ok(Announcement::Hello(f)) = announcement(HELLO, from) else { panic!("a Hello") };
+        assert_eq!(f.endpoint, "uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3");
+        assert_eq!(f.scope("name").as_deref(), Some("Side Gate"));
+        assert_eq!(f.preferred_xaddr(), Some("http://192.168.1.64/onvif/device_service"));
+        assert_eq!(f.from, [from]);
+
+        let bye = HELLO
+            .replace("discovery/Hello", "discovery/Bye")
+            .replace("<wsdd:Hello>", "<wsdd:Bye>")
+            .replace("</wsdd:Hello>", "</wsdd:Bye>");
+        assert_eq!(
+            announcement(&bye, from),
+            Ok(Announcement::Bye { endpoint: "uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3".into(), from })
+        );
+    }
+
+    #[test]
+    fn other_traffic_on_the_port_is_not_an_announcement() {
+        let from: IpAddr = "192.168.1.9".parse().expect("ip");
+        // A printer's Hello: WS-Discovery, but not ONVIF.
+        let printer = HELLO
+            .replace("dn:NetworkVideoTransmitter tds:Device", "wsdp:Device print:PrintDeviceType")
+            .replace(
+                "onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/name/Side%20Gate onvif://www.onvif.org/hardware/DB1",
+                "",
+            );
+        assert!(announcement(&printer, from).expect_err("printer").contains("not an ONVIF device"));
+        // Someone's Probe, junk, and a Hello without an endpoint.
+        let probe = probe_message(&new_urn(), "dn:NetworkVideoTransmitter");
+        assert!(announcement(&probe, from).expect_err("probe").contains("neither Hello nor Bye"));
+        assert!(announcement("\u{0}\u{1}garbage", from).is_err());
+        let no_endpoint =
+            HELLO.replace("<wsa:Address>uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3</wsa:Address>", "");
+        assert!(announcement(&no_endpoint, from).is_err());
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub struct Source {
     pub device_url: Url,
     pub creds: Option<Credentials>,
     pub map: Vec<TopicMap>,
+    pub http: Arc<HttpTransport>,
 }
 
 /// Turns notifications into bus events, publishing only changes (a camera repeating "motion:
@@ -93,7 +94,7 @@ impl Translator {
 /// Runs the camera's event subscription until `cancel` fires. Failures are logged and retried
 /// with backoff; they never end the task.
 pub async fn run(src: Source, bus: Bus, cancel: CancellationToken) {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+    let transport: Arc<dyn Transport> = src.http.clone();
     let mut attempt = 0u32;
     let mut translator = Translator::default();
     let mut logged: Option<String> = None;
@@ -199,8 +200,12 @@ async fn pull_loop(
 }
 
 /// The main stream's RTSP URL of an ONVIF camera (for cameras configured without `rtsp_url`).
-pub async fn resolve_stream(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
-    main_profile_uri(device_url, creds, UriKind::Stream).await
+pub async fn resolve_stream(
+    device_url: &Url,
+    creds: Option<Credentials>,
+    http: Arc<HttpTransport>,
+) -> Result<Url, OnvifError> {
+    main_profile_uri(device_url, creds, http, UriKind::Stream).await
 }
 
 /// Which URI of a profile.
@@ -215,9 +220,10 @@ pub enum UriKind {
 pub async fn main_profile_uri(
     device_url: &Url,
     creds: Option<Credentials>,
+    http: Arc<HttpTransport>,
     kind: UriKind,
 ) -> Result<Url, OnvifError> {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+    let transport: Arc<dyn Transport> = http;
     let device = Device::connect(device_url.clone(), creds, transport).await?;
     let profiles = device.profiles().await?;
     let (main, _) = super::client::best_profiles(&profiles);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use url::Url;
 
-use super::client::{self, Credentials, Device, HttpTransport, Transport};
+use super::client::{self, Credentials, Device, Transport};
 use super::discovery::Found;
 use super::parse::Profile;
 
@@ -163,8 +163,11 @@ async fn fill(
 }
 
 /// Asks every found device, a few at a time.
-pub async fn inspect_all(found: &[Found], creds: Option<Credentials>) -> Vec<Inspected> {
-    let transport: Arc<dyn Transport> = Arc::new(HttpTransport);
+pub async fn inspect_all(
+    found: &[Found],
+    creds: Option<Credentials>,
+    transport: Arc<dyn Transport>,
+) -> Vec<Inspected> {
     let mut out = Vec::with_capacity(found.len());
     for chunk in found.chunks(8) {
         let batch = chunk.iter().map(|f| inspect(f, creds.clone(), Arc::clone(&transport)));
@@ -230,7 +233,8 @@ pub fn table(devices: &[Inspected]) -> String {
 }
 
 /// `[[camera]]` blocks for the config.
-pub fn toml_blocks(devices: &[Inspected], username: Option<&str>) -> String {
+/// `tls_sha256`: the certificate pin given for `https://` devices, if any.
+pub fn toml_blocks(devices: &[Inspected], username: Option<&str>, tls_sha256: Option<&str>) -> String {
     let mut t = String::new();
     for (i, d) in devices.iter().enumerate() {
         let q = |s: &str| toml_string(s);
@@ -247,6 +251,14 @@ pub fn toml_blocks(devices: &[Inspected], username: Option<&str>) -> String {
         t.push_str(&format!("name = {}\n", q(&camera_name(d, i + 1))));
         if let Some(u) = &d.onvif_url {
             t.push_str(&format!("onvif_url = {}\n", q(u)));
+            if u.starts_with("https://") {
+                match tls_sha256 {
+                    Some(pin) => t.push_str(&format!("onvif_tls_sha256 = {}\n", q(pin))),
+                    None => t.push_str(
+                        "# onvif_tls_sha256 = \"…\"  (a self-signed camera certificate: pin it; the error shows its SHA-256)\n",
+                    ),
+                }
+            }
         }
         match &d.main_stream {
             Some(s) => t.push_str(&format!("rtsp_url = {}\n", q(s))),
@@ -300,7 +312,7 @@ mod tests {
             doorbell: true,
             ..Inspected::default()
         };
-        let text = toml_blocks(&[d], Some("admin"));
+        let text = toml_blocks(&[d], Some("admin"), None);
         let v: toml::Value = toml::from_str(&text).expect("valid TOML");
         let cam = &v["camera"][0];
         assert_eq!(cam["name"].as_str(), Some("video_doorbell__pro_1"));

@@ -2,6 +2,7 @@
 //! Porchlight uses ([`parse`]), and the mapping of event topics to motion, doorbell and tamper
 //! ([`topics`]). Tested against real devices' responses in `testdata/onvif/`.
 
+pub mod adopt;
 pub mod client;
 pub mod discovery;
 pub mod events;

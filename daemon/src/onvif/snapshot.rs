@@ -6,26 +6,36 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::client::{Credentials, OnvifError, http_send};
+use std::sync::Arc;
+
+use super::client::{Credentials, HttpTransport, OnvifError};
 
 /// The largest image accepted.
 pub const MAX_BYTES: usize = 4 << 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The snapshot URI of the camera's main (largest H.264/H.265) profile, without credentials.
-pub async fn snapshot_uri(device_url: &Url, creds: Option<Credentials>) -> Result<Url, OnvifError> {
-    super::events::main_profile_uri(device_url, creds, super::events::UriKind::Snapshot).await
+pub async fn snapshot_uri(
+    device_url: &Url,
+    creds: Option<Credentials>,
+    http: Arc<HttpTransport>,
+) -> Result<Url, OnvifError> {
+    super::events::main_profile_uri(device_url, creds, http, super::events::UriKind::Snapshot).await
 }
 
 /// Fetches one image. Errors name the URL and what went wrong.
-pub async fn fetch(url: &Url, creds: Option<&Credentials>) -> Result<Vec<u8>, String> {
-    tokio::time::timeout(TIMEOUT, fetch_inner(url, creds))
+pub async fn fetch(url: &Url, creds: Option<&Credentials>, http: &HttpTransport) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(TIMEOUT, fetch_inner(url, creds, http))
         .await
         .map_err(|_| format!("{url}: no image within {} s", TIMEOUT.as_secs()))?
 }
 
-async fn fetch_inner(url: &Url, creds: Option<&Credentials>) -> Result<Vec<u8>, String> {
-    let get = |headers| http_send(hyper::Method::GET, url, headers, String::new(), MAX_BYTES);
+async fn fetch_inner(
+    url: &Url,
+    creds: Option<&Credentials>,
+    http: &HttpTransport,
+) -> Result<Vec<u8>, String> {
+    let get = |headers| http.send(hyper::Method::GET, url, headers, String::new(), MAX_BYTES);
     let mut resp = get(Vec::new()).await.map_err(|e| format!("{url}: {e}"))?;
     if resp.status == 401 {
         let creds = creds.ok_or_else(|| {

@@ -226,6 +226,7 @@ pub async fn record_camera(
             device_url,
             creds: creds.clone(),
             map: camera.event_map.clone(),
+            http: camera.onvif_http(),
         };
         crate::onvif::events::run(src, bus.clone(), cancel.clone())
     });
@@ -253,7 +254,7 @@ async fn stream_url(
     let mut attempt = 0u32;
     loop {
         states.set(&camera.name, "resolving");
-        match crate::onvif::events::resolve_stream(onvif, creds.clone()).await {
+        match crate::onvif::events::resolve_stream(onvif, creds.clone(), camera.onvif_http()).await {
             Ok(url) => {
                 tracing::info!(rtsp_url = %url, "Stream found through ONVIF");
                 return Some(url);

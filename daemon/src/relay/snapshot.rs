@@ -58,7 +58,7 @@ pub async fn share(
         let creds = cam.onvif_credentials();
         let taken = tokio::select! {
             () = cancel.cancelled() => return,
-            r = take(&device, creds) => r,
+            r = take(&device, creds, cam.onvif_http()) => r,
         };
         let image = match taken {
             Ok(i) => i,
@@ -109,11 +109,12 @@ pub async fn share(
 async fn take(
     device: &url::Url,
     creds: Option<crate::onvif::client::Credentials>,
+    http: std::sync::Arc<crate::onvif::client::HttpTransport>,
 ) -> Result<Vec<u8>, String> {
-    let uri = crate::onvif::snapshot::snapshot_uri(device, creds.clone())
+    let uri = crate::onvif::snapshot::snapshot_uri(device, creds.clone(), http.clone())
         .await
         .map_err(|e| format!("cannot get the snapshot address from ONVIF: {e}"))?;
-    crate::onvif::snapshot::fetch(&uri, creds.as_ref()).await
+    crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await
 }
 
 #[cfg(test)]

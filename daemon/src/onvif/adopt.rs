@@ -1,0 +1,382 @@
+//! `[discovery] adopt = true`: cameras found by discovery are recorded without the resident
+//! adding them to the config file (which is often read-only: `/etc` under the systemd unit).
+//!
+//! Each adopted device is remembered in `data_dir/state/adopted.json` (endpoint address, the
+//! name it was given, its device service address), so it keeps its name — and its recordings —
+//! across restarts and address changes, and is recorded from the start after a restart, before
+//! it answers a probe again. The running settings are the config file's cameras plus these
+//! (see [`Adopted::apply`]); a device the file already names (by camera name or ONVIF host),
+//! or that `discovery.ignore` lists, is not adopted. Turning `adopt` off stops recording the
+//! adopted cameras; the list is kept, so turning it on again gives them the same names.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CameraSettings, RtspTransport, Settings};
+
+/// The most devices adopted (anything on the network can answer a probe or say Hello).
+pub const MAX_ADOPTED: usize = 64;
+
+/// One adopted device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptedDevice {
+    /// The camera name it records under.
+    pub name: String,
+    /// Its WS-Discovery endpoint address, as announced (`urn:uuid:…`).
+    pub endpoint: String,
+    /// Its device service, as last found.
+    pub onvif_url: String,
+    pub adopted_at: jiff::Timestamp,
+}
+
+/// What [`Adopted::found`] did with a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Newly adopted under this name.
+    Adopted(String),
+    /// Adopted before; it answered from a new address, which is now used.
+    Moved(String),
+    /// Adopted before, same address: nothing changed.
+    Known(String),
+    /// The config file names it, `discovery.ignore` lists it, or `adopt` is off.
+    NotAdopted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot record the adopted camera in {}: {source}", file.display())]
+pub struct AdoptError {
+    file: PathBuf,
+    source: std::io::Error,
+}
+
+/// The adopted devices. Cheap to clone; every clone sees the same list.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    file: PathBuf,
+    list: Arc<Mutex<Vec<AdoptedDevice>>>,
+}
+
+/// The form of an endpoint address that is compared (`urn:` and case dropped).
+pub fn endpoint_key(endpoint: &str) -> String {
+    endpoint.trim().trim_start_matches("urn:").trim_start_matches("URN:").to_ascii_lowercase()
+}
+
+fn host_of(url: &url::Url) -> Option<String> {
+    url.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+}
+
+/// A camera name made from the device's ONVIF `name` scope ("Porch Doorbell" →
+/// `porch-doorbell`), or from its endpoint address when it has none.
+pub fn name_for(scope_name: Option<&str>, endpoint: &str) -> String {
+    let mut out = String::new();
+    for c in scope_name.unwrap_or("").chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(40);
+    let out = out.trim_end_matches('-').to_owned();
+    if !out.is_empty() {
+        return out;
+    }
+    // "urn:uuid:5f5a1a2e-…-00005e005302" → "camera-5e005302".
+    let tail: String =
+        endpoint_key(endpoint).chars().rev().filter(char::is_ascii_alphanumeric).take(8).collect();
+    let tail: String = tail.chars().rev().collect();
+    if tail.is_empty() { "camera".to_owned() } else { format!("camera-{tail}") }
+}
+
+impl Adopted {
+    /// Loads `data_dir/state/adopted.json`. A damaged file is set aside (renamed `.damaged`)
+    /// and logged, so the next adoption does not overwrite what the resident may want back.
+    pub fn open(data_dir: &Path) -> Self {
+        let file = data_dir.join("state/adopted.json");
+        let list = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice::<Vec<AdoptedDevice>>(&bytes).unwrap_or_else(|e| {
+                let aside = file.with_extension("json.damaged");
+                let _ = std::fs::rename(&file, &aside);
+                tracing::error!(
+                    file = %file.display(), moved_to = %aside.display(), error = %e,
+                    "The list of adopted cameras is damaged; they are adopted again as they are found"
+                );
+                Vec::new()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "Cannot read the list of adopted cameras");
+                Vec::new()
+            }
+        };
+        Self { file, list: Arc::new(Mutex::new(list)) }
+    }
+
+    pub fn list(&self) -> Vec<AdoptedDevice> {
+        self.list.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A device that answered discovery, at `onvif_url`: adopted (or its address updated) if
+    /// `settings` let it be. The list is written to disk before this returns `Adopted` or
+    /// `Moved`; on a write error nothing changes.
+    pub fn found(
+        &self,
+        settings: &Settings,
+        endpoint: &str,
+        onvif_url: &url::Url,
+        scope_name: Option<&str>,
+    ) -> Result<Outcome, AdoptError> {
+        let d = &settings.discovery;
+        if !d.adopt || ignored(settings, endpoint, onvif_url) || configured(settings, onvif_url).is_some() {
+            return Ok(Outcome::NotAdopted);
+        }
+        let key = endpoint_key(endpoint);
+        let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = list.clone();
+        let outcome = if let Some(dev) = next.iter_mut().find(|a| endpoint_key(&a.endpoint) == key) {
+            if dev.onvif_url == onvif_url.as_str() {
+                return Ok(Outcome::Known(dev.name.clone()));
+            }
+            dev.onvif_url = onvif_url.to_string();
+            Outcome::Moved(dev.name.clone())
+        } else if next.len() >= MAX_ADOPTED {
+            tracing::warn!(endpoint, max = MAX_ADOPTED, "Not adopting another camera: the limit is reached");
+            return Ok(Outcome::NotAdopted);
+        } else {
+            let base = name_for(scope_name, endpoint);
+            let taken =
+                |n: &str| settings.camera(n).is_some_and(|c| !c.adopted) || next.iter().any(|a| a.name == n);
+            let name = std::iter::once(base.clone())
+                .chain((2..).map(|i| format!("{base}-{i}")))
+                .find(|n| !taken(n))
+                .unwrap_or(base);
+            next.push(AdoptedDevice {
+                name: name.clone(),
+                endpoint: endpoint.trim().to_owned(),
+                onvif_url: onvif_url.to_string(),
+                adopted_at: jiff::Timestamp::now(),
+            });
+            Outcome::Adopted(name)
+        };
+        crate::privacy::write_atomically(&self.file, &next)
+            .map_err(|source| AdoptError { file: self.file.clone(), source })?;
+        *list = next;
+        Ok(outcome)
+    }
+
+    /// `settings` with the adopted cameras it should record: those of an earlier `apply` are
+    /// dropped first, so this can be applied again to running settings.
+    pub fn apply(&self, mut settings: Settings) -> Settings {
+        settings.cameras.retain(|c| !c.adopted);
+        if !settings.discovery.adopt {
+            return settings;
+        }
+        let list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        for dev in list.iter() {
+            let Ok(url) = url::Url::parse(&dev.onvif_url) else {
+                tracing::warn!(camera = %dev.name, onvif_url = %dev.onvif_url, "Adopted camera has an unusable address; skipped");
+                continue;
+            };
+            if settings.camera(&dev.name).is_some()
+                || configured(&settings, &url).is_some()
+                || ignored(&settings, &dev.endpoint, &url)
+            {
+                continue;
+            }
+            let d = &settings.discovery;
+            let camera = CameraSettings {
+                name: dev.name.clone(),
+                enabled: true,
+                rtsp_url: None,
+                onvif_url: Some(url),
+                onvif_tls: crate::onvif::client::Trust::System,
+                transport: RtspTransport::default(),
+                username: d.username.clone(),
+                password: d.password.clone(),
+                record: d.record,
+                pre_roll: Duration::from_secs(crate::config::DEFAULT_PRE_ROLL_SECS),
+                post_roll: Duration::from_secs(crate::config::DEFAULT_POST_ROLL_SECS),
+                max_age: None,
+                tags: d.tags.clone(),
+                event_map: Vec::new(),
+                mqtt_events: Vec::new(),
+                adopted: true,
+            };
+            settings.cameras.push(camera);
+        }
+        settings
+    }
+}
+
+/// The config file's camera at the same ONVIF host, if any.
+pub fn configured<'a>(settings: &'a Settings, onvif_url: &url::Url) -> Option<&'a CameraSettings> {
+    let host = host_of(onvif_url)?;
+    settings.cameras.iter().filter(|c| !c.adopted).find(|c| {
+        c.onvif_url.as_ref().and_then(host_of).as_deref() == Some(host.as_str())
+            || c.rtsp_url.as_ref().and_then(host_of).as_deref() == Some(host.as_str())
+    })
+}
+
+/// Whether `discovery.ignore` lists this device (by endpoint address or host).
+fn ignored(settings: &Settings, endpoint: &str, onvif_url: &url::Url) -> bool {
+    let key = endpoint_key(endpoint);
+    let host = host_of(onvif_url);
+    settings.discovery.ignore.iter().any(|i| {
+        let i = i.trim();
+        endpoint_key(i) == key
+            || host.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(i.trim_matches(['[', ']'])))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Env};
+
+    fn settings(text: &str) -> Settings {
+        let env = Env::from_pairs([("HOME", "/tmp")]);
+        config::parse(Path::new("/etc/porchlight/config.toml"), text.to_owned(), &env).expect("valid config")
+    }
+
+    const ADOPT: &str =
+        "[discovery]\nenabled = true\nadopt = true\nusername = \"admin\"\npassword = \"pw\"\n";
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).expect("url")
+    }
+
+    #[test]
+    fn names_come_from_the_name_scope_or_the_endpoint() {
+        assert_eq!(name_for(Some("Porch Doorbell"), "urn:uuid:1"), "porch-doorbell");
+        assert_eq!(name_for(Some("  Garage / Side (2) "), "urn:uuid:1"), "garage-side-2");
+        assert_eq!(name_for(Some("Überwachung"), "x"), "berwachung");
+        assert_eq!(name_for(None, "urn:uuid:5f5a1a2e-0000-4000-8000-00005e005302"), "camera-5e005302");
+        assert_eq!(name_for(Some("---"), ""), "camera");
+        for n in [name_for(Some(&"x".repeat(200)), ""), name_for(Some("A b"), "")] {
+            assert!(config::valid_name(&n), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_found_device_is_adopted_once_kept_on_disk_and_follows_its_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = settings(ADOPT);
+        let a = Adopted::open(dir.path());
+        let first = url("http://10.0.0.5/onvif/device_service");
+        assert_eq!(
+            a.found(&s, "urn:uuid:AB-1", &first, Some("Front Door")).expect("found"),
+            Outcome::Adopted("front-door".into())
+        );
+        // The same device again (case and `urn:` do not matter): nothing changes.
+        assert_eq!(
+            a.found(&s, "uuid:ab-1", &first, Some("Front Door")).expect("found"),
+            Outcome::Known("front-door".into())
+        );
+        // A second device with the same name gets a number.
+        assert_eq!(
+            a.found(&s, "urn:uuid:cd-2", &url("http://10.0.0.6/onvif"), Some("Front Door")).expect("found"),
+            Outcome::Adopted("front-door-2".into())
+        );
+        // The first moves (DHCP): same name, new address.
+        let moved = url("http://10.0.0.9/onvif/device_service");
+        assert_eq!(
+            a.found(&s, "urn:uuid:AB-1", &moved, None).expect("found"),
+            Outcome::Moved("front-door".into())
+        );
+
+        // On disk, and the running settings record both with the discovery credentials.
+        let again = Adopted::open(dir.path());
+        let applied = again.apply(s.clone());
+        let names: Vec<&str> = applied.cameras.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["front-door", "front-door-2"]);
+        let c = &applied.cameras[0];
+        assert!(c.adopted && c.enabled);
+        assert_eq!(c.onvif_url.as_ref().map(url::Url::as_str), Some(moved.as_str()));
+        assert_eq!(c.username.as_deref(), Some("admin"));
+        assert_eq!(c.tags, ["adopted"]);
+        // Applying again does not add them twice.
+        assert_eq!(again.apply(applied).cameras.len(), 2);
+
+        // With adopt off they are not recorded, but remembered.
+        let off = settings("[discovery]\nenabled = true\n");
+        assert!(again.apply(off.clone()).cameras.is_empty());
+        assert_eq!(again.found(&off, "urn:uuid:ef-3", &first, None).expect("found"), Outcome::NotAdopted);
+        assert_eq!(again.list().len(), 2);
+    }
+
+    #[test]
+    fn the_config_file_and_the_ignore_list_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = settings(&format!(
+            "{ADOPT}ignore = [\"urn:uuid:skip-me\", \"10.0.0.8\"]\n\n[[camera]]\nname = \"porch\"\nonvif_url = \"http://10.0.0.5:8080/onvif/device_service\"\n"
+        ));
+        let a = Adopted::open(dir.path());
+        // The file names this host already.
+        let out = a.found(&s, "urn:uuid:1", &url("http://10.0.0.5/onvif/device_service"), Some("Porch"));
+        assert_eq!(out.expect("found"), Outcome::NotAdopted);
+        // Listed by endpoint, or by host.
+        assert_eq!(
+            a.found(&s, "URN:UUID:SKIP-ME", &url("http://10.0.0.7/"), None).expect("found"),
+            Outcome::NotAdopted
+        );
+        assert_eq!(
+            a.found(&s, "urn:uuid:2", &url("http://10.0.0.8/"), None).expect("found"),
+            Outcome::NotAdopted
+        );
+        // A name the file uses is not taken.
+        assert_eq!(
+            a.found(&s, "urn:uuid:3", &url("http://10.0.0.9/"), Some("Porch")).expect("found"),
+            Outcome::Adopted("porch-2".into())
+        );
+        // A camera the resident adds to the file later (same host) replaces the adopted one.
+        let later = settings(&format!(
+            "{ADOPT}\n[[camera]]\nname = \"porch\"\nonvif_url = \"http://10.0.0.5/onvif\"\n[[camera]]\nname = \"side\"\nonvif_url = \"http://10.0.0.9/onvif\"\n"
+        ));
+        let names: Vec<String> = a.apply(later).cameras.into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["porch", "side"]);
+    }
+
+    #[test]
+    fn adoption_stops_at_the_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = settings(ADOPT);
+        let a = Adopted::open(dir.path());
+        for i in 0..MAX_ADOPTED + 5 {
+            let out = a.found(
+                &s,
+                &format!("urn:uuid:{i}"),
+                &url(&format!("http://10.0.{}.{}/", i / 250, i % 250 + 1)),
+                None,
+            );
+            assert_eq!(matches!(out.expect("found"), Outcome::Adopted(_)), i < MAX_ADOPTED, "{i}");
+        }
+        assert_eq!(a.list().len(), MAX_ADOPTED);
+    }
+
+    #[test]
+    fn a_damaged_list_is_set_aside_not_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("state")).expect("mkdir");
+        std::fs::write(dir.path().join("state/adopted.json"), "{not json").expect("write");
+        let a = Adopted::open(dir.path());
+        assert!(a.list().is_empty());
+        let aside = std::fs::read_to_string(dir.path().join("state/adopted.json.damaged")).expect("kept");
+        assert_eq!(aside, "{not json");
+    }
+
+    #[test]
+    fn an_unwritable_list_adopts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `state` is a file, so the list cannot be written.
+        std::fs::write(dir.path().join("state"), "").expect("write");
+        let a = Adopted::open(dir.path());
+        let err = a
+            .found(&settings(ADOPT), "urn:uuid:1", &url("http://10.0.0.5/"), Some("Porch"))
+            .expect_err("cannot write");
+        assert!(err.to_string().contains("adopted.json"), "{err}");
+        assert!(a.list().is_empty());
+    }
+}
