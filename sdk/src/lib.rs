@@ -64,6 +64,13 @@
 //! requester-written text safe to show.
 #![deny(unsafe_code)]
 
+#[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
+pub mod alloc;
+
+#[cfg(all(target_arch = "wasm32", feature = "bump-allocator"))]
+#[global_allocator]
+static ALLOCATOR: alloc::BumpAllocator = alloc::BumpAllocator::new();
+
 /// The generated bindings of the WIT contract in `sdk/wit/` (used by [`export_policy!`]).
 #[doc(hidden)]
 #[allow(unsafe_code, missing_debug_implementations, unused_qualifications, clippy::all)]
