@@ -287,18 +287,36 @@ fn the_daemon_announces_a_newly_discovered_camera_once_without_recording_it() {
     assert_eq!(d.get_json("/api/health")["subsystems"]["discovery"]["state"], "running");
 }
 
+/// The mock camera behind a TLS front with a test CA's server certificate, and a password file
+/// for its login.
+struct HttpsCamera {
+    _cam: Camera,
+    ca: porchlight_e2e::tls::TestCa,
+    _front: porchlight_e2e::tls::TlsFront,
+    url: String,
+    _dir: tempfile::TempDir,
+    password_file: String,
+}
+
+impl HttpsCamera {
+    fn start() -> Self {
+        let cam = Camera::start();
+        let ca = porchlight_e2e::tls::TestCa::new("camera");
+        let front = porchlight_e2e::tls::TlsFront::start(&ca, cam.device_addr());
+        let url = format!("https://{}/onvif/device_service", front.addr);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password_file = password_file(dir.path(), "admin");
+        Self { _cam: cam, ca, _front: front, url, _dir: dir, password_file }
+    }
+}
+
 /// The mock camera behind TLS (a test CA's server certificate), asked with `discover --url
 /// https://…`: the system's CAs do not know it, and the error gives the SHA-256 to pin; with
 /// `--tls-sha256` it is read, with a wrong pin refused.
 #[test]
 fn discover_reads_an_https_camera_by_its_pinned_certificate() {
-    let cam = Camera::start();
-    let ca = porchlight_e2e::tls::TestCa::new("camera");
-    let front = porchlight_e2e::tls::TlsFront::start(&ca, cam.device_addr());
-    let url = format!("https://{}/onvif/device_service", front.addr);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "admin");
-    let sha = ca.server_sha256();
+    let h = HttpsCamera::start();
+    let (url, pw, sha) = (&h.url, &h.password_file, h.ca.server_sha256());
     let ask = |extra: &[&str]| -> Value {
         let mut args = vec!["--url", &url, "--user", "admin", "--password-file", &pw, "--json"];
         args.extend_from_slice(extra);
@@ -319,7 +337,7 @@ fn discover_reads_an_https_camera_by_its_pinned_certificate() {
 
     // The block to paste carries the pin.
     let blocks =
-        discover(&["--url", &url, "--user", "admin", "--password-file", &pw, "--tls-sha256", &sha, "--toml"]);
+        discover(&["--url", url, "--user", "admin", "--password-file", pw, "--tls-sha256", &sha, "--toml"]);
     assert!(blocks.contains(&format!("onvif_tls_sha256 = \"{sha}\"")), "{blocks}");
 }
 
@@ -327,14 +345,9 @@ fn discover_reads_an_https_camera_by_its_pinned_certificate() {
 /// trusted by neither is a warning that names the certificate to pin.
 #[test]
 fn the_daemon_reaches_an_https_camera_by_pin_or_ca_and_names_the_pin_otherwise() {
-    let cam = Camera::start();
-    let ca = porchlight_e2e::tls::TestCa::new("camera");
-    let front = porchlight_e2e::tls::TlsFront::start(&ca, cam.device_addr());
-    let url = format!("https://{}/onvif/device_service", front.addr);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "admin");
-    let sha = ca.server_sha256();
-    let ca_file = ca.file("ca.pem").display().to_string();
+    let h = HttpsCamera::start();
+    let (url, pw, sha) = (&h.url, &h.password_file, h.ca.server_sha256());
+    let ca_file = h.ca.file("ca.pem").display().to_string();
     let camera = |name: &str, trust: &str| {
         format!(
             "[[camera]]\nname = \"{name}\"\nonvif_url = \"{url}\"\nusername = \"admin\"\npassword_file = {pw:?}\n{trust}\n"

@@ -142,11 +142,8 @@ fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = match trust {
-        Trust::Sha256(pin) => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { pin: *pin, provider }))
-            .with_no_client_auth(),
+    let how = match trust {
+        Trust::Sha256(pin) => CameraVerifier::Pinned(*pin),
         Trust::System | Trust::CaFile(_) => {
             let ca_file = match trust {
                 Trust::CaFile(f) => Some(f.clone()),
@@ -154,34 +151,38 @@ fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
             };
             let files = crate::config::TlsFiles { ca_file, client_cert_file: None, client_key_file: None };
             let roots = crate::tls::root_store(&files)?;
-            let webpki =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| format!("TLS: {e}"))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Named { webpki }))
-                .with_no_client_auth()
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::clone(&provider),
+            )
+            .build()
+            .map_err(|e| format!("TLS: {e}"))?;
+            CameraVerifier::Named(webpki)
         }
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Verifier { how, provider }))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
-/// The usual checks (CA and host name), with the certificate's fingerprint in the error so the
-/// resident can pin it.
+/// How a camera's certificate is checked: the usual checks (CA and host name, with the
+/// certificate's fingerprint in the error so the resident can pin it), or exactly one
+/// certificate by its SHA-256. The handshake signature is checked either way.
 #[derive(Debug)]
-struct Named {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+enum CameraVerifier {
+    Named(Arc<rustls::client::WebPkiServerVerifier>),
+    Pinned([u8; 32]),
 }
 
-/// Exactly one certificate, by its SHA-256.
 #[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
+struct Verifier {
+    how: CameraVerifier,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
-impl ServerCertVerifier for Named {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -190,55 +191,27 @@ impl ServerCertVerifier for Named {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).map_err(|e| {
-            rustls::Error::General(format!(
-                "the camera's certificate is not trusted ({e}); if it is the camera's own, pin it with `onvif_tls_sha256 = \"{}\"`",
-                fingerprint(end_entity)
-            ))
-        })
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
-        if seen == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the camera's certificate is not the pinned one: it has SHA-256 {}, `onvif_tls_sha256` says {}",
-                fingerprint(end_entity),
-                self.pin.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            )))
+        match &self.how {
+            CameraVerifier::Named(webpki) => {
+                webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).map_err(|e| {
+                    rustls::Error::General(format!(
+                        "the camera's certificate is not trusted ({e}); if it is the camera's own, pin it with `onvif_tls_sha256 = \"{}\"`",
+                        fingerprint(end_entity)
+                    ))
+                })
+            }
+            CameraVerifier::Pinned(pin) => {
+                let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+                if seen == *pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::General(format!(
+                        "the camera's certificate is not the pinned one: it has SHA-256 {}, `onvif_tls_sha256` says {}",
+                        fingerprint(end_entity),
+                        pin.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    )))
+                }
+            }
         }
     }
 
