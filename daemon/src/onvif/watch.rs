@@ -32,7 +32,7 @@ pub async fn run(
     // The Hello/Bye listener, with the interfaces it joined the group on.
     let mut listener: Option<(Vec<Ipv4Addr>, Listener)> = None;
     'probing: loop {
-        let current = settings.borrow_and_update().clone();
+        let mut current = settings.borrow_and_update().clone();
         let d = &current.discovery;
         if !d.enabled {
             listener = None;
@@ -75,8 +75,6 @@ pub async fn run(
                 for f in &found {
                     seen.found(f, &current, "probe");
                 }
-                // What this task changed is not a reason to probe again at once.
-                settings.borrow_and_update();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Discovery probe failed");
@@ -88,13 +86,23 @@ pub async fn run(
             tokio::select! {
                 () = cancel.cancelled() => break 'probing,
                 () = tokio::time::sleep_until(until) => break,
-                changed = settings.changed() => if changed.is_err() { break 'probing } else { break },
+                changed = settings.changed() => {
+                    if changed.is_err() {
+                        break 'probing;
+                    }
+                    // A new `[discovery]` probes again at once; other changes (an adoption by
+                    // this task, cameras edited in the file) are only taken in.
+                    let new = settings.borrow_and_update().clone();
+                    if new.discovery != current.discovery {
+                        break;
+                    }
+                    current = new;
+                }
                 a = announced(&mut listener) => {
                     tokio::select! {
                         () = cancel.cancelled() => break 'probing,
                         () = seen.announcement(a, &current) => {}
                     }
-                    settings.borrow_and_update();
                 }
             }
         }
