@@ -81,9 +81,14 @@ pub fn sign(manifest: &Manifest, key: &HubKey) -> Signed {
     }
 }
 
-/// SHA-256 (hex) of bytes in memory.
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex, as `sha256sum` prints it) of bytes in memory.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
 }
 
 /// SHA-256 (hex) and size of a file.
@@ -100,8 +105,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         total += n as u64;
     }
-    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((hex, total))
+    Ok((hex(&hasher.finalize()), total))
 }
 
 /// What [`verify`] found.

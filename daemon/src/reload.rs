@@ -93,8 +93,9 @@ impl Reloader {
         // Compared with the last file that loaded, so a pending restart-only change is reported
         // once, not on every later reload.
         let mut changes = changes(&loaded, &new);
-        let merged = self.adopted.apply(merge(&self.settings.borrow(), new.clone()));
-        changes.extend(adopted_changes(&self.settings.borrow(), &merged));
+        let running = self.settings.borrow().clone();
+        let merged = self.adopted.apply(merge(&running, new.clone()));
+        changes.extend(adopted_changes(&running, &merged));
         if changes.is_empty() {
             tracing::debug!(trigger, "Config file unchanged in effect");
             self.metrics.inc("porchlight_config_reloads_total", &[("result", "unchanged")]);

@@ -484,12 +484,9 @@ fn a_camera_that_says_hello_is_adopted_and_its_bye_is_heard() {
 /// discovery finds it, adopts it, and the daemon records it: segments that play.
 #[test]
 fn an_adopted_camera_is_recorded() {
-    use porchlight_e2e::netns::{CAM_IP, NetPair};
-    let Some(net) = NetPair::create() else { return };
-    let mut rtsp = start_rtsp_in(&net);
-    let mut mock = start_mock_in(&net);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "admin");
+    use porchlight_e2e::netns::CAM_IP;
+    let Some(cam) = NamespaceCamera::start() else { return };
+    let (net, pw) = (&cam.net, &cam.password_file);
     let setup = Setup::new(&format!(
         "[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n[discovery]\nenabled = true\nmulticast = false\nprobe = [\"{CAM_IP}\"]\nadopt = true\nusername = \"admin\"\npassword_file = {pw:?}\n"
     ));
@@ -502,11 +499,8 @@ fn an_adopted_camera_is_recorded() {
     let segment = closed["fields"]["path"].as_str().expect("segment path").to_owned();
     assert!(segment.contains("porch-doorbell"), "{segment}");
     porchlight_e2e::media::assert_decodes(Path::new(&segment));
+    // The daemon stops before the camera (dropped in reverse order).
     drop(d);
-    for child in [&mut rtsp, &mut mock] {
-        drop(child.stdin.take());
-        let _ = child.wait();
-    }
 }
 
 /// End to end inside two network namespaces the test makes: a camera (the oxvif mock, and the
@@ -517,13 +511,9 @@ fn an_adopted_camera_is_recorded() {
 /// stream itself and records the camera: segments that play.
 #[test]
 fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
-    use porchlight_e2e::netns::{CAM_IP, NetPair};
-    let Some(net) = NetPair::create() else { return };
-    let mut rtsp = start_rtsp_in(&net);
-    let mut mock = start_mock_in(&net);
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pw = password_file(dir.path(), "admin");
+    use porchlight_e2e::netns::CAM_IP;
+    let Some(cam) = NamespaceCamera::start() else { return };
+    let (net, pw) = (&cam.net, &cam.password_file);
     let porchlight = porchlight_e2e::binary();
     let probe = format!("{CAM_IP}:3702");
     let args = [
@@ -540,7 +530,7 @@ fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
         "--user",
         "admin",
         "--password-file",
-        &pw,
+        pw,
         "--toml",
     ];
     let out = porchlight_e2e::media::run_tool("ip", &args).expect("ip");
@@ -567,10 +557,39 @@ fn a_discovered_camera_is_recorded_from_the_stream_its_onvif_service_names() {
     let closed = d.wait_log("a recorded segment", |l| porchlight_e2e::message(l) == "Segment closed");
     let segment = closed["fields"]["path"].as_str().expect("segment path").to_owned();
     porchlight_e2e::media::assert_decodes(Path::new(&segment));
+    // The daemon stops before the camera (dropped in reverse order).
     drop(d);
-    for child in [&mut rtsp, &mut mock] {
-        drop(child.stdin.take());
-        let _ = child.wait();
+}
+
+/// A camera in a network namespace pair: the oxvif mock and the GStreamer RTSP server at the
+/// address the mock names, and a password file for its login. Stopped (stdin closed) on drop,
+/// before the namespaces go.
+struct NamespaceCamera {
+    rtsp: std::process::Child,
+    mock: std::process::Child,
+    _dir: tempfile::TempDir,
+    password_file: String,
+    net: porchlight_e2e::netns::NetPair,
+}
+
+impl NamespaceCamera {
+    /// `None`: namespaces cannot be made here (the test skips).
+    fn start() -> Option<Self> {
+        let net = porchlight_e2e::netns::NetPair::create()?;
+        let rtsp = start_rtsp_in(&net);
+        let mock = start_mock_in(&net);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password_file = password_file(dir.path(), "admin");
+        Some(Self { rtsp, mock, _dir: dir, password_file, net })
+    }
+}
+
+impl Drop for NamespaceCamera {
+    fn drop(&mut self) {
+        for child in [&mut self.rtsp, &mut self.mock] {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
     }
 }
 

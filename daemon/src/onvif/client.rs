@@ -118,11 +118,6 @@ impl Transport for HttpTransport {
     }
 }
 
-/// A certificate's SHA-256 as `sha256sum` prints it (64 lowercase hex digits).
-pub fn fingerprint(der: &[u8]) -> String {
-    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Reads a pinned fingerprint: 64 hex digits, with or without `:` between bytes (as
 /// `openssl x509 -fingerprint -sha256` prints it), any case.
 pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
@@ -142,23 +137,18 @@ fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
+    let named = |ca_file: Option<std::path::PathBuf>| -> Result<CameraVerifier, String> {
+        let files = crate::config::TlsFiles { ca_file, client_cert_file: None, client_key_file: None };
+        let roots = crate::tls::root_store(&files)?;
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map(CameraVerifier::Named)
+            .map_err(|e| format!("TLS: {e}"))
+    };
     let how = match trust {
         Trust::Sha256(pin) => CameraVerifier::Pinned(*pin),
-        Trust::System | Trust::CaFile(_) => {
-            let ca_file = match trust {
-                Trust::CaFile(f) => Some(f.clone()),
-                _ => None,
-            };
-            let files = crate::config::TlsFiles { ca_file, client_cert_file: None, client_key_file: None };
-            let roots = crate::tls::root_store(&files)?;
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                Arc::clone(&provider),
-            )
-            .build()
-            .map_err(|e| format!("TLS: {e}"))?;
-            CameraVerifier::Named(webpki)
-        }
+        Trust::System => named(None)?,
+        Trust::CaFile(f) => named(Some(f.clone()))?,
     };
     let config = builder
         .dangerous()
@@ -196,7 +186,7 @@ impl ServerCertVerifier for Verifier {
                 webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).map_err(|e| {
                     rustls::Error::General(format!(
                         "the camera's certificate is not trusted ({e}); if it is the camera's own, pin it with `onvif_tls_sha256 = \"{}\"`",
-                        fingerprint(end_entity)
+                        crate::evidence::sha256_hex(end_entity)
                     ))
                 })
             }
@@ -207,8 +197,8 @@ impl ServerCertVerifier for Verifier {
                 } else {
                     Err(rustls::Error::General(format!(
                         "the camera's certificate is not the pinned one: it has SHA-256 {}, `onvif_tls_sha256` says {}",
-                        fingerprint(end_entity),
-                        pin.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                        crate::evidence::sha256_hex(end_entity),
+                        crate::evidence::hex(pin)
                     )))
                 }
             }
@@ -280,14 +270,15 @@ async fn http_send_over(
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<RawResponse, String> {
     let host = url.host_str().ok_or("URL has no host")?;
+    // An IPv6 host comes bracketed.
+    let bare = host.trim_matches(['[', ']']);
     let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let driver = match tls {
+    let stream =
+        tokio::net::TcpStream::connect((bare, port)).await.map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sender, driver) = match tls {
         None => handshake(hyper_util::rt::TokioIo::new(stream)).await?,
         Some(config) => {
-            let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            let name = ServerName::try_from(bare.to_owned())
                 .map_err(|e| format!("TLS: bad server name {host:?}: {e}"))?;
             let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)
@@ -296,7 +287,6 @@ async fn http_send_over(
             handshake(hyper_util::rt::TokioIo::new(stream)).await?
         }
     };
-    let (mut sender, driver) = driver;
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
         path.push('?');
@@ -959,7 +949,6 @@ mod tests {
         for bad in ["", "5f", &"5f".repeat(33), &"zz".repeat(32)] {
             assert_eq!(parse_fingerprint(bad), None, "{bad}");
         }
-        assert_eq!(fingerprint(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[tokio::test]

@@ -2,11 +2,10 @@
 //! snapshot URI (GetSnapshotUri), fetched with HTTP GET and the camera's login (HTTP Digest,
 //! or none). The image is passed on as the camera sends it (usually JPEG).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
-
-use std::sync::Arc;
 
 use super::client::{Credentials, HttpTransport, OnvifError};
 

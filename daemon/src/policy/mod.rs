@@ -15,7 +15,6 @@ pub mod types;
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub use compose::compose;
 pub use host::{CONTRACT, CallError, Host, Limits, LoadError, MAX_MEMORY};
@@ -95,9 +94,7 @@ pub enum LoadReport {
     },
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::evidence::sha256_hex;
 
 /// The engine: the host and the current plugin set, swapped atomically on reload.
 #[derive(Debug)]
