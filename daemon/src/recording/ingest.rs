@@ -249,6 +249,7 @@ pub async fn session(
                         pts,
                         keyframe,
                         data: data.clone(),
+                        audio: audio_params.clone(),
                     });
                 }
                 if skip_to_keyframe && !keyframe {

@@ -24,6 +24,9 @@ pub enum LiveFrame {
         keyframe: bool,
         /// NAL units, each behind a big-endian length (the `avcC`/`hvcC` length size).
         data: Vec<u8>,
+        /// The session's audio track, if it has one: known from the session's description,
+        /// so a watcher starting at this frame knows before any audio frame comes.
+        audio: Option<Arc<AudioParams>>,
     },
     Audio {
         params: Arc<AudioParams>,

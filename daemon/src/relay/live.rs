@@ -269,8 +269,7 @@ async fn push(
 ) -> Result<End, LiveError> {
     let Job { deps, link, request, grant, camera, until, until_wall } = job;
     let mut rx = deps.cameras.live().subscribe(camera);
-    // The stream starts at a keyframe; audio seen meanwhile says whether there is audio.
-    let mut audio: Option<Arc<AudioParams>> = None;
+    // The stream starts at a keyframe, which also says whether the camera has audio.
     let deadline = (Instant::now() + CAMERA_WAIT).min(until);
     let first = loop {
         let frame = tokio::select! {
@@ -282,18 +281,17 @@ async fn push(
             f = rx.recv() => f,
         };
         match frame {
-            Ok(f) => match &*f {
-                LiveFrame::Video { keyframe: true, params, pts, .. } => {
-                    break (Arc::clone(&f), Arc::clone(params), *pts);
+            Ok(f) => {
+                if let LiveFrame::Video { keyframe: true, params, pts, audio, .. } = &*f {
+                    let audio = audio.clone().filter(|_| !grant.strip_audio);
+                    break (Arc::clone(&f), Arc::clone(params), *pts, audio);
                 }
-                LiveFrame::Audio { params, .. } if !grant.strip_audio => audio = Some(Arc::clone(params)),
-                _ => {}
-            },
+            }
             Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return Err(LiveError::NotStreaming(camera.to_owned())),
         }
     };
-    let (first, video, base_pts) = first;
+    let (first, video, base_pts, audio) = first;
     let track = VideoTrack::new(&video).map_err(LiveError::Frame)?;
     let audio_track = audio.as_ref().and_then(|a| match AudioTrack::new(a) {
         Ok(t) => Some(t),
@@ -378,7 +376,7 @@ async fn push(
         };
         out.clear();
         match &*frame {
-            LiveFrame::Video { params, pts, keyframe, data } => {
+            LiveFrame::Video { params, pts, keyframe, data, .. } => {
                 if !Arc::ptr_eq(params, &video) && **params != *video {
                     writer.teardown(ingest).await;
                     return Err(LiveError::Changed("new codec parameters"));
