@@ -137,6 +137,15 @@ fn bench(c: &mut Criterion) {
         NOW,
     );
     let native_ctx = porchlight_sdk::testing::context(NOW, &[("front", &["street"]), ("drive", &["street"])]);
+    // The same machine can be half as fast from one minute to the next (docs/benchmarks.md):
+    // the native decision in the same run shows which it was.
+    percentiles("decide/native Rust (this run's reference)", || {
+        black_box(porchlight_sdk::testing::decide::<porchlight_plugin_warrant_required::WarrantRequired>(
+            "{}",
+            &native_req,
+            &native_ctx,
+        ));
+    });
     c.bench_function("decide/native Rust (warrant-required)", |b| {
         b.iter(|| {
             black_box(porchlight_sdk::testing::decide::<porchlight_plugin_warrant_required::WarrantRequired>(

@@ -220,6 +220,30 @@ fn hostile_plugins_fail_closed() {
     assert_eq!(decide_one(&ok, &attack).decision.outcome(), "allow");
 }
 
+/// Each decision gets a fresh instance: a plugin that keeps a counter in a static and leaks a
+/// heap block sees the same first-call state every time, whatever came before.
+#[test]
+fn no_state_carries_over_between_decisions() {
+    let p = load("hostile-remember", "hostile-plugin", r#"{"mode":"remember"}"#);
+    let reasons: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|id| {
+            let mut req = clip(&["front"], NOW - 600, NOW, "attack");
+            req.id = (*id).into();
+            match decide_one(&p, &req).decision {
+                Decision::Deny { reason } => reason,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    for (reason, id) in reasons.iter().zip(["a", "b", "c"]) {
+        assert!(reason.starts_with(&format!("call 1; kept \"request {id}\" at ")), "{reason}");
+    }
+    // The leaked block is at the same address each time: the heap starts over too.
+    let at = |r: &str| r.rsplit(" at ").next().unwrap_or_default().to_owned();
+    assert_eq!(at(&reasons[0]), at(&reasons[2]), "{reasons:?}");
+}
+
 #[test]
 fn plugins_that_misbehave_at_load_are_rejected() {
     let e = engine();
@@ -248,6 +272,26 @@ fn component_importing(package_wit: &str, world_import: &str) -> Vec<u8> {
             .replace("IMPORT_FUNC", "connect"),
     )
     .expect("wat");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .expect("componentize")
+}
+
+/// A component for the world `wit` (package `test:wrong`, world `policy`) around the core
+/// module `wat`.
+fn component_of(wit: &str, wat: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("world.wit", wit).expect("wit");
+    let world = resolve.select_world(&[pkg], Some("policy")).expect("world");
+    let mut module = wat::parse_str(wat).expect("wat");
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,
@@ -290,6 +334,20 @@ fn malformed_and_over_privileged_files_are_rejected_with_clear_reasons() {
     );
     let msg = load(&net);
     assert!(msg.contains("imports `evil:net/raw`, which is not part of the contract"), "{msg}");
+
+    // The right export names with the wrong types: refused when loaded, not at the first call.
+    let wrong = component_of(
+        "package test:wrong;\nworld policy {\n  export check-config: func(config: string) -> result<_, string>;\n  \
+         export decide: func(config: string) -> string;\n  export on-event: func(config: string) -> string;\n}\n",
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+            (func (export "check-config") (param i32 i32) (result i32) i32.const 0)
+            (func (export "decide") (param i32 i32) (result i32) i32.const 0)
+            (func (export "on-event") (param i32 i32) (result i32) i32.const 0))"#,
+    );
+    let msg = load(&wrong);
+    assert!(msg.contains("does not implement the contract porchlight:policy@0.1.0"), "{msg}");
 
     let mut pinned = settings("pinned", "{}");
     pinned.sha256 = Some("0".repeat(64));

@@ -150,9 +150,8 @@ impl PolicyEngine {
                 c
             }
         };
-        let plugin = Plugin { name: settings.name.clone(), sha256, settings: settings.clone(), compiled };
-        let (checked, _) = self.host.call(&plugin.name, &plugin.compiled, settings.limits, |store, p| {
-            p.call_check_config(store, &settings.config)
+        let (checked, _) = self.host.call(&settings.name, &compiled, settings.limits, |store, p| {
+            p.check_config(store, &settings.config)
         });
         match checked {
             Ok(Ok(())) => {}
@@ -160,11 +159,14 @@ impl PolicyEngine {
             Err(e) => return Err(LoadError(format!("check-config {e}"))),
         }
         let (request, context) = conformance_sample();
-        let (outcome, _) = self.run(&plugin, &request, &context);
-        if let Some(failure) = outcome.failure {
+        let (wreq, wctx) = (convert::request(&request), convert::context(&context));
+        let (answer, _) = self.host.call(&settings.name, &compiled, settings.limits, |store, p| {
+            p.decide(store, &settings.config, &wreq, &wctx)
+        });
+        if let Some(failure) = judge(&request, answer).1 {
             return Err(LoadError(format!("conformance call failed: {failure}")));
         }
-        Ok(plugin)
+        Ok(Plugin { name: settings.name.clone(), sha256, settings: settings.clone(), compiled })
     }
 
     /// Loads every enabled plugin of `settings` and swaps the set in at once. A plugin whose
@@ -220,22 +222,21 @@ impl PolicyEngine {
 
     /// Runs one plugin's `decide` and checks its answer; any failure is a `deny`.
     pub fn run(&self, plugin: &Plugin, request: &Request, context: &Context) -> (PluginOutcome, host::Usage) {
-        let wreq = convert::request(request);
-        let wctx = convert::context(context);
+        self.run_converted(plugin, request, &convert::request(request), &convert::context(context))
+    }
+
+    fn run_converted(
+        &self,
+        plugin: &Plugin,
+        request: &Request,
+        wreq: &host::w::Request,
+        wctx: &host::w::Context,
+    ) -> (PluginOutcome, host::Usage) {
         let (result, usage) =
             self.host.call(&plugin.name, &plugin.compiled, plugin.settings.limits, |store, p| {
-                p.call_decide(store, &plugin.settings.config, &wreq, &wctx)
+                p.decide(store, &plugin.settings.config, wreq, wctx)
             });
-        let (decision, failure) = match result {
-            Ok(raw) => match check::decision(request, raw) {
-                Ok(d) => (d, None),
-                Err(why) => (Decision::deny(format!("plugin answer refused: {why}")), Some(why)),
-            },
-            Err(e) => {
-                let why = format!("plugin {e}");
-                (Decision::deny(why.clone()), Some(why))
-            }
-        };
+        let (decision, failure) = judge(request, result);
         if let Some(f) = &failure {
             tracing::warn!(plugin = %plugin.name, request = %request.id, failure = %f, "Plugin failed; counted as deny");
         }
@@ -263,10 +264,12 @@ impl PolicyEngine {
             return Verdict { decision: Decision::deny(why), plugins: Vec::new() };
         }
         let slots = self.slots();
+        // Converted once for every plugin.
+        let (wreq, wctx) = (convert::request(request), convert::context(context));
         let outcomes: Vec<PluginOutcome> = slots
             .iter()
             .map(|slot| match slot {
-                Slot::Loaded(p) => self.run(p, request, context).0,
+                Slot::Loaded(p) => self.run_converted(p, request, &wreq, &wctx).0,
                 Slot::Missing { name, reason } => PluginOutcome {
                     plugin: name.clone(),
                     sha256: None,
@@ -294,7 +297,7 @@ impl PolicyEngine {
         for slot in self.slots().iter() {
             let Slot::Loaded(p) = slot else { continue };
             let (result, _) = self.host.call(&p.name, &p.compiled, p.settings.limits, |store, inst| {
-                inst.call_on_event(store, &p.settings.config, &wev, &wctx)
+                inst.on_event(store, &p.settings.config, &wev, &wctx)
             });
             match result.map(|o| o.map(convert::offer)) {
                 Ok(Some(Ok(offer))) => offers.push((p.name.clone(), offer)),
@@ -304,6 +307,21 @@ impl PolicyEngine {
             }
         }
         offers
+    }
+}
+
+/// A plugin's answer as a decision: its own if it is well-formed and within the request, else
+/// `deny` with the reason (also returned on its own).
+fn judge(request: &Request, answer: Result<host::w::Decision, CallError>) -> (Decision, Option<String>) {
+    match answer {
+        Ok(raw) => match check::decision(request, raw) {
+            Ok(d) => (d, None),
+            Err(why) => (Decision::deny(format!("plugin answer refused: {why}")), Some(why)),
+        },
+        Err(e) => {
+            let why = format!("plugin {e}");
+            (Decision::deny(why.clone()), Some(why))
+        }
     }
 }
 

@@ -38,6 +38,7 @@ impl Policy for Hostile {
             "ask-briefly",
             "log-flood",
             "empty-grant",
+            "remember",
         ];
         if MODES.contains(&config.mode.as_str()) {
             Ok(())
@@ -90,6 +91,14 @@ impl Policy for Hostile {
                     log(LogLevel::Info, &format!("flood {i} {}", "y".repeat(100)));
                 }
                 Decision::Allow(Grant::everything(request))
+            }
+            // Tries to carry state from one request to the next: a counter in a static, and a
+            // heap block that stays allocated. A fresh instance per call sees neither.
+            "remember" => {
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let kept: &'static mut String = Box::leak(Box::new(format!("request {}", request.id)));
+                Decision::Deny(format!("call {n}; kept {:?} at {:p}", kept, kept.as_ptr()))
             }
             "empty-grant" => Decision::Allow(Grant { cameras: vec![], ..Grant::everything(request) }),
             _ => Decision::Deny("unknown mode".into()),
