@@ -258,37 +258,23 @@ fn plugins_that_misbehave_at_load_are_rejected() {
     assert!(err.as_ref().is_err_and(|e| e.0.contains("invalid configuration")), "{err:?}");
 }
 
-/// Builds a component whose world imports `import_wit` (an interface of another package).
+/// Builds a component whose world imports `world_import` (an interface of another package).
 fn component_importing(package_wit: &str, world_import: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    resolve.push_str("dep.wit", package_wit).expect("dep wit");
-    let pkg = resolve
-        .push_str("world.wit", &format!("package test:evil;\nworld evil {{\n  import {world_import};\n}}\n"))
-        .expect("world wit");
-    let world = resolve.select_world(&[pkg], Some("evil")).expect("world");
-    let mut module = wat::parse_str(
-        r#"(module (import "IMPORT_MODULE" "IMPORT_FUNC" (func (param i32 i32))) (memory (export "memory") 1))"#
-            .replace("IMPORT_MODULE", world_import)
-            .replace("IMPORT_FUNC", "connect"),
+    component_of(
+        &[package_wit],
+        &format!("package test:evil;\nworld policy {{\n  import {world_import};\n}}\n"),
+        &r#"(module (import "IMPORT_MODULE" "connect" (func (param i32 i32))) (memory (export "memory") 1))"#
+            .replace("IMPORT_MODULE", world_import),
     )
-    .expect("wat");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|e| e.validate(true).encode())
-        .expect("componentize")
 }
 
-/// A component for the world `wit` (package `test:wrong`, world `policy`) around the core
-/// module `wat`.
-fn component_of(wit: &str, wat: &str) -> Vec<u8> {
+/// A component for the world `policy` of `wit` (which may use the packages in `deps`) around
+/// the core module `wat`.
+fn component_of(deps: &[&str], wit: &str, wat: &str) -> Vec<u8> {
     let mut resolve = wit_parser::Resolve::default();
+    for (i, dep) in deps.iter().enumerate() {
+        resolve.push_str(format!("dep{i}.wit"), dep).expect("dep wit");
+    }
     let pkg = resolve.push_str("world.wit", wit).expect("wit");
     let world = resolve.select_world(&[pkg], Some("policy")).expect("world");
     let mut module = wat::parse_str(wat).expect("wat");
@@ -337,6 +323,7 @@ fn malformed_and_over_privileged_files_are_rejected_with_clear_reasons() {
 
     // The right export names with the wrong types: refused when loaded, not at the first call.
     let wrong = component_of(
+        &[],
         "package test:wrong;\nworld policy {\n  export check-config: func(config: string) -> result<_, string>;\n  \
          export decide: func(config: string) -> string;\n  export on-event: func(config: string) -> string;\n}\n",
         r#"(module
