@@ -521,6 +521,19 @@ fn plugin_command(command: PluginCommand) -> ExitCode {
             println!("  sha256:   {}", plugin.sha256);
             println!("  size:     {} bytes", bytes.len());
             println!("  load:     {} ms (compile and conformance call)", started.elapsed().as_millis());
+            let compiled = plugin.compiled();
+            match (compiled.initial_memory, compiled.small_lane) {
+                (Some(m), true) => println!(
+                    "  memory:   starts at {} KiB: reset after each decision without a system call",
+                    m >> 10
+                ),
+                (Some(m), false) => println!(
+                    "  memory:   starts at {} KiB: reset through the kernel after each decision \
+                     (a 32 KiB stack makes it start at 64 KiB, which is faster; see docs/plugins.md)",
+                    m >> 10
+                ),
+                (None, _) => println!("  memory:   unknown initial size: reset through the kernel"),
+            }
             let l = Limits::default();
             println!(
                 "  limits:   {:?} time, {} MiB memory, {} fuel per call",

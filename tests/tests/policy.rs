@@ -224,24 +224,75 @@ fn hostile_plugins_fail_closed() {
 /// heap block sees the same first-call state every time, whatever came before.
 #[test]
 fn no_state_carries_over_between_decisions() {
-    let p = load("hostile-remember", "hostile-plugin", r#"{"mode":"remember"}"#);
-    let reasons: Vec<String> = ["a", "b", "c"]
-        .iter()
-        .map(|id| {
-            let mut req = clip(&["front"], NOW - 600, NOW, "attack");
-            req.id = (*id).into();
-            match decide_one(&p, &req).decision {
-                Decision::Deny { reason } => reason,
-                other => panic!("{other:?}"),
-            }
-        })
-        .collect();
-    for (reason, id) in reasons.iter().zip(["a", "b", "c"]) {
-        assert!(reason.starts_with(&format!("call 1; kept \"request {id}\" at ")), "{reason}");
+    // In both of the host's lanes: the plugin as built (its memory starts at one page, reset
+    // with a copy) and the same plugin starting at four pages (reset through the kernel).
+    for (bytes, small) in [
+        (plugin_bytes("hostile-plugin"), true),
+        (with_initial_pages(&plugin_bytes("hostile-plugin"), 4), false),
+    ] {
+        let p = engine()
+            .load(&settings("hostile-remember", r#"{"mode":"remember"}"#), &bytes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.compiled().small_lane, small);
+        let reasons: Vec<String> = ["a", "b", "c"]
+            .iter()
+            .map(|id| {
+                let mut req = clip(&["front"], NOW - 600, NOW, "attack");
+                req.id = (*id).into();
+                match decide_one(&p, &req).decision {
+                    Decision::Deny { reason } => reason,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect();
+        for (reason, id) in reasons.iter().zip(["a", "b", "c"]) {
+            assert!(reason.starts_with(&format!("call 1; kept \"request {id}\" at ")), "{reason}");
+        }
+        // The leaked block is at the same address each time: the heap starts over too.
+        let at = |r: &str| r.rsplit(" at ").next().unwrap_or_default().to_owned();
+        assert_eq!(at(&reasons[0]), at(&reasons[2]), "{reasons:?}");
     }
-    // The leaked block is at the same address each time: the heap starts over too.
-    let at = |r: &str| r.rsplit(" at ").next().unwrap_or_default().to_owned();
-    assert_eq!(at(&reasons[0]), at(&reasons[2]), "{reasons:?}");
+}
+
+/// The same core module with its memory starting at `pages` 64 KiB pages instead of one: a
+/// plugin built with a bigger stack, which the host runs in its other lane.
+fn with_initial_pages(module: &[u8], pages: u8) -> Vec<u8> {
+    let section = wasmparser::Parser::new(0)
+        .parse_all(module)
+        .find_map(|p| match p.expect("valid module") {
+            wasmparser::Payload::MemorySection(r) => Some(r.range()),
+            _ => None,
+        })
+        .expect("a memory section");
+    let mut out = module.to_vec();
+    // One memory, no flags (no maximum, 32-bit), initial size 1: three one-byte fields.
+    assert_eq!(&out[section.start..section.start + 3], &[1, 0, 1], "memory section as built");
+    assert!(pages < 0x80, "one LEB128 byte");
+    out[section.start + 2] = pages;
+    out
+}
+
+/// A plugin whose memory starts larger runs in the other lane and decides the same.
+#[test]
+fn a_plugin_with_a_larger_memory_decides_the_same() {
+    let small = load("warrant-required", "warrant-required", "{}");
+    let large = engine()
+        .load(&settings("warrant-required", "{}"), &with_initial_pages(&plugin_bytes("warrant-required"), 17))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(small.compiled().small_lane);
+    assert_eq!(small.compiled().initial_memory, Some(64 << 10));
+    assert!(!large.compiled().small_lane);
+    assert_eq!(large.compiled().initial_memory, Some(17 * (64 << 10)));
+    let req = with_warrant(
+        clip(&["front", "drive"], NOW - 3600, NOW - 60, "burglary"),
+        &["front"],
+        NOW - 1800,
+        NOW,
+    );
+    for _ in 0..3 {
+        assert_eq!(decide_one(&large, &req).decision, decide_one(&small, &req).decision);
+    }
+    assert!(matches!(decide_one(&large, &req).decision, Decision::Allow { .. }));
 }
 
 #[test]
@@ -413,4 +464,99 @@ fn composition_privacy_missing_and_hot_swap() {
     let reports = engine.reload(&plugins);
     assert!(matches!(&reports[0], LoadReport::Loaded { .. }), "{reports:?}");
     assert_eq!(engine.decide(&req, &context()).decision.outcome(), "deny");
+}
+
+/// `porchlight plugin check` and `plugin test`, run as a plugin author runs them: on a file, with
+/// no hub config.
+#[test]
+fn plugin_check_and_test_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("warrant-required.wasm");
+    std::fs::write(&file, plugin_bytes("warrant-required")).expect("plugin");
+    let run = |args: &[&str]| {
+        std::process::Command::new(porchlight_e2e::binary()).args(args).output().expect("run porchlight")
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let path = file.to_str().expect("utf-8 path");
+
+    let out = run(&["plugin", "check", path]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("{path}: accepted")), "{stdout}");
+    assert!(stdout.contains(&format!("contract: {CONTRACT}")), "{stdout}");
+    // The example plugins are built with the recommended 32 KiB stack (.cargo/config.toml), so
+    // their memory starts at one page and is reset without a system call.
+    assert!(
+        stdout.contains("memory:   starts at 64 KiB: reset after each decision without a system call"),
+        "{stdout}"
+    );
+    let big = dir.path().join("big.wasm");
+    std::fs::write(&big, with_initial_pages(&plugin_bytes("warrant-required"), 17)).expect("plugin");
+    let out = run(&["plugin", "check", big.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("memory:   starts at 1088 KiB: reset through the kernel after each decision"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A configuration the plugin refuses, and a truncated file: rejected, exit 1.
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "max_live_seconds = 0\n").expect("config");
+    let out = run(&["plugin", "check", path, "--plugin-config", bad_config.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("max_live_seconds must be at least 1"), "{}", text(&out.stderr));
+    let truncated = dir.path().join("truncated.wasm");
+    std::fs::write(&truncated, &plugin_bytes("warrant-required")[..5000]).expect("truncated");
+    let out = run(&["plugin", "check", truncated.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("rejected: invalid WebAssembly"), "{}", text(&out.stderr));
+
+    // `plugin test`: the decision as JSON, with the time and fuel used.
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"id": "r-1", "requester": {"organisation": "City Police", "kind": "police"},
+            "kind": {"type": "clip", "cameras": ["front", "kitchen"],
+                     "from": "2026-11-26T17:00:00Z", "to": "2026-11-26T17:30:00Z"},
+            "legal_basis": {"type": "warrant", "reference": "W-77", "court": "District Court",
+                            "issued": "2026-11-26T12:00:00Z", "expires": "2026-12-26T12:00:00Z",
+                            "scope": {"cameras": ["front"], "from": "2026-11-26T16:00:00Z",
+                                      "to": "2026-11-26T17:15:00Z"}},
+            "received_at": "2026-11-26T18:00:00Z"}"#,
+    )
+    .expect("request");
+    let context = dir.path().join("context.json");
+    std::fs::write(
+        &context,
+        r#"{"now": "2026-11-26T18:00:00Z", "cameras": [{"name": "front"}, {"name": "kitchen"}]}"#,
+    )
+    .expect("context");
+    let out = run(&[
+        "plugin",
+        "test",
+        path,
+        "--request",
+        request.to_str().expect("path"),
+        "--context",
+        context.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["plugin"], "warrant-required");
+    assert_eq!(v["decision"]["decision"], "allow", "{v}");
+    assert_eq!(v["decision"]["grant"]["cameras"], serde_json::json!(["front"]));
+    assert_eq!(v["decision"]["grant"]["to"], "2026-11-26T17:15:00Z");
+    assert!(v["fuel"].as_u64().is_some_and(|f| f > 0), "{v}");
+    assert!(v["time_us"].as_u64().is_some(), "{v}");
+    assert!(v["failure"].is_null(), "{v}");
+    // The plugin's own log lines go to stderr.
+    assert!(text(&out.stderr).contains("time narrowed to warrant"), "{}", text(&out.stderr));
+
+    // A request file that is not a request: exit 2, naming the file.
+    std::fs::write(&request, r#"{"id": "r-2"}"#).expect("request");
+    let out = run(&["plugin", "test", path, "--request", request.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("request.json"), "{}", text(&out.stderr));
 }

@@ -152,7 +152,7 @@ impl wit::PolicyImports for HostState {
 
 impl w::Host for HostState {}
 
-/// Advances the engine's epoch every millisecond while at least one call is running, and
+/// Advances the engines' epoch every millisecond while at least one call is running, and
 /// sleeps otherwise (an idle hub should not wake up 1000 times a second).
 struct Ticker {
     active: Mutex<usize>,
@@ -175,7 +175,7 @@ impl Drop for Running<'_> {
 }
 
 impl Ticker {
-    fn start(engine: Engine) -> Arc<Self> {
+    fn start(engines: Vec<Engine>) -> Arc<Self> {
         let t = Arc::new(Self {
             active: Mutex::new(0),
             wake: Condvar::new(),
@@ -204,7 +204,9 @@ impl Ticker {
                 }
                 drop(t);
                 std::thread::sleep(Duration::from_millis(1));
-                engine.increment_epoch();
+                for engine in &engines {
+                    engine.increment_epoch();
+                }
             }
         });
         if let Err(e) = spawned {
@@ -229,11 +231,13 @@ impl Drop for Ticker {
     }
 }
 
-/// The shared wasmtime engine and linker.
+/// The wasmtime engines (one per kind of memory reset, see [`Lane`]) and their linkers.
 #[derive(Clone)]
 pub struct Host {
-    engine: Engine,
-    linker: Arc<Linker<HostState>>,
+    /// For plugins whose memories start at one 64 KiB page at most.
+    small: Lane,
+    /// For every other plugin.
+    large: Lane,
     ticker: Arc<Ticker>,
 }
 
@@ -242,6 +246,26 @@ impl std::fmt::Debug for Host {
         f.write_str("policy::Host")
     }
 }
+
+/// An engine, with its own pool of instance slots, and the contract linked into it.
+///
+/// The engines differ only in how a pooled memory slot is put back after a decision, which is
+/// the largest single cost of a decision after the plugin's own code (`docs/benchmarks.md`):
+/// - `small` copies the first 64 KiB back from the plugin's image (a `memset`/`memcpy` of at
+///   most 64 KiB, about 1 µs, and no system call). A plugin built with the SDK's recommended
+///   settings (a 32 KiB stack and one page of initial memory) fits in it whole.
+/// - `large` asks the kernel which pages the decision dirtied (the `PAGEMAP_SCAN` ioctl, Linux
+///   6.7+) and copies back only those, up to 1 MiB. The ioctl costs about 2 µs here, but a
+///   `memset` of a larger window would cost more, and returning the pages to the kernel instead
+///   makes the next decision take a page fault on each page it touches.
+#[derive(Clone)]
+struct Lane {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+}
+
+/// The size of a wasm page, and of the memory a plugin may start with to use the `small` lane.
+const SMALL_MEMORY: u64 = 64 << 10;
 
 /// Where the contract's exports are in a compiled plugin (found once, at load).
 #[derive(Debug, Clone)]
@@ -260,6 +284,10 @@ pub struct Compiled {
     pub component_bytes: usize,
     /// Whether the file was a core module that the host componentized.
     pub componentized: bool,
+    /// The largest initial size of the plugin's memories, in bytes (`None`: unreadable).
+    pub initial_memory: Option<u64>,
+    /// Whether it runs in the lane that resets its memory without a system call ([`Lane`]).
+    pub small_lane: bool,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -273,48 +301,13 @@ impl Host {
     /// entries are keyed by the plugin bytes, the wasmtime version and the engine settings, and
     /// are only ever written by this hub). `None`: compile on every start.
     pub fn new(cache_dir: Option<&std::path::Path>) -> Result<Self, LoadError> {
-        // With the `PAGEMAP_SCAN` ioctl (Linux 6.7+) only the pages an instance dirtied are
-        // reset, so a large resident window costs nothing extra and no page goes back to the
-        // kernel (no page faults, no `madvise`, no TLB shootdowns per decision). Without it the
-        // window is `memset` whole, so it stays small.
         let pagemap = PoolingAllocationConfig::is_pagemap_scan_available();
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(64)
-            .total_core_instances(256)
-            .total_memories(64)
-            .total_tables(256)
-            .max_memory_size(MAX_MEMORY)
-            // Reset the first pages of a slot in place instead of returning them to the kernel:
-            // a fresh instance per decision would otherwise take a page fault on every page it
-            // touches (most of a decision's cost).
-            .linear_memory_keep_resident(if pagemap { 1 << 20 } else { 128 << 10 })
-            // A policy's function table is a few hundred bytes: at most one host page kept
-            // resident means it is reset with a `memset`, not a `PAGEMAP_SCAN` system call.
-            .table_keep_resident(4 << 10)
-            .pagemap_scan(if pagemap { wasmtime::Enabled::Yes } else { wasmtime::Enabled::No });
-        let mut cfg = Config::new();
-        cfg.epoch_interruption(true)
-            .consume_fuel(true)
-            .max_wasm_stack(512 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        if let Some(dir) = cache_dir {
-            let mut cc = wasmtime::CacheConfig::new();
-            cc.with_directory(dir);
-            match wasmtime::Cache::new(cc) {
-                Ok(cache) => {
-                    cfg.cache(Some(cache));
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %dir.display(), error = %e, "Plugin compile cache unavailable; compiling on every load")
-                }
-            }
-        }
-        let engine = Engine::new(&cfg).map_err(|e| LoadError(format!("cannot start wasmtime: {e:#}")))?;
-        let mut linker = Linker::<HostState>::new(&engine);
-        wit::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| LoadError(format!("cannot link the policy contract: {e:#}")))?;
-        let ticker = Ticker::start(engine.clone());
-        Ok(Self { engine, linker: Arc::new(linker), ticker })
+        // Without the ioctl the large lane's window is `memset` whole, so it stays small.
+        let large_window = if pagemap { 1 << 20 } else { 128 << 10 };
+        let small = Lane::new(SMALL_MEMORY as usize, false, cache_dir)?;
+        let large = Lane::new(large_window, pagemap, cache_dir)?;
+        let ticker = Ticker::start(vec![small.engine.clone(), large.engine.clone()]);
+        Ok(Self { small, large, ticker })
     }
 
     /// Checks and compiles a plugin file: a component, or a core module built with wit-bindgen
@@ -356,9 +349,12 @@ impl Host {
         } else {
             bytes.to_vec()
         };
-        let component = Component::new(&self.engine, &component_bytes)
+        let initial_memory = initial_memory(&component_bytes);
+        let small_lane = initial_memory.is_some_and(|m| m <= SMALL_MEMORY);
+        let lane = if small_lane { &self.small } else { &self.large };
+        let component = Component::new(&lane.engine, &component_bytes)
             .map_err(|e| LoadError(format!("invalid component: {}", one_line(&format!("{e:#}")))))?;
-        for (name, item) in component.component_type().imports(&self.engine) {
+        for (name, item) in component.component_type().imports(&lane.engine) {
             match (name, &item.ty) {
                 ("log", ComponentItem::ComponentFunc(_)) => {}
                 (TYPES_IMPORT, ComponentItem::ComponentInstance(_)) => {}
@@ -382,7 +378,7 @@ impl Host {
         let not_contract = |e: wasmtime::Error| {
             LoadError(format!("does not implement the contract {CONTRACT}: {}", one_line(&format!("{e:#}"))))
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(not_contract)?;
+        let pre = lane.linker.instantiate_pre(&component).map_err(not_contract)?;
         // Every export is there, with the contract's type.
         wit::PolicyIndices::new(&pre).map_err(not_contract)?;
         let export = |name: &str| {
@@ -395,7 +391,14 @@ impl Host {
             decide: export("decide")?,
             on_event: export("on-event")?,
         };
-        Ok(Compiled { pre, exports, component_bytes: component_bytes.len(), componentized })
+        Ok(Compiled {
+            pre,
+            exports,
+            component_bytes: component_bytes.len(),
+            componentized,
+            initial_memory,
+            small_lane,
+        })
     }
 
     /// Runs `f` against a fresh instance of `plugin` in a fresh store, under `limits`.
@@ -414,7 +417,7 @@ impl Host {
             log_budget: limits.log_bytes,
             log_dropped: 0,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(compiled.pre.engine(), state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
         let ticks = u64::try_from(limits.time.as_millis()).unwrap_or(u64::MAX).max(1);
         store.set_epoch_deadline(ticks);
@@ -447,6 +450,67 @@ impl Host {
         });
         (result, usage)
     }
+}
+
+impl Lane {
+    /// An engine whose pooled memory slots keep their first `window` bytes resident (reset in
+    /// place, not returned to the kernel), using `PAGEMAP_SCAN` to find the dirty ones if
+    /// `pagemap`.
+    fn new(window: usize, pagemap: bool, cache_dir: Option<&std::path::Path>) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(64)
+            .total_core_instances(256)
+            .total_memories(64)
+            .total_tables(256)
+            .max_memory_size(MAX_MEMORY)
+            // A fresh instance per decision would otherwise take a page fault on every page it
+            // touches.
+            .linear_memory_keep_resident(window)
+            // A policy's function table is a few hundred bytes: at most one host page kept
+            // resident means it is reset with a `memset`, not a `PAGEMAP_SCAN` system call.
+            .table_keep_resident(4 << 10)
+            .pagemap_scan(if pagemap { wasmtime::Enabled::Yes } else { wasmtime::Enabled::No });
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(512 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = cache_dir {
+            let mut cc = wasmtime::CacheConfig::new();
+            cc.with_directory(dir);
+            match wasmtime::Cache::new(cc) {
+                Ok(cache) => {
+                    cfg.cache(Some(cache));
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "Plugin compile cache unavailable; compiling on every load")
+                }
+            }
+        }
+        let engine = Engine::new(&cfg).map_err(|e| LoadError(format!("cannot start wasmtime: {e:#}")))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wit::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| LoadError(format!("cannot link the policy contract: {e:#}")))?;
+        Ok(Self { engine, linker: Arc::new(linker) })
+    }
+}
+
+/// The largest initial size, in bytes, of the memories the component's modules define (0 for
+/// none). A plugin whose memories all start at [`SMALL_MEMORY`] or less goes to the `small`
+/// lane. This only picks the lane: a plugin that grows its memory later still works, its
+/// decisions just cost more.
+fn initial_memory(component: &[u8]) -> Option<u64> {
+    let mut largest = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        if let wasmparser::Payload::MemorySection(memories) = payload.ok()? {
+            for memory in memories {
+                let memory = memory.ok()?;
+                let page = 1u64.checked_shl(memory.page_size_log2.unwrap_or(16))?;
+                largest = largest.max(memory.initial.saturating_mul(page));
+            }
+        }
+    }
+    Some(largest)
 }
 
 /// One fresh instance of a plugin. Each call looks up (and type-checks, as wasmtime requires)

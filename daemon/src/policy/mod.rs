@@ -31,6 +31,13 @@ pub struct Plugin {
     compiled: host::Compiled,
 }
 
+impl Plugin {
+    /// What the host made of the plugin file.
+    pub fn compiled(&self) -> &host::Compiled {
+        &self.compiled
+    }
+}
+
 /// One configured plugin: loaded, or why not (which means it denies everything).
 #[derive(Debug, Clone)]
 pub enum Slot {
