@@ -251,9 +251,9 @@ impl std::fmt::Debug for Host {
 ///
 /// The engines differ only in how a pooled memory slot is put back after a decision, which is
 /// the largest single cost of a decision after the plugin's own code (`docs/benchmarks.md`):
-/// - `small` copies the first 64 KiB back from the plugin's image (a `memset`/`memcpy` of at
-///   most 64 KiB, about 1 µs, and no system call). A plugin built with the SDK's recommended
-///   settings (a 32 KiB stack and one page of initial memory) fits in it whole.
+/// - `small` copies the first 64 KiB back from the plugin's image (a `memcpy` of the static data
+///   and a `memset` of the rest, about 1.3 µs, and no system call). A plugin built with the
+///   recommended 32 KiB stack (`docs/plugins.md`) starts at one page and fits in it whole.
 /// - `large` asks the kernel which pages the decision dirtied (the `PAGEMAP_SCAN` ioctl, Linux
 ///   6.7+) and copies back only those, up to 1 MiB. The ioctl costs about 2 µs here, but a
 ///   `memset` of a larger window would cost more, and returning the pages to the kernel instead
