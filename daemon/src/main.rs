@@ -522,7 +522,7 @@ fn plugin_command(command: PluginCommand) -> ExitCode {
             println!("  size:     {} bytes", bytes.len());
             println!("  load:     {} ms (compile and conformance call)", started.elapsed().as_millis());
             let compiled = plugin.compiled();
-            match (compiled.initial_memory, compiled.small_lane) {
+            match (compiled.initial_memory, compiled.small_lane()) {
                 (Some(m), true) => println!(
                     "  memory:   starts at {} KiB: reset after each decision without a system call",
                     m >> 10

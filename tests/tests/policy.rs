@@ -233,7 +233,7 @@ fn no_state_carries_over_between_decisions() {
         let p = engine()
             .load(&settings("hostile-remember", r#"{"mode":"remember"}"#), &bytes)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(p.compiled().small_lane, small);
+        assert_eq!(p.compiled().small_lane(), small);
         let reasons: Vec<String> = ["a", "b", "c"]
             .iter()
             .map(|id| {
@@ -279,9 +279,9 @@ fn a_plugin_with_a_larger_memory_decides_the_same() {
     let large = engine()
         .load(&settings("warrant-required", "{}"), &with_initial_pages(&plugin_bytes("warrant-required"), 17))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(small.compiled().small_lane);
+    assert!(small.compiled().small_lane());
     assert_eq!(small.compiled().initial_memory, Some(64 << 10));
-    assert!(!large.compiled().small_lane);
+    assert!(!large.compiled().small_lane());
     assert_eq!(large.compiled().initial_memory, Some(17 * (64 << 10)));
     let req = with_warrant(
         clip(&["front", "drive"], NOW - 3600, NOW - 60, "burglary"),

@@ -286,8 +286,18 @@ pub struct Compiled {
     pub componentized: bool,
     /// The largest initial size of the plugin's memories, in bytes (`None`: unreadable).
     pub initial_memory: Option<u64>,
+}
+
+impl Compiled {
     /// Whether it runs in the lane that resets its memory without a system call ([`Lane`]).
-    pub small_lane: bool,
+    pub fn small_lane(&self) -> bool {
+        in_small_lane(self.initial_memory)
+    }
+}
+
+/// Plugins whose memories all start at [`SMALL_MEMORY`] or less go to the `small` lane.
+fn in_small_lane(initial_memory: Option<u64>) -> bool {
+    initial_memory.is_some_and(|m| m <= SMALL_MEMORY)
 }
 
 impl std::fmt::Debug for Compiled {
@@ -350,8 +360,7 @@ impl Host {
             bytes.to_vec()
         };
         let initial_memory = initial_memory(&component_bytes);
-        let small_lane = initial_memory.is_some_and(|m| m <= SMALL_MEMORY);
-        let lane = if small_lane { &self.small } else { &self.large };
+        let lane = if in_small_lane(initial_memory) { &self.small } else { &self.large };
         let component = Component::new(&lane.engine, &component_bytes)
             .map_err(|e| LoadError(format!("invalid component: {}", one_line(&format!("{e:#}")))))?;
         for (name, item) in component.component_type().imports(&lane.engine) {
@@ -391,14 +400,7 @@ impl Host {
             decide: export("decide")?,
             on_event: export("on-event")?,
         };
-        Ok(Compiled {
-            pre,
-            exports,
-            component_bytes: component_bytes.len(),
-            componentized,
-            initial_memory,
-            small_lane,
-        })
+        Ok(Compiled { pre, exports, component_bytes: component_bytes.len(), componentized, initial_memory })
     }
 
     /// Runs `f` against a fresh instance of `plugin` in a fresh store, under `limits`.
