@@ -54,6 +54,17 @@ impl Camera {
     fn device_url(&self) -> String {
         self.server.as_ref().expect("server").device_url().to_owned()
     }
+
+    /// The next `times` calls whose SOAP action ends in `action` (`GetStreamUri`, or
+    /// `ver10/media/wsdl/GetStreamUri` for Media1's only) are answered with an
+    /// ActionNotSupported fault, as by a camera without that call (the mock's fault injection;
+    /// its fault carries the ONVIF code as the top-level value).
+    fn not_supported(&self, action: &str, times: usize) {
+        let server = self.server.as_ref().expect("server");
+        for _ in 0..times {
+            server.inject_fault(action, "ter:ActionNotSupported", "Optional action not supported");
+        }
+    }
 }
 
 impl Drop for Camera {
@@ -133,6 +144,64 @@ fn discover_finds_a_camera_by_unicast_probe_and_reads_its_model_profiles_and_str
         topics.iter().any(|t| t["topic"] == "Device/Trigger/DigitalInput" && t["kind"] == "doorbell"),
         "{topics:?}"
     );
+}
+
+/// `discover --json --url` of `cam`, logged in as admin.
+fn discover_url(cam: &Camera) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = password_file(dir.path(), "admin");
+    let url = cam.device_url();
+    let out = discover(&["--url", &url, "--user", "admin", "--password-file", &pw, "--json"]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("JSON: {e}\n{out}"))
+}
+
+/// A camera whose media services both refuse GetStreamUri still has its snapshot address and
+/// event topics read: one lookup failing does not end the others; the missing stream is
+/// reported.
+#[test]
+fn discover_reads_the_snapshot_and_events_of_a_camera_without_get_stream_uri() {
+    let cam = Camera::start();
+    // Media1 and Media2, for the main and the sub profile.
+    cam.not_supported("GetStreamUri", 4);
+    let found = discover_url(&cam);
+    let d = &found[0];
+    assert_eq!(d["manufacturer"], "oxvif-mock", "{d}");
+    assert!(d["main_stream"].is_null(), "{d}");
+    assert!(d["snapshot"].as_str().is_some_and(|u| u.ends_with("/mock/snapshot.jpg")), "{d}");
+    assert!(d["event_topics"].as_array().is_some_and(|t| !t.is_empty()), "{d}");
+    let error = d["error"].as_str().unwrap_or_default();
+    assert!(error.contains("GetStreamUri") && error.contains("does not support"), "{d}");
+}
+
+/// Media1's GetStreamUri not supported: the stream comes from Media2 (the mock names another
+/// address there), for `discover` and for the daemon, at the first attempt.
+#[test]
+fn a_stream_uri_media1_does_not_support_is_asked_of_media2() {
+    let cam = Camera::start();
+    cam.not_supported("ver10/media/wsdl/GetStreamUri", 2);
+    let found = discover_url(&cam);
+    let d = &found[0];
+    assert_eq!(d["error"], Value::Null, "{d}");
+    assert_eq!(d["main_stream"], "rtsp://127.0.0.1:554/mock/h265", "{d}");
+    assert!(d["snapshot"].as_str().is_some_and(|u| u.ends_with("/mock/snapshot.jpg")), "{d}");
+
+    let server = cam.server.as_ref().expect("server");
+    server.clear_faults();
+    cam.not_supported("ver10/media/wsdl/GetStreamUri", 1);
+    let setup = Setup::new(&format!(
+        "[[camera]]\nname = \"door\"\nonvif_url = {:?}\nusername = \"admin\"\npassword = \"admin\"\n",
+        cam.device_url()
+    ));
+    let d = Daemon::start(&setup.config);
+    // The first answer, not one after a retry.
+    let line = d.wait_log("the stream address", |l| {
+        matches!(
+            porchlight_e2e::message(l),
+            "Stream found through ONVIF" | "Cannot get the stream address from ONVIF; retrying"
+        )
+    });
+    assert_eq!(porchlight_e2e::message(&line), "Stream found through ONVIF", "{line}");
+    assert_eq!(line["fields"]["rtsp_url"], "rtsp://127.0.0.1:554/mock/h265", "{line}");
 }
 
 #[test]

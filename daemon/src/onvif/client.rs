@@ -446,6 +446,13 @@ pub struct Device {
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Which media service a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    V1,
+    V2,
+}
+
 impl Device {
     /// A device at `device_url` (its device service), without talking to it yet.
     pub fn new(device_url: Url, creds: Option<Credentials>, transport: Arc<dyn Transport>) -> Self {
@@ -690,8 +697,11 @@ impl Device {
         .await
     }
 
-    /// Media profiles, from Media2 where the device has it (falling back to Media1).
+    /// Media profiles, from Media2 where the device has it, else (or when Media2 fails, or
+    /// names no encoder) from Media1. Media2's profiles without encoder details are kept for
+    /// when Media1 fails too.
     pub async fn profiles(&self) -> Result<Vec<Profile>, OnvifError> {
+        let mut bare = None;
         if let Some(m2) = &self.services.media2 {
             let url = self.url(Some(m2));
             let r = self
@@ -713,13 +723,13 @@ impl Device {
                 Ok(p) if p.iter().any(|p| p.encoding.is_some()) || self.services.media.is_none() => {
                     return Ok(p);
                 }
-                Ok(_) => {}
+                Ok(p) => bare = Some(p),
                 Err(e) if e.is_not_authorized() || self.services.media.is_none() => return Err(e),
                 Err(e) => tracing::debug!(error = %e, "Media2 GetProfiles failed; trying Media1"),
             }
         }
         let url = self.url(self.services.media.as_ref());
-        let body = self
+        let r1 = self
             .call(
                 &url,
                 Call {
@@ -731,8 +741,15 @@ impl Device {
                     timeout: TIMEOUT,
                 },
             )
-            .await?;
-        parse::profiles(&body).map_err(|e| self.soap("GetProfiles", e, &url))
+            .await
+            .and_then(|b| parse::profiles(&b).map_err(|e| self.soap("GetProfiles", e, &url)));
+        match (r1, bare) {
+            (Err(e), Some(p)) if e.is_unsupported_action() => {
+                tracing::debug!(error = %e, "Media1 GetProfiles not supported; using Media2's profiles");
+                Ok(p)
+            }
+            (r1, _) => r1,
+        }
     }
 
     /// The RTSP URI of a profile.
@@ -744,45 +761,13 @@ impl Device {
         self.media_uri(profile, "GetSnapshotUri").await
     }
 
-    /// GetStreamUri or GetSnapshotUri, from Media1 where the device has it, else Media2.
+    /// GetStreamUri or GetSnapshotUri, from Media1 where the device has it, else Media2. A
+    /// service that does not support the call (ActionNotSupported, or an HTTP status that says
+    /// so) leaves it to the other one, where the device has both.
     async fn media_uri(&self, profile: &str, action: &'static str) -> Result<String, OnvifError> {
-        let token = escape(profile);
-        let stream = action == "GetStreamUri";
-        let (url, uri, body) = match (&self.services.media, &self.services.media2) {
-            (Some(m1), _) => {
-                let setup = if stream {
-                    "<trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>"
-                } else {
-                    ""
-                };
-                let uri = if stream {
-                    "http://www.onvif.org/ver10/media/wsdl/GetStreamUri"
-                } else {
-                    "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri"
-                };
-                (
-                    self.url(Some(m1)),
-                    uri,
-                    format!(
-                        "<trt:{action}>{setup}<trt:ProfileToken>{token}</trt:ProfileToken></trt:{action}>"
-                    ),
-                )
-            }
-            (None, Some(m2)) => {
-                let protocol = if stream { "<tr2:Protocol>RTSP</tr2:Protocol>" } else { "" };
-                let uri = if stream {
-                    "http://www.onvif.org/ver20/media/wsdl/GetStreamUri"
-                } else {
-                    "http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri"
-                };
-                (
-                    self.url(Some(m2)),
-                    uri,
-                    format!(
-                        "<tr2:{action}>{protocol}<tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:{action}>"
-                    ),
-                )
-            }
+        let (first, other) = match (&self.services.media, &self.services.media2) {
+            (Some(m1), m2) => ((Media::V1, m1), m2.as_ref().map(|m2| (Media::V2, m2))),
+            (None, Some(m2)) => ((Media::V2, m2), None),
             (None, None) => {
                 return Err(OnvifError::Unsupported {
                     url: self.device_url.to_string(),
@@ -790,6 +775,51 @@ impl Device {
                 });
             }
         };
+        match (self.media_uri_on(first, profile, action).await, other) {
+            (Err(e), Some(other)) if e.is_unsupported_action() => {
+                tracing::debug!(error = %e, "{action} not supported there; asking the other media service");
+                self.media_uri_on(other, profile, action).await
+            }
+            (tried, _) => tried,
+        }
+    }
+
+    /// GetStreamUri or GetSnapshotUri on one media service.
+    async fn media_uri_on(
+        &self,
+        (media, service): (Media, &String),
+        profile: &str,
+        action: &'static str,
+    ) -> Result<String, OnvifError> {
+        let token = escape(profile);
+        let stream = action == "GetStreamUri";
+        let (uri, body) = match (media, stream) {
+            (Media::V1, true) => (
+                "http://www.onvif.org/ver10/media/wsdl/GetStreamUri",
+                format!(
+                    "<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetStreamUri>"
+                ),
+            ),
+            (Media::V1, false) => (
+                "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
+                format!(
+                    "<trt:GetSnapshotUri><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetSnapshotUri>"
+                ),
+            ),
+            (Media::V2, true) => (
+                "http://www.onvif.org/ver20/media/wsdl/GetStreamUri",
+                format!(
+                    "<tr2:GetStreamUri><tr2:Protocol>RTSP</tr2:Protocol><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetStreamUri>"
+                ),
+            ),
+            (Media::V2, false) => (
+                "http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri",
+                format!(
+                    "<tr2:GetSnapshotUri><tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetSnapshotUri>"
+                ),
+            ),
+        };
+        let url = self.url(Some(service));
         let body = self
             .call(&url, Call { action, uri, body, to: None, authenticate: true, timeout: TIMEOUT })
             .await?;
@@ -971,6 +1001,124 @@ mod tests {
         assert!(header.contains(">tuOSpGlFlIXsozq4HFNeeGeFLEI=<"), "{header}");
         assert!(header.contains("<wsu:Created>2010-09-16T07:50:45Z</wsu:Created>"), "{header}");
         assert!(header.contains("<wsse:Username>admin</wsse:Username>"));
+    }
+
+    /// A camera that answers each SOAP action from a script, and the actions it was asked.
+    /// (A fake: the oxvif mock cannot fault Media1 GetProfiles while its Media2 profiles lack
+    /// encoder details, nor answer with a real camera's fault document.)
+    #[derive(Debug, Default)]
+    struct Scripted {
+        answers: Vec<(&'static str, u16, String)>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Transport for Scripted {
+        fn post<'a>(
+            &'a self,
+            _url: &'a Url,
+            headers: Vec<(String, String)>,
+            _body: String,
+            _timeout: Duration,
+        ) -> HttpFuture<'a> {
+            let action = headers
+                .iter()
+                .find_map(|(_, v)| v.split("action=\"").nth(1))
+                .map(|a| a.trim_end_matches('"').to_owned())
+                .unwrap_or_default();
+            self.asked.lock().expect("asked").push(action.clone());
+            let answer = self.answers.iter().find(|(a, _, _)| *a == action);
+            Box::pin(async move {
+                let (_, status, body) = answer.ok_or_else(|| format!("nothing scripted for {action}"))?;
+                Ok(HttpResponse { status: *status, www_authenticate: Vec::new(), body: body.clone() })
+            })
+        }
+    }
+
+    fn corpus(rel: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/onvif").join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// A device with both media services, answering as `answers` says.
+    fn scripted(answers: Vec<(&'static str, u16, String)>) -> (Device, Arc<Scripted>) {
+        let camera = Arc::new(Scripted { answers, ..Scripted::default() });
+        let url = Url::parse("http://192.0.2.10/onvif/device_service").expect("url");
+        let mut device = Device::new(url, None, camera.clone());
+        device.services = Services {
+            media: Some("http://192.0.2.10/onvif/media_service".into()),
+            media2: Some("http://192.0.2.10/onvif/media2_service".into()),
+            ..Services::default()
+        };
+        (device, camera)
+    }
+
+    const M1: &str = "http://www.onvif.org/ver10/media/wsdl/";
+    const M2: &str = "http://www.onvif.org/ver20/media/wsdl/";
+
+    #[tokio::test]
+    async fn a_uri_call_one_media_service_does_not_support_is_asked_of_the_other() {
+        // A real camera's ActionNotSupported fault (HTTP 500, as cameras send faults).
+        let unsupported = corpus("unbranded/ipg-8150pss_Fault_ActionNotSupported.xml");
+        let (device, camera) = scripted(vec![
+            ("http://www.onvif.org/ver10/media/wsdl/GetStreamUri", 500, unsupported.clone()),
+            (
+                "http://www.onvif.org/ver20/media/wsdl/GetStreamUri",
+                200,
+                corpus("sunba/performance-series_Media2-GetStreamUri.xml"),
+            ),
+            (
+                "http://www.onvif.org/ver10/media/wsdl/GetSnapshotUri",
+                200,
+                corpus("sunba/405-xm530_GetSnapshotUri.xml"),
+            ),
+        ]);
+        let uri = device.stream_uri("Profile_1").await.expect("the stream from Media2");
+        assert_eq!(uri, "rtsp://192.0.2.100/media/video1");
+        let snapshot = device.snapshot_uri("Profile_1").await.expect("the snapshot from Media1");
+        assert!(snapshot.starts_with("http://192.168.15.40/webcapture.jpg"), "{snapshot}");
+        let asked = camera.asked.lock().expect("asked").clone();
+        assert_eq!(
+            asked,
+            [format!("{M1}GetStreamUri"), format!("{M2}GetStreamUri"), format!("{M1}GetSnapshotUri")]
+        );
+
+        // Any other failure is the answer: a refused login is not asked again elsewhere.
+        let refused = corpus("dvc/dcn-bf5365_Fault_GetSystemDateAndTime-Unauthorized.xml");
+        let (device, camera) =
+            scripted(vec![("http://www.onvif.org/ver10/media/wsdl/GetStreamUri", 400, refused)]);
+        let e = device.stream_uri("Profile_1").await.expect_err("refused");
+        assert!(e.is_not_authorized(), "{e}");
+        assert_eq!(camera.asked.lock().expect("asked").len(), 1);
+
+        // A device with Media2 only has nowhere else to ask.
+        let (mut device, camera) =
+            scripted(vec![("http://www.onvif.org/ver20/media/wsdl/GetSnapshotUri", 500, unsupported)]);
+        device.services.media = None;
+        let e = device.snapshot_uri("Profile_1").await.expect_err("not supported");
+        assert!(Device::unsupported(&e), "{e}");
+        assert_eq!(camera.asked.lock().expect("asked").clone(), [format!("{M2}GetSnapshotUri")]);
+    }
+
+    #[tokio::test]
+    async fn media2_profiles_without_encoders_are_used_when_media1_does_not_support_get_profiles() {
+        let (device, camera) = scripted(vec![
+            (
+                "http://www.onvif.org/ver20/media/wsdl/GetProfiles",
+                200,
+                corpus("unbranded/ipg-8150pss_Media2-GetProfiles.xml"),
+            ),
+            (
+                "http://www.onvif.org/ver10/media/wsdl/GetProfiles",
+                500,
+                corpus("sunba/performance-series_Fault_ActionNotSupported.xml"),
+            ),
+        ]);
+        let profiles = device.profiles().await.expect("Media2's profiles");
+        assert!(!profiles.is_empty() && profiles.iter().all(|p| p.encoding.is_none()), "{profiles:?}");
+        assert_eq!(
+            camera.asked.lock().expect("asked").clone(),
+            [format!("{M2}GetProfiles"), format!("{M1}GetProfiles")]
+        );
     }
 
     #[test]

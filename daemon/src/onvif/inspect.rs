@@ -96,37 +96,82 @@ pub async fn inspect(found: &Found, creds: Option<Credentials>, transport: Arc<d
         out.error = Some("the device gave no usable address (XAddrs)".into());
         return out;
     };
-    if let Err(e) = fill(&mut out, url, creds, transport).await {
-        out.error = Some(e.to_string());
-    }
+    fill(&mut out, url, creds, transport).await;
     out
 }
 
 /// Inspects a device by its device-service URL (no probe).
 pub async fn inspect_url(url: Url, creds: Option<Credentials>, transport: Arc<dyn Transport>) -> Inspected {
     let mut out = Inspected { onvif_url: Some(url.to_string()), ..Inspected::default() };
-    if let Err(e) = fill(&mut out, url, creds, transport).await {
-        out.error = Some(e.to_string());
-    }
+    fill(&mut out, url, creds, transport).await;
     out
 }
 
-async fn fill(
+/// What could not be read, each lookup on its own: one that fails does not keep the others
+/// from being asked.
+#[derive(Debug, Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    /// Keeps the failure of a lookup `Inspected` needs. `false` when the camera refused the
+    /// login: every later call would be refused alike, so the lookups end there.
+    fn failed(&mut self, e: &client::OnvifError) -> bool {
+        self.0.push(e.to_string());
+        !e.is_not_authorized()
+    }
+
+    /// The failure of an optional lookup: one the device does not support is no problem (it
+    /// has no snapshot, say), only logged.
+    fn optional(&mut self, what: &str, e: &client::OnvifError) -> bool {
+        if Device::unsupported(e) {
+            tracing::debug!(error = %e, "{what} not supported");
+            return true;
+        }
+        self.failed(e)
+    }
+}
+
+/// Fills `out` from the device, and its `error` with what could not be read.
+async fn fill(out: &mut Inspected, url: Url, creds: Option<Credentials>, transport: Arc<dyn Transport>) {
+    let mut problems = Problems::default();
+    ask(out, url, creds, transport, &mut problems).await;
+    if !problems.0.is_empty() {
+        out.error = Some(problems.0.join("; "));
+    }
+}
+
+async fn ask(
     out: &mut Inspected,
     url: Url,
     creds: Option<Credentials>,
     transport: Arc<dyn Transport>,
-) -> Result<(), client::OnvifError> {
+    problems: &mut Problems,
+) {
     let device_url = url.clone();
-    let device = Device::connect(url, creds, transport).await?;
+    let device = match Device::connect(url, creds, transport).await {
+        Ok(d) => d,
+        Err(e) => {
+            problems.failed(&e);
+            return;
+        }
+    };
     out.events = device.services.events.is_some();
-    let info = device.device_information().await?;
-    out.manufacturer = Some(info.manufacturer).filter(|s| !s.is_empty());
-    out.model = Some(info.model).filter(|s| !s.is_empty()).or(out.model.take());
-    out.firmware = Some(info.firmware_version).filter(|s| !s.is_empty());
+    match device.device_information().await {
+        Ok(info) => {
+            out.manufacturer = Some(info.manufacturer).filter(|s| !s.is_empty());
+            out.model = Some(info.model).filter(|s| !s.is_empty()).or(out.model.take());
+            out.firmware = Some(info.firmware_version).filter(|s| !s.is_empty());
+        }
+        Err(e) if !problems.failed(&e) => return,
+        Err(_) => {}
+    }
     let hay = format!("{:?} {:?} {:?}", out.manufacturer, out.model, out.name).to_ascii_lowercase();
     out.doorbell |= hay.contains("doorbell") || hay.contains("door bell");
-    let profiles = device.profiles().await?;
+    let profiles = match device.profiles().await {
+        Ok(p) => p,
+        Err(e) if !problems.failed(&e) => return,
+        Err(_) => Vec::new(),
+    };
     out.profiles = profiles.iter().map(view).collect();
     let (main, sub) = client::best_profiles(&profiles);
     // As the daemon will use them: a URI on the camera's own loopback gets its address.
@@ -135,11 +180,23 @@ async fn fill(
         Err(_) => strip_credentials(&u),
     };
     if let Some(main) = main {
-        out.main_stream = Some(usable(device.stream_uri(&main.token).await?, "stream"));
-        out.snapshot = device.snapshot_uri(&main.token).await.ok().map(|u| usable(u, "snapshot"));
+        match device.stream_uri(&main.token).await {
+            Ok(u) => out.main_stream = Some(usable(u, "stream")),
+            Err(e) if !problems.failed(&e) => return,
+            Err(_) => {}
+        }
+        match device.snapshot_uri(&main.token).await {
+            Ok(u) => out.snapshot = Some(usable(u, "snapshot")),
+            Err(e) if !problems.optional("GetSnapshotUri", &e) => return,
+            Err(_) => {}
+        }
     }
     if let Some(sub) = sub {
-        out.sub_stream = device.stream_uri(&sub.token).await.ok().map(|u| usable(u, "stream"));
+        match device.stream_uri(&sub.token).await {
+            Ok(u) => out.sub_stream = Some(usable(u, "stream")),
+            Err(e) if !problems.optional("The sub stream's GetStreamUri", &e) => return,
+            Err(_) => {}
+        }
     }
     if out.events {
         match device.event_topics().await {
@@ -156,10 +213,11 @@ async fn fill(
                     .iter()
                     .any(|t| t.kind == Some("doorbell") && !t.topic.contains("DigitalInput"));
             }
-            Err(e) => tracing::debug!(error = %e, "GetEventProperties failed"),
+            Err(e) => {
+                problems.optional("GetEventProperties", &e);
+            }
         }
     }
-    Ok(())
 }
 
 /// Asks every found device, a few at a time.

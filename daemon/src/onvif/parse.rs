@@ -58,7 +58,11 @@ pub struct Fault {
 
 impl Fault {
     pub fn kind(&self) -> FaultKind {
-        let has = |s: &str| self.subcodes.iter().any(|c| c.eq_ignore_ascii_case(s));
+        // A fault may carry the ONVIF code as its top-level value rather than as a subcode of
+        // `Sender`/`Receiver` (the oxvif mock's injected faults do): it counts the same.
+        let has = |s: &str| {
+            self.subcodes.iter().any(|c| c.eq_ignore_ascii_case(s)) || self.code.eq_ignore_ascii_case(s)
+        };
         let reason = self.reason.to_ascii_lowercase();
         if has("NotAuthorized")
             || has("FailedAuthentication")
@@ -516,4 +520,18 @@ fn notification(m: &Element) -> Result<Notification, SoapError> {
         source: items(msg.and_then(|m| m.child("Source"))),
         data: items(msg.and_then(|m| m.child("Data"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_onvif_code_at_the_top_level_of_a_fault_is_classified_like_a_subcode() {
+        let flat = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error"><s:Body><s:Fault><s:Code><s:Value>ter:ActionNotSupported</s:Value></s:Code><s:Reason><s:Text xml:lang="en">no</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"#;
+        let Err(SoapError::Fault(f)) = response(flat) else { panic!("a fault") };
+        assert_eq!(f.kind(), FaultKind::ActionNotSupported, "{f:?}");
+        let plain = Fault { code: "Receiver".into(), subcodes: vec![], reason: "busy".into() };
+        assert_eq!(plain.kind(), FaultKind::Other);
+    }
 }
