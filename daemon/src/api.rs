@@ -4,6 +4,7 @@
 
 mod control;
 mod recordings;
+pub mod serve;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::cameras::CameraStates;
 use crate::config::Settings;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::policy::pool::Admission;
 use crate::policy::service::PolicyService;
 use crate::policy::{HubMode, Request as PolicyRequest, Slot};
 
@@ -73,6 +75,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        // Layers run outside in: the token is checked before any body is read.
+        .layer(middleware::from_fn_with_state(state.clone(), bounded_body))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
@@ -102,6 +106,57 @@ async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next
     let resp = next.run(req).await;
     st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", resp.status().as_str())]);
     resp
+}
+
+/// The largest request body the API reads (requests, dry runs and controls are small JSON
+/// documents).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Reads the whole request body before the handler runs, bounded in size (`413`) and in time
+/// (`api.request_timeout`, `408`), so a client that sends half a body cannot hold a handler.
+async fn bounded_body(State(st): State<ApiState>, req: Request, next: Next) -> Response {
+    let timeout = st.settings.borrow().api.request_timeout;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the request body did not arrive within {timeout:?} (api.request_timeout)"),
+            );
+        }
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
+        Ok(Err(e)) => {
+            return error(StatusCode::BAD_REQUEST, &format!("could not read the request body: {e}"));
+        }
+        Ok(Ok(b)) => b,
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the request body is larger than the API's limit of {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// A fixed label per route, so clients cannot create unbounded metric series.
@@ -210,8 +265,10 @@ async fn evaluate(
     let settings = st.settings.borrow().clone();
     let mode = body.mode.unwrap_or_else(|| st.mode.current());
     let context = crate::policy::service::context_from(&settings, mode);
-    let verdict = policy.decide(body.request, context, "api-evaluate").await;
-    axum::Json(verdict).into_response()
+    match policy.decide(body.request, context, "api-evaluate", Admission::RefuseWhenBusy).await {
+        Ok(verdict) => axum::Json(verdict).into_response(),
+        Err(busy) => error(StatusCode::SERVICE_UNAVAILABLE, &busy.to_string()),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -493,9 +493,9 @@ fn plugin_command(command: PluginCommand) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let bytes = match std::fs::read(&file) {
+    let bytes = match policy::host::read_plugin_file(&file) {
         Ok(b) => b,
-        Err(e) => return fail(format!("{}: {e}", file.display())),
+        Err(e) => return fail(e.to_string()),
     };
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
     let settings = config::PolicySettings {

@@ -19,6 +19,12 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ),
     ("porchlight_cameras", "gauge", "Cameras in the running config, by state."),
     ("porchlight_api_requests_total", "counter", "HTTP API requests, by route and status code."),
+    ("porchlight_api_connections", "gauge", "Open HTTP API connections."),
+    (
+        "porchlight_api_connections_refused_total",
+        "counter",
+        "HTTP API connections closed at once because a limit was reached, by limit (max_connections, max_connections_per_client).",
+    ),
     ("porchlight_policy_decisions_total", "counter", "Sharing requests decided, by final decision."),
     (
         "porchlight_recording_bytes_total",

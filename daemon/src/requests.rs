@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
 use crate::config::Settings;
+use crate::policy::pool::Admission;
 use crate::policy::service::PolicyService;
 use crate::policy::{Decision, Grant, HubMode, Request, RequestKind, Verdict};
 use crate::privacy::Privacy;
@@ -94,6 +95,8 @@ pub enum RequestError {
     NotRecorded(String),
     #[error("nothing is being shared for request {0:?}")]
     NotSharing(String),
+    #[error(transparent)]
+    Busy(#[from] crate::policy::pool::Busy),
 }
 
 /// A share in progress: registered with the desk (listed, revocable, cut by privacy mode) until
@@ -320,8 +323,11 @@ impl Requests {
         let settings = self.settings.borrow().clone();
         let mut context = crate::policy::service::context_from(&settings, mode);
         context.privacy = self.privacy.is_on();
+        // A local client is told at once when the hub is busy; the relay's requests (at most
+        // 100 per poll) and the policies' offers wait for their turn.
+        let admission = if source == "api" { Admission::RefuseWhenBusy } else { Admission::Wait };
         let verdict = match &self.policy {
-            Some(p) => p.decide(request.clone(), context, source).await,
+            Some(p) => p.decide(request.clone(), context, source, admission).await?,
             None => Verdict {
                 decision: Decision::deny("the policy engine is not running, so nothing is shared"),
                 plugins: Vec::new(),
@@ -394,7 +400,8 @@ impl Requests {
                 .ok_or_else(|| RequestError::NotPending(id.to_owned()))?;
             w.view.request.clone()
         };
-        let grant = narrow(&request, approval).map_err(RequestError::Wider)?;
+        let mut grant = narrow(&request, approval).map_err(RequestError::Wider)?;
+        crate::policy::service::cap_live(&mut grant, self.settings.borrow().hub.max_live);
         let decision = Decision::Allow { grant };
         let who = format!("resident ({by})");
         if let Err(e) = self.audit_answer(id, &decision, &who) {

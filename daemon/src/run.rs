@@ -30,8 +30,6 @@ pub enum RunError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("cannot listen for the API on {addr}")]
     ApiBind { addr: std::net::SocketAddr, source: std::io::Error },
-    #[error("subsystem {subsystem} failed: {message}")]
-    Subsystem { subsystem: &'static str, message: String },
     #[error("shutdown did not finish within {timeout:?}; still running: {}", tasks.join(", "))]
     ShutdownTimeout { timeout: Duration, tasks: Vec<String> },
 }
@@ -50,16 +48,15 @@ struct Phase {
 struct Tasks {
     phases: Vec<Phase>,
     running: Arc<Mutex<BTreeSet<String>>>,
-    fatal: mpsc::Sender<RunError>,
 }
 
 impl Tasks {
-    fn new(root: &CancellationToken, fatal: mpsc::Sender<RunError>) -> Self {
+    fn new(root: &CancellationToken) -> Self {
         let phases = PHASES
             .iter()
             .map(|name| Phase { name, cancel: root.child_token(), tracker: TaskTracker::new() })
             .collect();
-        Self { phases, running: Arc::default(), fatal }
+        Self { phases, running: Arc::default() }
     }
 
     fn phase(&self, name: &str) -> &Phase {
@@ -113,6 +110,7 @@ pub async fn run(
         "Starting Porchlight"
     );
     tracing::debug!(settings = ?settings, "Effective settings");
+    raise_open_files_limit(settings.api.max_connections);
     let data_dir = settings.hub.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| RunError::DataDir { path: data_dir.clone(), source })?;
@@ -141,8 +139,7 @@ pub async fn run(
     let camera_states = CameraStates::default();
     let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
     let root = CancellationToken::new();
-    let (fatal_tx, mut fatal_rx) = mpsc::channel::<RunError>(4);
-    let tasks = Tasks::new(&root, fatal_tx);
+    let tasks = Tasks::new(&root);
 
     health.set("bus", State::Running, "");
     // The recording index, repaired against the files before anything records (a crash or power
@@ -187,8 +184,17 @@ pub async fn run(
     let privacy = crate::privacy::Privacy::open(&data_dir, settings.hub.privacy, audit.clone(), bus.clone());
     let mode = crate::mode::Mode::open(&data_dir, audit.clone(), bus.clone());
     let pause = cameras::RecordPause::open(&data_dir);
-    let policy = match crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins"))) {
-        Ok(engine) => Some(Arc::new(crate::policy::service::PolicyService {
+    let engine = crate::policy::PolicyEngine::new(Some(&data_dir.join("cache/plugins")))
+        .map_err(|e| e.to_string())
+        .and_then(|engine| {
+            let pool = crate::policy::pool::DecisionPool::for_this_machine()
+                .map_err(|e| format!("cannot start the decision threads: {e}"))?;
+            Ok((engine, pool))
+        });
+    let policy = match engine {
+        Ok((engine, pool)) => Some(Arc::new(crate::policy::service::PolicyService {
+            pool,
+            settings: settings_rx.clone(),
             engine: Arc::new(engine),
             audit: audit.clone(),
             bus: bus.clone(),
@@ -248,7 +254,6 @@ pub async fn run(
         tracing::info!(addr = %local, "API listening");
         health.set("api", State::Running, format!("http://{local}"));
         let health_c = health.clone();
-        let fatal = tasks.fatal.clone();
         let state = ApiState {
             settings: settings_rx.clone(),
             health: health.clone(),
@@ -266,12 +271,10 @@ pub async fn run(
             cancel: tasks.phase("control").cancel.clone(),
         };
         tasks.spawn("control", "api", |cancel| async move {
+            let (settings, metrics) = (state.settings.clone(), state.metrics.clone());
             let app = api::router(state);
-            let served = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;
+            api::serve::serve(listener, app, settings, metrics, cancel).await;
             health_c.set("api", State::Stopped, "");
-            if let Err(e) = served {
-                let _ = fatal.send(RunError::Subsystem { subsystem: "api", message: e.to_string() }).await;
-            }
         });
     } else {
         health.set("api", State::Disabled, "");
@@ -380,14 +383,8 @@ pub async fn run(
     notifier.notify("READY=1\nSTATUS=Running");
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "Porchlight is up");
 
-    let failure = tokio::select! {
-        () = shutdown.cancelled() => { tracing::info!("Shutdown requested"); None }
-        Some(e) = fatal_rx.recv() => {
-            tracing::error!(error = %error_chain(&e), "A subsystem failed; shutting down");
-            shutdown.cancel();
-            Some(e)
-        }
-    };
+    shutdown.cancelled().await;
+    tracing::info!("Shutdown requested");
 
     let timeout = settings_rx.borrow().hub.shutdown_timeout;
     notifier.notify("STOPPING=1\nSTATUS=Shutting down");
@@ -405,7 +402,31 @@ pub async fn run(
     }
     root.cancel();
     tracing::info!(uptime_s = started.elapsed().as_secs(), "Shutdown complete");
-    failure.map_or(Ok(()), Err)
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: each camera holds a socket and a
+/// segment file, the index and audit log hold files, and the API's connections are capped
+/// (`api.max_connections`) well below what is left. Warns when the limit is still small.
+fn raise_open_files_limit(max_connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let wanted = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, wanted) {
+            Ok(()) => limit.current = limit.maximum,
+            Err(e) => tracing::warn!(error = %e, "Cannot raise the open-files limit"),
+        }
+    }
+    let soft = limit.current.unwrap_or(u64::MAX);
+    tracing::debug!(open_files = soft, "Open-files limit");
+    if soft < (max_connections as u64) * 4 {
+        tracing::warn!(
+            open_files = soft,
+            max_connections,
+            "The open-files limit is small for api.max_connections; raise LimitNOFILE or lower api.max_connections"
+        );
+    }
 }
 
 /// An error and its causes on one line: `a: b: c`.

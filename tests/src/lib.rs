@@ -215,6 +215,23 @@ impl Daemon {
         d
     }
 
+    /// Like `start`, with the daemon's open-files limit (soft and hard) set to `nofile` by
+    /// util-linux's `prlimit`, so it cannot raise it.
+    pub fn start_with_open_files(config: &Path, nofile: u64) -> Self {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}")).arg("--").arg(binary()).args([
+            "run",
+            "--config",
+            &config.display().to_string(),
+        ]);
+        let mut d = Self::spawn_command(cmd, &[]);
+        d.wait_log("the daemon to start", |l| message(l) == "Porchlight is up");
+        d.addr = d
+            .find_log(|l| message(l) == "API listening")
+            .and_then(|l| l["fields"]["addr"].as_str().and_then(|a| a.parse().ok()));
+        d
+    }
+
     /// Spawns the binary with these arguments; stderr is collected as (JSON) log lines.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(binary());

@@ -210,6 +210,18 @@ fn hostile_plugins_fail_closed() {
         Decision::Deny { reason } => assert!(reason.len() < 4096, "{} bytes", reason.len()),
         other => panic!("{other:?}"),
     }
+    // Under a tight limit, an answer whose call (with the host lifting 4 MiB out of the
+    // plugin) took longer than the limit is never taken as the plugin's answer.
+    // (Loading has its own limit, so the plugin loads with a 1 ms decision limit.)
+    let mut tight = settings("hostile-huge-tight", r#"{"mode":"huge-string"}"#);
+    tight.limits.time = std::time::Duration::from_millis(1);
+    let p = engine().load(&tight, &plugin_bytes("hostile-plugin")).unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..20 {
+        let out = decide_one(&p, &attack);
+        if out.time_us > 1000 {
+            assert!(out.failure.as_deref().is_some_and(|f| f.contains("ran out of time")), "{out:?}");
+        }
+    }
     // A log flood is cut off; the decision itself still stands.
     let p = load("hostile-flood", "hostile-plugin", r#"{"mode":"log-flood"}"#);
     let (out, usage) = engine().run(&p, &attack, &context());
@@ -559,4 +571,87 @@ fn plugin_check_and_test_commands() {
     let out = run(&["plugin", "test", path, "--request", request.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("request.json"), "{}", text(&out.stderr));
+}
+
+/// Resource bounds the host keeps whatever a plugin does: its config error is cut like a deny
+/// reason, every log line costs from the budget however short, and loading has its own time
+/// limit so a plugin slower to start than to decide is not refused.
+#[test]
+fn plugin_output_and_loading_are_bounded() {
+    let e = engine();
+    let err = e
+        .load(&settings("c", r#"{"mode":"huge-config-error"}"#), &plugin_bytes("hostile-plugin"))
+        .expect_err("a rejected config");
+    assert!(err.0.starts_with("the plugin rejected its configuration: eee"), "{}", &err.0[..80]);
+    assert!(err.0.len() < 2200, "a 1 MiB config error is kept as {} bytes", err.0.len());
+
+    // 10 000 empty messages: the default 16 KiB budget pays for 64 lines, the rest are dropped.
+    let p = load("hostile-log-empty", "hostile-plugin", r#"{"mode":"log-empty"}"#);
+    let (out, usage) = engine().run(&p, &clip(&["front"], NOW - 600, NOW, "attack"), &context());
+    assert_eq!(out.decision.outcome(), "allow", "{out:?}");
+    let budget = Limits::default().log_bytes / host::LOG_LINE_COST;
+    assert_eq!(usage.log_dropped, 10_000 - budget, "{usage:?}");
+
+    // check-config spins for a few milliseconds: more than a 1 ms decision limit allows, well
+    // within loading's own limit.
+    let mut slow = settings("slow", r#"{"mode":"slow-check"}"#);
+    slow.limits.time = std::time::Duration::from_millis(1);
+    let p = e.load(&slow, &plugin_bytes("hostile-plugin")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(decide_one(&p, &clip(&["front"], NOW - 600, NOW, "fine")).decision.outcome(), "deny");
+}
+
+/// Plugin files are checked before they are read: only regular files, size first, never a
+/// read that blocks (a FIFO) or has no end (a link to /dev/zero).
+#[test]
+fn only_regular_plugin_files_of_bounded_size_are_read() {
+    use porchlight::config::PluginSettings;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo.wasm");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.wasm")).expect("symlink");
+    let big = std::fs::File::create(dir.path().join("big.wasm")).expect("create");
+    big.set_len(200 << 20).expect("a sparse 200 MiB file");
+    std::fs::create_dir(dir.path().join("dir.wasm")).expect("dir");
+    std::fs::write(dir.path().join("good.wasm"), plugin_bytes("deny-all")).expect("plugin");
+
+    let names = ["fifo", "zero", "big", "dir", "good"];
+    let plugins = PluginSettings {
+        dir: dir.path().to_owned(),
+        enabled: names
+            .iter()
+            .map(|n| {
+                let mut s = settings(n, "{}");
+                s.file = dir.path().join(format!("{n}.wasm"));
+                s
+            })
+            .collect(),
+    };
+    // On its own thread: a reload that blocked on the FIFO would never answer.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let engine = PolicyEngine::new(None).expect("engine");
+        let _ = tx.send(engine.reload(&plugins));
+    });
+    let reports = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the reload finished");
+    let reason = |name: &str| {
+        reports
+            .iter()
+            .find_map(|r| match r {
+                LoadReport::Rejected { plugin, reason, .. } if plugin == name => Some(reason.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    assert!(reason("fifo").ends_with("fifo.wasm is not a regular file (a FIFO)"), "{reports:?}");
+    assert!(reason("zero").ends_with("zero.wasm is not a regular file (a character device)"), "{reports:?}");
+    assert!(
+        reason("big").ends_with("big.wasm is 209715200 bytes, larger than the limit of 16777216"),
+        "{reports:?}"
+    );
+    assert!(reason("dir").ends_with("dir.wasm is not a regular file (a directory)"), "{reports:?}");
+    assert!(
+        reports.iter().any(|r| matches!(r, LoadReport::Loaded { plugin, .. } if plugin == "good")),
+        "{reports:?}"
+    );
 }

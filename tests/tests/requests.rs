@@ -3,7 +3,7 @@
 //! config can force privacy mode on, and the switch survives a restart.
 
 use porchlight_e2e::output_text as text;
-use porchlight_e2e::{Daemon, Setup, plugin_bytes};
+use porchlight_e2e::{Daemon, Setup, message, plugin_bytes};
 use serde_json::{Value, json};
 
 fn request(id: &str) -> Value {
@@ -117,7 +117,7 @@ fn config_forces_privacy_on() {
     let text = std::fs::read_to_string(&s.config).expect("config");
     std::fs::write(&s.config, text.replace("privacy = true", "")).expect("rewrite");
     d.signal("HUP");
-    d.wait_log("privacy mode to follow the config", |l| porchlight_e2e::message(l) == "Privacy mode off");
+    d.wait_log("privacy mode to follow the config", |l| message(l) == "Privacy mode off");
     let state = d.get_json("/api/privacy");
     assert_eq!((state["on"].clone(), state["forced"].clone()), (json!(false), json!(false)));
 }
@@ -160,4 +160,48 @@ fn hub_mode_from_the_command_line() {
     let _d = Daemon::start(&s.config);
     let out = s.cli(&["mode"]);
     assert!(text(&out).starts_with("hub mode: vacation"), "kept across a restart: {}", text(&out));
+}
+
+/// No grant of live video outlasts the resident's ceiling (`hub.max_live`), however long a
+/// policy allows it for: the decision is cut before it is recorded or acted on.
+#[test]
+fn a_live_grant_never_exceeds_the_residents_ceiling() {
+    let s = Setup::new(
+        "[[camera]]\nname = \"porch\"\nrtsp_url = \"rtsp://127.0.0.1:9/porch\"\nrecord = \"off\"\n\n\
+         [plugins]\ndir = \"plugins\"\nenabled = [\"allow\"]\ntime_limit = \"2s\"\n\n\
+         [plugins.policy.allow]\nconfig = { mode = \"allow\" }\n",
+    );
+    std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
+    std::fs::write(s.path("plugins/allow.wasm"), plugin_bytes("hostile-plugin")).expect("plugin");
+    let text = std::fs::read_to_string(&s.config).expect("config");
+    std::fs::write(&s.config, text.replacen("[hub]\n", "[hub]\nmax_live = \"5m\"\n", 1)).expect("config");
+    let d = Daemon::start(&s.config);
+    let body = json!({ "request": {
+        "id": "forever",
+        "requester": { "organisation": "Monitoring Co", "kind": "other" },
+        "kind": { "type": "live", "cameras": ["porch"], "max_seconds": u32::MAX },
+        "reason": "attack",
+        "legal_basis": { "type": "consent" },
+        "received_at": "2026-11-26T18:00:00Z",
+    }});
+    let (code, text) = d.post("/api/policy/evaluate", &body);
+    assert_eq!(code, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("verdict");
+    assert_eq!(v["decision"], "allow", "{v}");
+    assert_eq!(v["grant"]["live_max_seconds"], 300, "{v}");
+    assert_eq!(
+        v["plugins"][0]["grant"]["live_max_seconds"],
+        u32::MAX,
+        "the plugin's own answer is kept: {v}"
+    );
+    let cut = d.wait_log("the cut to be logged", |l| message(l) == "Live grant cut to hub.max_live");
+    assert_eq!(cut["fields"]["granted_s"], u32::MAX, "{cut}");
+    // The audit log records the cut grant as the final decision.
+    let log = std::fs::read_to_string(s.path("data/audit/audit.jsonl")).expect("audit log");
+    let decision: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["kind"] == "decision" && e["request_id"] == "forever")
+        .unwrap_or_else(|| panic!("no decision entry:\n{log}"));
+    assert_eq!(decision["final"]["grant"]["live_max_seconds"], 300, "{decision}");
 }

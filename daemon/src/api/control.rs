@@ -71,7 +71,7 @@ fn request_error(e: &RequestError) -> Response {
         RequestError::NotPending(_) | RequestError::NotSharing(_) => StatusCode::NOT_FOUND,
         RequestError::Wider(_) | RequestError::BadId(_) => StatusCode::BAD_REQUEST,
         RequestError::Privacy => StatusCode::CONFLICT,
-        RequestError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
+        RequestError::NotRecorded(_) | RequestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(code, &e.to_string())
 }

@@ -55,6 +55,8 @@ pub struct HubSettings {
     /// Privacy mode forced on by the config: nothing is shared and the runtime switch cannot
     /// turn it off.
     pub privacy: bool,
+    /// The longest any live share may last, whatever a policy grants or the resident approves.
+    pub max_live: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +64,13 @@ pub struct ApiSettings {
     pub enabled: bool,
     pub listen: SocketAddr,
     pub token: Option<Secret>,
+    /// Open connections at most, from all clients together.
+    pub max_connections: usize,
+    /// Open connections at most from one IP address.
+    pub max_connections_per_client: usize,
+    /// Time a client has to send a request's headers, and again its body; an idle keep-alive
+    /// connection is closed after it too.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -81,6 +81,7 @@ pub struct Hub {
     pub log_format: LogFormat,
     pub shutdown_timeout: Option<HumanDuration>,
     pub privacy: Option<bool>,
+    pub max_live: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +92,9 @@ pub struct Api {
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
     pub token_env: Option<String>,
+    pub max_connections: Option<u32>,
+    pub max_connections_per_client: Option<u32>,
+    pub request_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

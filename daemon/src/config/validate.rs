@@ -271,6 +271,10 @@ fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
     if shutdown_timeout.is_zero() || shutdown_timeout > Duration::from_secs(600) {
         cx.problem(at.key("shutdown_timeout"), "must be between 1ms and 10m");
     }
+    let max_live = h.max_live.map_or(Duration::from_secs(3600), |d| d.0);
+    if max_live < Duration::from_secs(10) || max_live > Duration::from_secs(86_400) {
+        cx.problem(at.key("max_live"), "must be between 10s and 24h");
+    }
     HubSettings {
         name,
         data_dir,
@@ -278,6 +282,7 @@ fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
         log_format: h.log_format,
         shutdown_timeout,
         privacy: h.privacy.unwrap_or(false),
+        max_live,
     }
 }
 
@@ -320,7 +325,29 @@ fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
             ),
         );
     }
-    ApiSettings { enabled, listen, token }
+    let max_connections = a.max_connections.unwrap_or(128);
+    if !(1..=4096).contains(&max_connections) {
+        cx.problem(at.key("max_connections"), "must be between 1 and 4096");
+    }
+    let max_connections_per_client = a.max_connections_per_client.unwrap_or(32);
+    if max_connections_per_client == 0 || max_connections_per_client > max_connections {
+        cx.problem(
+            at.key("max_connections_per_client"),
+            format!("must be between 1 and api.max_connections ({max_connections})"),
+        );
+    }
+    let request_timeout = a.request_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    if request_timeout < Duration::from_secs(1) || request_timeout > Duration::from_secs(300) {
+        cx.problem(at.key("request_timeout"), "must be between 1s and 5m");
+    }
+    ApiSettings {
+        enabled,
+        listen,
+        token,
+        max_connections: max_connections as usize,
+        max_connections_per_client: max_connections_per_client as usize,
+        request_timeout,
+    }
 }
 
 fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> StorageSettings {

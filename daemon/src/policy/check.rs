@@ -12,9 +12,18 @@ const MAX_TEXT: usize = 2048;
 /// The longest an `ask` may wait for the resident.
 pub const MAX_ASK_SECONDS: u32 = 7 * 86_400;
 
-fn clean(text: &str) -> String {
-    let mut s: String = text.chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
-    cut(&mut s, MAX_TEXT);
+/// A plugin's text as kept: at most `MAX_TEXT` bytes (cut first, so a huge string costs no
+/// more than a short one), control characters but newlines made spaces.
+pub(super) fn clean(text: &str) -> String {
+    let mut at = text.len().min(MAX_TEXT);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut s: String =
+        text[..at].chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
+    if at < text.len() {
+        s.push('…');
+    }
     s
 }
 

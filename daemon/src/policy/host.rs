@@ -31,6 +31,63 @@ pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 pub const MAX_MEMORY: usize = 256 << 20;
 /// One log message is cut to this many bytes.
 const MAX_LOG_MESSAGE: usize = 4096;
+/// What one log line costs from a call's log budget on top of its text: a log line is written
+/// with its time, level, plugin name and fields, so even an empty message is not free.
+pub const LOG_LINE_COST: usize = 256;
+/// Wall-clock time for each of the two calls made when a plugin loads (`check-config`, and
+/// the conformance `decide`), whatever the plugin's own time limit: instantiating a plugin
+/// with a large data segment on a busy machine can take longer than a decision may.
+pub const LOAD_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Reads a plugin file: only a regular file (after following links), at most
+/// [`MAX_PLUGIN_BYTES`], checked before reading and read with that cap. Opening never blocks
+/// (a FIFO named `x.wasm` is refused, not waited on).
+pub fn read_plugin_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    let meta = file.metadata().map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(LoadError(format!("{shown} is not a regular file ({})", file_kind(&meta))));
+    }
+    if meta.len() > MAX_PLUGIN_BYTES as u64 {
+        return Err(LoadError(format!(
+            "{shown} is {} bytes, larger than the limit of {MAX_PLUGIN_BYTES}",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PLUGIN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        return Err(LoadError(format!("{shown} grew past the limit of {MAX_PLUGIN_BYTES} bytes while read")));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
 
 /// Resource limits for one call of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +189,12 @@ impl wit::PolicyImports for HostState {
     fn log(&mut self, level: w::LogLevel, message: String) {
         let mut message = message;
         super::check::cut(&mut message, MAX_LOG_MESSAGE);
-        if message.len() > self.log_budget {
+        let cost = message.len() + LOG_LINE_COST;
+        if cost > self.log_budget {
             self.log_dropped += 1;
             return;
         }
-        self.log_budget -= message.len();
+        self.log_budget -= cost;
         if message.contains(char::is_control) {
             message = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         }
@@ -434,9 +492,8 @@ impl Host {
                 .and_then(|inner| f(&mut store, &Instance { inner, exports: &compiled.exports }))
         };
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let data = store.data();
-        let usage = Usage { time: started.elapsed(), fuel, log_dropped: data.log_dropped };
-        let result = result.map_err(|e| match (e.downcast_ref::<Trap>(), data.oom) {
+        let (log_dropped, oom) = (store.data().log_dropped, store.data().oom);
+        let result = result.map_err(|e| match (e.downcast_ref::<Trap>(), oom) {
             (_, Some(wanted)) => CallError::OutOfMemory { limit: limits.memory, wanted },
             (Some(Trap::Interrupt), _) => CallError::Timeout(limits.time),
             (Some(Trap::OutOfFuel), _) => CallError::OutOfFuel(limits.fuel),
@@ -450,7 +507,16 @@ impl Host {
             (Some(t), _) => CallError::Trap(t.to_string()),
             (None, _) => CallError::Other(one_line(&format!("{e:#}"))),
         });
-        (result, usage)
+        // The host's own work on the answer (lifting a long string out of the plugin's memory,
+        // resetting that memory) counts against the time limit too: an answer that arrives
+        // late is not taken, however it got late.
+        drop(store);
+        let time = started.elapsed();
+        let result = match result {
+            Ok(_) if time > limits.time => Err(CallError::Timeout(limits.time)),
+            r => r,
+        };
+        (result, Usage { time, fuel, log_dropped })
     }
 }
 

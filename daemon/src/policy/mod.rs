@@ -8,6 +8,7 @@ mod check;
 mod compose;
 mod convert;
 pub mod host;
+pub mod pool;
 pub mod recent;
 pub mod service;
 pub mod types;
@@ -157,17 +158,25 @@ impl PolicyEngine {
                 c
             }
         };
-        let (checked, _) = self.host.call(&settings.name, &compiled, settings.limits, |store, p| {
-            p.check_config(store, &settings.config)
-        });
+        // Loading has its own time limit (instantiating a large plugin on a busy machine may take
+        // longer than a decision may); fuel and memory stay the plugin's own.
+        let limits = Limits { time: settings.limits.time.max(host::LOAD_TIME_LIMIT), ..settings.limits };
+        let (checked, _) = self
+            .host
+            .call(&settings.name, &compiled, limits, |store, p| p.check_config(store, &settings.config));
         match checked {
             Ok(Ok(())) => {}
-            Ok(Err(msg)) => return Err(LoadError(format!("the plugin rejected its configuration: {msg}"))),
+            Ok(Err(msg)) => {
+                // Cut like a deny reason: it is kept in the audit log, `/api/plugins` and every
+                // later decision while the plugin stays rejected.
+                let msg = check::clean(&msg).replace('\n', " ");
+                return Err(LoadError(format!("the plugin rejected its configuration: {msg}")));
+            }
             Err(e) => return Err(LoadError(format!("check-config {e}"))),
         }
         let (request, context) = conformance_sample();
         let (wreq, wctx) = (convert::request(&request), convert::context(&context));
-        let (answer, _) = self.host.call(&settings.name, &compiled, settings.limits, |store, p| {
+        let (answer, _) = self.host.call(&settings.name, &compiled, limits, |store, p| {
             p.decide(store, &settings.config, &wreq, &wctx)
         });
         if let Some(failure) = judge(&request, answer).1 {
@@ -188,17 +197,15 @@ impl PolicyEngine {
                 Slot::Loaded(p) if p.name == ps.name => Some(Arc::clone(p)),
                 _ => None,
             });
-            let attempt = std::fs::read(&ps.file)
-                .map_err(|e| LoadError(format!("cannot read {}: {e}", ps.file.display())))
-                .and_then(|bytes| {
-                    if let Some(p) = &previous
-                        && p.sha256 == sha256_hex(&bytes)
-                        && p.settings == *ps
-                    {
-                        return Ok(None);
-                    }
-                    self.load(ps, &bytes).map(Some)
-                });
+            let attempt = host::read_plugin_file(&ps.file).and_then(|bytes| {
+                if let Some(p) = &previous
+                    && p.sha256 == sha256_hex(&bytes)
+                    && p.settings == *ps
+                {
+                    return Ok(None);
+                }
+                self.load(ps, &bytes).map(Some)
+            });
             match (attempt, previous) {
                 (Ok(None), Some(p)) => {
                     reports.push(LoadReport::Unchanged { plugin: ps.name.clone() });

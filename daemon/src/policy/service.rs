@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::pool::{Admission, Busy, DecisionPool};
 use super::{Context, Decision, LoadReport, PolicyEngine, Request, Slot, Verdict};
 use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
@@ -31,6 +32,10 @@ pub struct PolicyService {
     pub metrics: Metrics,
     /// The cameras' latest events, filled into every decision's context.
     pub recent: super::recent::Recent,
+    /// Where decisions run (never on the async runtime).
+    pub pool: DecisionPool,
+    /// For `hub.max_live`, the ceiling on any live grant.
+    pub settings: watch::Receiver<Arc<Settings>>,
 }
 
 impl PolicyService {
@@ -111,9 +116,31 @@ impl PolicyService {
         }
     }
 
-    /// Decides a request with every plugin and records it. `source` says where it came from
-    /// (e.g. `api-evaluate`, `relay`). Fails closed when the record cannot be written.
-    pub async fn decide(&self, request: Request, context: Context, source: &str) -> Verdict {
+    /// Decides a request with every plugin and records it, on the decision pool. `source` says
+    /// where it came from (e.g. `api-evaluate`, `relay`). Fails closed when the record cannot be
+    /// written; `Busy` (nothing decided, nothing recorded) when the pool's queue is full and
+    /// `admission` says not to wait.
+    pub async fn decide(
+        self: &Arc<Self>,
+        request: Request,
+        context: Context,
+        source: &str,
+        admission: Admission,
+    ) -> Result<Verdict, Busy> {
+        let (me, source) = (Arc::clone(self), source.to_owned());
+        let id = request.id.clone();
+        let ran = self.pool.run(admission, move || me.decide_now(request, context, &source)).await?;
+        Ok(ran.unwrap_or_else(|| {
+            tracing::error!(request = %id, "The policy engine failed while deciding; denied");
+            Verdict {
+                decision: Decision::deny("the policy engine failed, so nothing is shared"),
+                plugins: Vec::new(),
+            }
+        }))
+    }
+
+    /// The decision itself, on the calling (worker) thread.
+    fn decide_now(&self, request: Request, context: Context, source: &str) -> Verdict {
         let mut context = context;
         self.recent.apply(&mut context);
         self.bus.publish(
@@ -125,16 +152,13 @@ impl PolicyService {
         );
         let recorded =
             self.audit_entry("request", json!({ "source": source, "request": request, "context": context }));
-        let engine = Arc::clone(&self.engine);
-        let (req, ctx) = (request.clone(), context);
-        let verdict =
-            tokio::task::spawn_blocking(move || engine.decide(&req, &ctx)).await.unwrap_or_else(|e| {
-                Verdict {
-                    decision: Decision::deny(format!("policy engine failed: {e}")),
-                    plugins: Vec::new(),
-                }
-            });
-        let mut verdict = verdict;
+        let mut verdict = self.engine.decide(&request, &context);
+        let max_live = self.settings.borrow().hub.max_live;
+        if let Decision::Allow { grant } = &mut verdict.decision
+            && let Some(cut) = cap_live(grant, max_live)
+        {
+            tracing::info!(request = %request.id, granted_s = cut, max_live_s = max_live.as_secs(), "Live grant cut to hub.max_live");
+        }
         if !recorded {
             verdict.decision = Decision::deny("the audit log cannot be written, so nothing is shared");
         }
@@ -208,6 +232,19 @@ fn watch_dir(dir: &std::path::Path, tx: mpsc::Sender<()>) -> Option<(PathBuf, no
             tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch the plugin directory; plugins reload with the config");
             None
         }
+    }
+}
+
+/// Cuts a live grant to the resident's ceiling (`hub.max_live`); returns what was granted if it
+/// was longer.
+pub fn cap_live(grant: &mut super::Grant, max_live: Duration) -> Option<u32> {
+    let ceiling = u32::try_from(max_live.as_secs()).unwrap_or(u32::MAX);
+    match grant.live_max_seconds {
+        Some(s) if s > ceiling => {
+            grant.live_max_seconds = Some(ceiling);
+            Some(s)
+        }
+        _ => None,
     }
 }
 

@@ -39,7 +39,20 @@ impl Policy for Hostile {
             "log-flood",
             "empty-grant",
             "remember",
+            "log-empty",
+            "slow-check",
         ];
+        // A megabyte of error text: the host must not carry it around whole.
+        if config.mode == "huge-config-error" {
+            return Err("e".repeat(1 << 20));
+        }
+        // Spends a few milliseconds here, once, when it loads (well within the fuel limit).
+        if config.mode == "slow-check" {
+            let mut i: u64 = 0;
+            while std::hint::black_box(i) < 2_000_000 {
+                i += 1;
+            }
+        }
         if MODES.contains(&config.mode.as_str()) {
             Ok(())
         } else {
@@ -99,6 +112,13 @@ impl Policy for Hostile {
                 let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 let kept: &'static mut String = Box::leak(Box::new(format!("request {}", request.id)));
                 Decision::Deny(format!("call {n}; kept {:?} at {:p}", kept, kept.as_ptr()))
+            }
+            // Empty log lines cost the hub a line each, however short.
+            "log-empty" => {
+                for _ in 0..10_000 {
+                    log(LogLevel::Info, "");
+                }
+                Decision::Allow(Grant::everything(request))
             }
             "empty-grant" => Decision::Allow(Grant { cameras: vec![], ..Grant::everything(request) }),
             _ => Decision::Deny("unknown mode".into()),
