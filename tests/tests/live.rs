@@ -136,6 +136,54 @@ fn a_live_grant_streams_the_camera_until_its_time_is_over() {
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }
 
+/// An ingest URL with a stream key in its query (`…/live/keyed?key=…`, as MediaMTX and most
+/// ingest services hand out): the receiver (ffmpeg, which matches each `SETUP` against the
+/// track URL its SDP resolves to) takes both tracks, the file plays, and the key is in no log
+/// line and no audit entry, not even in the error for an ingest URL the hub refuses.
+#[test]
+fn a_keyed_ingest_url_gets_the_stream_and_the_key_stays_out_of_the_logs() {
+    const KEY: &str = "k3y-9f2c1e";
+    let Some(camera) = RtspServer::start() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The receiver listens at `rtsp://127.0.0.1:<port>/live/<name>`: the name carries the query.
+    let Some(mut receiver) = RtspReceiver::start(tmp.path(), &format!("keyed?key={KEY}")) else { return };
+    assert!(receiver.url.ends_with(&format!("/live/keyed?key={KEY}")), "{}", receiver.url);
+    let ca = TestCa::new("Live test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    center.set_ingest("live-k1", "front", &receiver.url);
+    // Unencrypted to a host that is not loopback: refused before any connection.
+    center.set_ingest("live-k2", "front", &format!("rtsp://192.0.2.7:8554/live/keyed?key={KEY}"));
+    let s = hub(&center, &ca, &camera.url("h264"));
+    let d = Daemon::start(&s.config);
+    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+
+    ask_and_approve(&center, &d, "live-k1", 8, json!({}));
+    receiver.wait_exit(WAIT);
+    let probe = media::probe(&receiver.file);
+    assert_eq!(media::codecs(&probe), ["h264", "aac"], "{probe}\n{}", receiver.stderr());
+    media::assert_decodes(&receiver.file);
+
+    // `relay_stopped` comes after the camera's `share_failed` entry is written.
+    let mut events = porchlight_e2e::EventStream::open(d.addr.expect("api"), None);
+    ask_and_approve(&center, &d, "live-k2", 120, json!({}));
+    let over = events.next_matching(|e| e["type"] == "relay_stopped" && e["request_id"] == "live-k2");
+    assert!(over["reason"].as_str().is_some_and(|r| r.starts_with("no camera could be streamed")), "{over}");
+
+    let log = audit(&s);
+    let started = entry(&log, "live_started", "live-k1");
+    assert_eq!(started["ingest"], receiver.url.split('?').next().expect("url"), "{started}");
+    assert_eq!(started["audio"], true, "{started}");
+    let stopped = entry(&log, "live_stopped", "live-k1");
+    assert_eq!(stopped["reason"], "the grant's time is over", "{stopped}");
+    assert!(stopped["bytes"].as_u64().is_some_and(|b| b > 10_000), "{stopped}");
+    let failed = entry(&log, "share_failed", "live-k2");
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("not loopback")), "{failed}");
+    let everything = serde_json::to_string(&log).expect("audit as text");
+    assert!(!everything.contains(KEY), "the stream key is in the audit log: {log:#?}");
+    let lines = d.log_text();
+    assert!(!lines.contains(KEY), "the stream key is in the log:\n{lines}");
+}
+
 #[test]
 fn privacy_mode_and_the_resident_cut_a_live_stream_within_a_second() {
     let Some(camera) = RtspServer::start() else { return };

@@ -228,22 +228,26 @@ async fn ingest_url(
 
 /// An ingest URL the hub will push to: `rtsps://` anywhere, `rtsp://` (unencrypted) only to a
 /// loopback host; no user name or password in it.
+/// The error names the URL without its query (see [`redacted`]). A fragment is dropped: it is
+/// never part of a request.
 pub fn check_ingest(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let shown = redacted(s);
+    let mut url = Url::parse(s).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the ingest URL must not carry a user name or password".into());
     }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() {
-        return Err(format!("the ingest URL {s:?} has no host"));
+        return Err(format!("the ingest URL {shown:?} has no host"));
     }
+    url.set_fragment(None);
     match url.scheme() {
         "rtsps" => Ok(url),
         "rtsp" if is_loopback(&url) => Ok(url),
         "rtsp" => Err(format!(
-            "the ingest URL {s:?} is unencrypted `rtsp://` to a host that is not loopback; only `rtsps://` leaves the hub"
+            "the ingest URL {shown:?} is unencrypted `rtsp://` to a host that is not loopback; only `rtsps://` leaves the hub"
         )),
-        other => Err(format!("the ingest URL {s:?} has scheme {other:?}; expected `rtsps://`")),
+        other => Err(format!("the ingest URL {shown:?} has scheme {other:?}; expected `rtsps://`")),
     }
 }
 
@@ -425,12 +429,28 @@ fn shown_url(u: &Url) -> String {
     u.to_string()
 }
 
-/// The URL of track `t` (`<ingest>/trackID=<t>`, keeping any query), as the SDP names it.
+/// The URL `SETUP` asks for track `t`: `trackID=<t>` appended to the ingest URL's path, any
+/// query kept at the end (`rtsp://h/live/x/trackID=1?key=…`).
 fn control_url(ingest: &Url, t: usize) -> Url {
     let mut u = ingest.clone();
     let path = u.path().trim_end_matches('/').to_owned();
     u.set_path(&format!("{path}/trackID={t}"));
     u
+}
+
+/// Track `t`'s `a=control` in the SDP. Without a query, relative (`trackID=<t>`): every
+/// receiver resolves it against the ingest URL to [`control_url`]. With a query, receivers
+/// resolve a relative control differently (ffmpeg appends it after the query and refuses any
+/// other `SETUP` URL; GStreamer's server takes the query as part of the control), so the SDP
+/// names [`control_url`] itself, absolute, and `SETUP` asks for exactly that string, which
+/// ffmpeg and MediaMTX match as it is.
+fn sdp_control(ingest: &Url, t: usize) -> String {
+    if ingest.query().is_some() { control_url(ingest, t).to_string() } else { format!("trackID={t}") }
+}
+
+/// A URL as text for errors: cut before its query and fragment, which may hold a stream key.
+fn redacted(s: &str) -> &str {
+    s.split(['?', '#']).next().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,16 +880,20 @@ fn sdp(video: &VideoTrack, audio: Option<&AudioTrack>, ingest: &Url) -> String {
     let ip = if host.contains(':') { "IP6" } else { "IP4" };
     let mut s = format!(
         "v=0\r\no=- 0 0 IN {ip} {host}\r\ns=Porchlight live\r\nc=IN {ip} {host}\r\nt=0 0\r\na=tool:porchlight\r\n\
-         m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{VIDEO_PT} {}\r\na=fmtp:{VIDEO_PT} {}\r\na=control:trackID=0\r\n",
+         m=video 0 RTP/AVP {VIDEO_PT}\r\na=rtpmap:{VIDEO_PT} {}\r\na=fmtp:{VIDEO_PT} {}\r\na=control:{}\r\n",
         video.rtpmap(),
-        video.fmtp
+        video.fmtp,
+        sdp_control(ingest, 0)
     );
     if let Some(a) = audio {
         s.push_str(&format!(
             "m=audio 0 RTP/AVP {AUDIO_PT}\r\na=rtpmap:{AUDIO_PT} mpeg4-generic/{}/{}\r\n\
              a=fmtp:{AUDIO_PT} streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config={}\r\n\
-             a=control:trackID=1\r\n",
-            a.rate, a.channels, a.config
+             a=control:{}\r\n",
+            a.rate,
+            a.channels,
+            a.config,
+            sdp_control(ingest, 1)
         ));
     }
     s
@@ -990,12 +1014,73 @@ mod tests {
         assert!(check_ingest("http://127.0.0.1/live").is_err());
         assert!(check_ingest("not a url").is_err());
         assert_eq!(
-            control_url(&Url::parse("rtsp://127.0.0.1:1/live/x?k=1").expect("url"), 1).as_str(),
-            "rtsp://127.0.0.1:1/live/x/trackID=1?k=1"
-        );
-        assert_eq!(
             shown_url(&Url::parse("rtsp://127.0.0.1:1/live/x?k=1").expect("url")),
             "rtsp://127.0.0.1:1/live/x"
         );
+        assert_eq!(
+            check_ingest("rtsp://127.0.0.1:1/live/x?key=1#part").expect("ok").as_str(),
+            "rtsp://127.0.0.1:1/live/x?key=1",
+            "no fragment in requests"
+        );
+    }
+
+    #[test]
+    fn a_refused_ingest_url_is_named_without_its_stream_key() {
+        for bad in [
+            "rtsp://203.0.113.9/live/x?key=s3cret",
+            "ftp://127.0.0.1/live/x?key=s3cret",
+            "rtsp:///live?key=s3cret",
+            "no url?key=s3cret",
+        ] {
+            let e = check_ingest(bad).expect_err(bad);
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        let e = check_ingest("rtsp://203.0.113.9/live/x?key=s3cret").expect_err("plain to the outside");
+        assert!(e.contains("\"rtsp://203.0.113.9/live/x\""), "{e}");
+    }
+
+    fn sdp_of(ingest: &str, audio: bool) -> (Url, String) {
+        let ingest = Url::parse(ingest).expect("url");
+        let aac = AudioTrack { rate: 16000, channels: 1, config: "1408".into() };
+        let sdp = sdp(&h264(), audio.then_some(&aac), &ingest);
+        (ingest, sdp)
+    }
+
+    fn controls(sdp: &str) -> Vec<&str> {
+        sdp.lines().filter_map(|l| l.strip_prefix("a=control:")).collect()
+    }
+
+    #[test]
+    fn without_a_query_tracks_are_named_relative_to_the_ingest_url() {
+        let (ingest, sdp) = sdp_of("rtsp://127.0.0.1:8554/live/front", true);
+        assert_eq!(controls(&sdp), ["trackID=0", "trackID=1"]);
+        assert_eq!(control_url(&ingest, 1).as_str(), "rtsp://127.0.0.1:8554/live/front/trackID=1");
+        let (ingest, sdp) = sdp_of("rtsp://127.0.0.1:8554/live/front/", false);
+        assert_eq!(controls(&sdp), ["trackID=0"]);
+        assert_eq!(control_url(&ingest, 0).as_str(), "rtsp://127.0.0.1:8554/live/front/trackID=0");
+    }
+
+    /// A relative control under a URL with a query resolves differently at each receiver
+    /// (ffmpeg: `…/front?key=abc/trackID=0`; MediaMTX also `…/front/trackID=0?key=abc`), so the
+    /// SDP names each track's URL in full, and `SETUP` asks for that very string.
+    #[test]
+    fn with_a_query_tracks_are_named_by_absolute_urls_that_keep_the_query() {
+        let (ingest, sdp) = sdp_of("rtsps://ingest.example.org/live/front?key=abc&x=%2B1", true);
+        assert_eq!(
+            controls(&sdp),
+            [
+                "rtsps://ingest.example.org/live/front/trackID=0?key=abc&x=%2B1",
+                "rtsps://ingest.example.org/live/front/trackID=1?key=abc&x=%2B1"
+            ]
+        );
+        for t in 0..2 {
+            assert_eq!(
+                control_url(&ingest, t).as_str(),
+                controls(&sdp)[t],
+                "SETUP asks for what the SDP names"
+            );
+        }
+        let (_, sdp) = sdp_of("rtsp://[::1]:8554?key=abc", false);
+        assert_eq!(controls(&sdp), ["rtsp://[::1]:8554/trackID=0?key=abc"]);
     }
 }
