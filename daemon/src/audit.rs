@@ -6,16 +6,22 @@
 //! text without that field; every entry carries the previous entry's hash in `prev` and a
 //! sequence number one higher than the previous. A separate head file records the newest
 //! entry, so a truncated tail is caught too. Every append is fsynced before it returns.
+//!
+//! Both files can be rewritten together by someone with disk access, so the head is also kept
+//! outside the hub as an [`Anchor`] (entry count and hash: published over MQTT and sent with the
+//! relay's decisions, [`Audit::subscribe`]); [`verify`] checks the log against such anchors.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::evidence::sha256_hex;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -39,10 +45,82 @@ pub struct Head {
     pub hash: String,
 }
 
+/// The log's head as it is kept outside the hub: the log had `entries` entries and the last of
+/// them hashed to `hash` (for no entries, [`GENESIS`]). Written `ENTRIES:HASH`; as JSON
+/// `{"entries":N,"hash":"…"}`. A log rewritten at or before that entry no longer contains it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Anchor {
+    pub entries: u64,
+    pub hash: String,
+}
+
+/// An audit head (`--head`, a head file) that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("audit head {text:?}: {problem}")]
+pub struct BadAnchor {
+    /// The start of the text.
+    pub text: String,
+    pub problem: String,
+}
+
+impl Anchor {
+    /// The head of a log with no entries.
+    pub fn empty() -> Self {
+        Self { entries: 0, hash: GENESIS.to_owned() }
+    }
+
+    /// The head of a log whose newest entry is `head` (`None`: no entries).
+    pub fn of(head: Option<&Head>) -> Self {
+        head.map_or_else(Self::empty, |h| Self { entries: h.seq + 1, hash: h.hash.clone() })
+    }
+
+    /// `ENTRIES:HASH` with the hash cut short, for messages.
+    fn short(&self) -> String {
+        format!("{}:{}…", self.entries, &self.hash[..self.hash.len().min(12)])
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.entries, self.hash)
+    }
+}
+
+impl FromStr for Anchor {
+    type Err = BadAnchor;
+
+    /// `ENTRIES:HASH` (as `porchlight audit head` prints it), or JSON: the object published on
+    /// MQTT (`{"entries":N,"hash":"…","time":"…"}`) or a relay decision holding `audit_head`.
+    fn from_str(text: &str) -> Result<Self, BadAnchor> {
+        let t = text.trim();
+        let bad =
+            |problem: &str| BadAnchor { text: t.chars().take(80).collect(), problem: problem.to_owned() };
+        let (entries, hash) = if t.starts_with('{') {
+            let v: Value = serde_json::from_str(t).map_err(|e| bad(&format!("not JSON: {e}")))?;
+            let v = v.get("audit_head").unwrap_or(&v);
+            let entries = v["entries"].as_u64().ok_or_else(|| bad("no `entries` number"))?;
+            (entries, v["hash"].as_str().ok_or_else(|| bad("no `hash` string"))?.to_owned())
+        } else {
+            let (n, h) = t.split_once(':').ok_or_else(|| bad("expected ENTRIES:HASH"))?;
+            (n.parse::<u64>().map_err(|_| bad("the entry count is not a number"))?, h.to_owned())
+        };
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("the hash is not 64 hex digits"));
+        }
+        let hash = hash.to_ascii_lowercase();
+        if entries == 0 && hash != GENESIS {
+            return Err(bad("the head of an empty log has the hash 64 zeros"));
+        }
+        Ok(Self { entries, hash })
+    }
+}
+
 /// An open audit log. Cheap to clone; appends are serialised.
 #[derive(Debug, Clone)]
 pub struct Audit {
     inner: Arc<Mutex<Writer>>,
+    /// The current head, for those who publish it (MQTT).
+    head: Arc<watch::Sender<Anchor>>,
 }
 
 #[derive(Debug)]
@@ -104,8 +182,12 @@ impl Audit {
                 write_head(dir, &Head { seq, hash: prev.clone() })?;
             }
         }
-        let audit =
-            Self { inner: Arc::new(Mutex::new(Writer { dir: dir.to_owned(), file, next_seq, prev })) };
+        let anchor =
+            if next_seq == 0 { Anchor::empty() } else { Anchor { entries: next_seq, hash: prev.clone() } };
+        let audit = Self {
+            inner: Arc::new(Mutex::new(Writer { dir: dir.to_owned(), file, next_seq, prev })),
+            head: Arc::new(watch::Sender::new(anchor)),
+        };
         if let Some(bytes) = torn {
             tracing::warn!(bytes, file = %path.display(), "Audit log ended in a torn line (crash during append); cut it off");
             audit.append("audit_recovered", serde_json::json!({ "torn_bytes": bytes }))?;
@@ -142,7 +224,19 @@ impl Audit {
         write_head(&w.dir, &head)?;
         w.next_seq += 1;
         w.prev = hash;
+        // Still under the lock, so watchers see heads in order.
+        self.head.send_replace(Anchor::of(Some(&head)));
         Ok(head)
+    }
+
+    /// The current head as an [`Anchor`].
+    pub fn anchor(&self) -> Anchor {
+        self.head.borrow().clone()
+    }
+
+    /// Follows the head: the receiver sees a change after every append.
+    pub fn subscribe(&self) -> watch::Receiver<Anchor> {
+        self.head.subscribe()
     }
 
     /// The newest entry, if any.
@@ -170,21 +264,32 @@ fn write_head(dir: &Path, head: &Head) -> Result<(), AuditError> {
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every entry is intact and the head file agrees.
+    /// Every entry is intact, the head file agrees and the log contains every anchor.
     Intact { entries: u64, head: Option<Head> },
-    /// The first bad line (1-based) and why.
+    /// The first bad line (1-based; 0: the log file as a whole) and why.
     Broken { line: usize, message: String },
 }
 
 /// Checks the whole chain in `dir`: each line's hash, its link to the previous line, the
-/// sequence, and the head file. Names the first line that is wrong.
-pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
+/// sequence, that the log contains every one of `anchors` (heads kept outside the hub), and the
+/// head file. Names the first line that is wrong.
+pub fn verify(dir: &Path, anchors: &[Anchor]) -> Result<Verdict, AuditError> {
     let path = dir.join(LOG_FILE);
     let io = |source| AuditError::Io { path: path.clone(), source };
     let file = match File::open(&path) {
         Ok(f) => f,
-        // A hub that has not recorded anything yet.
+        // A hub that has not recorded anything yet, unless an anchor says it had.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.join(HEAD_FILE).exists() => {
+            if let Some(a) = anchors.iter().filter(|a| a.entries > 0).max_by_key(|a| a.entries) {
+                return Ok(Verdict::Broken {
+                    line: 0,
+                    message: format!(
+                        "the log is missing but the audit head {} says it had {} entries: it was deleted",
+                        a.short(),
+                        a.entries
+                    ),
+                });
+            }
             return Ok(Verdict::Intact { entries: 0, head: None });
         }
         Err(e) => return Err(io(e)),
@@ -216,9 +321,27 @@ pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
             Some(s) => return broken(format!("sequence number {s}, expected {expected_seq}")),
             None => return broken("no sequence number".into()),
         }
+        if let Some(a) = anchors.iter().find(|a| a.entries == expected_seq + 1 && a.hash != hash) {
+            return broken(format!(
+                "entry {expected_seq} does not match the audit head {} (it hashes to {}…): the log was rewritten at or before this entry",
+                a.short(),
+                &hash[..12],
+            ));
+        }
         prev = hash.to_owned();
         last = Some(Head { seq: expected_seq, hash: prev.clone() });
         expected_seq += 1;
+    }
+    if let Some(a) = anchors.iter().filter(|a| a.entries > expected_seq).max_by_key(|a| a.entries) {
+        let line = usize::try_from(expected_seq).unwrap_or(usize::MAX);
+        return Ok(Verdict::Broken {
+            line,
+            message: format!(
+                "the log has {expected_seq} entries but the audit head {} says it had {}: entries were cut off the end or the log was replaced",
+                a.short(),
+                a.entries
+            ),
+        });
     }
     match std::fs::read_to_string(dir.join(HEAD_FILE)) {
         Ok(text) => {
@@ -310,7 +433,7 @@ mod tests {
     }
 
     fn broken_line(dir: &Path) -> usize {
-        match verify(dir).expect("verify") {
+        match verify(dir, &[]).expect("verify") {
             Verdict::Broken { line, .. } => line,
             Verdict::Intact { .. } => panic!("tampering not detected"),
         }
@@ -324,7 +447,7 @@ mod tests {
         let audit = Audit::open(dir.path()).expect("reopen");
         let head = audit.append("decision", json!({ "outcome": "deny" })).expect("append");
         assert_eq!(head.seq, 3);
-        match verify(dir.path()).expect("verify") {
+        match verify(dir.path(), &[]).expect("verify") {
             Verdict::Intact { entries, head: Some(h) } => {
                 assert_eq!(entries, 4);
                 assert_eq!(h, head);
@@ -380,7 +503,7 @@ mod tests {
         let mut truncated = orig;
         truncated.truncate(3);
         write_lines(dir.path(), &truncated);
-        match verify(dir.path()).expect("verify") {
+        match verify(dir.path(), &[]).expect("verify") {
             Verdict::Broken { message, .. } => assert!(message.contains("cut off the end"), "{message}"),
             v => panic!("{v:?}"),
         }
@@ -398,7 +521,7 @@ mod tests {
         let all = entries(dir.path()).expect("entries");
         assert_eq!(all.len(), 3);
         assert_eq!(all[2]["kind"], "audit_recovered");
-        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 3, .. }));
+        assert!(matches!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 3, .. }));
     }
 
     #[test]
@@ -413,7 +536,7 @@ mod tests {
         };
         heads(1);
         Audit::open(dir.path()).expect("reopen");
-        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 3, .. }));
+        assert!(matches!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 3, .. }));
         // Two behind is not a crash: it is left for verify to report.
         let (dir2, audit2) = log_with(4);
         drop(audit2);
@@ -421,13 +544,171 @@ mod tests {
         let (_, hash) = split_hash(&l[1]).expect("hash");
         write_head(dir2.path(), &Head { seq: 1, hash: hash.to_owned() }).expect("head");
         Audit::open(dir2.path()).expect("reopen");
-        assert!(matches!(verify(dir2.path()).expect("verify"), Verdict::Broken { .. }));
+        assert!(matches!(verify(dir2.path(), &[]).expect("verify"), Verdict::Broken { .. }));
+    }
+
+    /// What someone with disk access can do: write `entries` as a freshly chained log, and a
+    /// head file to match.
+    fn rechain(dir: &Path, entries: &[Value]) {
+        let mut prev = GENESIS.to_owned();
+        let mut out = Vec::new();
+        for (seq, e) in entries.iter().enumerate() {
+            let mut e = e.clone();
+            let obj = e.as_object_mut().expect("object");
+            obj.remove("hash");
+            obj.insert("seq".into(), seq.into());
+            obj.insert("prev".into(), prev.clone().into());
+            let body = e.to_string();
+            let hash = sha256_hex(body.as_bytes());
+            out.push(format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]));
+            prev = hash;
+        }
+        write_lines(dir, &out);
+        let seq = u64::try_from(entries.len()).expect("small") - 1;
+        write_head(dir, &Head { seq, hash: prev }).expect("head");
+    }
+
+    fn intact(dir: &Path) -> u64 {
+        match verify(dir, &[]).expect("verify") {
+            Verdict::Intact { entries, .. } => entries,
+            v => panic!("the rewrite should pass a plain verify: {v:?}"),
+        }
+    }
+
+    fn anchored(dir: &Path, anchors: &[Anchor]) -> (usize, String) {
+        match verify(dir, anchors).expect("verify") {
+            Verdict::Broken { line, message } => (line, message),
+            v => panic!("the rewrite passed the anchor: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn deleting_the_last_entries_fails_against_an_anchor() {
+        let (dir, audit) = log_with(6);
+        let anchor = audit.anchor();
+        assert_eq!(anchor, Anchor { entries: 6, hash: audit.head().expect("head").hash });
+        drop(audit);
+        let mut all = entries(dir.path()).expect("entries");
+        all.truncate(4);
+        rechain(dir.path(), &all);
+        assert_eq!(intact(dir.path()), 4);
+        let (line, message) = anchored(dir.path(), &[anchor]);
+        assert_eq!(line, 4);
+        assert!(message.contains("the log has 4 entries but the audit head 6:"), "{message}");
+        assert!(message.contains("cut off the end"), "{message}");
+    }
+
+    #[test]
+    fn forged_entries_appended_fail_against_a_later_anchor_only() {
+        let (dir, audit) = log_with(4);
+        // While the hub runs, forged entries are appended and the head file rewritten.
+        let mut all = entries(dir.path()).expect("entries");
+        all.push(json!({ "kind": "revoked", "request_id": "r1", "by": "resident (api)", "time": "2026-11-27T08:00:00Z" }));
+        all.push(json!({ "kind": "revoked", "request_id": "r2", "by": "resident (api)", "time": "2026-11-27T08:00:01Z" }));
+        rechain(dir.path(), &all);
+        // Forged entries after the newest anchor are not caught by it (its entry is still there).
+        let before = audit.anchor();
+        assert_eq!(intact(dir.path()), 6);
+        assert!(matches!(verify(dir.path(), std::slice::from_ref(&before)), Ok(Verdict::Intact { .. })));
+        // The hub's next entry (its head is published) lands after them; the whole file is
+        // chained again so a plain verify passes.
+        audit.append("decision", json!({ "request_id": "r5" })).expect("append");
+        let anchor = audit.anchor();
+        assert_eq!(anchor.entries, 5);
+        let all = entries(dir.path()).expect("entries");
+        assert_eq!(all.len(), 7);
+        rechain(dir.path(), &all);
+        assert_eq!(intact(dir.path()), 7);
+        let (line, message) = anchored(dir.path(), &[before, anchor.clone()]);
+        assert_eq!(line, 5, "{message}");
+        assert!(message.starts_with("entry 4 does not match the audit head 5:"), "{message}");
+        assert!(message.contains("rewritten at or before this entry"), "{message}");
+    }
+
+    #[test]
+    fn a_middle_rewritten_and_chained_again_fails_against_an_anchor() {
+        let (dir, audit) = log_with(6);
+        let early = Anchor::of(Some(&Head {
+            seq: 2,
+            hash: split_hash(&lines(dir.path())[2]).expect("hash").1.to_owned(),
+        }));
+        let anchor = audit.anchor();
+        drop(audit);
+        let mut all = entries(dir.path()).expect("entries");
+        all[2]["request_id"] = "r9".into();
+        rechain(dir.path(), &all);
+        assert_eq!(intact(dir.path()), 6);
+        let (line, message) = anchored(dir.path(), std::slice::from_ref(&anchor));
+        assert_eq!(line, 6);
+        assert!(message.starts_with("entry 5 does not match the audit head 6:"), "{message}");
+        // An anchor at the rewritten entry names it.
+        let (line, message) = anchored(dir.path(), &[anchor, early]);
+        assert_eq!(line, 3);
+        assert!(message.starts_with("entry 2 does not match the audit head 3:"), "{message}");
+    }
+
+    #[test]
+    fn deleting_both_files_fails_against_an_anchor() {
+        let (dir, audit) = log_with(6);
+        let anchor = audit.anchor();
+        drop(audit);
+        std::fs::remove_file(dir.path().join(LOG_FILE)).expect("rm log");
+        std::fs::remove_file(dir.path().join(HEAD_FILE)).expect("rm head");
+        assert_eq!(intact(dir.path()), 0);
+        let (line, message) = anchored(dir.path(), std::slice::from_ref(&anchor));
+        assert_eq!(line, 0);
+        assert!(message.contains("the log is missing but the audit head 6:"), "{message}");
+        assert!(message.contains("says it had 6 entries"), "{message}");
+        // The hub starts again on a fresh log: it is shorter than the anchor, and once it is as
+        // long, entry 5 is not the anchored one.
+        let audit = Audit::open(dir.path()).expect("reopen");
+        assert_eq!(audit.anchor(), Anchor::empty());
+        audit.append("request", json!({})).expect("append");
+        let (_, message) = anchored(dir.path(), std::slice::from_ref(&anchor));
+        assert!(message.contains("the log has 1 entries but"), "{message}");
+        for _ in 0..5 {
+            audit.append("request", json!({})).expect("append");
+        }
+        let (line, message) = anchored(dir.path(), &[anchor]);
+        assert_eq!(line, 6);
+        assert!(message.starts_with("entry 5 does not match"), "{message}");
+    }
+
+    #[test]
+    fn anchors_parse_from_the_cli_form_and_the_published_json() {
+        let (dir, audit) = log_with(3);
+        let anchor = audit.anchor();
+        let text = anchor.to_string();
+        assert_eq!(text.parse::<Anchor>().expect("parse"), anchor);
+        assert_eq!(text.to_ascii_uppercase().parse::<Anchor>().expect("parse upper"), anchor);
+        let published = json!({ "entries": 3, "hash": anchor.hash, "time": "2026-11-27T08:00:00Z" });
+        assert_eq!(published.to_string().parse::<Anchor>().expect("mqtt"), anchor);
+        let posted = json!({ "request_id": "r", "decision": "deny", "audit_head": anchor });
+        assert_eq!(posted.to_string().parse::<Anchor>().expect("relay"), anchor);
+        assert_eq!(format!("0:{GENESIS}").parse::<Anchor>().expect("empty"), Anchor::empty());
+        assert!(matches!(
+            verify(dir.path(), &[anchor, Anchor::empty()]),
+            Ok(Verdict::Intact { entries: 3, .. })
+        ));
+        for bad in ["", "3", "x:abc", "3:abc", &format!("0:{}", "1".repeat(64)), "{\"entries\":3}", "{"] {
+            assert!(bad.parse::<Anchor>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn watchers_see_every_new_head() {
+        let (_dir, audit) = log_with(0);
+        let mut rx = audit.subscribe();
+        assert_eq!(*rx.borrow_and_update(), Anchor::empty());
+        let head = audit.append("request", json!({})).expect("append");
+        assert!(rx.has_changed().expect("sender alive"));
+        assert_eq!(*rx.borrow_and_update(), Anchor { entries: 1, hash: head.hash });
     }
 
     #[test]
     fn fresh_hub_verifies_as_empty() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 0, head: None });
+        assert_eq!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 0, head: None });
     }
 
     #[test]
@@ -438,6 +719,6 @@ mod tests {
         assert_eq!(e["seq"], 0);
         assert_eq!(e["kind"], "request");
         assert_eq!(e["prev"], GENESIS);
-        assert!(matches!(verify(dir.path()).expect("verify"), Verdict::Intact { entries: 1, .. }));
+        assert!(matches!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 1, .. }));
     }
 }

@@ -470,3 +470,51 @@ fn onvif_snapshot_for_the_camera_entity() {
         let _ = server.shutdown().await;
     });
 }
+
+/// The audit log's head, retained on `P/audit/head`: published at start, published again after
+/// a decision, and what a client that connects later gets is what `porchlight audit head`
+/// prints; saved to a file, `audit verify --head-file` checks the log against it.
+#[test]
+fn audit_head_is_retained_and_follows_the_log() {
+    let Some(broker) = Broker::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new(&config(&broker, ""));
+    let d = Daemon::start(&s.config);
+    let head = |s: &Setup| -> porchlight::audit::Anchor {
+        let out = s.cli(&["audit", "head"]);
+        assert!(out.status.success(), "{}", porchlight_e2e::output_text(&out));
+        String::from_utf8_lossy(&out.stdout).parse().expect("audit head output")
+    };
+    let topic = "porchlight/audit/head";
+    let first = obs.wait(topic, |_| true);
+    let at_start = head(&s);
+    assert_eq!(first.text().parse::<porchlight::audit::Anchor>().expect("anchor"), at_start);
+    assert!(
+        first.json()["time"].as_str().is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{}",
+        first.text()
+    );
+
+    // A decision (no policy installed: deny) adds its request and decision to the log.
+    let (code, body) = d.post("/api/requests", &json!({ "request": request("r-head") }));
+    assert_eq!(code, 200, "{body}");
+    let now = head(&s);
+    assert!(now.entries > at_start.entries, "{now} after {at_start}");
+    let want = json!({ "entries": now.entries, "hash": now.hash });
+    let seen = obs.wait_after(0, "the head after the decision", |m| {
+        m.topic == topic && m.json()["entries"] == want["entries"] && m.json()["hash"] == want["hash"]
+    });
+
+    // Retained: a client that connects later gets the newest head.
+    let late = Observer::connect(&broker);
+    let kept = late.wait(topic, |_| true);
+    assert!(kept.retain);
+    assert_eq!(kept.payload, seen.payload);
+
+    // A resident's copy of it is a head the log must contain.
+    let file = s.path("head.json");
+    std::fs::write(&file, &kept.payload).expect("head file");
+    let out = s.cli(&["audit", "verify", "--head-file", &file.display().to_string()]);
+    assert!(out.status.success(), "{}", porchlight_e2e::output_text(&out));
+    drop(d);
+}

@@ -51,6 +51,11 @@ fn audit(s: &Setup) -> Vec<Value> {
     porchlight::audit::entries(&s.dir.path().join("data/audit")).expect("audit log")
 }
 
+/// Takes `audit_head` out of a posted decision body.
+fn without_head(body: &mut Value) -> Option<Value> {
+    body.as_object_mut().and_then(|o| o.remove("audit_head"))
+}
+
 #[test]
 fn the_policy_decides_what_the_center_asks() {
     let ca = TestCa::new("Relay test CA");
@@ -77,10 +82,13 @@ fn the_policy_decides_what_the_center_asks() {
     // The same request again (as if our answer had been lost): the same answer, decided once.
     center.push(request("rtcc-2", true));
     center.wait_until_decisions(3);
-    let again: Vec<Value> =
+    let mut again: Vec<Value> =
         center.decisions().into_iter().filter(|d| d["id"] == "rtcc-2").map(|d| d["body"].clone()).collect();
     assert_eq!(again.len(), 2);
+    // The same answer; only the audit head (the log has grown) differs.
+    let heads: Vec<Value> = again.iter_mut().filter_map(without_head).collect();
     assert_eq!(again[0], again[1]);
+    assert!(heads[1]["entries"].as_u64() > heads[0]["entries"].as_u64(), "{heads:?}");
 
     // One id twice in the same poll answer: decided once, answered once.
     center.push_all(vec![request("rtcc-4", false), request("rtcc-4", false)]);
@@ -125,6 +133,42 @@ fn ask_is_pending_until_the_resident_answers() {
     assert_eq!(code, 200);
     let deny = center.wait_decision("rtcc-8", |b| b["decision"] == "deny");
     assert!(deny["reason"].as_str().is_some_and(|r| r.contains("privacy")), "{deny}");
+}
+
+/// Every decision the hub posts carries the audit log's head with the record of that answer:
+/// the center keeps a copy of it off the hub, which `porchlight audit verify --head` checks the
+/// log against.
+#[test]
+fn each_decision_carries_the_audit_head() {
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "ask-resident", TOKEN);
+    let d = Daemon::start(&s.config);
+    center.push(request("head-1", false));
+    let pending = center.wait_decision("head-1", |b| b["decision"] == "pending");
+    let (code, body) = d.post("/api/requests/head-1/deny", &json!({ "reason": "no" }));
+    assert_eq!(code, 200, "{body}");
+    let deny = center.wait_decision("head-1", |b| b["decision"] == "deny");
+    // A deny shares nothing, so the log ends with the record of that answer.
+    let out = s.cli(&["audit", "head"]);
+    assert!(out.status.success(), "{}", porchlight_e2e::output_text(&out));
+    let printed: porchlight::audit::Anchor =
+        String::from_utf8_lossy(&out.stdout).parse().expect("audit head output");
+    assert_eq!(deny["audit_head"], json!(printed), "{deny}");
+    let log = audit(&s);
+    let last = log.last().expect("entries");
+    assert_eq!(last["kind"], "relay_reply");
+    assert_eq!(last["sent"]["decision"], "deny");
+    assert!(last["sent"].get("audit_head").is_none(), "{last}");
+    // The pending answer carries the head of its own record, earlier in the log.
+    let at = pending["audit_head"]["entries"].as_u64().expect("entries");
+    let recorded = &log[usize::try_from(at).expect("small") - 1];
+    assert_eq!(recorded["kind"], "relay_reply");
+    assert_eq!(recorded["sent"]["decision"], "pending");
+    assert_eq!(pending["audit_head"]["hash"], recorded["hash"]);
+    // What the center kept is a head the log must contain.
+    let out = s.cli(&["audit", "verify", "--head", &deny.to_string(), "--head", &pending.to_string()]);
+    assert!(out.status.success(), "{}", porchlight_e2e::output_text(&out));
 }
 
 #[test]
@@ -446,12 +490,15 @@ fn a_request_asked_again_after_a_restart_gets_the_same_answer() {
     let _d = Daemon::start(&s.config);
     center.push(request("rtcc-again", true));
     center.wait_until_decisions(2);
-    let answers: Vec<Value> = center
+    let mut answers: Vec<Value> = center
         .decisions()
         .into_iter()
         .filter(|d| d["id"] == "rtcc-again")
         .map(|d| d["body"].clone())
         .collect();
+    let mut first = first;
+    without_head(&mut first);
+    answers.iter_mut().for_each(|a| drop(without_head(a)));
     assert_eq!(answers, [first.clone(), first]);
     let decided = audit(&s).into_iter().filter(|e| e["kind"] == "decision").count();
     assert_eq!(decided, 1, "decided once, across the restart");

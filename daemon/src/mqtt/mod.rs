@@ -21,6 +21,7 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfigu
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
 use crate::cameras::{CameraStates, RecordPause};
 use crate::config::{MqttSettings, Settings};
@@ -57,6 +58,8 @@ const MAX_COMMAND: usize = 4096;
 /// After Home Assistant says it is online, wait up to this long (at random, so many clients do
 /// not answer at once) before republishing.
 const HA_DELAY_MAX_MS: u64 = 2000;
+/// The least time between two publications of the audit head (appends come in bursts).
+const AUDIT_HEAD_MIN_GAP: Duration = Duration::from_secs(1);
 
 /// Runs MQTT per the settings until `cancel`: restarts the session when `[mqtt]` changes.
 pub async fn run(deps: Deps, cancel: CancellationToken) {
@@ -182,12 +185,29 @@ impl Session {
         let mut states = tokio::time::interval(STATES_EVERY);
         let mut snapshot_tick = tokio::time::interval(SNAPSHOT_EVERY);
         let mut republish_at: Option<tokio::time::Instant> = None;
+        // The audit log's head: published at once, then at most once per AUDIT_HEAD_MIN_GAP.
+        // The audit handle comes with the policy service (no policies, nothing is shared).
+        let mut audit_head = self.deps.requests.policy().and_then(|p| p.audit.as_ref().map(Audit::subscribe));
+        let mut head_at = audit_head.as_ref().map(|_| tokio::time::Instant::now());
+        let mut head_last: Option<tokio::time::Instant> = None;
 
         self.set_state();
         loop {
             let republish = async {
                 match republish_at {
                     Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let head_due = async {
+                match head_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let head_changed = async {
+                match audit_head.as_mut() {
+                    Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
                 }
             };
@@ -211,6 +231,23 @@ impl Session {
                 () = republish => {
                     republish_at = None;
                     self.publish_all_retained();
+                }
+                changed = head_changed => {
+                    if changed.is_err() {
+                        audit_head = None;
+                    } else if head_at.is_none() {
+                        let now = tokio::time::Instant::now();
+                        head_at = Some(head_last.map_or(now, |t| (t + AUDIT_HEAD_MIN_GAP).max(now)));
+                    }
+                }
+                () = head_due => {
+                    head_at = None;
+                    if let Some(rx) = audit_head.as_mut() {
+                        let head = rx.borrow_and_update().clone();
+                        head_last = Some(tokio::time::Instant::now());
+                        let body = payload::audit_head(&head, jiff::Timestamp::now());
+                        self.publish_json(self.topics.audit_head(), &body, true);
+                    }
                 }
                 event = bus.recv() => match event {
                     Some(e) => {

@@ -43,6 +43,11 @@ pub fn pending(list: &[PendingView]) -> Value {
     )
 }
 
+/// `<prefix>/audit/head`: the audit log's head and when the hub published it.
+pub fn audit_head(head: &crate::audit::Anchor, time: Timestamp) -> Value {
+    json!({ "entries": head.entries, "hash": head.hash, "time": time })
+}
+
 /// `<prefix>/stats`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
@@ -133,5 +138,17 @@ mod tests {
             "porchlight/stats": stats.to_json(),
         });
         insta::assert_snapshot!(serde_json::to_string_pretty(&all).expect("json"));
+    }
+
+    /// The audit head reads back as the anchor `porchlight audit verify --head-file` takes.
+    #[test]
+    fn audit_head_payload() {
+        let head = crate::audit::Anchor { entries: 15, hash: "b2".repeat(32) };
+        let v = audit_head(&head, ts("2026-11-27T08:15:00Z"));
+        assert_eq!(
+            v.to_string(),
+            format!(r#"{{"entries":15,"hash":"{}","time":"2026-11-27T08:15:00Z"}}"#, head.hash)
+        );
+        assert_eq!(v.to_string().parse::<crate::audit::Anchor>().expect("anchor"), head);
     }
 }

@@ -65,6 +65,10 @@ impl Topics {
     pub fn stats(&self) -> String {
         self.at("stats")
     }
+    /// The audit log's head, `{"entries","hash","time"}` (retained): a copy off the hub.
+    pub fn audit_head(&self) -> String {
+        self.at("audit/head")
+    }
     pub fn motion(&self, camera: &str) -> String {
         self.at(&format!("{camera}/motion"))
     }

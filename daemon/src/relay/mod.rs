@@ -386,12 +386,21 @@ fn decision_body(id: &str, d: &Decision) -> Value {
 }
 
 /// Posts a decision to the center, retrying with backoff. The answer is recorded in the audit
-/// log before it is sent (it is information leaving the house); every attempt is logged.
-async fn reply(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &CancellationToken) {
-    if let Some(a) = &deps.audit
-        && let Err(e) = a.append("relay_reply", json!({ "request_id": id, "sent": body }))
-    {
-        tracing::error!(error = %e, "Cannot record a relay reply");
+/// log before it is sent (it is information leaving the house); every attempt is logged. The
+/// post carries `audit_head`, the log's head with that record, so the center keeps a copy of it
+/// off the hub.
+async fn reply(deps: &Deps, link: &Link, id: &str, mut body: Value, cancel: &CancellationToken) {
+    if let Some(a) = &deps.audit {
+        let head = match a.append("relay_reply", json!({ "request_id": id, "sent": body })) {
+            Ok(head) => crate::audit::Anchor::of(Some(&head)),
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot record a relay reply");
+                a.anchor()
+            }
+        };
+        if let Value::Object(fields) = &mut body {
+            fields.insert("audit_head".into(), json!(head));
+        }
     }
     deliver(deps, link, id, body, cancel).await;
 }
