@@ -183,16 +183,30 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// How long an enabled camera may be without recording (connecting, offline, ...) before
+/// `/api/health` calls it a problem: a camera that drops and comes back is not one.
+pub const CAMERA_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn health(State(st): State<ApiState>) -> Response {
     let settings = st.settings.borrow().clone();
-    let overall = st.health.overall();
+    let mut subsystems = st.health.snapshot();
+    let down = st.cameras.down_for(&settings, CAMERA_GRACE);
+    if !down.is_empty()
+        && let Some(cameras) = subsystems.get_mut("cameras")
+        && cameras.state == crate::health::State::Running
+    {
+        let names: Vec<String> = down.iter().map(|(n, s, secs)| format!("{n} ({s} for {secs} s)")).collect();
+        cameras.state = crate::health::State::Degraded;
+        cameras.detail = format!("{}; not recording: {}", cameras.detail, names.join(", "));
+    }
+    let overall = crate::health::overall_of(&subsystems);
     let code = if overall == "stopping" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = json!({
         "status": overall,
         "hub": settings.hub.name,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": st.started.elapsed().as_secs(),
-        "subsystems": st.health.snapshot(),
+        "subsystems": subsystems,
     });
     (code, axum::Json(body)).into_response()
 }
@@ -226,14 +240,22 @@ async fn plugins(State(st): State<ApiState>) -> Response {
     let Some(policy) = &st.policy else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the policy engine is not running; nothing is shared");
     };
+    let rejected = policy.engine.rejected();
     let list: Vec<serde_json::Value> = policy
         .engine
         .slots()
         .iter()
         .map(|s| match s {
-            Slot::Loaded(p) => json!({
-                "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
-            }),
+            Slot::Loaded(p) => match rejected.get(&p.name) {
+                None => json!({
+                    "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                }),
+                // The file or config now in place was refused; the version before keeps deciding.
+                Some(reason) => json!({
+                    "name": p.name, "state": "rejected", "reason": reason, "kept_previous": true,
+                    "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                }),
+            },
             Slot::Missing { name, reason } => json!({ "name": name, "state": "not_loaded", "reason": reason }),
         })
         .collect();

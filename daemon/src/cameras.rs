@@ -35,9 +35,19 @@ pub struct CameraView {
 /// The runtime state of each camera task, by camera name, and each camera's live feed.
 #[derive(Debug, Clone, Default)]
 pub struct CameraStates {
-    inner: Arc<Mutex<BTreeMap<String, &'static str>>>,
+    inner: Arc<Mutex<BTreeMap<String, Task>>>,
     live: crate::recording::live::LiveTaps,
 }
+
+/// One camera task's state, and since when it has been trying to record without recording.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    state: &'static str,
+    down_since: Option<std::time::Instant>,
+}
+
+/// States in which a camera is meant to record but does not.
+const DOWN: &[&str] = &["starting", "resolving", "connecting", "offline", "error"];
 
 impl CameraStates {
     /// The cameras' live feeds (fed by their ingest while they stream).
@@ -56,7 +66,7 @@ impl CameraStates {
                 name: c.name.clone(),
                 enabled: c.enabled,
                 state: if c.enabled {
-                    states.get(&c.name).copied().unwrap_or("starting")
+                    states.get(&c.name).map_or("starting", |t| t.state)
                 } else {
                     "disabled"
                 },
@@ -71,7 +81,31 @@ impl CameraStates {
     }
 
     pub fn set(&self, name: &str, state: &'static str) {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned(), state);
+        let mut states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let down = DOWN.contains(&state);
+        let since = states.get(name).and_then(|t| t.down_since);
+        let down_since = down.then(|| since.unwrap_or_else(std::time::Instant::now));
+        states.insert(name.to_owned(), Task { state, down_since });
+    }
+
+    /// Enabled cameras of `settings` that have been meant to record but not recording for
+    /// longer than `grace`, with their state and for how long.
+    pub fn down_for(
+        &self,
+        settings: &Settings,
+        grace: std::time::Duration,
+    ) -> Vec<(String, &'static str, u64)> {
+        let states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        settings
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .filter_map(|c| {
+                let t = states.get(&c.name)?;
+                let down = t.down_since?.elapsed();
+                (down > grace).then(|| (c.name.clone(), t.state, down.as_secs()))
+            })
+            .collect()
     }
 
     fn remove(&self, name: &str) {
@@ -289,4 +323,34 @@ async fn camera_task(
         }
     }
     tracing::debug!("Camera task stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_is_down_from_when_it_stopped_recording_until_it_records_again() {
+        let states = CameraStates::default();
+        let text = "[hub]\ndata_dir = \"/tmp/x\"\n\
+            [[camera]]\nname = \"door\"\nrtsp_url = \"rtsp://127.0.0.1:9/a\"\n\
+            [[camera]]\nname = \"yard\"\nrtsp_url = \"rtsp://127.0.0.1:9/b\"\n\
+            [[camera]]\nname = \"shed\"\nrtsp_url = \"rtsp://127.0.0.1:9/c\"\nenabled = false\n";
+        let env = crate::config::Env::from_pairs([("HOME", "/tmp")]);
+        let settings = crate::config::parse(Path::new("/tmp/c.toml"), text.to_owned(), &env).expect("config");
+        let none = std::time::Duration::ZERO;
+        states.set("door", "connecting");
+        states.set("yard", "recording");
+        states.set("shed", "offline");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        states.set("door", "offline");
+        let down = states.down_for(&settings, none);
+        assert_eq!(down.iter().map(|(n, s, _)| (n.as_str(), *s)).collect::<Vec<_>>(), [("door", "offline")]);
+        // Flapping between connecting and offline keeps the first moment it went down.
+        assert!(states.down_for(&settings, std::time::Duration::from_millis(4)).len() == 1);
+        states.set("door", "recording");
+        assert!(states.down_for(&settings, none).is_empty());
+        states.set("yard", "off");
+        assert!(states.down_for(&settings, none).is_empty(), "a camera switched off is not down");
+    }
 }

@@ -44,15 +44,29 @@ impl Health {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// A registry in which each of `subsystems` is `starting` until it reports, so the first
+    /// answer of `GET /api/health` already names every one.
+    pub fn starting(subsystems: &[&str]) -> Self {
+        let h = Self::default();
+        for s in subsystems {
+            h.set(s, State::Starting, "");
+        }
+        h
+    }
+
     /// `ok` when nothing is degraded, failed or stopping.
     pub fn overall(&self) -> &'static str {
-        let m = self.snapshot();
-        if m.values().any(|s| matches!(s.state, State::Stopping | State::Stopped)) {
-            "stopping"
-        } else if m.values().any(|s| matches!(s.state, State::Failed | State::Degraded | State::Starting)) {
-            "degraded"
-        } else {
-            "ok"
-        }
+        overall_of(&self.snapshot())
+    }
+}
+
+/// The overall state of a set of subsystem states (see [`Health::overall`]).
+pub fn overall_of(m: &BTreeMap<String, Status>) -> &'static str {
+    if m.values().any(|s| matches!(s.state, State::Stopping | State::Stopped)) {
+        "stopping"
+    } else if m.values().any(|s| matches!(s.state, State::Failed | State::Degraded | State::Starting)) {
+        "degraded"
+    } else {
+        "ok"
     }
 }

@@ -292,6 +292,40 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig => {
+            // What the file alone cannot show but a start would meet: the data directory and
+            // each enabled policy with its configuration.
+            let mut problems = Vec::new();
+            if let Err(e) = writable_dir(&settings.hub.data_dir) {
+                problems
+                    .push(format!("hub.data_dir: {} cannot be used: {e}", settings.hub.data_dir.display()));
+            }
+            match porchlight::policy::PolicyEngine::new(None) {
+                Ok(engine) => {
+                    for r in engine.reload(&settings.plugins) {
+                        if let porchlight::policy::LoadReport::Rejected { plugin, reason, .. } = r {
+                            problems.push(format!(
+                                "plugins.enabled: {plugin} would not load, so every request would be denied: {reason}"
+                            ));
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("the policy engine cannot start here: {e}")),
+            }
+            if settings.api.enabled
+                && settings.api.listen.port() != 0
+                && let Err(e) = std::net::TcpListener::bind(settings.api.listen)
+            {
+                eprintln!(
+                    "warning: api.listen: {} cannot be bound now ({e}); is the daemon already running?",
+                    settings.api.listen
+                );
+            }
+            if !problems.is_empty() {
+                for p in &problems {
+                    eprintln!("{}: {p}", cli.config.display());
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
             let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
             println!(
                 "{}: OK (cameras: {}, enabled: {enabled}; API: {})",
@@ -775,6 +809,7 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let known = settings.camera(&camera).is_some();
     let req = export::ClipRequest { camera, from_ms, to_ms, audio: !no_audio, strict: false };
     match open_index(settings)
         .and_then(|index| export::export(&index, &req, &output).map_err(|e| e.to_string()))
@@ -791,6 +826,17 @@ fn clip_command(settings: &config::Settings, command: ClipCommand) -> ExitCode {
                 info.segments.len()
             );
             ExitCode::SUCCESS
+        }
+        // A camera removed from the config can still have recordings; one that never existed
+        // is most likely a typo.
+        Err(e) if !known => {
+            let names: Vec<&str> = settings.cameras.iter().map(|c| c.name.as_str()).collect();
+            eprintln!(
+                "clip export: there is no camera {:?} (the config has: {}), and {e}",
+                req.camera,
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            );
+            ExitCode::from(EXIT_CONFIG)
         }
         Err(e) => {
             eprintln!("clip export: {e}");
@@ -1192,4 +1238,16 @@ fn watch_signals(shutdown: CancellationToken) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Whether the daemon could create `dir` and write in it, without creating anything: the
+/// directory, or the nearest parent that exists, must be a directory this user may write to.
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let existing = dir.ancestors().find(|p| p.exists()).unwrap_or(std::path::Path::new("/"));
+    if !existing.is_dir() {
+        return Err(std::io::Error::other(format!("{} is not a directory", existing.display())));
+    }
+    rustix::fs::access(existing, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(|e| {
+        std::io::Error::other(format!("{} is not writable by this user: {e}", existing.display()))
+    })
 }

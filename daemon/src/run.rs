@@ -34,6 +34,10 @@ pub enum RunError {
     ShutdownTimeout { timeout: Duration, tasks: Vec<String> },
 }
 
+/// The subsystems `GET /api/health` reports on.
+const SUBSYSTEMS: &[&str] =
+    &["api", "audit", "bus", "cameras", "config", "discovery", "mqtt", "plugins", "relay", "storage"];
+
 /// Shutdown order: what produces data stops first, what reports on it last.
 const PHASES: &[&str] = &["ingest", "recording", "relay", "mqtt", "control"];
 
@@ -134,7 +138,18 @@ pub async fn run(
         );
     }
     let metrics = Metrics::new();
-    let health = Health::default();
+    // Every subsystem is listed from the first answer of `/api/health`, `starting` until it
+    // reports; those the config turns off are `disabled` at once.
+    let health = Health::starting(SUBSYSTEMS);
+    for (name, on) in [
+        ("discovery", settings.discovery.enabled),
+        ("mqtt", settings.mqtt.enabled),
+        ("relay", settings.relay.enabled),
+    ] {
+        if !on {
+            health.set(name, State::Disabled, "");
+        }
+    }
     let bus = Bus::new(bus::DEFAULT_CAPACITY, metrics.clone());
     let camera_states = CameraStates::default();
     let (settings_tx, settings_rx) = watch::channel(Arc::new(settings.clone()));
@@ -305,6 +320,14 @@ pub async fn run(
         });
     }
 
+    // The plugin directory is where the resident installs policies: there from the start (it
+    // stays empty until they do). Under the hardened unit /etc is read-only; install.md has
+    // it made at install time.
+    if !settings.plugins.dir.exists()
+        && let Err(e) = std::fs::create_dir_all(&settings.plugins.dir)
+    {
+        tracing::warn!(dir = %settings.plugins.dir.display(), error = %e, "Cannot create the plugin directory; create it to install policies");
+    }
     if let Some(service) = &policy {
         // Before READY=1: a request must never meet a half-loaded policy set.
         service.reload_blocking(&settings.plugins, "start").await;

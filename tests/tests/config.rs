@@ -122,3 +122,75 @@ fn unreadable_password_file_and_bad_url_reported() {
     assert!(text.contains("camera[0].password_file: cannot read /nonexistent/secret"), "{text}");
     assert!(text.contains("mqtt.host: is required when `mqtt.enabled = true`"), "{text}");
 }
+
+/// What only a start would have shown: a policy that refuses its configuration, a data
+/// directory that cannot be made. check-config reports them and exits 2.
+#[test]
+fn check_config_loads_each_policy_and_checks_the_data_directory() {
+    let setup = Setup::new(
+        "[plugins]\ndir = \"plugins\"\nenabled = [\"picky\", \"absent\"]\n\n\
+         [plugins.policy.picky]\nconfig = { mode = \"dance\" }\n",
+    );
+    std::fs::create_dir_all(setup.path("plugins")).expect("plugins dir");
+    std::fs::write(setup.path("plugins/picky.wasm"), porchlight_e2e::plugin_bytes("hostile-plugin"))
+        .expect("plugin");
+    // The data directory's parent is a file: it cannot be created.
+    std::fs::write(setup.path("blocker"), "a file").expect("file");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    let data = setup.path("data").display().to_string();
+    let blocked = setup.path("blocker/data").display().to_string();
+    std::fs::write(&setup.config, text.replacen(&format!("{data:?}"), &format!("{blocked:?}"), 1))
+        .expect("config");
+
+    let out = setup.cli(&["check-config"]);
+    let text = porchlight_e2e::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("hub.data_dir: ") && text.contains("blocker is not a directory"), "{text}");
+    assert!(
+        text.contains("plugins.enabled: picky would not load, so every request would be denied: the plugin rejected its configuration: unknown mode \"dance\""),
+        "{text}"
+    );
+    assert!(text.contains("plugins.enabled: absent would not load"), "{text}");
+    assert!(!setup.path("blocker/data").exists());
+}
+
+#[test]
+fn a_missing_config_file_says_how_to_give_one() {
+    let mut d = Daemon::spawn(&["check-config", "--config", "/nonexistent/porchlight.toml"], &[]);
+    assert_eq!(d.wait_exit(WAIT).code(), Some(2));
+    let text = d.log_text();
+    assert!(
+        text.contains(
+            "give the config file with --config PATH (or the environment variable PORCHLIGHT_CONFIG)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_single_bracket_camera_table_gets_a_hint_and_an_unknown_camera_is_named() {
+    let setup = Setup::new("[camera]\nname = \"porch\"\nrtsp_url = \"rtsp://127.0.0.1:9/x\"\n");
+    let out = setup.cli(&["check-config"]);
+    let text = porchlight_e2e::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("write `[[camera]]` (two brackets) above each camera"), "{text}");
+
+    let setup =
+        Setup::new("[[camera]]\nname = \"porch\"\nrtsp_url = \"rtsp://127.0.0.1:9/x\"\nrecord = \"off\"\n");
+    let clip = setup.path("clip.mp4").display().to_string();
+    let out = setup.cli(&[
+        "clip",
+        "export",
+        "--camera",
+        "nosuchcam",
+        "--from",
+        "-1h",
+        "--to",
+        "now",
+        "--output",
+        &clip,
+    ]);
+    let text = porchlight_e2e::output_text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("there is no camera \"nosuchcam\" (the config has: porch)"), "{text}");
+}

@@ -37,6 +37,16 @@ fn example_config_starts_and_answers_health() {
     assert_eq!(health["subsystems"]["api"]["state"], "running");
     assert_eq!(health["subsystems"]["cameras"]["state"], "running");
     assert_eq!(health["subsystems"]["relay"]["state"], "disabled");
+    // Every subsystem is in the first answer.
+    let names: Vec<&str> =
+        health["subsystems"].as_object().expect("subsystems").keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["api", "audit", "bus", "cameras", "config", "discovery", "mqtt", "plugins", "relay", "storage"],
+        "{health}"
+    );
+    // The plugin directory is there to install policies into.
+    assert!(setup.path("plugins").is_dir(), "plugin directory created");
     let cams = d.get_json("/api/cameras");
     assert_eq!(cams["cameras"][0]["name"], "front_door", "{cams}");
     assert!(setup.path("data").is_dir(), "data dir created");

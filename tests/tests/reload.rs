@@ -117,3 +117,43 @@ fn sighup_reloads() {
         message(l) == "Config file unchanged in effect" && l["fields"]["trigger"] == "SIGHUP"
     });
 }
+
+/// A policy whose new configuration is refused keeps deciding with the one before, and the
+/// resident sees that: `/api/plugins` says rejected (with why) and health is degraded.
+#[test]
+fn a_refused_policy_config_shows_as_rejected_and_degrades_health() {
+    let policy = |mode: &str| {
+        format!(
+            "{}[plugins]\ndir = \"plugins\"\nenabled = [\"picky\"]\ntime_limit = \"2s\"\n\n\
+             [plugins.policy.picky]\nconfig = {{ mode = \"{mode}\" }}\n",
+            camera("porch")
+        )
+    };
+    let setup = Setup::new(&policy("allow"));
+    std::fs::create_dir_all(setup.path("plugins")).expect("plugins dir");
+    std::fs::write(setup.path("plugins/picky.wasm"), porchlight_e2e::plugin_bytes("hostile-plugin"))
+        .expect("plugin");
+    let d = Daemon::start(&setup.config);
+    let plugins = d.get_json("/api/plugins");
+    assert_eq!(plugins["plugins"][0]["state"], "loaded", "{plugins}");
+
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(&setup.config, text.replacen("mode = \"allow\"", "mode = \"dance\"", 1)).expect("write");
+    events.next_matching(|e| e["type"] == "plugin_rejected");
+
+    let plugins = d.get_json("/api/plugins");
+    let p = &plugins["plugins"][0];
+    assert_eq!(p["state"], "rejected", "{plugins}");
+    assert_eq!(p["kept_previous"], true, "{plugins}");
+    assert!(p["reason"].as_str().is_some_and(|r| r.contains("unknown mode \"dance\"")), "{plugins}");
+    let health = d.get_json("/api/health");
+    assert_eq!(health["subsystems"]["plugins"]["state"], "degraded", "{health}");
+    assert!(
+        health["subsystems"]["plugins"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("new version rejected (the one before keeps deciding): picky:")),
+        "{health}"
+    );
+    assert_eq!(health["status"], "degraded", "{health}");
+}

@@ -253,7 +253,7 @@ impl fmt::Debug for Env {
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {source}{}", path.display(), read_hint(source))]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}", render_problems(path, problems))]
     Invalid { path: PathBuf, problems: Vec<Located> },
@@ -266,6 +266,15 @@ impl ConfigError {
             Self::Read { .. } => vec![self.to_string()],
             Self::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
         }
+    }
+}
+
+/// What to do about a config file that is not there.
+fn read_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "; give the config file with --config PATH (or the environment variable PORCHLIGHT_CONFIG); config.example.toml is a commented starting point"
+    } else {
+        ""
     }
 }
 

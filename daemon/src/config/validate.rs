@@ -206,7 +206,10 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
             }
             other => cx.problems.push(Problem {
                 key: KeyPath::root().key("camera"),
-                message: format!("must be a list of `[[camera]]` tables, found {}", other.type_str()),
+                message: format!(
+                    "must be a list of `[[camera]]` tables, found {}; write `[[camera]]` (two brackets) above each camera",
+                    other.type_str()
+                ),
                 span: Some(v.span()),
             }),
         }

@@ -112,6 +112,9 @@ pub struct PolicyEngine {
     /// Compiled components by file SHA-256, so a config-only change or a reload of the same file
     /// does not compile again.
     compiled: std::sync::Mutex<std::collections::HashMap<String, host::Compiled>>,
+    /// Plugins whose latest file or config was rejected while an earlier version keeps
+    /// deciding: name → why.
+    rejected: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl PolicyEngine {
@@ -121,11 +124,17 @@ impl PolicyEngine {
             host: Host::new(cache_dir)?,
             slots: RwLock::new(Arc::new(Vec::new())),
             compiled: Default::default(),
+            rejected: Default::default(),
         })
     }
 
     pub fn host(&self) -> &Host {
         &self.host
+    }
+
+    /// Plugins whose latest version was rejected while an earlier one keeps deciding, with why.
+    pub fn rejected(&self) -> std::collections::BTreeMap<String, String> {
+        self.rejected.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The current plugin set.
@@ -231,6 +240,13 @@ impl PolicyEngine {
             }
         }
         *self.slots.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        let mut rejected = self.rejected.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rejected.clear();
+        for r in &reports {
+            if let LoadReport::Rejected { plugin, reason, kept: true } = r {
+                rejected.insert(plugin.clone(), reason.clone());
+            }
+        }
         reports
     }
 

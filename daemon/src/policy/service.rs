@@ -42,6 +42,8 @@ impl PolicyService {
     /// (Re)loads the plugins, then reports each outcome: log, bus event, audit entry, health.
     pub fn reload(&self, settings: &PluginSettings, trigger: &str) {
         let reports = self.engine.reload(settings);
+        // Health first: whoever reacts to the events below sees the state they announce.
+        self.update_health();
         for r in &reports {
             match r {
                 LoadReport::Loaded { plugin, sha256 } => {
@@ -69,7 +71,6 @@ impl PolicyService {
                 }
             }
         }
-        self.update_health();
     }
 
     /// [`PolicyService::reload`] on a blocking thread: compiling a plugin takes a while.
@@ -90,16 +91,22 @@ impl PolicyService {
                 Slot::Loaded(_) => None,
             })
             .collect();
+        let rejected: Vec<String> =
+            self.engine.rejected().into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("not loaded (so every request is denied): {}", missing.join("; ")));
+        }
+        if !rejected.is_empty() {
+            problems
+                .push(format!("new version rejected (the one before keeps deciding): {}", rejected.join("; ")));
+        }
         if slots.is_empty() {
             self.health.set("plugins", State::Running, "no policy installed: every request is denied");
-        } else if missing.is_empty() {
+        } else if problems.is_empty() {
             self.health.set("plugins", State::Running, format!("{loaded} loaded"));
         } else {
-            self.health.set(
-                "plugins",
-                State::Degraded,
-                format!("{loaded} loaded; not loaded (so every request is denied): {}", missing.join("; ")),
-            );
+            self.health.set("plugins", State::Degraded, format!("{loaded} loaded; {}", problems.join("; ")));
         }
     }
 

@@ -68,7 +68,13 @@ pub async fn share(
     }
     let span = order.to.duration_since(order.from);
     if span > jiff::SignedDuration::try_from(MAX_SPAN).unwrap_or(jiff::SignedDuration::MAX) {
-        return Err(ShareError::Bad(format!("one share covers at most {} hours", MAX_SPAN.as_secs() / 3600)));
+        return Err(ShareError::Bad(format!(
+            "one share covers at most {} hours, and {} to {} is {:#}; share a longer time as several shares",
+            MAX_SPAN.as_secs() / 3600,
+            order.from,
+            order.to,
+            span.round(jiff::Unit::Second).unwrap_or(span)
+        )));
     }
     if order.from > Timestamp::now() {
         return Err(ShareError::Bad(format!("`from` ({}) is in the future", order.from)));
