@@ -651,3 +651,119 @@ fn a_camera_that_stops_answering_during_setup_goes_offline_and_does_not_hold_up_
     assert!(d.find_log(|l| message(l).contains("deadline")).is_none(), "{}", d.log_text());
     done.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// Milliseconds of an RFC 3339 time in a JSON answer.
+fn time_ms(v: &Value) -> i64 {
+    v.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("RFC 3339 time").as_millisecond()
+}
+
+#[test]
+fn clips_with_audio_have_their_moov_first_and_shared_clips_end_by_the_granted_to() {
+    // 16 fps against the camera's 15.6 AAC frames a second: the tracks alternate sample by
+    // sample, so each sample is a chunk of its own and the index grows by ~20 bytes a sample,
+    // more than a per-sample estimate allows for a clip of 20 s or longer.
+    if !media::available() {
+        return;
+    }
+    let Some(server) = RtspServer::start_with(&["--fps", "16"]) else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"9s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    let segs = wait_segments(&mut events, "door", 3);
+    let first = time_ms(&segs[0]["start"]);
+
+    // Shared clips (strict cuts, as for the relay) end by the asked `to`, wherever it falls in
+    // a frame, and their manifest says where they really end.
+    for (i, odd_ms) in [7, 23, 41].into_iter().enumerate() {
+        let (from, to) = (first + 300, time_ms(&segs[1]["start"]) + 1000 + odd_ms);
+        let (code, body) = d.post(
+            "/api/shares",
+            &json!({ "camera": "door", "from": rfc3339(from), "to": rfc3339(to), "note": format!("cut {i}") }),
+        );
+        assert_eq!(code, 200, "{body}");
+        let shared: Value = serde_json::from_str(&body).expect("share JSON");
+        let (start, end) = (time_ms(&shared["from"]), time_ms(&shared["to"]));
+        assert!(start >= from && end <= to, "asked {from}..{to}, got {start}..{end}: {shared}");
+        let clip = PathBuf::from(shared["file"].as_str().expect("file"));
+        let p = probe(&clip);
+        assert_eq!(codecs(&p), ["h264", "aac"]);
+        let span = (media::duration(&p) * 1000.0).round() as i64;
+        assert!(start + span <= to, "the file plays {span} ms from {start}, past {to}: {p}");
+        // The manifest's end is the clip's (its audio may run up to one AAC frame, 64 ms, past
+        // the video that ffprobe measures).
+        assert!(
+            (end - (start + span)).abs() <= 66,
+            "the manifest says {end}, the file ends at {}",
+            start + span
+        );
+        assert!(media::moov_first(&clip), "moov must come first");
+        assert_decodes(&clip);
+        let signed: Value = serde_json::from_str(
+            &std::fs::read_to_string(shared["manifest"].as_str().expect("manifest")).expect("read manifest"),
+        )
+        .expect("manifest JSON");
+        let manifest: Value =
+            serde_json::from_str(signed["payload"].as_str().expect("payload")).expect("payload JSON");
+        assert_eq!(manifest["to"], shared["to"], "{manifest}");
+    }
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    // A 24 s clip with its audio: the index before the media, and every frame decodes.
+    let out = setup.path("long.mp4");
+    let (f, t, o) = (rfc3339(first + 500), rfc3339(first + 24_500), out.display().to_string());
+    let said = cli(&setup, &["clip", "export", "--camera", "door", "--from", &f, "--to", &t, "-o", &o]);
+    assert!(said.contains("audio samples"), "{said}");
+    assert!(media::moov_first(&out), "moov must come first: {said}");
+    let p = probe(&out);
+    assert_eq!(codecs(&p), ["h264", "aac"]);
+    assert!(media::duration(&p) >= 23.9, "{p}");
+    assert_decodes(&out);
+}
+
+#[test]
+fn a_camera_that_is_stopped_and_restarted_again_and_again_is_recorded_after_every_restart() {
+    // Seven outages in a row, each after a short session: a backoff that only a long session
+    // resets would by the sixth wait longer than any of the waits below.
+    const RESTARTS: usize = 7;
+    let Some(mut server) = peers() else { return };
+    let port = server.port().to_string();
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"60s\"\nmin_free_bytes = \"0 B\"\n\n{}",
+        camera("door", &server.url("/h264"))
+    ));
+    let mut d = Daemon::start(&setup.config);
+    let mut events = EventStream::open(d.addr.expect("api"), None);
+    for _ in 0..RESTARTS {
+        // Recording, with something durable in the segment; then the camera goes away.
+        let open = open_segment_with_data(&d);
+        server.stop();
+        events.next_matching(|e| e["type"] == "camera_offline" && e["camera"] == "door");
+        let closed = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "door");
+        assert_eq!(closed["path"], open["path"], "{closed}");
+        server = RtspServer::start_with(&["--port", &port]).expect("the RTSP server starts again");
+        events.next_matching(|e| e["type"] == "camera_online" && e["camera"] == "door");
+    }
+    open_segment_with_data(&d);
+    d.signal("TERM");
+    assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
+
+    // A segment for every session, a gap for every outage between them, and all of it plays.
+    let listing = list(&setup);
+    let segs = segments_of(&listing, "door");
+    assert_eq!(segs.len(), RESTARTS + 1, "{listing}");
+    let gaps: Vec<&Value> =
+        listing["gaps"].as_array().expect("gaps").iter().filter(|g| g["camera"] == "door").collect();
+    assert_eq!(gaps.len(), RESTARTS, "{listing}");
+    for (gap, pair) in gaps.iter().zip(segs.windows(2)) {
+        assert!(gap["reason"].as_str().unwrap_or("").starts_with("camera offline"), "{gap}");
+        assert!(ms(&gap["start_ms"]) >= ms(&pair[0]["end_ms"]) - 1, "{listing}");
+        assert!(ms(&gap["end_ms"]) <= ms(&pair[1]["start_ms"]) + 1, "{listing}");
+    }
+    for s in segs {
+        assert_decodes(&path_of(s));
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use shiguredo_mp4::TrackKind;
 use shiguredo_mp4::boxes::SampleEntry;
-use shiguredo_mp4::mux::{Mp4FileMuxer, Mp4FileMuxerOptions, Sample, estimate_maximum_moov_box_size};
+use shiguredo_mp4::mux::{Mp4FileMuxer, Mp4FileMuxerOptions, Sample};
 
 use super::index::{Index, IndexError};
 use super::mp4read::{self, SampleInfo};
@@ -23,9 +23,11 @@ pub struct ClipRequest {
     pub to_ms: i64,
     /// Keep the audio track (when the recording has one).
     pub audio: bool,
-    /// Never start before `from`: begin at the first keyframe at or after it (for footage
-    /// shared outside the house, which must not exceed its grant). Otherwise the clip begins at
-    /// the keyframe at or before `from`, so it shows the whole asked interval.
+    /// Stay within `from`..`to` (for footage shared outside the house, which must not exceed
+    /// its grant): begin at the first keyframe at or after `from`, and leave out a last frame
+    /// that would still be showing at `to`. Otherwise the clip begins at the keyframe at or
+    /// before `from` and keeps every frame that starts before `to`, so it shows the whole
+    /// asked interval.
     pub strict: bool,
 }
 
@@ -33,7 +35,9 @@ pub struct ClipRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClipInfo {
     pub camera: String,
-    /// The clip's real span: it starts at the keyframe at or before the asked start.
+    /// The clip's real span: it starts at its first keyframe (at or before the asked start, or
+    /// with `strict` at or after it) and ends where its last frame stops showing (with
+    /// `strict` never after the asked end).
     pub start_ms: i64,
     pub end_ms: i64,
     pub bytes: u64,
@@ -64,6 +68,67 @@ struct Picked {
     sample: SampleInfo,
     /// Extra ticks added to the duration (a recording gap after this video sample).
     stretch: u32,
+}
+
+impl Picked {
+    /// Where the sample stops showing, in wall-clock microseconds (rounded up).
+    fn end_us(&self) -> i64 {
+        let scale = i64::from(self.sample.timescale.max(1));
+        let ticks = i64::from(self.sample.duration) + i64::from(self.stretch);
+        self.wall_us + (ticks * 1_000_000 + scale - 1) / scale
+    }
+}
+
+/// The clip's MP4 boxes, for its samples laid out in `picked` order right after the initial
+/// boxes. The `moov` goes before the `mdat` in the space reserved for it, and that space is
+/// sized exactly: a first layout with none learns the `moov`'s size, the next reserves that
+/// much. Only the chunk offsets differ between the two, and they change the size only if the
+/// file crosses 4 GiB (32-bit `stco` becomes 64-bit `co64`): then one more round.
+fn lay_out(picked: &[Picked], creation: std::time::Duration) -> Result<Mp4FileMuxer, ExportError> {
+    let mux_err = |e: shiguredo_mp4::mux::MuxError| ExportError::Mux(e.to_string());
+    let mut reserved = 0;
+    for _ in 0..4 {
+        let mut muxer = Mp4FileMuxer::with_options(Mp4FileMuxerOptions {
+            reserved_moov_box_size: reserved,
+            creation_timestamp: creation,
+            ..Default::default()
+        })
+        .map_err(mux_err)?;
+        let mut pos = muxer.initial_boxes_bytes().len() as u64;
+        let mut last_entry: [Option<&SampleEntry>; 2] = [None, None];
+        for p in picked {
+            let track = usize::from(p.sample.kind == TrackKind::Audio);
+            // The entry goes with a track's first sample and wherever it changes.
+            let entry = match (&p.sample.sample_entry, last_entry[track]) {
+                (Some(e), Some(last)) if e == last => None,
+                (Some(e), _) => {
+                    last_entry[track] = Some(e);
+                    Some(e.clone())
+                }
+                (None, None) => return Err(ExportError::Mux("a track starts without a sample entry".into())),
+                (None, Some(_)) => None,
+            };
+            muxer
+                .append_sample(&Sample {
+                    track_kind: p.sample.kind,
+                    sample_entry: entry,
+                    keyframe: p.sample.keyframe,
+                    timescale: NonZeroU32::new(p.sample.timescale).unwrap_or(NonZeroU32::MIN),
+                    duration: p.sample.duration.saturating_add(p.stretch),
+                    composition_time_offset: None,
+                    data_offset: pos,
+                    data_size: p.sample.data_size,
+                })
+                .map_err(mux_err)?;
+            pos += p.sample.data_size as u64;
+        }
+        let finalized = muxer.finalize().map_err(mux_err)?;
+        if finalized.is_faststart_enabled() {
+            return Ok(muxer);
+        }
+        reserved = finalized.moov_box_size();
+    }
+    Err(ExportError::Mux(format!("the clip's index ({reserved} bytes) did not fit before its media")))
 }
 
 /// Writes the clip to `out` (through a temporary file next to it, renamed at the end).
@@ -125,6 +190,22 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
     // at equal times). Sorting across files by wall time would interleave two segments that
     // overlap after the stream was re-anchored to the hub's clock, and break decoding order.
     picked.sort_by_key(|p| (p.file, p.wall_us, p.sample.kind == TrackKind::Audio));
+    if req.strict {
+        // Never past `to` either: a frame still showing at `to` is left out. For video that is
+        // the first such frame and every video frame after it (in the rare case of
+        // overlapping segments), so no kept frame refers to one left out; audio frames are
+        // all independent.
+        let over = picked.iter().position(|p| p.sample.kind == TrackKind::Video && p.end_us() > to_us);
+        let mut i = 0;
+        picked.retain(|p| {
+            let keep = match p.sample.kind {
+                TrackKind::Video => over.is_none_or(|o| i < o),
+                _ => p.end_us() <= to_us,
+            };
+            i += 1;
+            keep
+        });
+    }
     // A gap between recordings: the last video frame before it is held for the gap, so the
     // video timeline keeps wall-clock time.
     let video_idx: Vec<usize> = picked
@@ -148,30 +229,21 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
     if nv == 0 {
         return Err(nothing());
     }
-    let end_us = video_idx
-        .last()
-        .map(|&i| {
-            let p = &picked[i];
-            p.wall_us + i64::from(p.sample.duration) * 1_000_000 / i64::from(p.sample.timescale.max(1))
-        })
-        .unwrap_or(start_us);
+    // The clip ends where its last sample stops showing, whichever track that is.
+    let end_us = picked.iter().map(Picked::end_us).max().unwrap_or(start_us);
 
     let tmp = out.with_extension("mp4.part");
     let write_err = |source| ExportError::Write { path: tmp.clone(), source };
-    let mux_err = |e: shiguredo_mp4::mux::MuxError| ExportError::Mux(e.to_string());
-    let mut muxer = Mp4FileMuxer::with_options(Mp4FileMuxerOptions {
-        reserved_moov_box_size: estimate_maximum_moov_box_size(&[nv, na]),
-        creation_timestamp: std::time::Duration::from_millis(u64::try_from(start_us / 1000).unwrap_or(0)),
-        ..Default::default()
-    })
-    .map_err(mux_err)?;
+    let creation = std::time::Duration::from_millis(u64::try_from(start_us / 1000).unwrap_or(0));
+    let muxer = lay_out(&picked, creation)?;
+    let Some(finalized) = muxer.finalized_boxes() else {
+        return Err(ExportError::Mux("the clip's index was not built".into()));
+    };
     let mut file =
         OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(write_err)?;
     let result = (|| -> Result<u64, ExportError> {
         file.write_all(muxer.initial_boxes_bytes()).map_err(write_err)?;
-        let mut pos = muxer.initial_boxes_bytes().len() as u64;
         let mut sources: Vec<Option<File>> = (0..segments.len()).map(|_| None).collect();
-        let mut last_entry: [Option<SampleEntry>; 2] = [None, None];
         let mut data = Vec::new();
         for p in &picked {
             let src = match &mut sources[p.file] {
@@ -188,34 +260,6 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
             src.read_exact_at(&mut data, p.sample.data_offset)
                 .map_err(|source| ExportError::Write { path: segments[p.file].path.clone(), source })?;
             file.write_all(&data).map_err(write_err)?;
-            let track = usize::from(p.sample.kind == TrackKind::Audio);
-            // The entry goes with a track's first sample and wherever it changes.
-            let entry = match (&p.sample.sample_entry, &last_entry[track]) {
-                (Some(e), Some(last)) if e == last => None,
-                (Some(e), _) => Some(e.clone()),
-                (None, None) => return Err(ExportError::Mux("a track starts without a sample entry".into())),
-                (None, Some(_)) => None,
-            };
-            if let Some(e) = &entry {
-                last_entry[track] = Some(e.clone());
-            }
-            muxer
-                .append_sample(&Sample {
-                    track_kind: p.sample.kind,
-                    sample_entry: entry,
-                    keyframe: p.sample.keyframe,
-                    timescale: NonZeroU32::new(p.sample.timescale).unwrap_or(NonZeroU32::MIN),
-                    duration: p.sample.duration.saturating_add(p.stretch),
-                    composition_time_offset: None,
-                    data_offset: pos,
-                    data_size: data.len(),
-                })
-                .map_err(mux_err)?;
-            pos += data.len() as u64;
-        }
-        let finalized = muxer.finalize().map_err(mux_err)?;
-        if !finalized.is_faststart_enabled() {
-            tracing::warn!("Clip index did not fit before the media; it is at the end of the file");
         }
         for (offset, bytes) in finalized.offset_and_bytes_pairs() {
             file.write_all_at(bytes, offset).map_err(write_err)?;
@@ -235,7 +279,8 @@ pub fn export(index: &Index, req: &ClipRequest, out: &Path) -> Result<ClipInfo, 
     Ok(ClipInfo {
         camera: req.camera.clone(),
         start_ms: start_us / 1000,
-        end_ms: end_us / 1000,
+        // Rounded up: the real end, and still within `to` when that was the limit.
+        end_ms: (end_us + 999).div_euclid(1000),
         bytes,
         video_samples: nv,
         audio_samples: na,

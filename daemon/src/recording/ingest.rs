@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::frames::{self, AudioFrame, AudioParams, VideoFrame, VideoParams};
 use super::live::{self, LiveFrame};
+/// The retry delay shared with the other reconnecting tasks (MQTT, ONVIF events, the relay).
+pub use super::reconnect::backoff;
 use super::writer::Input;
 use crate::config::RtspTransport;
 use crate::metrics::Metrics;
@@ -310,31 +312,6 @@ pub async fn session(
                 batch.push(Input::Audio(frame));
             }
             _ => {}
-        }
-    }
-}
-
-/// The delay before reconnect attempt `attempt` (0-based): 1 s doubling to a 30 s cap, with
-/// ±20 % jitter so cameras that fell off together do not all come back at the same instant.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 1000u64.saturating_mul(1u64 << attempt.min(5)).min(30_000);
-    let jitter = 0.8 + fastrand::f64() * 0.4;
-    Duration::from_millis((base as f64 * jitter) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_to_a_thirty_second_cap_with_jitter() {
-        for (attempt, base) in
-            [(0u32, 1000u64), (1, 2000), (2, 4000), (3, 8000), (4, 16000), (5, 30000), (40, 30000)]
-        {
-            for _ in 0..50 {
-                let ms = backoff(attempt).as_millis() as u64;
-                assert!(ms >= base * 8 / 10 && ms <= base * 12 / 10, "attempt {attempt}: {ms} ms");
-            }
         }
     }
 }

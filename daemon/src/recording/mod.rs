@@ -10,6 +10,7 @@ pub mod index;
 pub mod ingest;
 pub mod live;
 pub mod mp4read;
+pub mod reconnect;
 pub mod recover;
 pub mod retention;
 pub mod segment;
@@ -267,7 +268,7 @@ async fn stream_url(
                 states.set(&camera.name, "offline");
             }
         }
-        let delay = ingest::backoff(attempt);
+        let delay = reconnect::backoff(attempt);
         attempt = attempt.saturating_add(1);
         tokio::select! {
             () = cancel.cancelled() => return None,
@@ -342,6 +343,9 @@ async fn record(
     let _ = done_rx.await;
 }
 
+/// Sessions with the camera, one after the other, until `cancel` fires. Between them it waits
+/// as [`reconnect::Reconnect`] says, then probes the camera's port until it accepts a
+/// connection (`docs/design/recording.md`, Reconnecting).
 async fn ingest_loop(
     source: ingest::Source,
     tx: mpsc::Sender<Input>,
@@ -352,15 +356,63 @@ async fn ingest_loop(
 ) {
     let camera = source.camera.clone();
     let live = states.live().sender(&camera);
-    let mut attempt = 0u32;
+    let mut reconnect = reconnect::Reconnect::default();
     let online: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
     let get = || *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let set = |v| *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v);
     let mut gap_reason = "recorder was not running".to_owned();
+    // A failed session or a refused connection: offline (announced once per outage).
+    let failed = |reason: &str, gap_reason: &mut String| {
+        if get() != Some(false) {
+            tracing::warn!(error = %reason, "Camera offline");
+            bus.publish(Some(&camera), EventKind::CameraOffline { reason: reason.to_owned() });
+            set(false);
+        } else {
+            tracing::debug!(error = %reason, "Camera still offline");
+        }
+        states.set(&camera, "offline");
+        metrics.inc("porchlight_camera_reconnects_total", &[("camera", &camera)]);
+        *gap_reason = format!("camera offline: {reason}");
+    };
+    states.set(&camera, "connecting");
     while !cancel.is_cancelled() {
+        let delay = reconnect.delay(std::time::Instant::now());
+        if !delay.is_zero() {
+            tracing::debug!(delay_ms = delay.as_millis() as u64, "Reconnecting after a pause");
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        // Until the camera's port accepts a connection: a probe every `PROBE_INTERVAL`, the
+        // first refusal of a run counted as a failed attempt.
+        let mut refused = false;
+        loop {
+            let probed = tokio::select! {
+                () = cancel.cancelled() => break,
+                r = reconnect::probe(&source.url) => r,
+            };
+            match probed {
+                Ok(()) => break,
+                Err(e) if !refused => {
+                    refused = true;
+                    failed(&e.to_string(), &mut gap_reason);
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(reconnect::PROBE_INTERVAL) => {}
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
         states.set(&camera, "connecting");
-        let started = std::time::Instant::now();
+        reconnect.session_started(std::time::Instant::now());
+        let streamed = std::sync::atomic::AtomicBool::new(false);
         let announce = || {
+            streamed.store(true, std::sync::atomic::Ordering::Relaxed);
             if get() != Some(true) {
                 bus.publish(Some(&camera), EventKind::CameraOnline);
                 set(true);
@@ -387,30 +439,12 @@ async fn ingest_loop(
         if cancel.is_cancelled() {
             break;
         }
+        reconnect.session_ended(streamed.load(std::sync::atomic::Ordering::Relaxed));
         let reason = match connected {
             Ok(()) => "session ended".to_owned(),
             Err(e) => e.to_string(),
         };
-        if get() != Some(false) {
-            tracing::warn!(error = %reason, "Camera offline");
-            bus.publish(Some(&camera), EventKind::CameraOffline { reason: reason.clone() });
-            set(false);
-        } else {
-            tracing::debug!(error = %reason, "Camera still offline");
-        }
-        states.set(&camera, "offline");
-        metrics.inc("porchlight_camera_reconnects_total", &[("camera", &camera)]);
-        gap_reason = format!("camera offline: {reason}");
-        if started.elapsed() > Duration::from_secs(30) {
-            attempt = 0;
-        }
-        let delay = ingest::backoff(attempt);
-        attempt = attempt.saturating_add(1);
-        tracing::debug!(delay_ms = delay.as_millis() as u64, "Reconnecting after a pause");
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            () = tokio::time::sleep(delay) => {}
-        }
+        failed(&reason, &mut gap_reason);
     }
 }
 
