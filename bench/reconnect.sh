@@ -64,32 +64,9 @@ done
 mkdir -p "$BENCH"
 
 # ---------------------------------------------------------------- processes (ours only) -----
-declare -A STARTED # PIDs this script started and has not reaped yet: the only ones it signals
+# shellcheck source=bench/procs.sh
+. "$ROOT/bench/procs.sh"
 WORK=""
-alive() {
-    local st
-    [[ -r /proc/$1/stat ]] || return 1
-    read -r st </proc/"$1"/stat 2>/dev/null || return 1
-    st=${st##*) }
-    [[ "${st:0:1}" != Z ]]
-}
-wait_gone() {
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do
-        if ! alive "$1"; then
-            wait "$1" 2>/dev/null || true
-            unset "STARTED[$1]"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-stop() {
-    local pid
-    for pid; do [[ -n "${STARTED[$pid]:-}" ]] && kill -TERM "$pid" 2>/dev/null || true; done
-    for pid; do wait_gone "$pid" 20 || { log "PID $pid ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }; done
-}
 cleanup() {
     local pid
     for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recording benchmark (issue #3; results and method in docs/benchmarks.md, "Recording").
+# Recording benchmark (results and method in docs/benchmarks.md, "Recording").
 #
 # Serves one pre-encoded 1080p25 H.264 clip (~4 Mbit/s, 2 s GOP, no B-frames) from the GStreamer
 # RTSP test server (tests/peers/rtsp_server.py --file: one shared media, no encoding per client),
@@ -64,7 +64,8 @@ done
 mkdir -p "$BENCH"
 
 # ---------------------------------------------------------------- processes (ours only) -----
-declare -A STARTED # PIDs this script started and has not reaped yet: the only ones it signals
+# shellcheck source=bench/procs.sh
+. "$ROOT/bench/procs.sh"
 WORK=""
 cleanup() {
     local pid
@@ -79,36 +80,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Whether PID is running (a zombie child waiting to be reaped counts as gone).
-alive() {
-    local st
-    [[ -r /proc/$1/stat ]] || return 1
-    read -r st </proc/"$1"/stat 2>/dev/null || return 1
-    st=${st##*) }
-    [[ "${st:0:1}" != Z ]]
-}
-
-# wait_gone PID SECONDS: polls (bounded) until PID is gone; reaps it; fails on timeout.
-wait_gone() {
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do
-        if ! alive "$1"; then
-            wait "$1" 2>/dev/null || true
-            unset "STARTED[$1]"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# stop PID...: SIGTERM, up to 20 s to finish, then SIGKILL.
-stop() {
-    local pid
-    for pid; do [[ -n "${STARTED[$pid]:-}" ]] && kill -TERM "$pid" 2>/dev/null || true; done
-    for pid; do wait_gone "$pid" 20 || { log "PID $pid ignored SIGTERM; killing"; kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }; done
-}
 
 # ----------------------------------------------------------------------- /proc readers ------
 # Sums of utime and stime (clock ticks) of the given PIDs, "user sys"; fails if one is gone.

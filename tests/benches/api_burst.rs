@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use porchlight_e2e::{Daemon, Setup, http_get, http_post_json, plugin_bytes};
+use porchlight_e2e::{Daemon, Setup, attack_dry_run, http_get, http_post_json, plugin_bytes};
 
 const BURST: usize = 200;
 const ROUNDS: usize = 5;
@@ -56,15 +56,7 @@ fn bench(c: &mut Criterion) {
             .map(|i| {
                 let barrier = Arc::clone(&barrier);
                 std::thread::spawn(move || {
-                    let body = serde_json::json!({ "request": {
-                        "id": format!("burst-{round}-{i}"),
-                        "requester": { "organisation": "Flood", "kind": "other" },
-                        "kind": { "type": "live", "cameras": ["porch"], "max_seconds": 60 },
-                        "reason": "attack",
-                        "legal_basis": { "type": "none" },
-                        "received_at": "2026-11-26T18:00:00Z",
-                    }})
-                    .to_string();
+                    let body = attack_dry_run(&format!("burst-{round}-{i}"));
                     barrier.wait();
                     http_post_json(addr, "/api/policy/evaluate", None, &body).0
                 })

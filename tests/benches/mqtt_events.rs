@@ -1,7 +1,7 @@
 //! MQTT event latency (`cargo bench -p porchlight-e2e --bench mqtt_events`): from a doorbell
 //! press reported to the daemon (`POST /api/cameras/{name}/events`, which publishes it on the
 //! bus) to `porchlight/<camera>/doorbell` arriving at another client of a real mosquitto broker
-//! on loopback. Goal (issue #7): p99 ≤ 20 ms. Results: docs/benchmarks.md.
+//! on loopback. Goal: p99 ≤ 20 ms. Results: docs/benchmarks.md.
 
 #![allow(clippy::print_stdout)]
 

@@ -2,7 +2,7 @@
 //! press on a camera (the `oxvif` mock camera's digital input, pulsed over HTTP) to the
 //! `doorbell_press` event arriving at a client of the daemon's event stream (`GET /api/events`).
 //! That covers the pull loop, parsing, topic mapping and the bus; MQTT adds its own hop later.
-//! Goal (issue #4): p99 ≤ 100 ms end to end. Results: docs/benchmarks.md.
+//! Goal: p99 ≤ 100 ms end to end. Results: docs/benchmarks.md.
 
 #![allow(clippy::print_stdout)]
 

@@ -114,6 +114,20 @@ pub fn plugin_dir() -> PathBuf {
     .clone()
 }
 
+/// The body of a dry run (`POST /api/policy/evaluate`): a 60 s live request of camera `porch`
+/// with the reason `attack`, on which the hostile test policy misbehaves as its mode says.
+pub fn attack_dry_run(id: &str) -> String {
+    serde_json::json!({ "request": {
+        "id": id,
+        "requester": { "organisation": "Flood", "kind": "other" },
+        "kind": { "type": "live", "cameras": ["porch"], "max_seconds": 60 },
+        "reason": "attack",
+        "legal_basis": { "type": "none" },
+        "received_at": "2026-11-26T18:00:00Z",
+    }})
+    .to_string()
+}
+
 /// The plugin packages the tests build.
 pub const PLUGINS: &[&str] = &[
     "porchlight-plugin-deny-all",

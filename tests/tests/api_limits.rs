@@ -250,15 +250,7 @@ fn a_burst_of_dry_runs_is_queued_or_refused_with_503_never_allowed() {
         .map(|i| {
             let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let body = serde_json::json!({ "request": {
-                    "id": format!("burst-{i}"),
-                    "requester": { "organisation": "Flood", "kind": "other" },
-                    "kind": { "type": "live", "cameras": ["porch"], "max_seconds": 60 },
-                    "reason": "attack",
-                    "legal_basis": { "type": "none" },
-                    "received_at": "2026-11-26T18:00:00Z",
-                }})
-                .to_string();
+                let body = porchlight_e2e::attack_dry_run(&format!("burst-{i}"));
                 barrier.wait();
                 porchlight_e2e::http_post_json(addr, "/api/policy/evaluate", Some(TOKEN), &body)
             })
