@@ -1008,17 +1008,6 @@ fn requests_command(settings: &config::Settings, command: RequestsCommand) -> Ex
 }
 
 /// A time for `share`: RFC 3339, `now`, or `-<span>` back from now (`-15m`, `-2h`).
-fn cli_time(s: &str) -> Result<jiff::Timestamp, String> {
-    let now = jiff::Timestamp::now();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Some(back) = s.strip_prefix('-') {
-        let span: jiff::Span = back.parse().map_err(|e| format!("{s:?}: {e}"))?;
-        return now.checked_sub(span).map_err(|e| format!("{s:?}: {e}"));
-    }
-    s.parse().map_err(|e| format!("{s:?} is not an RFC 3339 time, `now` or `-15m`: {e}"))
-}
 
 fn share_command(
     settings: &config::Settings,
@@ -1029,7 +1018,9 @@ fn share_command(
     strip_audio: bool,
     note: &str,
 ) -> ExitCode {
-    let (from, to) = match (cli_time(from), cli_time(to)) {
+    // One `now` for both, so `--from -1d --to now` is exactly a day.
+    let now = jiff::Timestamp::now();
+    let (from, to) = match (config::units::parse_time(from, now), config::units::parse_time(to, now)) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("share: {e}");

@@ -292,7 +292,9 @@ fn the_resident_shares_a_clip_as_signed_files_or_with_the_center() {
     for (args, why) in [
         (vec!["--camera", "../../etc/passwd", "--from", from, "--to", to], "no camera named"),
         (vec!["--camera", "front", "--from", to, "--to", from], "must be before"),
-        (vec!["--camera", "front", "--from", "yesterday-ish", "--to", to], "not an RFC 3339 time"),
+        (vec!["--camera", "front", "--from", "yesterday-ish", "--to", to], "use RFC 3339 such as"),
+        // Days are read like every other command's times (this order fails only on its camera).
+        (vec!["--camera", "nosuch", "--from", "-1d", "--to", "now"], "no camera named \"nosuch\""),
     ] {
         let o = s.cli(&[&["share"][..], &args].concat());
         assert!(!o.status.success(), "{args:?}: {}", text(&o));
