@@ -1007,8 +1007,6 @@ fn requests_command(settings: &config::Settings, command: RequestsCommand) -> Ex
     }
 }
 
-/// A time for `share`: RFC 3339, `now`, or `-<span>` back from now (`-15m`, `-2h`).
-
 fn share_command(
     settings: &config::Settings,
     camera: &str,
