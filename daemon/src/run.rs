@@ -355,6 +355,7 @@ pub async fn run(
             requests: requests.clone(),
             index: index.clone(),
             mode: mode.clone(),
+            audit: audit.clone(),
         };
         tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }

@@ -40,8 +40,8 @@ fn home_assistant_discovery_state_and_events() {
     let d = Daemon::start(&s.config);
 
     obs.wait("porchlight/available", |t| t == "online");
-    // 11 hub entities and 5 per camera.
-    let want = 11 + 2 * 5;
+    // 13 hub entities, 4 per camera, and a doorbell for porch (its mqtt_event is a doorbell).
+    let want = 13 + 2 * 4 + 1;
     obs.wait_until("all discovery configs", |all| discovery_topics(all).len() >= want);
     let configs: Vec<_> =
         obs.messages().into_iter().filter(|m| m.topic.starts_with("homeassistant/")).collect();
@@ -54,7 +54,11 @@ fn home_assistant_discovery_state_and_events() {
     }
     for m in &configs {
         let c = m.json();
-        assert_eq!(c["availability_topic"], "porchlight/available", "{}", m.topic);
+        // Every entity goes unavailable with the hub; the request select and buttons also
+        // while nothing waits.
+        let with_hub = c["availability_topic"] == "porchlight/available"
+            || (c["availability"][0]["topic"] == "porchlight/available" && c["availability_mode"] == "all");
+        assert!(with_hub, "{}: {c}", m.topic);
         assert!(
             c["device"]["identifiers"][0].as_str().is_some_and(|i| i.starts_with("porchlight_porchlight"))
         );
@@ -65,6 +69,29 @@ fn home_assistant_discovery_state_and_events() {
     assert_eq!(doorbell["event_types"], json!(["press"]));
     assert_eq!(doorbell["state_topic"], "porchlight/porch/doorbell");
     assert_eq!(doorbell["device"]["via_device"], "porchlight_porchlight");
+    // Entity ids and device names carry the hub's prefix; unique ids stay as they were.
+    assert_eq!(doorbell["device"]["name"], "Porchlight porch");
+    assert_eq!(doorbell["default_entity_id"], "event.porchlight_porch_doorbell");
+    assert_eq!(doorbell["object_id"], "porchlight_porch_doorbell");
+    // The drive camera is no doorbell: no doorbell entity for it.
+    assert!(
+        !discovery_topics(&obs.messages()).iter().any(|t| t.contains("drive_doorbell")),
+        "a doorbell entity for a camera that is not one"
+    );
+    // The recording state is an enum Home Assistant can offer in automations.
+    let status = obs.wait("homeassistant/sensor/porchlight_porchlight_porch_status/config", |_| true).json();
+    assert_eq!(status["device_class"], "enum");
+    let options: Vec<&str> =
+        status["options"].as_array().expect("options").iter().filter_map(Value::as_str).collect();
+    for state in ["recording", "offline", "connecting", "off", "error"] {
+        assert!(options.contains(&state), "{state} missing from {options:?}");
+    }
+    // Storage sensors in bytes, shown in GiB, and filled as soon as the hub connects.
+    let used = obs.wait("homeassistant/sensor/porchlight_porchlight_storage_used/config", |_| true).json();
+    assert_eq!((&used["device_class"], &used["unit_of_measurement"]), (&json!("data_size"), &json!("B")));
+    assert_eq!(used["suggested_unit_of_measurement"], "GiB");
+    let stats = obs.wait("porchlight/stats", |_| true).json();
+    assert!(stats["storage_free_bytes"].as_u64().is_some_and(|b| b > 0), "{stats}");
     let privacy = obs.wait("homeassistant/switch/porchlight_porchlight_privacy/config", |_| true).json();
     assert_eq!(privacy["command_topic"], "porchlight/privacy/set");
 
@@ -74,6 +101,8 @@ fn home_assistant_discovery_state_and_events() {
     obs.wait("porchlight/porch/motion", |t| t == "OFF");
     obs.wait("porchlight/porch/record", |t| t == "OFF");
     obs.wait("porchlight/porch/status", |t| t == "off");
+    // Recording is off: the hub does not connect to porch, so whether it is connected is unknown.
+    obs.wait("porchlight/porch/connectivity", |t| t == "None");
     obs.wait("porchlight/relay/active", |t| t == "OFF");
 
     // Events from the bus.
@@ -128,8 +157,8 @@ fn home_assistant_discovery_state_and_events() {
         .map(|m| m.topic)
         .collect();
     assert!(removed.iter().all(|t| t.contains("_drive_")), "{removed:?}");
-    obs.wait_until("all five drive entities removed", |all| {
-        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 5
+    obs.wait_until("all four drive entities removed", |all| {
+        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 4
     });
 }
 
@@ -232,20 +261,66 @@ fn privacy_and_approvals_from_mqtt() {
     assert_eq!(recent["decision"]["grant"]["cameras"], json!(["porch"]));
     assert_eq!(recent["decision"]["grant"]["strip_audio"], true);
 
-    // Deny the oldest with Home Assistant's button.
+    // Two requests wait: Home Assistant's select offers both, the oldest chosen.
     let mark = obs.len();
-    let (code, _) = d.post("/api/requests", &json!({ "request": request("r-2") }));
-    assert_eq!(code, 202);
-    obs.wait_after(mark, "r-2 waiting", |m| m.topic == "porchlight/requests" && m.text().contains("r-2"));
-    obs.publish("porchlight/requests/oldest/set", b"deny", false);
-    // The policy's own `ask` for r-2 is a decision event too; the resident's answer follows it.
+    for id in ["r-2", "r-3"] {
+        let (code, _) = d.post("/api/requests", &json!({ "request": request(id) }));
+        assert_eq!(code, 202);
+    }
+    obs.wait_after(mark, "r-2 and r-3 waiting", |m| {
+        m.topic == "porchlight/requests" && m.text().contains("r-3")
+    });
+    obs.wait_after(mark, "buttons available", |m| {
+        m.topic == "porchlight/requests/waiting" && m.text() == "ON"
+    });
+    let select = obs.wait_after(mark, "select options", |m| {
+        m.topic == "homeassistant/select/porchlight_porchlight_request_selected/config"
+            && m.json()["options"].as_array().is_some_and(|o| o.len() == 2)
+    });
+    let options = select.json()["options"].clone();
+    assert_eq!(options, json!(["r-2: City Police, Det. Smith", "r-3: City Police, Det. Smith"]));
+    obs.wait_after(mark, "the oldest selected", |m| {
+        m.topic == "porchlight/requests/selection" && m.text() == options[0]
+    });
+    // The resident picks r-3 and presses Deny: r-3 is denied, r-2 still waits.
+    let mark = obs.len();
+    obs.publish("porchlight/requests/selection/set", options[1].as_str().expect("option").as_bytes(), false);
+    obs.wait_after(mark, "r-3 selected", |m| {
+        m.topic == "porchlight/requests/selection" && m.text() == options[1]
+    });
+    obs.publish("porchlight/requests/selected/set", b"deny", false);
     let decided = obs
         .wait_after(mark, "deny", |m| {
             m.topic == "porchlight/requests/decided" && m.json()["event_type"] != "ask"
         })
         .json();
-    assert_eq!(decided["event_type"], "deny");
-    assert_eq!(decided["request_id"], "r-2");
+    assert_eq!((&decided["event_type"], &decided["request_id"]), (&json!("deny"), &json!("r-3")));
+    obs.wait_after(mark, "last answer", |m| {
+        m.topic == "porchlight/requests/last_result" && m.text() == "request r-3: deny"
+    });
+    obs.wait_after(mark, "r-2 selected again", |m| {
+        m.topic == "porchlight/requests/selection" && m.text() == options[0]
+    });
+
+    // Deny the oldest (r-2) through its own topic, as automations do.
+    let mark = obs.len();
+    obs.publish("porchlight/requests/oldest/set", b"deny", false);
+    let decided = obs
+        .wait_after(mark, "deny", |m| {
+            m.topic == "porchlight/requests/decided" && m.json()["event_type"] != "ask"
+        })
+        .json();
+    assert_eq!((&decided["event_type"], &decided["request_id"]), (&json!("deny"), &json!("r-2")));
+    obs.wait_after(mark, "buttons unavailable", |m| {
+        m.topic == "porchlight/requests/waiting" && m.text() == "OFF"
+    });
+
+    // Nothing waits: a press is answered with a notice, not silence.
+    let mark = obs.len();
+    obs.publish("porchlight/requests/selected/set", b"approve", false);
+    obs.wait_after(mark, "nothing waits", |m| {
+        m.topic == "porchlight/requests/last_result" && m.text() == "no request is waiting"
+    });
 
     // Recording off for one camera from MQTT.
     obs.wait("porchlight/drive/record", |t| t == "ON");
@@ -276,6 +351,7 @@ fn privacy_and_approvals_from_mqtt() {
         answers,
         vec![
             (json!("r-1"), json!("allow"), json!("resident (mqtt)")),
+            (json!("r-3"), json!("deny"), json!("resident (mqtt)")),
             (json!("r-2"), json!("deny"), json!("resident (mqtt)")),
         ],
         "{text}"
@@ -429,6 +505,7 @@ fn tls_with_a_client_certificate() {
     let d2 = Daemon::start(&s2.config);
     let line = d2.wait_log("the refused connection", |l| message(l) == "MQTT connect failed; retrying");
     assert!(line.to_string().to_lowercase().contains("certificate"), "{line}");
+    assert_eq!(line["level"], "WARN", "{line}");
     let health = d2.get_json("/api/health");
     assert_eq!(health["subsystems"]["mqtt"]["state"], "degraded", "{health}");
 }
@@ -453,18 +530,21 @@ fn onvif_snapshot_for_the_camera_entity() {
     let d = Daemon::start(&s.config);
     let entity = obs.wait("homeassistant/camera/porchlight_porchlight_door_snapshot/config", |_| true).json();
     assert_eq!(entity["topic"], "porchlight/door/snapshot");
-    let first = obs.wait_after(0, "a snapshot", |m| m.topic == "porchlight/door/snapshot");
-    // The mock serves a BMP test image; it is passed on as the camera sent it.
-    assert!(first.payload.starts_with(b"BM") && first.payload.len() > 1000, "{} bytes", first.payload.len());
+    // The mock serves a BMP test image. Home Assistant serves the camera entity's bytes as JPEG,
+    // so a BMP is not published; the hub says so once.
+    let refused = "The camera's snapshot is not JPEG; not published";
+    let line = d.wait_log("the refused snapshot", |l| message(l) == refused);
+    assert_eq!((&line["level"], &line["fields"]["kind"]), (&json!("WARN"), &json!("BMP")), "{line}");
 
     // A doorbell press fetches a fresh one. The hub fetches at most one image per camera every
     // 5 s, and nothing signals the end of that window, so the test waits it out.
-    d.wait_log("the first snapshot", |l| message(l) == "Snapshot");
     std::thread::sleep(std::time::Duration::from_secs(5));
-    let mark = obs.len();
     let (code, _) = d.post("/api/cameras/door/events", &json!({ "event": "doorbell_press" }));
     assert_eq!(code, 202);
-    obs.wait_after(mark, "a fresh snapshot", |m| m.topic == "porchlight/door/snapshot");
+    d.wait_log("the second fetch", |l| message(l) == refused && l["level"] == "DEBUG");
+    assert!(!obs.messages().iter().any(|m| m.topic == "porchlight/door/snapshot"), "a BMP was published");
+    let warned = d.logs().iter().filter(|l| message(l) == refused && l["level"] == "WARN").count();
+    assert_eq!(warned, 1, "{}", d.log_text());
     drop(d);
     runtime.block_on(async {
         let _ = server.shutdown().await;
@@ -517,4 +597,35 @@ fn audit_head_is_retained_and_follows_the_log() {
     let out = s.cli(&["audit", "verify", "--head-file", &file.display().to_string()]);
     assert!(out.status.success(), "{}", porchlight_e2e::output_text(&out));
     drop(d);
+}
+
+/// A broker that cannot be reached shows in the log, not only in `/api/health`: the first failed
+/// connect at warn, with the broker's address and the error; the tries after it, with the same
+/// error, only at debug. When the broker comes up, the connect says how many tries failed.
+#[test]
+fn unreachable_broker_is_logged_once_and_so_is_its_return() {
+    let Some(mut broker) = Broker::start() else { return };
+    // Nothing listens on the broker's port until it starts again: a real "cannot connect".
+    broker.stop();
+    let s = Setup::new(&config(&broker, ""));
+    let d = Daemon::start(&s.config);
+    let failed = "MQTT connect failed; retrying";
+    let first = d.wait_log("the first failure", |l| message(l) == failed);
+    assert_eq!(first["level"], "WARN", "{first}");
+    assert_eq!(first["fields"]["broker"], format!("127.0.0.1:{}", broker.port), "{first}");
+    assert!(first["fields"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{first}");
+    // The next try (after the poller's pause) fails the same way: said at debug level only.
+    let second =
+        d.wait_log("the second failure", |l| message(l) == failed && l["fields"]["failed_tries"] == 2);
+    assert_eq!(second["level"], "DEBUG", "{second}");
+    let warned = d.logs().iter().filter(|l| message(l) == failed && l["level"] == "WARN").count();
+    assert_eq!(warned, 1, "{}", d.log_text());
+
+    broker.restart();
+    let back = d.wait_log("the connect", |l| message(l) == "MQTT connected after failed tries");
+    assert_eq!(back["level"], "INFO", "{back}");
+    assert_eq!(back["fields"]["broker"], format!("127.0.0.1:{}", broker.port), "{back}");
+    assert!(back["fields"]["failed_tries"].as_u64().is_some_and(|n| n >= 2), "{back}");
+    let obs = Observer::connect(&broker);
+    obs.wait("porchlight/available", |t| t == "online");
 }

@@ -3,11 +3,18 @@
 //! its device (`dev`), the origin (`o`) and the hub's availability topic. The hub is one device;
 //! each camera is a device `via_device` the hub. Payloads use full key names, not abbreviations,
 //! so they read like Home Assistant's documentation.
+//!
+//! Entity ids: every entity asks for `<component>.porchlight_<entity>` (`default_entity_id`, and
+//! `object_id` for Home Assistant before 2025.10), and camera devices are named
+//! `Porchlight <camera>`, so ids do not collide with other integrations' (`binary_sensor.porch_motion`).
+//! `unique_id` is what Home Assistant keys its registry on; it never changes, so installs that
+//! already have the entities keep them (with the ids they had).
 
 use serde_json::{Value, json};
 
 use super::topics::Topics;
-use crate::config::Settings;
+use crate::config::{CameraSettings, Settings};
+use crate::onvif::topics::Kind;
 
 /// One entity's discovery message.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +22,14 @@ pub struct Config {
     pub topic: String,
     pub payload: Value,
 }
+
+/// Every state a camera task reports (`P/<camera>/status`, `GET /api/cameras`): the options of
+/// the `enum` sensor "Recording state". Home Assistant refuses a state that is not listed.
+pub const CAMERA_STATES: &[&str] =
+    &["starting", "resolving", "connecting", "recording", "offline", "error", "off", "not_recording"];
+
+/// The tag that makes a camera a doorbell for Home Assistant (`camera.tags`).
+pub const DOORBELL_TAG: &str = "doorbell";
 
 fn hub_id(settings: &Settings) -> String {
     format!("porchlight_{}", settings.hub.name)
@@ -24,8 +39,17 @@ fn origin() -> Value {
     json!({ "name": "Porchlight", "sw_version": env!("CARGO_PKG_VERSION") })
 }
 
-/// Every entity of the hub and its enabled cameras.
-pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
+/// Whether a camera gets Home Assistant's doorbell `event` entity: it is tagged `doorbell`, or
+/// one of its `event_map` or `mqtt_event` entries is a doorbell.
+pub fn is_doorbell(c: &CameraSettings) -> bool {
+    c.tags.iter().any(|t| t == DOORBELL_TAG)
+        || c.event_map.iter().any(|m| m.kind == Kind::Doorbell)
+        || c.mqtt_events.iter().any(|e| e.kind == Kind::Doorbell)
+}
+
+/// Every entity of the hub and its enabled cameras. `requests`: the labels of the waiting
+/// requests, oldest first (the options of the request `select`).
+pub fn configs(settings: &Settings, topics: &Topics, requests: &[String]) -> Vec<Config> {
     let prefix = &settings.mqtt.discovery_prefix;
     let hub = hub_id(settings);
     let hub_device = json!({
@@ -36,19 +60,33 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         "sw_version": env!("CARGO_PKG_VERSION"),
     });
     let mut out = Vec::new();
-    let mut add = |component: &str, object: &str, device: &Value, mut entity: Value| {
+    // `object`: the unique id's tail (never changes); `slug`: the entity id asked for.
+    let mut add = |component: &str, object: &str, slug: &str, device: &Value, mut entity: Value| {
         let unique_id = format!("{hub}_{object}");
+        let object_id = format!("porchlight_{slug}");
         if let Some(e) = entity.as_object_mut() {
             e.insert("unique_id".into(), unique_id.clone().into());
+            e.insert("object_id".into(), object_id.clone().into());
+            e.insert("default_entity_id".into(), format!("{component}.{object_id}").into());
             e.insert("device".into(), device.clone());
             e.insert("origin".into(), origin());
-            e.insert("availability_topic".into(), topics.available().into());
+            if !e.contains_key("availability") {
+                e.insert("availability_topic".into(), topics.available().into());
+            }
         }
         out.push(Config { topic: format!("{prefix}/{component}/{unique_id}/config"), payload: entity });
     };
+    // Available while the hub is and a request waits.
+    let while_waiting = json!([
+        { "topic": topics.available() },
+        { "topic": topics.requests_waiting(), "payload_available": "ON", "payload_not_available": "OFF" },
+    ]);
+    let options: Vec<String> =
+        if requests.is_empty() { vec![super::payload::NONE_WAITING.to_owned()] } else { requests.to_vec() };
 
     add(
         "switch",
+        "privacy",
         "privacy",
         &hub_device,
         json!({
@@ -63,6 +101,7 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
     add(
         "select",
         "mode",
+        "mode",
         &hub_device,
         json!({
             "name": "Hub mode",
@@ -74,6 +113,7 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
     );
     add(
         "sensor",
+        "pending_requests",
         "pending_requests",
         &hub_device,
         json!({
@@ -89,6 +129,7 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
     add(
         "event",
         "request_received",
+        "request_received",
         &hub_device,
         json!({
             "name": "Sharing request received",
@@ -100,6 +141,7 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
     add(
         "event",
         "request_decided",
+        "request_decided",
         &hub_device,
         json!({
             "name": "Sharing decision",
@@ -108,30 +150,57 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
             "event_types": ["allow", "deny", "ask"],
         }),
     );
+    // The resident picks a waiting request here; Approve and Deny answer the one picked (the
+    // oldest until another is picked). The options follow the list of waiting requests.
     add(
-        "button",
-        "approve_oldest",
+        "select",
+        "request_selected",
+        "request_selected",
         &hub_device,
         json!({
-            "name": "Approve oldest request",
-            "icon": "mdi:check-circle",
-            "command_topic": topics.request_set("oldest"),
-            "payload_press": "approve",
+            "name": "Sharing request",
+            "icon": "mdi:account-question",
+            "state_topic": topics.request_selection(),
+            "command_topic": topics.request_selection_set(),
+            "options": options,
+            "availability": while_waiting,
+            "availability_mode": "all",
+        }),
+    );
+    // Unique ids kept from when the buttons answered the oldest request.
+    for (object, slug, name, icon, press) in [
+        ("approve_oldest", "approve_request", "Approve selected request", "mdi:check-circle", "approve"),
+        ("deny_oldest", "deny_request", "Deny selected request", "mdi:close-circle", "deny"),
+    ] {
+        add(
+            "button",
+            object,
+            slug,
+            &hub_device,
+            json!({
+                "name": name,
+                "icon": icon,
+                "command_topic": topics.request_set("selected"),
+                "payload_press": press,
+                "availability": while_waiting,
+                "availability_mode": "all",
+            }),
+        );
+    }
+    add(
+        "sensor",
+        "request_last_result",
+        "request_last_result",
+        &hub_device,
+        json!({
+            "name": "Last answer",
+            "icon": "mdi:message-reply-text",
+            "state_topic": topics.requests_last_result(),
         }),
     );
     add(
         "button",
-        "deny_oldest",
-        &hub_device,
-        json!({
-            "name": "Deny oldest request",
-            "icon": "mdi:close-circle",
-            "command_topic": topics.request_set("oldest"),
-            "payload_press": "deny",
-        }),
-    );
-    add(
-        "button",
+        "stop_sharing",
         "stop_sharing",
         &hub_device,
         json!({
@@ -144,6 +213,7 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
     add(
         "binary_sensor",
         "relay_active",
+        "relay_active",
         &hub_device,
         json!({
             "name": "Live relay active",
@@ -153,12 +223,13 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
             "payload_off": "OFF",
         }),
     );
-    for (object, name, field) in [
-        ("storage_used", "Storage used", "storage_used_bytes"),
-        ("storage_free", "Storage free", "storage_free_bytes"),
+    for (object, name, field, shown_in) in [
+        ("storage_used", "Storage used", "storage_used_bytes", "GiB"),
+        ("storage_free", "Storage free", "storage_free_bytes", "GiB"),
     ] {
         add(
             "sensor",
+            object,
             object,
             &hub_device,
             json!({
@@ -167,6 +238,8 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
                 "value_template": format!("{{{{ value_json.{field} }}}}"),
                 "device_class": "data_size",
                 "unit_of_measurement": "B",
+                "suggested_unit_of_measurement": shown_in,
+                "suggested_display_precision": 1,
                 "state_class": "measurement",
                 "entity_category": "diagnostic",
             }),
@@ -177,14 +250,16 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         let cam = &c.name;
         let device = json!({
             "identifiers": [format!("{hub}_{cam}")],
-            "name": cam,
+            "name": format!("Porchlight {cam}"),
             "manufacturer": "Porchlight",
             "model": "Camera",
             "via_device": hub,
         });
+        let id = |what: &str| format!("{cam}_{what}");
         add(
             "binary_sensor",
-            &format!("{cam}_motion"),
+            &id("motion"),
+            &id("motion"),
             &device,
             json!({
                 "name": "Motion",
@@ -194,20 +269,25 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
                 "payload_off": "OFF",
             }),
         );
-        add(
-            "event",
-            &format!("{cam}_doorbell"),
-            &device,
-            json!({
-                "name": "Doorbell",
-                "device_class": "doorbell",
-                "state_topic": topics.doorbell(cam),
-                "event_types": ["press"],
-            }),
-        );
+        if is_doorbell(c) {
+            add(
+                "event",
+                &id("doorbell"),
+                &id("doorbell"),
+                &device,
+                json!({
+                    "name": "Doorbell",
+                    "device_class": "doorbell",
+                    "state_topic": topics.doorbell(cam),
+                    "event_types": ["press"],
+                }),
+            );
+        }
+        // `None` (unknown) while the hub does not connect to the camera (recording off).
         add(
             "binary_sensor",
-            &format!("{cam}_connectivity"),
+            &id("connectivity"),
+            &id("connectivity"),
             &device,
             json!({
                 "name": "Connected",
@@ -220,18 +300,22 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         );
         add(
             "sensor",
-            &format!("{cam}_status"),
+            &id("status"),
+            &id("status"),
             &device,
             json!({
                 "name": "Recording state",
                 "icon": "mdi:record-rec",
                 "state_topic": topics.status(cam),
+                "device_class": "enum",
+                "options": CAMERA_STATES,
             }),
         );
         if c.onvif_url.is_some() {
             add(
                 "camera",
-                &format!("{cam}_snapshot"),
+                &id("snapshot"),
+                &id("snapshot"),
                 &device,
                 json!({
                     "name": "Snapshot",
@@ -241,7 +325,8 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
         }
         add(
             "switch",
-            &format!("{cam}_record"),
+            &id("record"),
+            &id("record"),
             &device,
             json!({
                 "name": "Recording",
@@ -260,14 +345,25 @@ pub fn configs(settings: &Settings, topics: &Topics) -> Vec<Config> {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Settings {
+        crate::config::parse(
+            std::path::Path::new("/etc/porchlight/config.toml"),
+            text.into(),
+            &crate::config::Env::from_pairs::<_, String, String>([]),
+        )
+        .expect("valid config")
+    }
+
     fn settings() -> Settings {
-        let text = r#"
+        parse(
+            r#"
             [hub]
             name = "home"
             data_dir = "/var/lib/porchlight"
             [[camera]]
             name = "porch"
             rtsp_url = "rtsp://10.0.0.5/stream1"
+            tags = ["doorbell"]
             [[camera]]
             name = "drive"
             onvif_url = "http://10.0.0.6/onvif/device_service"
@@ -277,20 +373,16 @@ mod tests {
             rtsp_url = "rtsp://10.0.0.7/stream1"
             [mqtt]
             discovery_prefix = "ha"
-        "#;
-        crate::config::parse(
-            std::path::Path::new("/etc/porchlight/config.toml"),
-            text.into(),
-            &crate::config::Env::from_pairs::<_, String, String>([]),
+        "#,
         )
-        .expect("valid config")
     }
 
-    /// Every payload, as Home Assistant receives it.
+    /// Every payload, as Home Assistant receives it (one request waiting).
     #[test]
     fn discovery_payloads() {
         let s = settings();
-        let configs = configs(&s, &Topics::new("porchlight"));
+        let configs =
+            configs(&s, &Topics::new("porchlight"), &["rtcc-4411: City Police RTCC, Det. Smith".into()]);
         let by_topic: serde_json::Map<String, Value> =
             configs.iter().map(|c| (c.topic.clone(), c.payload.clone())).collect();
         // The version changes with every release; the snapshot shows where it goes.
@@ -302,22 +394,112 @@ mod tests {
     #[test]
     fn every_entity_is_available_with_the_hub_and_unique() {
         let s = settings();
-        let configs = configs(&s, &Topics::new("porchlight"));
-        // 9 hub entities + 2 storage sensors, 5 per enabled camera and a snapshot camera for the
-        // ONVIF one; the disabled one has none.
-        assert_eq!(configs.len(), 11 + 2 * 5 + 1);
+        let configs = configs(&s, &Topics::new("porchlight"), &[]);
+        // 13 hub entities, 4 per enabled camera, a doorbell for the tagged one and a snapshot
+        // camera for the ONVIF one; the disabled one has none.
+        assert_eq!(configs.len(), 13 + 2 * 4 + 2);
         assert!(configs.iter().any(|c| c.topic == "ha/camera/porchlight_home_drive_snapshot/config"));
         let mut ids = std::collections::BTreeSet::new();
+        let mut entity_ids = std::collections::BTreeSet::new();
         for c in &configs {
             let p = &c.payload;
-            assert_eq!(p["availability_topic"], "porchlight/available", "{}", c.topic);
+            let with_hub = p["availability_topic"] == "porchlight/available"
+                || (p["availability"][0]["topic"] == "porchlight/available"
+                    && p["availability_mode"] == "all");
+            assert!(with_hub, "{}", c.topic);
             let id = p["unique_id"].as_str().expect("unique_id");
             assert!(ids.insert(id.to_owned()), "duplicate {id}");
             assert!(c.topic.starts_with("ha/") && c.topic.ends_with(&format!("/{id}/config")), "{}", c.topic);
             assert!(p["device"]["identifiers"][0].as_str().is_some_and(|d| d.starts_with("porchlight_home")));
             assert!(!c.topic.contains("_old_"), "disabled camera announced: {}", c.topic);
+            // Entity ids carry the hub's prefix: the new key and the one before 2025.10 agree.
+            let component = c.topic.split('/').nth(1).expect("component");
+            let object_id = p["object_id"].as_str().expect("object_id");
+            assert!(object_id.starts_with("porchlight_"), "{object_id}");
+            assert_eq!(p["default_entity_id"], format!("{component}.{object_id}"));
+            assert!(entity_ids.insert(object_id.to_owned()), "duplicate entity id {object_id}");
         }
         let cam = configs.iter().find(|c| c.topic.contains("porch_motion")).expect("motion");
         assert_eq!(cam.payload["device"]["via_device"], "porchlight_home");
+        assert_eq!(cam.payload["device"]["name"], "Porchlight porch");
+        assert_eq!(cam.payload["default_entity_id"], "binary_sensor.porchlight_porch_motion");
+        // Unique ids stay as they were, so existing entities are kept.
+        assert_eq!(cam.payload["unique_id"], "porchlight_home_porch_motion");
+        // Nothing waits: the select still has an option, and says so.
+        let select = configs
+            .iter()
+            .find(|c| c.topic.starts_with("ha/select/") && c.topic.contains("request"))
+            .expect("select");
+        assert_eq!(select.payload["options"], json!([crate::mqtt::payload::NONE_WAITING]));
+    }
+
+    /// Only doorbells get the doorbell `event` entity: a camera tagged `doorbell`, or with an
+    /// `event_map` or `mqtt_event` doorbell.
+    #[test]
+    fn only_doorbells_have_a_doorbell_entity() {
+        let s = parse(
+            r#"
+            [hub]
+            name = "home"
+            data_dir = "/var/lib/porchlight"
+            [[camera]]
+            name = "garden"
+            rtsp_url = "rtsp://10.0.0.5/a"
+            tags = ["outdoor"]
+            [[camera]]
+            name = "tagged"
+            rtsp_url = "rtsp://10.0.0.5/b"
+            tags = ["doorbell"]
+            [[camera]]
+            name = "onvif"
+            onvif_url = "http://10.0.0.6/onvif/device_service"
+            event_map = [{ topic = "tns1:Device/Trigger/DigitalInput", kind = "doorbell" }]
+            [[camera]]
+            name = "ring"
+            rtsp_url = "rtsp://10.0.0.5/c"
+            mqtt_event = [{ topic = "ring/x/ding", kind = "doorbell" }]
+            [[camera]]
+            name = "yard"
+            rtsp_url = "rtsp://10.0.0.5/d"
+            mqtt_event = [{ topic = "ring/y/motion", kind = "motion" }]
+            [mqtt]
+            enabled = true
+            host = "127.0.0.1"
+        "#,
+        );
+        let doorbells: Vec<&str> =
+            s.cameras.iter().filter(|c| is_doorbell(c)).map(|c| c.name.as_str()).collect();
+        assert_eq!(doorbells, ["tagged", "onvif", "ring"]);
+        let events: Vec<String> = configs(&s, &Topics::new("porchlight"), &[])
+            .into_iter()
+            .filter(|c| c.topic.contains("/event/") && c.topic.ends_with("_doorbell/config"))
+            .map(|c| c.topic)
+            .collect();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(events.iter().all(|t| !t.contains("garden") && !t.contains("yard")), "{events:?}");
+    }
+
+    /// The `enum` sensor lists every state a camera task sets (a state Home Assistant does not
+    /// know is refused): each `states.set(…, "<state>")` in the camera and recording code.
+    #[test]
+    fn recording_state_options_cover_every_camera_state() {
+        for (file, text) in [
+            ("cameras.rs", include_str!("../cameras.rs")),
+            ("recording/mod.rs", include_str!("../recording/mod.rs")),
+        ] {
+            let mut found = 0;
+            for line in
+                text.lines().filter(|l| l.contains("states.set(") && !l.trim_start().starts_with("//"))
+            {
+                let Some(state) = line.rsplit(", \"").next().and_then(|r| r.split('"').next()) else {
+                    continue;
+                };
+                if line.contains(", \"") {
+                    found += 1;
+                    assert!(CAMERA_STATES.contains(&state), "{file}: state {state:?} is not an option");
+                }
+            }
+            assert!(found > 0, "{file}: no camera states found");
+        }
     }
 }

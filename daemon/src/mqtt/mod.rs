@@ -45,6 +45,8 @@ pub struct Deps {
     pub requests: Requests,
     pub index: Option<Index>,
     pub mode: crate::mode::Mode,
+    /// The audit log, for its head (`P/audit/head`); `None` when it could not be opened.
+    pub audit: Option<Audit>,
 }
 
 /// How often storage stats and camera states are looked at.
@@ -60,6 +62,8 @@ const MAX_COMMAND: usize = 4096;
 const HA_DELAY_MAX_MS: u64 = 2000;
 /// The least time between two publications of the audit head (appends come in bursts).
 const AUDIT_HEAD_MIN_GAP: Duration = Duration::from_secs(1);
+/// While the broker cannot be reached, the same error is logged again at most this often.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(300);
 
 /// Runs MQTT per the settings until `cancel`: restarts the session when `[mqtt]` changes.
 pub async fn run(deps: Deps, cancel: CancellationToken) {
@@ -118,6 +122,45 @@ struct Session {
     /// Still images of ONVIF cameras: fetched in the background, published when they arrive.
     snapshots: BTreeMap<String, SnapshotState>,
     snapshot_tx: mpsc::Sender<Fetched>,
+    /// Failed tries to reach the broker, and what of them was logged.
+    failures: Failures,
+    /// The waiting request the resident chose in Home Assistant's `select` (`None`: the oldest).
+    selected: Option<String>,
+    /// The labels of the waiting requests last put in the `select`'s options.
+    request_labels: Vec<String>,
+    /// The selection goes out once more at the next state tick: Home Assistant drops a state
+    /// that is not among the options, and new options arrive with a discovery update.
+    selection_resend: bool,
+}
+
+/// Failed tries to connect since the last connect, and the last failure logged (error, when):
+/// the first failure is logged at warn, then again only when the error changes or after
+/// [`FAILURE_LOG_EVERY`].
+#[derive(Debug, Default)]
+struct Failures {
+    count: u32,
+    logged: Option<(String, tokio::time::Instant)>,
+}
+
+impl Failures {
+    /// Counts a failed try; `true` if it should be logged at warn.
+    fn failed(&mut self, error: &str, now: tokio::time::Instant) -> bool {
+        self.count = self.count.saturating_add(1);
+        let log = match &self.logged {
+            None => true,
+            Some((e, at)) => e != error || now.duration_since(*at) >= FAILURE_LOG_EVERY,
+        };
+        if log {
+            self.logged = Some((error.to_owned(), now));
+        }
+        log
+    }
+
+    /// A connect: how many tries had failed before it; the count starts again.
+    fn connected(&mut self) -> u32 {
+        self.logged = None;
+        std::mem::take(&mut self.count)
+    }
 }
 
 /// A still image fetched for a camera (with the URI it came from), or why not.
@@ -129,6 +172,28 @@ struct SnapshotState {
     last: Option<tokio::time::Instant>,
     busy: bool,
     last_error: Option<String>,
+    /// An image that is not JPEG was refused (logged once).
+    refused_kind: bool,
+}
+
+/// Whether `image` is a JPEG file (Home Assistant's MQTT `camera` serves every image as JPEG).
+fn is_jpeg(image: &[u8]) -> bool {
+    image.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
+/// What an image that is not JPEG looks like, for the log.
+fn image_kind(image: &[u8]) -> &'static str {
+    if image.starts_with(b"\x89PNG") {
+        "PNG"
+    } else if image.starts_with(b"BM") {
+        "BMP"
+    } else if image.starts_with(b"GIF8") {
+        "GIF"
+    } else if image.len() >= 12 && &image[..4] == b"RIFF" && &image[8..12] == b"WEBP" {
+        "WebP"
+    } else {
+        "unknown"
+    }
 }
 
 impl Session {
@@ -152,6 +217,10 @@ impl Session {
             relays: BTreeSet::new(),
             snapshots: BTreeMap::new(),
             snapshot_tx,
+            failures: Failures::default(),
+            selected: None,
+            request_labels: Vec::new(),
+            selection_resend: false,
         }
     }
 
@@ -186,8 +255,7 @@ impl Session {
         let mut snapshot_tick = tokio::time::interval(SNAPSHOT_EVERY);
         let mut republish_at: Option<tokio::time::Instant> = None;
         // The audit log's head: published at once, then at most once per AUDIT_HEAD_MIN_GAP.
-        // The audit handle comes with the policy service (no policies, nothing is shared).
-        let mut audit_head = self.deps.requests.policy().and_then(|p| p.audit.as_ref().map(Audit::subscribe));
+        let mut audit_head = self.deps.audit.as_ref().map(Audit::subscribe);
         let mut head_at = audit_head.as_ref().map(|_| tokio::time::Instant::now());
         let mut head_last: Option<tokio::time::Instant> = None;
 
@@ -291,7 +359,15 @@ impl Session {
                     }
                 }
                 Some((camera, result)) = snapshots.recv() => self.on_snapshot(&camera, result),
-                _ = states.tick() => self.set_camera_states(),
+                _ = states.tick() => {
+                    self.set_camera_states();
+                    if std::mem::take(&mut self.selection_resend) {
+                        let topic = self.topics.request_selection();
+                        if let Some(p) = self.retained.get(&topic).cloned() {
+                            self.send(&topic, p, true);
+                        }
+                    }
+                }
             }
         }
 
@@ -355,6 +431,26 @@ impl Session {
             Ok((uri, image)) => {
                 state.uri = Some(uri);
                 state.last_error = None;
+                if !is_jpeg(&image) {
+                    // Said once per camera; the fetches after it only at debug level.
+                    let (kind, bytes) = (image_kind(&image), image.len());
+                    if std::mem::replace(&mut state.refused_kind, true) {
+                        tracing::debug!(
+                            camera,
+                            kind,
+                            bytes,
+                            "The camera's snapshot is not JPEG; not published"
+                        );
+                    } else {
+                        tracing::warn!(
+                            camera,
+                            kind,
+                            bytes,
+                            "The camera's snapshot is not JPEG; not published"
+                        );
+                    }
+                    return;
+                }
                 tracing::debug!(camera, bytes = image.len(), "Snapshot");
                 self.publish(self.topics.snapshot(camera), image, true);
             }
@@ -376,11 +472,19 @@ impl Session {
                 "MQTT queue overflowed while the broker was away; the oldest messages were dropped"
             );
         }
-        tracing::info!(broker = %host, queued = self.queue.len(), "MQTT connected");
+        let failed = self.failures.connected();
+        if failed > 0 {
+            let queued = self.queue.len();
+            tracing::info!(broker = %host, failed_tries = failed, queued, "MQTT connected after failed tries");
+        } else {
+            tracing::info!(broker = %host, queued = self.queue.len(), "MQTT connected");
+        }
         self.connected = true;
         self.dropped_this_outage = 0;
         self.deps.health.set("mqtt", State::Running, format!("connected to {host}"));
         self.subscribe().await;
+        // Fresh stats with the rest of the state (not only after the next tick).
+        self.set_stats().await;
         // Entities of cameras removed while the broker was away are removed now.
         self.set_discovery();
         self.publish_all_retained();
@@ -394,10 +498,14 @@ impl Session {
 
     fn on_disconnect(&mut self, host: &str, error: &str) {
         self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
+        let log = self.failures.failed(error, tokio::time::Instant::now());
+        let tries = self.failures.count;
         if self.connected {
             tracing::warn!(broker = %host, error = %error, "MQTT connection lost; retrying");
+        } else if log {
+            tracing::warn!(broker = %host, error = %error, failed_tries = tries, "MQTT connect failed; retrying");
         } else {
-            tracing::debug!(broker = %host, error = %error, "MQTT connect failed; retrying");
+            tracing::debug!(broker = %host, error = %error, failed_tries = tries, "MQTT connect failed; retrying");
         }
         self.connected = false;
     }
@@ -503,8 +611,11 @@ impl Session {
     }
 
     fn set_discovery(&mut self) {
-        let configs =
-            if self.settings.mqtt.discovery { ha::configs(&self.settings, &self.topics) } else { Vec::new() };
+        let configs = if self.settings.mqtt.discovery {
+            ha::configs(&self.settings, &self.topics, &self.request_labels)
+        } else {
+            Vec::new()
+        };
         let now: BTreeSet<String> = configs.iter().map(|c| c.topic.clone()).collect();
         // Entities that are gone (a removed camera, discovery turned off): an empty retained
         // config removes them from Home Assistant.
@@ -540,8 +651,33 @@ impl Session {
     }
 
     fn set_requests(&mut self) {
-        let list = payload::pending(&self.deps.requests.pending());
+        let pending = self.deps.requests.pending();
+        let list = payload::pending(&pending);
         self.publish_json(self.topics.requests(), &list, true);
+        let labels: Vec<String> = pending.iter().map(payload::request_label).collect();
+        if labels != self.request_labels {
+            // New options for the `select` first, then the selection.
+            self.request_labels = labels;
+            self.set_discovery();
+            self.selection_resend = true;
+        }
+        let waiting = if pending.is_empty() { "OFF" } else { "ON" };
+        self.publish(self.topics.requests_waiting(), waiting.into(), true);
+        self.set_selection();
+    }
+
+    /// The waiting request the `selected` answers go to: the one chosen while it waits, else
+    /// the oldest.
+    fn selection(&self) -> Option<crate::requests::PendingView> {
+        let pending = self.deps.requests.pending();
+        let chosen = self.selected.as_ref().and_then(|id| pending.iter().find(|p| &p.id == id)).cloned();
+        chosen.or_else(|| pending.into_iter().next())
+    }
+
+    fn set_selection(&mut self) {
+        let label =
+            self.selection().map_or_else(|| payload::NONE_WAITING.to_owned(), |p| payload::request_label(&p));
+        self.publish(self.topics.request_selection(), label.into_bytes(), true);
     }
 
     fn set_record_switches(&mut self) {
@@ -560,14 +696,16 @@ impl Session {
             }
             self.camera_states.insert(v.name.clone(), v.state);
             self.publish(self.topics.status(&v.name), v.state.into(), true);
-            // Only states that say whether the stream is up change the connectivity sensor.
+            // Whether the hub has the camera's stream: `None` (unknown in Home Assistant) while
+            // it does not connect to the camera at all; "starting" changes nothing.
             let connected = match v.state {
-                "recording" => Some(true),
-                "offline" | "error" | "connecting" | "resolving" => Some(false),
+                "recording" => Some("ON"),
+                "offline" | "error" | "connecting" | "resolving" => Some("OFF"),
+                "off" | "not_recording" => Some("None"),
                 _ => None,
             };
-            if let Some(up) = connected {
-                self.publish(self.topics.connectivity(&v.name), if up { "ON" } else { "OFF" }.into(), true);
+            if let Some(value) = connected {
+                self.publish(self.topics.connectivity(&v.name), value.into(), true);
             }
         }
     }
@@ -635,6 +773,7 @@ impl Session {
             return;
         }
         let Some(command) = self.topics.command(topic) else { return };
+        let answer = matches!(command, Command::Request(_) | Command::Select);
         let result = if payload.len() > MAX_COMMAND {
             Err(format!("payload of {} bytes is longer than {MAX_COMMAND}", payload.len()))
         } else {
@@ -643,6 +782,18 @@ impl Session {
                 Err(_) => Err("payload is not UTF-8 text".to_owned()),
             }
         };
+        // The resident sees what came of an answer (Home Assistant's "Last answer" sensor).
+        if answer {
+            let text = match &result {
+                Ok(done) => done.clone(),
+                Err(e) => e.clone(),
+            };
+            let text: String = text.chars().take(255).collect();
+            // Sent each time, even when the text repeats: it answers this press.
+            let topic = self.topics.requests_last_result();
+            self.retained.insert(topic.clone(), text.clone().into_bytes());
+            self.send(&topic, text.into_bytes(), true);
+        }
         match result {
             Ok(done) => {
                 self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "ok")]);
@@ -685,12 +836,23 @@ impl Session {
                 let n = self.deps.requests.revoke_all("mqtt");
                 Ok(format!("stopped {n} share(s)"))
             }
+            Command::Select => {
+                let pending = self.deps.requests.pending();
+                let found = pending
+                    .iter()
+                    .find(|p| payload::request_label(p) == text || p.id == text)
+                    .ok_or_else(|| format!("no waiting request {:?}", clip(text)))?;
+                let id = found.id.clone();
+                self.selected = Some(id.clone());
+                self.set_selection();
+                Ok(format!("request {id} selected"))
+            }
             Command::Request(id) => {
                 let answer = parse_answer(text)?;
-                let id = if id == "oldest" {
-                    self.deps.requests.oldest().ok_or("no request is waiting")?
-                } else {
-                    id.to_owned()
+                let id = match id {
+                    "oldest" => self.deps.requests.oldest().ok_or(payload::NONE_WAITING)?,
+                    "selected" => self.selection().map(|p| p.id).ok_or(payload::NONE_WAITING)?,
+                    id => id.to_owned(),
                 };
                 let requests = &self.deps.requests;
                 let decision = match answer {
@@ -881,6 +1043,38 @@ mod tests {
         ] {
             assert!(parse_answer(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// The first failure is logged, repeats of it are not until FAILURE_LOG_EVERY has passed;
+    /// a new error is logged at once; a connect says how many tries failed and starts over.
+    #[test]
+    fn connect_failures_are_logged_once_per_error_and_every_few_minutes() {
+        let t0 = tokio::time::Instant::now();
+        let mut f = Failures::default();
+        assert!(f.failed("connection refused", t0));
+        for n in 1..50 {
+            assert!(!f.failed("connection refused", t0 + Duration::from_secs(n)), "try {n}");
+        }
+        assert!(f.failed("connection refused", t0 + FAILURE_LOG_EVERY));
+        assert!(f.failed("no route to host", t0 + FAILURE_LOG_EVERY + Duration::from_secs(1)));
+        assert!(!f.failed("no route to host", t0 + FAILURE_LOG_EVERY + Duration::from_secs(2)));
+        assert_eq!(f.connected(), 53);
+        assert_eq!(f.connected(), 0);
+        assert!(
+            f.failed("no route to host", t0 + FAILURE_LOG_EVERY + Duration::from_secs(3)),
+            "logged again after a connect"
+        );
+    }
+
+    #[test]
+    fn only_jpeg_is_a_camera_image() {
+        assert!(is_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F']));
+        assert!(!is_jpeg(b"\x89PNG\r\n\x1a\n"));
+        assert!(!is_jpeg(b"BM\x36\x00"));
+        assert!(!is_jpeg(&[0xFF, 0xD8]));
+        assert_eq!(image_kind(b"\x89PNG\r\n\x1a\n"), "PNG");
+        assert_eq!(image_kind(b"BM\x36\x00"), "BMP");
+        assert_eq!(image_kind(b"<html>"), "unknown");
     }
 
     #[test]

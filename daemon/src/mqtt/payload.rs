@@ -43,6 +43,21 @@ pub fn pending(list: &[PendingView]) -> Value {
     )
 }
 
+/// What `<prefix>/requests/selection` and Home Assistant's `select` show while nothing waits.
+pub const NONE_WAITING: &str = "no request is waiting";
+
+/// How a waiting request is named in the `select`: its id and who asks.
+pub fn request_label(p: &PendingView) -> String {
+    let who = &p.request.requester;
+    let label = if who.person.is_empty() {
+        format!("{}: {}", p.id, who.organisation)
+    } else {
+        format!("{}: {}, {}", p.id, who.organisation, who.person)
+    };
+    // Home Assistant keeps a state of at most 255 characters.
+    label.chars().take(255).collect()
+}
+
 /// `<prefix>/audit/head`: the audit log's head and when the hub published it.
 pub fn audit_head(head: &crate::audit::Anchor, time: Timestamp) -> Value {
     json!({ "entries": head.entries, "hash": head.hash, "time": time })
@@ -134,6 +149,7 @@ mod tests {
             "porchlight/porch/doorbell": doorbell(t),
             "porchlight/requests/received": received("rtcc-4411", "City Police RTCC (police)", t),
             "porchlight/requests/decided": decided("rtcc-4411", "deny", "no warrant covers this camera", t),
+            "porchlight/requests/selection": request_label(&view),
             "porchlight/requests": pending(&[view]),
             "porchlight/stats": stats.to_json(),
         });

@@ -40,12 +40,30 @@ impl Topics {
     pub fn requests(&self) -> String {
         self.at("requests")
     }
-    /// `<prefix>/requests/+/set`: approve or deny one request (`oldest` for the oldest).
+    /// `<prefix>/requests/+/set`: approve or deny one request (`oldest` for the oldest,
+    /// `selected` for the one chosen with [`Topics::request_selection_set`]).
     pub fn request_set_filter(&self) -> String {
         self.at("requests/+/set")
     }
     pub fn request_set(&self, id: &str) -> String {
         self.at(&format!("requests/{id}/set"))
+    }
+    /// The waiting request the resident has chosen (or the oldest), as its label (retained;
+    /// Home Assistant's `select`).
+    pub fn request_selection(&self) -> String {
+        self.at("requests/selection")
+    }
+    /// Choose a waiting request: its label or its id.
+    pub fn request_selection_set(&self) -> String {
+        self.at("requests/selection/set")
+    }
+    /// `ON` while any request waits for the resident, else `OFF` (retained).
+    pub fn requests_waiting(&self) -> String {
+        self.at("requests/waiting")
+    }
+    /// The outcome of the latest answer or choice sent over MQTT, as text (retained).
+    pub fn requests_last_result(&self) -> String {
+        self.at("requests/last_result")
     }
     /// An event each time a request arrives (HA `event` entity).
     pub fn request_received(&self) -> String {
@@ -111,6 +129,7 @@ impl Topics {
         }
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
+            ["requests", "selection", "set"] => Some(Command::Select),
             ["requests", id, "set"] if !id.is_empty() => Some(Command::Request(id)),
             [camera, "record", "set"] if !camera.is_empty() => Some(Command::Record(camera)),
             _ => None,
@@ -126,7 +145,10 @@ pub enum Command<'a> {
     StopSharing,
     /// Switch the hub mode.
     Mode,
+    /// Answer a request (`oldest`, `selected` or its id).
     Request(&'a str),
+    /// Choose the waiting request the `selected` answers go to.
+    Select,
     Record(&'a str),
 }
 
@@ -142,6 +164,8 @@ mod tests {
         assert_eq!(t.command(&t.mode_set()), Some(Command::Mode));
         assert_eq!(t.command(&t.request_set("r-1")), Some(Command::Request("r-1")));
         assert_eq!(t.command(&t.record_set("porch")), Some(Command::Record("porch")));
+        assert_eq!(t.command(&t.request_selection_set()), Some(Command::Select));
+        assert_eq!(t.command(&t.request_set("selected")), Some(Command::Request("selected")));
         for other in [
             "home/porchlight/privacy",
             "home/porchlightx/privacy/set",
