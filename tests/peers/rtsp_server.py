@@ -14,6 +14,9 @@ Mount points:
     /h264     live H.264 (videotestsrc, x264enc zerolatency/ultrafast) + AAC audio
     /h265     live H.265 only, closed GOP (every keyframe is an IDR)
     /h265cra  live H.265 only, open GOP (keyframes after the first are CRA, not IDR)
+    /h265late live H.265 only, closed GOP, each frame leaving after twice its frame interval:
+              the stream's timestamps run at half the wall clock's speed, as from an encoder
+              starved of CPU
     /digest   same as /h264, behind RTSP Digest auth (user "porch", password "light")
     /g711     live H.264 + PCMU (G.711 mu-law) audio
     /file     the MP4 given with --file, H.264 passed through without re-encoding, one shared
@@ -100,6 +103,15 @@ def h265(a, open_gop):
         f"option-string={opts} ! "
         f"video/x-h265,profile=main ! "
         f"rtph265pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+def h265_late(a):
+    # identity sleeps in the streaming thread, so the live source is always late and stamps
+    # each frame by its count (n / fps) while frames leave at fps / 2.
+    sleep_us = round(2_000_000 / a.fps)
+    return h265(a, open_gop=False).replace(
+        video_src(a), f"{video_src(a)} ! identity sleep-time={sleep_us}", 1
     )
 
 
@@ -202,6 +214,7 @@ ELEMENTS = [
     "videotestsrc", "audiotestsrc", "audioconvert", "audioresample",  # plugins-base
     "rtph264pay", "rtph265pay", "rtpmp4gpay", "rtppcmupay", "mulawenc", "qtdemux",  # -good
     "h264parse", "x265enc",  # plugins-bad
+    "identity",  # core
     "x264enc",  # plugins-ugly
     "avenc_aac",  # libav
 ]
@@ -220,6 +233,7 @@ def main():
         "/h264": f"{h264(a)} {aac()}",
         "/h265": h265(a, open_gop=False),
         "/h265cra": h265(a, open_gop=True),
+        "/h265late": h265_late(a),
         "/digest": f"{h264(a)} {aac()}",
         "/g711": f"{h264(a)} {pcmu()}",
     }

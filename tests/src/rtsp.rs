@@ -6,6 +6,8 @@
 //! `/h265cra` (open GOP, CRA keyframes), `/digest` (`/h264` behind Digest auth, see
 //! [`DIGEST_USER`]), `/g711` (H.264 + PCMU) and, with `--file PATH`, `/file` (an MP4's H.264
 //! passed through, one shared media for all clients).
+//! `/h265late` is `/h265` with each frame leaving after twice its frame interval: the stream's
+//! timestamps fall behind the wall clock, as from an encoder short of CPU.
 //!
 //! When the machine cannot run the server (no Debian python3 with `gi`, no GstRtspServer, a
 //! missing GStreamer plugin) [`RtspServer::start`] returns `None` so that the test can skip,

@@ -14,6 +14,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::writes::WriteStatus;
+
 /// Schema upgrades; entry `n` takes a database from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -129,11 +131,12 @@ pub struct Pin {
     pub reason: String,
 }
 
-/// The index. Cheap to clone; all clones share one connection.
+/// The index. Cheap to clone; all clones share one connection (and one [`WriteStatus`]).
 #[derive(Debug, Clone)]
 pub struct Index {
     path: Arc<PathBuf>,
     conn: Arc<Mutex<Connection>>,
+    writes: WriteStatus,
 }
 
 impl Index {
@@ -152,7 +155,11 @@ impl Index {
             MigrateError::Sqlite(source) => err(source),
             MigrateError::TooNew(found) => IndexError::TooNew { path: path.to_owned(), found },
         })?;
-        Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            path: Arc::new(path.to_owned()),
+            conn: Arc::new(Mutex::new(conn)),
+            writes: WriteStatus::default(),
+        })
     }
 
     /// Opens an existing index for a command-line tool: never creates or upgrades it (the
@@ -171,11 +178,20 @@ impl Index {
         if v < SCHEMA_VERSION {
             return Err(IndexError::TooOld { path: path.to_owned(), found: v });
         }
-        Ok(Self { path: Arc::new(path.to_owned()), conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            path: Arc::new(path.to_owned()),
+            conn: Arc::new(Mutex::new(conn)),
+            writes: WriteStatus::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the writers of this process report: failing cameras, the write rate.
+    pub fn writes(&self) -> &WriteStatus {
+        &self.writes
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

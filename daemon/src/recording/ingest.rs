@@ -1,7 +1,8 @@
 //! RTSP ingest with `retina`: one session at a time per camera, frames forwarded to the
 //! camera's writer thread without re-encoding. The camera's clock gives each frame's place in
-//! the stream; the hub's clock anchors the stream to wall time (re-anchored if they drift apart
-//! by more than [`MAX_DRIFT_MS`], e.g. after a camera clock reset).
+//! the stream; the hub's clock anchors the stream to wall time (re-anchored when the stream runs
+//! more than [`MAX_DRIFT_MS`] ahead of it, e.g. after a camera clock reset, or more than
+//! [`MAX_LAG_MS`] behind it, e.g. an encoder short of CPU; logged by [`DriftLog`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,8 +21,14 @@ use super::writer::Input;
 use crate::config::RtspTransport;
 use crate::metrics::Metrics;
 
-/// How far the stream's own clock may drift from the hub's before it is re-anchored.
+/// How far the stream's own clock may run ahead of the hub's before it is re-anchored.
 pub const MAX_DRIFT_MS: i64 = 2000;
+/// How far the stream may fall behind the hub's clock (frames arriving later than their
+/// timestamps say) before it is re-anchored. Small, because the recording's timeline lags
+/// the hub's clock by as much, which adds to what a crash loses (`docs/design/recording.md` §6).
+pub const MAX_LAG_MS: i64 = 500;
+/// After the first re-anchor warning of a camera, at most one per this long.
+pub const DRIFT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Frames are handed to the writer thread in batches of this long (one wake-up instead of one
 /// per frame; `docs/benchmarks.md`). It adds as much to the crash-loss bound.
 pub const BATCH: Duration = Duration::from_millis(100);
@@ -41,7 +48,7 @@ pub struct Source {
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("{0}")]
+    #[error("{}", rtsp_message(.0, None))]
     Rtsp(#[from] retina::Error),
     #[error("the camera offers no H.264 or H.265 video (streams: {0})")]
     NoVideo(String),
@@ -57,6 +64,68 @@ pub enum IngestError {
     WriterGone,
 }
 
+impl IngestError {
+    /// One line for the log, `camera_offline` and gaps; an RTSP error names `url` (without
+    /// credentials) and, for a refused path or login, what to check.
+    pub fn describe(&self, url: &url::Url) -> String {
+        match self {
+            Self::Rtsp(e) => rtsp_message(e, Some(url)),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// retina's error on one line: its summary without the connection and message context that
+/// follow it on further lines, the method, status and retina's reason for an answer, and a
+/// hint for 404 (the stream path) and 401/403 (the login).
+fn rtsp_message(e: &retina::Error, url: Option<&url::Url>) -> String {
+    let full = e.to_string();
+    let head = full.split("\n\n").next().unwrap_or(&full);
+    let head = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    let url = url.map(|u| {
+        let mut u = u.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.to_string()
+    });
+    let Some(status) = e.status_code() else {
+        return match url {
+            Some(u) => format!("{u}: {head}"),
+            None => head,
+        };
+    };
+    // "404 response to DESCRIBE CSeq=2: Unexpected RTSP response status"
+    let (method, why) = head
+        .split_once(" response to ")
+        .map(|(_, rest)| rest.split_once(": ").unwrap_or((rest, "")))
+        .map_or(("RTSP request", head.as_str()), |(m, why)| (m.split(" CSeq=").next().unwrap_or(m), why));
+    let phrase = match status {
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        454 => " Session Not Found",
+        461 => " Unsupported Transport",
+        500 => " Internal Server Error",
+        503 => " Service Unavailable",
+        _ => "",
+    };
+    let mut line = match url {
+        Some(u) => format!("{method} {u}: {status}{phrase}"),
+        None => format!("{method}: {status}{phrase}"),
+    };
+    // retina's words for a plain error status add nothing to the status itself.
+    if !why.is_empty() && why != "Unexpected RTSP response status" {
+        line.push_str(&format!(" ({why})"));
+    }
+    match status {
+        404 => line.push_str("; check the stream path in rtsp_url"),
+        401 | 403 => line.push_str("; check the user name and password"),
+        _ => {}
+    }
+    line
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -70,25 +139,65 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(pts: i64, rate: u32) -> Self {
-        Self { anchor_ms: now_ms(), anchor_pts: pts, rate: i64::from(rate.max(1)) }
+    fn new(pts: i64, rate: u32, now_ms: i64) -> Self {
+        Self { anchor_ms: now_ms, anchor_pts: pts, rate: i64::from(rate.max(1)) }
     }
 
-    fn wall(&mut self, pts: i64, camera: &str) -> i64 {
+    /// The wall time of the frame at `pts` arriving at `now_ms`, and the drift (stream minus
+    /// hub) if the clock was re-anchored for it.
+    fn wall(&mut self, pts: i64, now_ms: i64) -> (i64, Option<i64>) {
         let wall = self.anchor_ms + (pts - self.anchor_pts) * 1000 / self.rate;
-        let now = now_ms();
-        if (wall - now).abs() > MAX_DRIFT_MS {
+        let drift = wall - now_ms;
+        if !(-MAX_LAG_MS..=MAX_DRIFT_MS).contains(&drift) {
+            self.anchor_ms = now_ms;
+            self.anchor_pts = pts;
+            return (now_ms, Some(drift));
+        }
+        (wall, None)
+    }
+}
+
+/// A camera's re-anchor warnings: the first, then at most one per [`DRIFT_LOG_INTERVAL`] with
+/// the number of re-anchors since the previous warning (a stream that keeps falling behind
+/// re-anchors every second or so).
+#[derive(Debug, Default)]
+pub struct DriftLog {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl DriftLog {
+    /// Counts a re-anchor at `now`; `Some(n)` when it is to be logged, `n` re-anchors since
+    /// the previous warning (this one included).
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        self.count += 1;
+        if self.last.is_some_and(|t| now.saturating_duration_since(t) < DRIFT_LOG_INTERVAL) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.count))
+    }
+
+    fn reanchored(&mut self, camera: &str, drift_ms: i64) {
+        if let Some(n) = self.note(Instant::now()) {
             tracing::warn!(
                 camera,
-                drift_ms = wall - now,
+                drift_ms,
+                reanchors = n,
                 "Stream clock drifted from the hub's; re-anchoring"
             );
-            self.anchor_ms = now;
-            self.anchor_pts = pts;
-            return now;
         }
-        wall
     }
+}
+
+/// Wall time for a frame of a stream: the stream's clock, created at its first frame.
+fn place(clock: &mut Option<Clock>, pts: i64, rate: u32, drift: &mut DriftLog, camera: &str) -> i64 {
+    let now = now_ms();
+    let (wall, reanchored) = clock.get_or_insert_with(|| Clock::new(pts, rate, now)).wall(pts, now);
+    if let Some(d) = reanchored {
+        drift.reanchored(camera, d);
+    }
+    wall
 }
 
 /// Runs one RTSP session until it fails, the camera ends it, or `cancel` fires (then `Ok`).
@@ -103,6 +212,7 @@ pub async fn session(
     metrics: &Metrics,
     online: &(dyn Fn() + Sync),
     live: &broadcast::Sender<Arc<LiveFrame>>,
+    drift: &mut DriftLog,
     cancel: &CancellationToken,
 ) -> Result<(), IngestError> {
     let creds = match (&src.username, &src.password) {
@@ -242,7 +352,7 @@ pub async fn session(
                     online();
                 }
                 let pts = f.timestamp().elapsed();
-                let wall = video_clock.get_or_insert_with(|| Clock::new(pts, 90_000)).wall(pts, &src.camera);
+                let wall = place(&mut video_clock, pts, 90_000, drift, &src.camera);
                 let data = f.into_data();
                 let keyframe = frames::is_random_access(codec, &data);
                 if let Some(p) = &current {
@@ -289,7 +399,7 @@ pub async fn session(
             {
                 let rate = audio_params.as_ref().map_or(1, |a| a.clock_rate);
                 let pts = f.timestamp().elapsed();
-                let wall = audio_clock.get_or_insert_with(|| Clock::new(pts, rate)).wall(pts, &src.camera);
+                let wall = place(&mut audio_clock, pts, rate, drift, &src.camera);
                 let frame = AudioFrame {
                     pts,
                     wall_ms: wall,
@@ -313,5 +423,37 @@ pub async fn session(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_behind_the_hub_is_re_anchored_sooner_than_one_ahead_of_it() {
+        let mut c = Clock::new(0, 90_000, 1000);
+        // On time, a little late, a little early: the stream's own clock.
+        assert_eq!(c.wall(90_000, 2000), (2000, None));
+        assert_eq!(c.wall(180_000, 3400), (3000, None));
+        assert_eq!(c.wall(270_000, 2500), (4000, None));
+        // More than MAX_LAG_MS late: re-anchored to the arrival.
+        assert_eq!(c.wall(360_000, 5600), (5600, Some(-600)));
+        assert_eq!(c.wall(450_000, 6600), (6600, None));
+        // Ahead by up to MAX_DRIFT_MS is kept; beyond it, re-anchored.
+        assert_eq!(c.wall(720_000, 7700), (9600, None));
+        assert_eq!(c.wall(900_000, 9000), (9000, Some(2600)));
+    }
+
+    #[test]
+    fn re_anchor_warnings_are_the_first_then_one_a_minute_with_a_count() {
+        let mut log = DriftLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.note(t0), Some(1));
+        for s in 1..60 {
+            assert_eq!(log.note(t0 + Duration::from_secs(s)), None, "{s}");
+        }
+        assert_eq!(log.note(t0 + Duration::from_secs(60)), Some(60));
+        assert_eq!(log.note(t0 + Duration::from_secs(200)), Some(1));
     }
 }

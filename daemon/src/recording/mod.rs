@@ -15,6 +15,7 @@ pub mod recover;
 pub mod retention;
 pub mod segment;
 pub mod writer;
+pub mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,7 +130,8 @@ pub fn retention_policy(settings: &Settings) -> retention::Policy {
 }
 
 /// Runs retention every [`RETENTION_INTERVAL`], after each finished segment and storage
-/// pressure, and when the limits change, until `cancel` fires.
+/// pressure, and when the limits change, until `cancel` fires. It also keeps the `storage`
+/// health: `degraded` while a camera's writes fail or a limit cannot be met.
 pub async fn retention_task(
     index: Index,
     mut settings: watch::Receiver<Arc<Settings>>,
@@ -139,15 +141,25 @@ pub async fn retention_task(
     cancel: CancellationToken,
 ) {
     let mut events = bus.subscribe("retention");
+    let mut failing = index.writes().subscribe();
     let mut tick = tokio::time::interval(RETENTION_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_unmet: Vec<String> = Vec::new();
+    let mut usage_detail = String::new();
     loop {
         let mut emergency = false;
         tokio::select! {
             () = cancel.cancelled() => break,
             _ = tick.tick() => {}
             changed = settings.changed() => if changed.is_err() { break },
+            changed = failing.changed() => {
+                // A camera's writes started or stopped failing: only the health changes.
+                if changed.is_err() {
+                    break;
+                }
+                set_storage_health(&health, &index, &last_unmet, &usage_detail);
+                continue;
+            }
             e = events.recv() => match e {
                 // Every finished segment and every storage complaint: the limits are checked as
                 // fast as footage arrives, not only on the timer. A camera's complaint means a
@@ -164,13 +176,15 @@ pub async fn retention_task(
         let dir = current.storage.dir.clone();
         let (idx, m) = (index.clone(), metrics.clone());
         let now = jiff::Timestamp::now().as_millisecond();
+        let rate = index.writes().rate(std::time::Instant::now());
         let swept = tokio::task::spawn_blocking(move || {
-            let r = retention::sweep(&idx, &dir, &policy, now, emergency, &m);
+            let target = emergency.then(|| retention::emergency_target(rate, total_bytes(&dir)));
+            let r = retention::sweep(&idx, &dir, &policy, now, target, &m);
             let usage = idx.usage();
-            (r, usage, free_bytes(&dir))
+            (r, usage, free_bytes(&dir), target)
         })
         .await;
-        let Ok((result, usage, free)) = swept else { continue };
+        let Ok((result, usage, free, target)) = swept else { continue };
         metrics.set("porchlight_storage_free_bytes", &[], free as f64);
         if let Ok(usage) = usage {
             metrics.clear("porchlight_storage_bytes");
@@ -179,9 +193,7 @@ pub async fn retention_task(
                 total += bytes;
                 metrics.set("porchlight_storage_bytes", &[("camera", &camera)], bytes as f64);
             }
-            if last_unmet.is_empty() {
-                health.set("storage", State::Running, format!("{total} bytes recorded, {free} bytes free"));
-            }
+            usage_detail = format!("{total} bytes recorded, {free} bytes free");
         }
         match result {
             Ok(sweep) => {
@@ -192,11 +204,18 @@ pub async fn retention_task(
                         "Retention deleted old recordings"
                     );
                 }
+                if let Some(target) = target {
+                    tracing::debug!(
+                        rate_bytes_per_sec = rate as u64,
+                        target_free_bytes = target,
+                        free_bytes = free,
+                        "Emergency retention sweep after a failed write"
+                    );
+                }
                 if !sweep.unmet.is_empty() && sweep.unmet != last_unmet {
                     for u in &sweep.unmet {
                         tracing::error!(limit = %u, "Storage limit cannot be met: everything left is pinned or being written");
                     }
-                    health.set("storage", State::Degraded, sweep.unmet.join("; "));
                     bus.publish(
                         None,
                         EventKind::StoragePressure { free_bytes: free, message: sweep.unmet.join("; ") },
@@ -206,6 +225,21 @@ pub async fn retention_task(
             }
             Err(e) => tracing::error!(error = %e, "Retention failed"),
         }
+        set_storage_health(&health, &index, &last_unmet, &usage_detail);
+    }
+}
+
+/// `storage` health: `degraded` while a camera's writes fail (each camera with its error) or
+/// a limit cannot be met, else `running` with the usage.
+fn set_storage_health(health: &Health, index: &Index, unmet: &[String], usage: &str) {
+    let failing = index.writes().failing();
+    let mut problems: Vec<String> =
+        failing.iter().map(|(camera, error)| format!("{camera}: cannot write recordings: {error}")).collect();
+    problems.extend(unmet.iter().cloned());
+    if problems.is_empty() {
+        health.set("storage", State::Running, usage);
+    } else {
+        health.set("storage", State::Degraded, problems.join("; "));
     }
 }
 
@@ -357,6 +391,7 @@ async fn ingest_loop(
     let camera = source.camera.clone();
     let live = states.live().sender(&camera);
     let mut reconnect = reconnect::Reconnect::default();
+    let mut drift = ingest::DriftLog::default();
     let online: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
     let get = || *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let set = |v| *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v);
@@ -428,6 +463,7 @@ async fn ingest_loop(
             &metrics,
             &announce,
             &live,
+            &mut drift,
             &cancel,
         )
         .await;
@@ -442,7 +478,7 @@ async fn ingest_loop(
         reconnect.session_ended(streamed.load(std::sync::atomic::Ordering::Relaxed));
         let reason = match connected {
             Ok(()) => "session ended".to_owned(),
-            Err(e) => e.to_string(),
+            Err(e) => e.describe(&source.url),
         };
         failed(&reason, &mut gap_reason);
     }

@@ -29,19 +29,33 @@ pub struct Sweep {
     pub unmet: Vec<String>,
 }
 
-/// Free space a sweep after a failed write aims for, beyond `min_free_bytes`: 64 MiB, or a
-/// tenth of the filesystem if that is smaller (a small disk must not be emptied for it).
+/// A sweep after a failed write frees room for this much recording at the current write rate
+/// (all cameras together), so that the cameras record for a while before the disk is full
+/// again, instead of failing every few seconds.
+pub const EMERGENCY_HEADROOM: Duration = Duration::from_secs(5 * 60);
+
+/// The least free space a sweep after a failed write aims for: 64 MiB, or a tenth of the
+/// filesystem if that is smaller.
 pub const EMERGENCY_FREE_BYTES: u64 = 64 << 20;
+
+/// The free space a sweep after a failed write aims for, beyond `min_free_bytes`:
+/// [`EMERGENCY_HEADROOM`] at `rate` bytes per second, at least [`EMERGENCY_FREE_BYTES`] (or a
+/// tenth of a filesystem of `fs_bytes`). Bounded by what is deletable: the sweep never deletes
+/// pinned or open segments, so it may fall short.
+pub fn emergency_target(rate: f64, fs_bytes: u64) -> u64 {
+    let headroom = (rate.max(0.0) * EMERGENCY_HEADROOM.as_secs_f64()) as u64;
+    headroom.max(EMERGENCY_FREE_BYTES.min(fs_bytes / 10))
+}
 
 /// One retention pass at wall time `now_ms`. `emergency`: a writer just failed for lack of
 /// space (something else filled the disk, or `min_free_bytes` is 0), so the pass also frees
-/// [`EMERGENCY_FREE_BYTES`].
+/// until this many bytes are free ([`emergency_target`]).
 pub fn sweep(
     index: &Index,
     dir: &Path,
     policy: &Policy,
     now_ms: i64,
-    emergency: bool,
+    emergency: Option<u64>,
     metrics: &Metrics,
 ) -> Result<Sweep, IndexError> {
     let mut out = Sweep::default();
@@ -78,18 +92,14 @@ pub fn sweep(
     }
     // 3. Free space on the filesystem (skipped when it cannot be read: a missing or failing
     // disk must not make retention delete everything).
-    let want = if emergency {
-        policy.min_free_bytes.max(EMERGENCY_FREE_BYTES.min(super::total_bytes(dir) / 10))
-    } else {
-        policy.min_free_bytes
-    };
+    let want = policy.min_free_bytes.max(emergency.unwrap_or(0));
     if want > 0 {
         let Some(mut free) = super::free_bytes_checked(dir) else {
             out.unmet.push(format!("min_free_bytes: cannot read the free space of {}", dir.display()));
             return Ok(out);
         };
         if free < want {
-            let reason = if emergency { "disk_full" } else { "min_free_bytes" };
+            let reason = if emergency.is_some() { "disk_full" } else { "min_free_bytes" };
             for seg in index.deletable(None, i64::MAX)? {
                 if free >= want {
                     break;
@@ -99,7 +109,7 @@ pub fn sweep(
                 }
                 free = super::free_bytes_checked(dir).unwrap_or(0);
             }
-            if free < want && !emergency {
+            if free < want && emergency.is_none() {
                 out.unmet.push(format!(
                     "min_free_bytes: only {free} bytes free and nothing left that may be deleted"
                 ));
@@ -205,7 +215,7 @@ mod tests {
             max_bytes: None,
             min_free_bytes: 0,
         };
-        let swept = sweep(&index, dir.path(), &policy, now, false, &Metrics::new()).expect("sweep");
+        let swept = sweep(&index, dir.path(), &policy, now, None, &Metrics::new()).expect("sweep");
         assert_eq!(left(&index, "door").len(), 6);
         assert_eq!(left(&index, "yard").len(), 48, "no age limit for yard");
         assert_eq!(left(&index, "gone").len(), 24, "a camera not in the config gets storage.max_age");
@@ -223,7 +233,7 @@ mod tests {
         index.pin("door", now - 5 * 3_600_000, now - 5 * 3_600_000 + 1, "case 7", now).expect("pin");
         let policy = Policy { max_bytes: Some(450), ..Policy::default() };
         let metrics = Metrics::new();
-        let swept = sweep(&index, dir.path(), &policy, now, false, &metrics).expect("sweep");
+        let swept = sweep(&index, dir.path(), &policy, now, None, &metrics).expect("sweep");
         // 1000 bytes, limit 450: six go, oldest first, skipping the pinned one (100 + 4 left).
         assert_eq!(swept.deleted, 6);
         assert!(swept.unmet.is_empty());
@@ -240,10 +250,23 @@ mod tests {
         let (dir, index) = setup(&["door"], 3, 100, now);
         index.pin("door", 0, now, "everything", now).expect("pin");
         let policy = Policy { max_bytes: Some(10), ..Policy::default() };
-        let swept = sweep(&index, dir.path(), &policy, now, false, &Metrics::new()).expect("sweep");
+        let swept = sweep(&index, dir.path(), &policy, now, None, &Metrics::new()).expect("sweep");
         assert_eq!(swept.deleted, 0);
         assert_eq!(swept.unmet.len(), 1, "{swept:?}");
         assert_eq!(left(&index, "door").len(), 3);
+    }
+
+    #[test]
+    fn an_emergency_sweep_aims_for_minutes_of_recording_at_the_current_rate() {
+        // 1 MB/s for five minutes.
+        assert_eq!(emergency_target(1e6, 1 << 40), 300_000_000);
+        // A trickle: the floor, 64 MiB, or a tenth of a small disk.
+        assert_eq!(emergency_target(10.0, 1 << 40), 64 << 20);
+        assert_eq!(emergency_target(10.0, 64 << 20), (64 << 20) / 10);
+        // On a small disk, minutes at the rate win over a tenth of it: room for them, as far as
+        // unpinned footage allows.
+        assert_eq!(emergency_target(70_000.0, 64 << 20), 21_000_000);
+        assert_eq!(emergency_target(0.0, 0), 0);
     }
 
     fn walk(dir: &Path) -> usize {

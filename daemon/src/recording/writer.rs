@@ -67,6 +67,11 @@ const GAP_MIN_MS: i64 = 500;
 /// Frames further apart than this are a discontinuity (camera clock reset, a jump).
 const MAX_FRAME_GAP_SECS: i64 = 5;
 
+/// When two frames' wall times are further apart than their timestamps by more than this,
+/// ingest re-anchored the stream forward (it fell behind the hub's clock): the earlier frame
+/// stands still for the difference, so the segment's timeline keeps to the hub's clock.
+const REANCHOR_MIN_MS: i64 = 250;
+
 #[derive(Debug)]
 struct Session {
     video: Arc<VideoParams>,
@@ -113,6 +118,8 @@ pub struct CameraWriter {
     disk_blocked_until: Option<i64>,
     /// Whether writes are failing (logged once until one succeeds).
     write_failing: bool,
+    /// Whether this camera is listed as failing in the index's [`super::writes::WriteStatus`].
+    reported_failing: bool,
     /// Wall time of the last video frame seen (recorded or not).
     last_seen_ms: Option<i64>,
 }
@@ -134,6 +141,7 @@ impl CameraWriter {
             pre_roll_full_logged: false,
             disk_blocked_until: None,
             write_failing: false,
+            reported_failing: false,
             last_seen_ms: None,
         }
     }
@@ -175,6 +183,10 @@ impl CameraWriter {
     /// Finishes whatever is open (shutdown).
     pub fn finish(&mut self) {
         self.end_session("recorder stopped");
+        // A stopped recorder no longer fails (a removed camera must not keep storage degraded).
+        if self.reported_failing {
+            self.index.writes().cleared(&self.settings.camera);
+        }
     }
 
     fn index_event(&self, kind: &str, wall_ms: i64) {
@@ -249,7 +261,18 @@ impl CameraWriter {
             } else {
                 let d = u32::try_from(delta).unwrap_or(u32::MAX);
                 session.last_delta = d;
-                self.emit(h, d);
+                // Ingest re-anchored the stream forward between the two frames: the held frame
+                // covers the jump, in whole frame intervals, so that every frame stays on the
+                // stream's own grid of times (`docs/design/recording.md` §3).
+                let clock = i64::from(session.video.clock_rate);
+                let wall_ticks = (f.wall_ms - h.wall_ms).saturating_mul(clock) / 1000;
+                let duration = if wall_ticks - delta > REANCHOR_MIN_MS * clock / 1000 && wall_ticks <= max {
+                    let frames = (wall_ticks + delta / 2) / delta;
+                    u32::try_from(frames * delta).unwrap_or(d)
+                } else {
+                    d
+                };
+                self.emit(h, duration);
             }
         }
         self.held = Some(f);
@@ -448,6 +471,12 @@ impl CameraWriter {
                     tracing::info!("Recording resumed after a write failure");
                 }
                 let wrote = open.file.durable_bytes() - before;
+                let writes = self.index.writes();
+                writes.wrote(std::time::Instant::now(), wrote);
+                if self.reported_failing {
+                    self.reported_failing = false;
+                    writes.cleared(&self.settings.camera);
+                }
                 let end = open.start_ms + ticks_ms(open.file.durable_ticks(), open.file.video().clock_rate);
                 if let Err(e) = self.index.update_segment(open.id, end, open.file.durable_bytes()) {
                     tracing::warn!(error = %e, "Cannot update the index");
@@ -484,6 +513,9 @@ impl CameraWriter {
 
     fn block_disk(&mut self, at_ms: i64, message: &str) {
         self.disk_blocked_until = Some(at_ms + millis(self.settings.disk_retry));
+        // Before the event: whoever sees it finds the camera listed as failing.
+        self.index.writes().failed(&self.settings.camera, message);
+        self.reported_failing = true;
         // The time until recording resumes is a gap, like a camera outage.
         if let Some(session) = self.session.as_mut()
             && session.gap.is_none()
@@ -795,6 +827,64 @@ mod tests {
         // Frame 32 is the first keyframe of the new timeline (pts 15 frames).
         assert_eq!(segs[1].start_ms - BASE_MS, 32 * 1000 / FPS);
         check_files(&segs);
+    }
+
+    #[test]
+    fn a_stream_re_anchored_forward_keeps_the_segment_on_the_hubs_clock() {
+        // Ingest re-anchors a stream that falls behind the hub's clock: from frame 30 on, wall
+        // times are 600 ms later than the timestamps say. The frame before stands still for
+        // it, so the segment ends on the hub's clock, as its file's durations say.
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let p = params(320, 240);
+        r.start(&p);
+        for n in 0..45 {
+            let Input::Video(mut f) = frame(n, FPS, (n == 0).then(|| Arc::clone(&p))) else { unreachable!() };
+            if n >= 30 {
+                f.wall_ms += 600;
+            }
+            r.writer.handle(Input::Video(f));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert_eq!(segs[0].end_ms - segs[0].start_ms, 3600);
+        check_files(&segs);
+        // Wall times earlier than the timestamps (re-anchored back) stretch nothing.
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        r.start(&p);
+        for n in 0..45 {
+            let Input::Video(mut f) = frame(n, FPS, (n == 0).then(|| Arc::clone(&p))) else { unreachable!() };
+            if n >= 30 {
+                f.wall_ms -= 2500;
+            }
+            r.writer.handle(Input::Video(f));
+        }
+        r.writer.finish();
+        let segs = r.segments();
+        assert_eq!(segs[0].end_ms - segs[0].start_ms, 3000);
+    }
+
+    #[test]
+    fn a_failed_write_lists_the_camera_as_failing_until_a_write_succeeds() {
+        let mut r = rig(RecordMode::Continuous, Duration::from_secs(60));
+        let p = params(320, 240);
+        // The recordings directory cannot be created: a file is in its way.
+        std::fs::write(&r.writer.settings.dir, b"in the way").expect("block the directory");
+        r.start(&p);
+        for n in 0..20 {
+            r.writer.handle(frame(n, FPS, (n == 0).then(|| Arc::clone(&p))));
+        }
+        let failing = r.index.writes().failing();
+        assert!(failing.get("door").is_some_and(|e| !e.is_empty()), "{failing:?}");
+        std::fs::remove_file(&r.writer.settings.dir).expect("unblock");
+        // The next keyframe 5 s (disk_retry) after the failure tries again and succeeds.
+        for n in 20..150 {
+            r.writer.handle(frame(n, FPS, None));
+        }
+        assert!(r.index.writes().failing().is_empty());
+        assert!(r.index.writes().rate(std::time::Instant::now()) > 0.0);
+        r.writer.finish();
+        assert_eq!(r.segments().len(), 1);
     }
 
     #[test]
