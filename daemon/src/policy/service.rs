@@ -98,8 +98,10 @@ impl PolicyService {
             problems.push(format!("not loaded (so every request is denied): {}", missing.join("; ")));
         }
         if !rejected.is_empty() {
-            problems
-                .push(format!("new version rejected (the one before keeps deciding): {}", rejected.join("; ")));
+            problems.push(format!(
+                "new version rejected (the one before keeps deciding): {}",
+                rejected.join("; ")
+            ));
         }
         if slots.is_empty() {
             self.health.set("plugins", State::Running, "no policy installed: every request is denied");
