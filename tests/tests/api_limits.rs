@@ -283,3 +283,22 @@ fn a_burst_of_dry_runs_is_queued_or_refused_with_503_never_allowed() {
     assert_eq!(denied as usize, decided, "{metrics}");
     eprintln!("{decided} decided, {busy} refused as busy");
 }
+
+/// A client that sent half a request does not hold up a shutdown: the API gives open
+/// connections a short grace and then closes them, within the shutdown deadline (5 s here,
+/// less than `api.request_timeout`).
+#[test]
+fn a_half_sent_request_does_not_hold_up_the_shutdown() {
+    let setup = Setup::new("[api]\nlisten = \"127.0.0.1:0\"\nrequest_timeout = \"60s\"\n");
+    let mut d = Daemon::start(&setup.config);
+    let addr = d.addr.expect("api address");
+    let mut half = TcpStream::connect(addr).expect("connect");
+    half.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n").expect("send");
+    // The connection is open and being served before the stop.
+    let (code, _) = http_get(addr, "/api/health", None);
+    assert_eq!(code, 200);
+    d.signal("TERM");
+    let status = d.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(0), "{}", d.log_text());
+    assert!(closed_by_server(&mut half));
+}

@@ -184,9 +184,15 @@ pub async fn serve(
             metrics.set("porchlight_api_connections", &[], gate.open() as f64);
         });
     }
+    // New connections are refused from here on, not left hanging in the kernel's queue.
+    drop(listener);
     connections.close();
     connections.wait().await;
 }
+
+/// How long an open connection may take to finish its request once the API stops; a client
+/// that is slow to send or to read does not hold up the shutdown longer.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 async fn connection(
     stream: tokio::net::TcpStream,
@@ -209,9 +215,16 @@ async fn connection(
     let result = tokio::select! {
         r = conn.as_mut() => r,
         () = cancel.cancelled() => {
-            // Finish the request in flight (an event stream ends on the same token), then close.
+            // Finish the request in flight (an event stream ends on the same token), then close;
+            // after the grace period the connection is dropped as it is.
             conn.as_mut().graceful_shutdown();
-            conn.as_mut().await
+            match tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!(client = %peer, "API connection closed at shutdown");
+                    return;
+                }
+            }
         }
     };
     if let Err(e) = result {
