@@ -168,12 +168,12 @@ struct Inner {
 }
 
 /// Takes an id off the "being decided" list when dropped.
-struct Deciding<'a> {
-    inner: &'a Mutex<Inner>,
+struct Deciding {
+    inner: Arc<Mutex<Inner>>,
     id: String,
 }
 
-impl Drop for Deciding<'_> {
+impl Drop for Deciding {
     fn drop(&mut self) {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).deciding.remove(&self.id);
     }
@@ -313,10 +313,22 @@ impl Requests {
                 return Err(RequestError::Duplicate(request.id));
             }
         }
-        // Released however this ends, also if the caller gives up (an API client hanging up
-        // drops this future): the id must not stay blocked.
-        let _deciding = Deciding { inner: &self.inner, id: request.id.clone() };
-        self.decide(request, mode, source).await
+        // Decided to the end on a task of its own, even if the caller gives up (an API client
+        // hanging up drops this future): a request that is recorded is also finished (or waits
+        // for the resident), and its id is released only then, so it cannot be decided twice.
+        let deciding = Deciding { inner: Arc::clone(&self.inner), id: request.id.clone() };
+        let (me, source) = (self.clone(), source.to_owned());
+        let task = tokio::spawn(async move {
+            let _deciding = deciding;
+            me.decide(request, mode, &source).await
+        });
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Deciding a request failed");
+            Ok(Submitted::Decided(Verdict {
+                decision: Decision::deny("the hub failed while deciding, so nothing is shared"),
+                plugins: Vec::new(),
+            }))
+        })
     }
 
     async fn decide(&self, request: Request, mode: HubMode, source: &str) -> Result<Submitted, RequestError> {

@@ -41,6 +41,9 @@ pub const MAX_BATCH: usize = 100;
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 /// Tries to deliver one decision before it waits in the outbox for the next successful poll.
 const REPLY_TRIES: u32 = 8;
+/// Requests from the center that may wait for a decision at once; the link polls again only
+/// while a whole batch more fits, so a center that answers at once cannot pile up work.
+pub const MAX_UNDECIDED: usize = 2 * MAX_BATCH;
 
 /// What the relay task needs.
 #[derive(Debug, Clone)]
@@ -112,7 +115,15 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
         replies.spawn(offers::run(d, l, service, t, c));
     }
     let mut failures = 0u32;
+    let undecided = Arc::new(tokio::sync::Semaphore::new(MAX_UNDECIDED));
     loop {
+        // Room for a whole batch before the next poll (each request holds a place until its
+        // decision is made).
+        let room = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = Arc::clone(&undecided).acquire_many_owned(MAX_BATCH as u32) => r,
+        };
+        drop(room);
         let started = tokio::time::Instant::now();
         let answer = tokio::select! {
             () = cancel.cancelled() => break,
@@ -129,7 +140,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
                     State::Running,
                     format!("polling {}", url.as_str().split('?').next().unwrap_or("")),
                 );
-                let took = take(deps, &link, &a.body, &replies, &cancel);
+                let took = take(deps, &link, &a.body, &replies, &undecided, &cancel);
                 // The center answers again: what it has not taken yet goes now.
                 for u in deps.outbox.take() {
                     let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
@@ -181,7 +192,14 @@ fn snippet(body: &[u8]) -> String {
 
 /// Takes the requests of one poll answer: each is checked on its own, so one bad request
 /// cannot hide the others. Returns how many were taken.
-fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &CancellationToken) -> usize {
+fn take(
+    deps: &Deps,
+    link: &Link,
+    body: &[u8],
+    replies: &TaskTracker,
+    undecided: &Arc<tokio::sync::Semaphore>,
+    cancel: &CancellationToken,
+) -> usize {
     let items = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(mut o)) => match o.remove("requests") {
             Some(Value::Array(items)) => items,
@@ -233,8 +251,11 @@ fn take(deps: &Deps, link: &Link, body: &[u8], replies: &TaskTracker, cancel: &C
         }
         match serde_json::from_value::<Request>(item) {
             Ok(request) => {
+                // The poll loop made room for the whole batch before polling.
+                let place = Arc::clone(undecided).try_acquire_owned().ok();
                 let (deps, link, cancel) = (deps.clone(), link.clone(), cancel.clone());
-                replies.spawn(async move { handle(&deps, &link, request, &cancel).await });
+                replies
+                    .spawn(async move { handle_from(&deps, &link, request, "relay", place, &cancel).await });
             }
             Err(e) => refuse_item(format!("malformed request: {e}")),
         }
@@ -249,17 +270,28 @@ fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
     audit(deps, "relay_refused", json!({ "request_id": id, "error": message }));
 }
 
-/// Decides one request and answers the center: the decision, or `pending` and later the final one.
-async fn handle(deps: &Deps, link: &Link, request: Request, cancel: &CancellationToken) {
-    handle_from(deps, link, request, "relay", cancel).await;
-}
-
-/// [`handle`] for a request from `source` (`relay`, or `offer` for a policy's own offer).
-async fn handle_from(deps: &Deps, link: &Link, request: Request, source: &str, cancel: &CancellationToken) {
+/// Decides one request from `source` (`relay`, or `offer` for a policy's own offer) and answers
+/// the center: the decision, or `pending` and later the final one. `place` (a relay request's
+/// place among the undecided) is given back once the decision is made.
+async fn handle_from(
+    deps: &Deps,
+    link: &Link,
+    request: Request,
+    source: &str,
+    place: Option<tokio::sync::OwnedSemaphorePermit>,
+    cancel: &CancellationToken,
+) {
     let id = request.id.clone();
     deps.metrics.inc("porchlight_relay_requests_total", &[("result", "taken")]);
     let asked = request.clone();
-    match deps.requests.submit(request, deps.mode.current(), source).await {
+    // A request waiting for the decision pool does not hold up a shutdown (its decision, once
+    // begun, still ends on its own task, `Requests::submit`).
+    let submitted = tokio::select! {
+        s = deps.requests.submit(request, deps.mode.current(), source) => s,
+        () = cancel.cancelled() => return,
+    };
+    drop(place);
+    match submitted {
         Ok(Submitted::Decided(verdict)) => {
             let decided = tokio::time::Instant::now();
             reply(deps, link, &id, decision_body(&id, &verdict.decision), cancel).await;

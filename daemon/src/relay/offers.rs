@@ -141,5 +141,5 @@ async fn offer_one(
             return;
         }
     }
-    super::handle_from(deps, link, request, "offer", cancel).await;
+    super::handle_from(deps, link, request, "offer", None, cancel).await;
 }
