@@ -46,12 +46,18 @@ pub fn read_plugin_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let shown = path.display();
+    // Looked at before it is opened: opening a device can itself do something.
+    let before = std::fs::metadata(path).map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    if !before.is_file() {
+        return Err(LoadError(format!("{shown} is not a regular file ({})", file_kind(&before))));
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
     let meta = file.metadata().map_err(|e| LoadError(format!("cannot read {shown}: {e}")))?;
+    // And again once open, in case it was swapped in between.
     if !meta.is_file() {
         return Err(LoadError(format!("{shown} is not a regular file ({})", file_kind(&meta))));
     }
