@@ -155,6 +155,19 @@ impl SegmentFile {
         self.pending_video.push(Pending { duration, keyframe, data });
     }
 
+    /// Lengthens the last audio sample not yet written by `ticks` (the audio track's clock), so
+    /// that audio keeps in step when the video's timeline is stretched over a re-anchor.
+    /// Returns false when there is none to lengthen.
+    pub fn stretch_audio(&mut self, ticks: u32) -> bool {
+        match self.pending_audio.last_mut() {
+            Some(last) => {
+                last.duration = last.duration.saturating_add(ticks);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds an audio sample; returns false (and drops it) when this segment has no audio track.
     pub fn push_audio(&mut self, duration: u32, data: Vec<u8>) -> bool {
         if self.audio.is_none() || (self.started && !self.audio_in_init) {

@@ -162,7 +162,12 @@ impl CameraWriter {
             }
             Input::Video(f) => self.video(f),
             Input::Audio(a) => self.audio(a),
-            Input::SessionEnd => self.end_session("camera disconnected"),
+            Input::SessionEnd => {
+                self.end_session("camera disconnected");
+                // Nothing is being written for this camera now: it no longer keeps storage
+                // degraded (it is listed again if a write fails when it is back).
+                self.clear_failing();
+            }
             Input::Motion { active, wall_ms } => {
                 self.index_event(if active { "motion_start" } else { "motion_end" }, wall_ms);
                 self.motion_active = active;
@@ -184,7 +189,12 @@ impl CameraWriter {
     pub fn finish(&mut self) {
         self.end_session("recorder stopped");
         // A stopped recorder no longer fails (a removed camera must not keep storage degraded).
+        self.clear_failing();
+    }
+
+    fn clear_failing(&mut self) {
         if self.reported_failing {
+            self.reported_failing = false;
             self.index.writes().cleared(&self.settings.camera);
         }
     }
@@ -272,6 +282,16 @@ impl CameraWriter {
                 } else {
                     d
                 };
+                // The audio, placed by its own sample durations, is held back by as much, so
+                // the two stay in step (the sound has a silence where the picture holds).
+                let audio_clock = session.audio.as_ref().map(|a| i64::from(a.clock_rate));
+                if duration > d
+                    && let Some(audio_clock) = audio_clock
+                    && let Some(open) = self.open.as_mut()
+                {
+                    let extra = i64::from(duration - d) * audio_clock / clock.max(1);
+                    open.file.stretch_audio(u32::try_from(extra).unwrap_or(u32::MAX));
+                }
                 self.emit(h, duration);
             }
         }
