@@ -29,4 +29,5 @@ pub mod requests;
 pub mod run;
 pub mod sdnotify;
 pub mod secret;
+pub mod throttle;
 pub mod tls;

@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::throttle::Throttle;
 
 /// Counts open connections, in all and per client address.
 #[derive(Debug, Clone, Default)]
@@ -100,30 +101,8 @@ impl Drop for Pass {
     }
 }
 
-/// Logs refused connections at most once per `every`, with how many were refused since.
-#[derive(Debug)]
-struct RefusalLog {
-    every: Duration,
-    last: Option<Instant>,
-    since: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, peer: SocketAddr, why: Refusal, now: Instant) {
-        self.since += 1;
-        if self.last.is_some_and(|t| now.duration_since(t) < self.every) {
-            return;
-        }
-        tracing::warn!(
-            client = %peer.ip(),
-            limit = why.label(),
-            refused = self.since,
-            "API connection closed at once: too many open connections (see api.max_connections)"
-        );
-        self.last = Some(now);
-        self.since = 0;
-    }
-}
+/// Refused connections are logged at most once per this, with how many were refused since.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `cancel` fires, then lets open requests finish (the phase's
 /// shutdown deadline bounds the wait).
@@ -136,7 +115,7 @@ pub async fn serve(
 ) {
     let gate = Gate::default();
     let connections = TaskTracker::new();
-    let mut refusals = RefusalLog { every: Duration::from_secs(10), last: None, since: 0 };
+    let mut refusals = Throttle::new(REFUSAL_LOG_EVERY);
     let mut accept_failure_logged = false;
     loop {
         let accepted = tokio::select! {
@@ -169,7 +148,14 @@ pub async fn serve(
             Ok(p) => p,
             Err(why) => {
                 metrics.inc("porchlight_api_connections_refused_total", &[("limit", why.label())]);
-                refusals.refused(peer, why, Instant::now());
+                if let Some(refused) = refusals.note(Instant::now()) {
+                    tracing::warn!(
+                        client = %peer.ip(),
+                        limit = why.label(),
+                        refused,
+                        "API connection closed at once: too many open connections (see api.max_connections)"
+                    );
+                }
                 drop(stream);
                 continue;
             }
@@ -251,20 +237,5 @@ mod tests {
         drop(a1);
         assert_eq!(gate.open(), 2);
         gate.enter(ip(2), 3, 2).expect("a place came free");
-    }
-
-    #[test]
-    fn refusals_are_logged_at_most_once_per_interval() {
-        let mut log = RefusalLog { every: Duration::from_secs(10), last: None, since: 0 };
-        let peer: SocketAddr = "127.0.0.2:1".parse().expect("addr");
-        let t0 = Instant::now();
-        log.refused(peer, Refusal::ClientFull, t0);
-        assert_eq!(log.since, 0, "the first refusal is logged at once");
-        for i in 1..=5 {
-            log.refused(peer, Refusal::ClientFull, t0 + Duration::from_secs(i));
-        }
-        assert_eq!(log.since, 5, "refusals within the interval are counted, not logged");
-        log.refused(peer, Refusal::ClientFull, t0 + Duration::from_secs(11));
-        assert_eq!(log.since, 0, "the next interval logs again, with the count");
     }
 }

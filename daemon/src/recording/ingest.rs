@@ -160,26 +160,18 @@ impl Clock {
 /// A camera's re-anchor warnings: the first, then at most one per [`DRIFT_LOG_INTERVAL`] with
 /// the number of re-anchors since the previous warning (a stream that keeps falling behind
 /// re-anchors every second or so).
-#[derive(Debug, Default)]
-pub struct DriftLog {
-    last: Option<Instant>,
-    count: u64,
+#[derive(Debug)]
+pub struct DriftLog(crate::throttle::Throttle);
+
+impl Default for DriftLog {
+    fn default() -> Self {
+        Self(crate::throttle::Throttle::new(DRIFT_LOG_INTERVAL))
+    }
 }
 
 impl DriftLog {
-    /// Counts a re-anchor at `now`; `Some(n)` when it is to be logged, `n` re-anchors since
-    /// the previous warning (this one included).
-    fn note(&mut self, now: Instant) -> Option<u64> {
-        self.count += 1;
-        if self.last.is_some_and(|t| now.saturating_duration_since(t) < DRIFT_LOG_INTERVAL) {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.count))
-    }
-
     fn reanchored(&mut self, camera: &str, drift_ms: i64) {
-        if let Some(n) = self.note(Instant::now()) {
+        if let Some(n) = self.0.note(Instant::now()) {
             tracing::warn!(
                 camera,
                 drift_ms,
@@ -447,7 +439,7 @@ mod tests {
 
     #[test]
     fn re_anchor_warnings_are_the_first_then_one_a_minute_with_a_count() {
-        let mut log = DriftLog::default();
+        let DriftLog(mut log) = DriftLog::default();
         let t0 = Instant::now();
         assert_eq!(log.note(t0), Some(1));
         for s in 1..60 {
