@@ -15,10 +15,7 @@ pub const MAX_ASK_SECONDS: u32 = 7 * 86_400;
 /// A plugin's text as kept: at most `MAX_TEXT` bytes (cut first, so a huge string costs no
 /// more than a short one), control characters but newlines made spaces.
 pub(super) fn clean(text: &str) -> String {
-    let mut at = text.len().min(MAX_TEXT);
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
+    let at = char_floor(text, MAX_TEXT);
     let mut s: String =
         text[..at].chars().map(|c| if c.is_control() && c != '\n' { ' ' } else { c }).collect();
     if at < text.len() {
@@ -30,13 +27,18 @@ pub(super) fn clean(text: &str) -> String {
 /// Cuts `s` to at most `max` bytes at a character boundary, marking the cut with `…`.
 pub(super) fn cut(s: &mut String, max: usize) {
     if s.len() > max {
-        let mut at = max;
-        while !s.is_char_boundary(at) {
-            at -= 1;
-        }
-        s.truncate(at);
+        s.truncate(char_floor(s, max));
         s.push('…');
     }
+}
+
+/// The largest character boundary of `s` at or before byte `max`.
+fn char_floor(s: &str, max: usize) -> usize {
+    let mut at = s.len().min(max);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Turns a plugin's decision into a domain decision, or says why it cannot be accepted.
