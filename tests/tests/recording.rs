@@ -891,8 +891,20 @@ fn a_camera_that_is_stopped_and_restarted_again_and_again_is_recorded_after_ever
         // Recording, with something durable in the segment; then the camera goes away.
         let open = open_segment_with_data(&d);
         server.stop();
-        events.next_matching(|e| e["type"] == "camera_offline" && e["camera"] == "door");
-        let closed = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "door");
+        // Both come, in either order: the writer thread closes the segment while the ingest
+        // loop reports the camera offline.
+        let (mut offline, mut closed) = (false, None);
+        while !offline || closed.is_none() {
+            let e = events.next_matching(|e| {
+                e["camera"] == "door" && (e["type"] == "camera_offline" || e["type"] == "segment_closed")
+            });
+            if e["type"] == "camera_offline" {
+                offline = true;
+            } else {
+                closed = Some(e);
+            }
+        }
+        let closed = closed.unwrap_or_default();
         assert_eq!(closed["path"], open["path"], "{closed}");
         server = RtspServer::start_with(&["--port", &port]).expect("the RTSP server starts again");
         events.next_matching(|e| e["type"] == "camera_online" && e["camera"] == "door");
