@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::evidence::sha256_hex;
+use crate::digest::sha256_hex;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::watch;

@@ -156,7 +156,7 @@ impl RecordPause {
             return;
         }
         tracing::info!(camera, by, "Recording switched {}", if paused { "off" } else { "on" });
-        if let Err(e) = crate::privacy::write_atomically(&self.file, &PauseFile { paused: next.clone() }) {
+        if let Err(e) = crate::files::write_atomically(&self.file, &PauseFile { paused: next.clone() }) {
             tracing::error!(file = %self.file.display(), error = %e, "Cannot store the recording switch; it will not survive a restart");
         }
         self.tx.send_replace(next);

@@ -81,16 +81,6 @@ pub fn sign(manifest: &Manifest, key: &HubKey) -> Signed {
     }
 }
 
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 (hex, as `sha256sum` prints it) of bytes in memory.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
 /// SHA-256 (hex) and size of a file.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;
@@ -105,7 +95,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         total += n as u64;
     }
-    Ok((hex(&hasher.finalize()), total))
+    Ok((crate::digest::hex(&hasher.finalize()), total))
 }
 
 /// What [`verify`] found.

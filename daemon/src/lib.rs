@@ -9,10 +9,13 @@
 pub mod api;
 pub mod api_client;
 pub mod audit;
+pub mod backoff;
 pub mod bus;
 pub mod cameras;
 pub mod config;
+pub mod digest;
 pub mod evidence;
+pub mod files;
 pub mod health;
 pub mod keys;
 pub mod logging;

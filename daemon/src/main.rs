@@ -457,7 +457,7 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
         }
         let mut devices = Vec::new();
         let trust = match &a.tls_sha256 {
-            Some(pin) => client::Trust::Sha256(client::parse_fingerprint(pin).ok_or((
+            Some(pin) => client::Trust::Sha256(porchlight::digest::parse_fingerprint(pin).ok_or((
                 EXIT_CONFIG,
                 "--tls-sha256: must be 64 hexadecimal digits (`:` between bytes allowed)".to_owned(),
             ))?),

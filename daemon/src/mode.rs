@@ -117,7 +117,7 @@ impl Mode {
         recorded.map_err(|e| ModeError::NotRecorded(name(current.mode), e))?;
         let next =
             ModeState { mode, changed_at: Some(jiff::Timestamp::now()), changed_by: Some(by.to_owned()) };
-        if let Err(e) = crate::privacy::write_atomically(&self.file, &next) {
+        if let Err(e) = crate::files::write_atomically(&self.file, &next) {
             tracing::error!(file = %self.file.display(), error = %e, "Cannot store the hub mode; it will not survive a restart");
         }
         self.tx.send_replace(next.clone());

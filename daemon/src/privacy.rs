@@ -134,7 +134,7 @@ impl Privacy {
             Err(e) => tracing::error!(error = %e, "Cannot record turning privacy mode on; it is on anyway"),
         }
         let stored = Stored { on, changed_at: Some(now), changed_by: Some(by.to_owned()) };
-        if let Err(e) = write_atomically(&self.file, &stored) {
+        if let Err(e) = crate::files::write_atomically(&self.file, &stored) {
             tracing::error!(file = %self.file.display(), error = %e, "Cannot store the privacy switch; it will not survive a restart");
         }
         let next = PrivacyState {
@@ -197,21 +197,6 @@ impl Privacy {
             }
         }
     }
-}
-
-/// Writes `value` as JSON to `path` so that a crash leaves the old file or the new one.
-pub fn write_atomically<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ impl TestCa {
 
     /// The server certificate's SHA-256 (of its DER form), as 64 hex digits.
     pub fn server_sha256(&self) -> String {
-        porchlight::evidence::sha256_hex(self.server_chain()[0].as_ref())
+        porchlight::digest::sha256_hex(self.server_chain()[0].as_ref())
     }
 
     fn server_chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {

@@ -50,7 +50,7 @@ fn rechain(dir: &Path, entries: &[Value]) {
         obj.insert("seq".into(), seq.into());
         obj.insert("prev".into(), prev.clone().into());
         let body = e.to_string();
-        let hash = porchlight::evidence::sha256_hex(body.as_bytes());
+        let hash = porchlight::digest::sha256_hex(body.as_bytes());
         text.push_str(&format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1]));
         prev = hash;
     }

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use jiff::Timestamp;
 use porchlight::config::PolicySettings;
+use porchlight::digest::sha256_hex;
 use porchlight::policy::*;
 use porchlight_e2e::plugin_bytes;
 

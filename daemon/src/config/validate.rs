@@ -431,7 +431,7 @@ fn validate_cameras(
                 cx.problem(at.key("onvif_ca_file"), "give `onvif_tls_sha256` or `onvif_ca_file`, not both");
                 crate::onvif::client::Trust::System
             }
-            (Some(pin), None) => match crate::onvif::client::parse_fingerprint(&pin) {
+            (Some(pin), None) => match crate::digest::parse_fingerprint(&pin) {
                 Some(p) => crate::onvif::client::Trust::Sha256(p),
                 None => {
                     cx.problem(

@@ -634,7 +634,7 @@ impl Session {
             self.publish_json(c.topic, &c.payload, true);
         }
         if self.announced != before
-            && let Err(e) = crate::privacy::write_atomically(&discovery_file(&self.settings), &self.announced)
+            && let Err(e) = crate::files::write_atomically(&discovery_file(&self.settings), &self.announced)
         {
             tracing::warn!(error = %e, "Cannot store the list of Home Assistant entities");
         }
@@ -978,7 +978,7 @@ async fn poll(mut eventloop: rumqttc::EventLoop, tx: mpsc::Sender<Link>, cancel:
                 if tx.send(Link::Down(e.to_string())).await.is_err() {
                     return;
                 }
-                let pause = crate::recording::ingest::backoff(failures).min(Duration::from_secs(30));
+                let pause = crate::backoff::delay(failures).min(Duration::from_secs(30));
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = tokio::time::sleep(pause) => {}

@@ -161,7 +161,7 @@ impl Adopted {
             });
             Outcome::Adopted(name)
         };
-        crate::privacy::write_atomically(&self.file, &next)
+        crate::files::write_atomically(&self.file, &next)
             .map_err(|source| AdoptError { file: self.file.clone(), source })?;
         *list = next;
         Ok(outcome)

@@ -118,20 +118,6 @@ impl Transport for HttpTransport {
     }
 }
 
-/// Reads a pinned fingerprint: 64 hex digits, with or without `:` between bytes (as
-/// `openssl x509 -fingerprint -sha256` prints it), any case.
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let hex: String = text.trim().trim_start_matches("sha256:").chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -186,7 +172,7 @@ impl ServerCertVerifier for Verifier {
                 webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).map_err(|e| {
                     rustls::Error::General(format!(
                         "the camera's certificate is not trusted ({e}); if it is the camera's own, pin it with `onvif_tls_sha256 = \"{}\"`",
-                        crate::evidence::sha256_hex(end_entity)
+                        crate::digest::sha256_hex(end_entity)
                     ))
                 })
             }
@@ -197,8 +183,8 @@ impl ServerCertVerifier for Verifier {
                 } else {
                     Err(rustls::Error::General(format!(
                         "the camera's certificate is not the pinned one: it has SHA-256 {}, `onvif_tls_sha256` says {}",
-                        crate::evidence::sha256_hex(end_entity),
-                        crate::evidence::hex(pin)
+                        crate::digest::sha256_hex(end_entity),
+                        crate::digest::hex(pin)
                     )))
                 }
             }
@@ -968,18 +954,6 @@ pub fn best_profiles(profiles: &[Profile]) -> (Option<&Profile>, Option<&Profile
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn certificate_pins_are_read_as_sha256sum_or_openssl_print_them() {
-        let plain = "5f".repeat(32);
-        assert_eq!(parse_fingerprint(&plain), Some([0x5f; 32]));
-        let openssl = "5F:".repeat(31) + "5F";
-        assert_eq!(parse_fingerprint(&openssl), Some([0x5f; 32]));
-        assert_eq!(parse_fingerprint(&format!("sha256:{plain}")), Some([0x5f; 32]));
-        for bad in ["", "5f", &"5f".repeat(33), &"zz".repeat(32)] {
-            assert_eq!(parse_fingerprint(bad), None, "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn only_http_and_https_are_spoken() {

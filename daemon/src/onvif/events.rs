@@ -121,7 +121,7 @@ pub async fn run(src: Source, bus: Bus, cancel: CancellationToken) {
         if started.elapsed() > Duration::from_secs(60) {
             attempt = 0;
         }
-        let delay = crate::recording::ingest::backoff(attempt);
+        let delay = crate::backoff::delay(attempt);
         attempt = attempt.saturating_add(1);
         tokio::select! {
             () = cancel.cancelled() => break,

@@ -102,7 +102,7 @@ pub enum LoadReport {
     },
 }
 
-pub use crate::evidence::sha256_hex;
+use crate::digest::sha256_hex;
 
 /// The engine: the host and the current plugin set, swapped atomically on reload.
 #[derive(Debug)]

@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use super::frames::{self, AudioFrame, AudioParams, VideoFrame, VideoParams};
 use super::live::{self, LiveFrame};
 /// The retry delay shared with the other reconnecting tasks (MQTT, ONVIF events, the relay).
-pub use super::reconnect::backoff;
 use super::writer::Input;
 use crate::config::RtspTransport;
 use crate::metrics::Metrics;

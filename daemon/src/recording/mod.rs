@@ -302,7 +302,7 @@ async fn stream_url(
                 states.set(&camera.name, "offline");
             }
         }
-        let delay = reconnect::backoff(attempt);
+        let delay = crate::backoff::delay(attempt);
         attempt = attempt.saturating_add(1);
         tokio::select! {
             () = cancel.cancelled() => return None,

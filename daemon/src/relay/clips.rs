@@ -212,7 +212,7 @@ pub async fn upload(
         }
         tokio::select! {
             () = cancel.cancelled() => return false,
-            () = tokio::time::sleep(crate::recording::ingest::backoff(attempt + 1)) => {}
+            () = tokio::time::sleep(crate::backoff::delay(attempt + 1)) => {}
         }
     }
     deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "failed")]);

@@ -170,7 +170,7 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
         };
         failures = failures.saturating_add(1);
         tracing::warn!(request = %id, camera, error = %e, failures, "Live stream failed; trying again while the grant lasts");
-        let pause = crate::recording::ingest::backoff(failures - 1).min(Duration::from_secs(10));
+        let pause = crate::backoff::delay(failures - 1).min(Duration::from_secs(10));
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep_until(until) => return,
@@ -220,7 +220,7 @@ async fn ingest_url(
         }
         tokio::select! {
             () = cancel.cancelled() => return Ok(None),
-            () = tokio::time::sleep(crate::recording::ingest::backoff(attempt).min(Duration::from_secs(10))) => {}
+            () = tokio::time::sleep(crate::backoff::delay(attempt).min(Duration::from_secs(10))) => {}
         }
     }
     Err(LiveError::Ingest(format!("no answer after {INGEST_TRIES} tries: {last}")))

@@ -171,7 +171,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
             tracing::debug!(error = %problem, failures, "Relay poll failed again");
         }
         deps.health.set("relay", State::Degraded, problem);
-        let pause = crate::recording::ingest::backoff(failures).min(Duration::from_secs(60));
+        let pause = crate::backoff::delay(failures).min(Duration::from_secs(60));
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(pause) => {}
@@ -470,7 +470,7 @@ async fn deliver(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &Cance
                 deps.outbox.keep(id, body);
                 return;
             }
-            () = tokio::time::sleep(crate::recording::ingest::backoff(attempt + 1).min(Duration::from_secs(60))) => {}
+            () = tokio::time::sleep(crate::backoff::delay(attempt + 1).min(Duration::from_secs(60))) => {}
         }
     }
     tracing::error!(request = %id, "Gave up sending the decision for now; it goes again after the next successful poll");

@@ -72,7 +72,7 @@ impl Outbox {
     }
 
     fn store(&self, list: &[Undelivered]) {
-        if let Err(e) = crate::privacy::write_atomically(&self.file, &list) {
+        if let Err(e) = crate::files::write_atomically(&self.file, &list) {
             tracing::error!(file = %self.file.display(), error = %e, "Cannot store the relay outbox; undelivered decisions will not survive a restart");
         }
     }

@@ -72,7 +72,7 @@ pub async fn share(
             continue;
         };
         let now = jiff::Timestamp::now();
-        let sha256 = crate::evidence::sha256_hex(&image);
+        let sha256 = crate::digest::sha256_hex(&image);
         let manifest = Manifest {
             version: 1,
             hub_id: link.hub_id().to_owned(),
