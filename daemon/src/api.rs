@@ -17,7 +17,6 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::Stream;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -222,18 +221,53 @@ async fn metrics(State(st): State<ApiState>) -> Response {
         .into_response()
 }
 
-/// Server-sent events: every bus event as JSON, from the moment of connection.
-async fn events(State(st): State<ApiState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let sub = st.bus.subscribe("api-events");
-    let stream = futures_util::stream::unfold((sub, st.cancel.clone()), |(mut sub, cancel)| async move {
+/// Server-sent events: every bus event as JSON, from the moment of connection, or from a held
+/// event: after the `Last-Event-ID` a reconnecting client sends, or from `?from=<seq>`.
+async fn events(State(st): State<ApiState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let start = match replay_start(&headers, uri.query()) {
+        Ok(start) => start,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
+    };
+    let (past, sub) = st.bus.subscribe_at("api-events", start);
+    let sse = |e: &crate::bus::Event| {
+        Ok::<_, Infallible>(
+            SseEvent::default().event(e.kind.name()).id(e.seq.to_string()).data(e.to_json().to_string()),
+        )
+    };
+    let past: Vec<_> = past.iter().map(|e| sse(e)).collect();
+    let live = futures_util::stream::unfold((sub, st.cancel.clone()), move |(mut sub, cancel)| async move {
         let e = tokio::select! {
             () = cancel.cancelled() => return None,
             e = sub.recv() => e?,
         };
-        let ev = SseEvent::default().event(e.kind.name()).id(e.seq.to_string()).data(e.to_json().to_string());
-        Some((Ok(ev), (sub, cancel)))
+        Some((sse(&e), (sub, cancel)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let stream = futures_util::StreamExt::chain(futures_util::stream::iter(past), live);
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Where an event stream starts: `?from=<seq>` (that event), else `Last-Event-ID: <seq>` (the
+/// one after it), else now.
+fn replay_start(headers: &HeaderMap, query: Option<&str>) -> Result<crate::bus::Start, String> {
+    use crate::bus::Start;
+    let seq = |what: &str, text: &str| {
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what} must be an event id (a whole number ≥ 0), not {text:?}"))
+    };
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("from", v)) => return Ok(Start::From(seq("from", v)?)),
+            _ => return Err(format!("unknown query parameter {pair:?}; only from=<seq> is taken")),
+        }
+    }
+    match headers.get("last-event-id") {
+        None => Ok(Start::Now),
+        Some(v) => {
+            let text = v.to_str().map_err(|_| "Last-Event-ID must be an event id".to_owned())?;
+            Ok(Start::From(seq("Last-Event-ID", text)?.saturating_add(1)))
+        }
+    }
 }
 
 async fn plugins(State(st): State<ApiState>) -> Response {

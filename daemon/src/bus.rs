@@ -4,9 +4,13 @@
 //! behind by more than the ring's capacity misses the oldest events; the miss is counted in
 //! `porchlight_bus_lagged_events_total{subscriber=...}` and logged, and the subscriber carries on
 //! with the newest events.
+//!
+//! The bus also holds the newest events (as many as the ring) so that a subscriber can start a
+//! little in the past: `GET /api/events` replays them to a client that reconnects with
+//! `Last-Event-ID` or asks `?from=<seq>`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -184,32 +188,76 @@ impl EventKind {
 #[derive(Debug, Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
-    seq: Arc<AtomicU64>,
+    held: Arc<Mutex<Held>>,
     epoch: Instant,
     metrics: Metrics,
 }
 
+/// The next sequence number and the newest events, behind one lock so that a subscriber that
+/// starts in the past sees every event exactly once: those held, then those sent.
+#[derive(Debug)]
+struct Held {
+    next_seq: u64,
+    recent: VecDeque<Arc<Event>>,
+    capacity: usize,
+}
+
+/// Where a new subscriber starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// With the next event published.
+    Now,
+    /// With the held event whose `seq` is this one, or the oldest held after it. A `seq` this bus
+    /// has not reached (a client that remembers an earlier run of the daemon) starts with the
+    /// oldest held event.
+    From(u64),
+}
+
 impl Bus {
     pub fn new(capacity: usize, metrics: Metrics) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(1));
-        Self { tx, seq: Arc::new(AtomicU64::new(0)), epoch: Instant::now(), metrics }
+        let capacity = capacity.max(1);
+        let (tx, _) = broadcast::channel(capacity);
+        let held = Held { next_seq: 0, recent: VecDeque::with_capacity(capacity), capacity };
+        Self { tx, held: Arc::new(Mutex::new(held)), epoch: Instant::now(), metrics }
     }
 
-    /// Publishes an event. Never blocks and never fails: with no subscribers it is only counted.
+    /// Publishes an event. Never blocks on a subscriber and never fails: with no subscribers it is
+    /// only counted and held.
     pub fn publish(&self, camera: Option<&str>, kind: EventKind) -> Arc<Event> {
         self.metrics.inc("porchlight_events_total", &[("kind", kind.name())]);
-        let event = Arc::new(Event {
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            time: jiff::Timestamp::now(),
-            mono: Instant::now(),
-            epoch: self.epoch,
-            camera: camera.map(str::to_owned),
-            kind,
-        });
+        let event = {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            let event = Arc::new(Event {
+                seq: held.next_seq,
+                time: jiff::Timestamp::now(),
+                mono: Instant::now(),
+                epoch: self.epoch,
+                camera: camera.map(str::to_owned),
+                kind,
+            });
+            held.next_seq += 1;
+            if held.recent.len() == held.capacity {
+                held.recent.pop_front();
+            }
+            held.recent.push_back(Arc::clone(&event));
+            // An error only means nobody is subscribed right now.
+            let _ = self.tx.send(Arc::clone(&event));
+            event
+        };
         tracing::debug!(seq = event.seq, kind = event.kind.name(), camera = ?event.camera, "Event");
-        // An error only means nobody is subscribed right now.
-        let _ = self.tx.send(Arc::clone(&event));
         event
+    }
+
+    /// A new subscriber that starts at `start`: the held events it asked for (oldest first),
+    /// and the subscriber that receives every event published after them.
+    pub fn subscribe_at(&self, name: &str, start: Start) -> (Vec<Arc<Event>>, Subscriber) {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let past = match start {
+            Start::Now => Vec::new(),
+            Start::From(seq) if seq > held.next_seq => held.recent.iter().cloned().collect(),
+            Start::From(seq) => held.recent.iter().filter(|e| e.seq >= seq).cloned().collect(),
+        };
+        (past, self.subscribe(name))
     }
 
     /// A new subscriber, named for logs and metrics. It sees events published from now on.
@@ -333,6 +381,57 @@ mod tests {
         assert_eq!(first.seq, total - 64);
         assert_eq!(metrics.get("porchlight_bus_lagged_events_total", &[("subscriber", "idle")]), total - 64);
         assert_eq!(metrics.get("porchlight_events_total", &[("kind", "doorbell_press")]), total);
+    }
+
+    /// A subscriber that starts in the past gets the held events it asked for, then every new
+    /// one, each exactly once and in order, even while another thread publishes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscriber_can_start_with_held_events_and_misses_none_in_between() {
+        let (bus, _) = bus(512);
+        for _ in 0..20 {
+            bus.publish(None, EventKind::MotionStart);
+        }
+        let producer = {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    bus.publish(None, EventKind::MotionEnd);
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let (past, mut sub) = bus.subscribe_at("t", Start::From(15));
+        let mut want = 15;
+        for e in &past {
+            assert_eq!(e.seq, want);
+            want += 1;
+        }
+        producer.await.expect("producer");
+        while let Some(e) = sub.try_recv() {
+            assert_eq!(e.seq, want, "a new event is seen once, right after the held ones");
+            want += 1;
+        }
+        assert_eq!(want, 220, "every event up to the last one");
+    }
+
+    #[test]
+    fn the_bus_holds_as_many_events_as_its_ring() {
+        let (bus, _) = bus(8);
+        for _ in 0..20 {
+            bus.publish(None, EventKind::MotionStart);
+        }
+        let seqs = |start| bus.subscribe_at("t", start).0.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(Start::From(14)), (14..20).collect::<Vec<_>>());
+        // A seq from before the held ones starts with the oldest held.
+        assert_eq!(seqs(Start::From(0)), (12..20).collect::<Vec<_>>());
+        // The next seq: nothing held is replayed.
+        assert!(seqs(Start::From(20)).is_empty());
+        // A seq this bus has not reached (an earlier run of the daemon) gets all held.
+        assert_eq!(seqs(Start::From(5_000)), (12..20).collect::<Vec<_>>());
+        let (past, mut sub) = bus.subscribe_at("t", Start::Now);
+        assert!(past.is_empty());
+        bus.publish(None, EventKind::Tamper);
+        assert_eq!(sub.try_recv().map(|e| e.seq), Some(20));
     }
 
     #[test]

@@ -383,6 +383,18 @@ impl Daemon {
         http_post_json(self.addr.expect("API address"), path, self.token.as_deref(), &body.to_string())
     }
 
+    /// Waits for an event of type `kind` on the daemon's bus for which `pred` holds, published
+    /// since the daemon started or yet to come (`GET /api/events?from=0`).
+    pub fn wait_event(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut events = EventStream::from_start(self.addr.expect("API address"), self.token.as_deref());
+        events.next_matching(|e| e["type"] == kind && pred(e))
+    }
+
+    /// The daemon's events from now on (open it before what should cause them).
+    pub fn events(&self) -> EventStream {
+        EventStream::open(self.addr.expect("API address"), self.token.as_deref())
+    }
+
     pub fn get_json(&self, path: &str) -> Value {
         let (code, body) = self.get(path);
         assert_eq!(code, 200, "GET {path}: {body}");
@@ -471,11 +483,26 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// The events published from now on.
     pub fn open(addr: SocketAddr, token: Option<&str>) -> Self {
+        Self::open_path(addr, token, "/api/events")
+    }
+
+    /// Every event the daemon still holds (in a test, all since it started), then new ones.
+    pub fn from_start(addr: SocketAddr, token: Option<&str>) -> Self {
+        Self::open_path(addr, token, "/api/events?from=0")
+    }
+
+    fn open_path(addr: SocketAddr, token: Option<&str>, path: &str) -> Self {
+        Self::open_request(addr, token, path, "")
+    }
+
+    /// `GET path` (an `/api/events` URL) with extra header lines (each ending in `\r\n`).
+    pub fn open_request(addr: SocketAddr, token: Option<&str>, path: &str, headers: &str) -> Self {
         let mut s = TcpStream::connect(addr).expect("connect to API");
         s.set_read_timeout(Some(WAIT)).expect("timeout");
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n").expect("send");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{headers}\r\n").expect("send");
         let mut reader = BufReader::new(s);
         let mut status = String::new();
         reader.read_line(&mut status).expect("status line");

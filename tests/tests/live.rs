@@ -94,7 +94,7 @@ fn a_live_grant_streams_the_camera_until_its_time_is_over() {
     center.set_ingest("live-1", "front", &receiver.url);
     let s = hub(&center, &ca, &camera.url("h264"));
     let d = Daemon::start(&s.config);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
 
     let allow = ask_and_approve(&center, &d, "live-1", 5, json!({}));
     assert_eq!(allow["grant"]["live_max_seconds"], 5, "{allow}");
@@ -155,7 +155,7 @@ fn a_keyed_ingest_url_gets_the_stream_and_the_key_stays_out_of_the_logs() {
     center.set_ingest("live-k2", "front", &format!("rtsp://192.0.2.7:8554/live/keyed?key={KEY}"));
     let s = hub(&center, &ca, &camera.url("h264"));
     let d = Daemon::start(&s.config);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
 
     ask_and_approve(&center, &d, "live-k1", 8, json!({}));
     receiver.wait_exit(WAIT);
@@ -196,7 +196,7 @@ fn privacy_mode_and_the_resident_cut_a_live_stream_within_a_second() {
     center.set_ingest("live-3", "front", &second.url);
     let s = hub(&center, &ca, &camera.url("h264"));
     let d = Daemon::start(&s.config);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
 
     // Privacy mode cuts a 2-minute grant (approved video only).
     let allow = ask_and_approve(&center, &d, "live-2", 120, json!({ "strip_audio": true }));
@@ -332,7 +332,7 @@ fn a_push_that_breaks_is_started_again_within_the_grant() {
     center.set_ingest("live-4", "front", &first.url);
     let s = hub_with(&center, &ca, &camera.url("h264"), &broker.section(""));
     let d = Daemon::start(&s.config);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
     ask_and_approve(&center, &d, "live-4", 120, json!({}));
     d.wait_log("the stream to start", |l| message(l) == "Live stream started");
     let skip = d.log_len();
@@ -383,7 +383,7 @@ fn an_alarm_while_away_offers_live_to_the_monitoring_company() {
     std::fs::write(s.path("plugins/emergency-live.wasm"), plugin_bytes("emergency-live")).expect("plugin");
     std::fs::write(&s.config, text).expect("config");
     let d = Daemon::start(&s.config);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
 
     // At home, an alarm offers nothing.
     let (code, body) = d.post("/api/cameras/front/events", &json!({ "event": "alarm" }));

@@ -202,7 +202,7 @@ fn privacy_and_approvals_from_mqtt() {
     ] {
         obs.publish(topic, payload, false);
     }
-    let skip = d.log_len();
+    let mut events = d.events();
     obs.publish("porchlight/privacy/set", b"ON", false);
     obs.wait("porchlight/privacy", |t| t == "ON");
     let ignored = d.logs().iter().filter(|l| message(l) == "MQTT command ignored").count();
@@ -214,7 +214,8 @@ fn privacy_and_approvals_from_mqtt() {
     obs.publish("porchlight/mode/set", b"away", false);
     obs.wait_after(mark, "mode away", |m| m.topic == "porchlight/mode" && m.text() == "away");
     assert_eq!(d.get_json("/api/mode")["changed_by"], "mqtt");
-    d.wait_log_after(skip, "privacy on", |l| message(l).starts_with("Privacy mode on"));
+    let e = events.next_matching(|e| e["type"] == "privacy_changed");
+    assert_eq!((e["on"].clone(), e["by"].clone()), (json!(true), json!("mqtt")), "{e}");
     assert_eq!(d.get_json("/api/privacy")["on"], true);
 
     // Under privacy mode a request is denied before any plugin runs.
@@ -409,9 +410,10 @@ fn broker_restart_restores_state_and_delivers_queued_events() {
         broker.section("queue_limit = 4\nkeep_alive = \"5s\"")
     );
     std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("rewrite config");
-    let skip = d.log_len();
+    let mut events = d.events();
     d.signal("HUP");
-    d.wait_log_after(skip, "the reload", |l| message(l) == "Config reloaded");
+    let e = events.next_matching(|e| e["type"] == "config_reloaded");
+    assert_eq!(e["outcome"], "applied", "{e}");
     // Six presses while the broker is away: 12 messages (doorbell + events feed), 4 kept.
     let mut times = Vec::new();
     for _ in 0..6 {

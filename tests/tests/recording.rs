@@ -513,7 +513,7 @@ fn events_mode_records_the_pre_roll_and_post_roll_around_a_doorbell_press() {
     ));
     let mut d = Daemon::start(&setup.config);
     let mut events = EventStream::open(d.addr.expect("api"), None);
-    d.wait_log("the camera to stream", |l| message(l) == "Streaming");
+    d.wait_event("camera_online", |_| true);
     // Nothing is recorded without an event: the camera streams into the pre-roll buffer only.
     let before = d.get_json("/api/recordings?camera=door");
     assert_eq!(before["segments"].as_array().map(Vec::len), Some(0), "{before}");
@@ -793,8 +793,8 @@ fn a_camera_that_stops_answering_during_setup_goes_offline_and_does_not_hold_up_
     let (port, done) = stuck_rtsp_server();
     let setup = Setup::new(&camera("stuck", &format!("rtsp://127.0.0.1:{port}/stuck")));
     let mut d = Daemon::start(&setup.config);
-    let offline = d.wait_log("the camera to go offline", |l| message(l) == "Camera offline");
-    assert!(offline["fields"]["error"].as_str().unwrap_or("").contains("SETUP"), "{offline}");
+    let offline = d.wait_event("camera_offline", |_| true);
+    assert!(offline["reason"].as_str().unwrap_or("").contains("SETUP"), "{offline}");
     // It is hanging in SETUP again (the retry) when the daemon is asked to stop.
     d.signal("TERM");
     assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());

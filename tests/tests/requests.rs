@@ -116,8 +116,10 @@ fn config_forces_privacy_on() {
     // Taking it out of the config (a reload) gives the runtime switch back.
     let text = std::fs::read_to_string(&s.config).expect("config");
     std::fs::write(&s.config, text.replace("privacy = true", "")).expect("rewrite");
+    let mut events = d.events();
     d.signal("HUP");
-    d.wait_log("privacy mode to follow the config", |l| message(l) == "Privacy mode off");
+    let e = events.next_matching(|e| e["type"] == "privacy_changed");
+    assert_eq!((e["on"].clone(), e["by"].clone()), (json!(false), json!("config")), "{e}");
     let state = d.get_json("/api/privacy");
     assert_eq!((state["on"].clone(), state["forced"].clone()), (json!(false), json!(false)));
 }
