@@ -117,11 +117,30 @@ impl Broker {
         self.child = Some(child);
     }
 
-    /// Stops the broker (SIGTERM, waiting for it to exit).
+    /// Stops the broker (SIGTERM, waiting for it to exit). mosquitto 2.0 forgets a SIGTERM that
+    /// arrives just before its main loop starts, so the signal is sent again while it lives, and
+    /// after 5 s it is killed.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                if !matches!(c.try_wait(), Ok(None)) {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+                // Polled: a child's exit has no waitable signal with a timeout in std.
+                for _ in 0..10 {
+                    if !matches!(c.try_wait(), Ok(None)) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
         }
     }
 
