@@ -103,33 +103,6 @@ impl Found {
     }
 }
 
-/// Checks a probe target's form without resolving names: `None` if it looks usable.
-pub fn check_target(spec: &str) -> Option<String> {
-    let s = spec.trim();
-    if s.is_empty() {
-        return Some("empty probe target".into());
-    }
-    if let Some((net, rest)) = s.split_once('/') {
-        let bits = rest.split_once(':').map_or(rest, |(b, _)| b);
-        if net.parse::<Ipv4Addr>().is_err() {
-            return Some(format!("{net:?} is not an IPv4 address (CIDR ranges are IPv4 only)"));
-        }
-        if !bits.parse::<u32>().is_ok_and(|b| (16..=32).contains(&b)) {
-            return Some(format!("prefix length in {s:?} must be from /16 to /32"));
-        }
-        if let Some((_, p)) = rest.split_once(':')
-            && p.parse::<u16>().is_err()
-        {
-            return Some(format!("bad port {p:?}"));
-        }
-        return None;
-    }
-    if s.contains(char::is_whitespace) {
-        return Some(format!("{s:?} is not a host name or address"));
-    }
-    None
-}
-
 /// Interface addresses for names or addresses (`eth0`, `192.168.1.2`); unknown names are
 /// reported by name.
 pub fn interface_addresses(names: &[String]) -> (Vec<Ipv4Addr>, Vec<String>) {

@@ -53,7 +53,7 @@ async fn fetch_inner(
             path.push_str(q);
         }
         let ctx =
-            digest_auth::AuthContext::new(creds.username.as_str(), creds.password.as_str(), path.as_str());
+            digest_auth::AuthContext::new(creds.username.as_str(), creds.password.expose(), path.as_str());
         let answer =
             prompt.respond(&ctx).map_err(|e| format!("{url}: cannot answer the Digest challenge: {e}"))?;
         resp = get(vec![("Authorization".to_owned(), answer.to_header_string())])
