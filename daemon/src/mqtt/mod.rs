@@ -414,7 +414,9 @@ impl Session {
                         .await
                         .map_err(|e| e.to_string())?,
                 };
-                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await?;
+                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok((uri, image))
             };
             let result = tokio::select! {

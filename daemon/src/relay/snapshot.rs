@@ -114,7 +114,7 @@ async fn take(
     let uri = crate::onvif::snapshot::snapshot_uri(device, creds.clone(), http.clone())
         .await
         .map_err(|e| format!("cannot get the snapshot address from ONVIF: {e}"))?;
-    crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await
+    crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
