@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use document::{KeyPath, Located, Problem};
 pub use raw::{LogFormat, RecordMode, RtspTransport};
-pub use validate::valid_id as valid_name;
+pub use validate::valid_name;
 
 /// A camera's `pre_roll` when not given.
 pub const DEFAULT_PRE_ROLL_SECS: u64 = 5;

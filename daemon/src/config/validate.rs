@@ -251,7 +251,7 @@ fn default_data_dir(env: &Env) -> PathBuf {
 fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
     let at = KeyPath::root().key("hub");
     let name = h.name.unwrap_or_else(|| "porchlight".to_owned());
-    if !valid_id(&name) {
+    if !valid_name(&name) {
         cx.problem(at.key("name"), id_rule(&name, "hub name"));
     }
     let log_level = h.log_level.unwrap_or_else(|| "info".to_owned());
@@ -371,10 +371,15 @@ fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> Stora
     }
 }
 
-/// Names used in file paths, MQTT topics and unique ids.
-/// The rule for names the hub uses in file names, MQTT topics and URLs (cameras, tags,
-/// plugins, the hub id): 1-64 characters of a-z, 0-9, `_` and `-`, not starting with `-`.
-pub fn valid_id(s: &str) -> bool {
+/// The rule for names the resident gives in the config and the hub uses in file names, MQTT
+/// topics, Home Assistant unique ids and URLs (cameras, tags, plugins, the hub id): 1-64
+/// characters of a-z, 0-9, `_` and `-`, not starting with `-`. Lowercase only, so two names
+/// never differ by case alone (file systems and Home Assistant ids may fold case).
+///
+/// Not the rule for request ids (`requests::valid_id`): those come from the center or are
+/// made by the hub (`share-20261126T180000Z-…`), are never file or entity names, and allow
+/// upper case, `.` and `:`, up to 128 characters.
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
@@ -399,7 +404,7 @@ fn validate_cameras(
             cx.problem(at.clone(), "missing required key `name`");
             continue;
         };
-        if !valid_id(&name) {
+        if !valid_name(&name) {
             cx.problem(at.key("name"), id_rule(&name, "camera name"));
         }
         if let Some(first) = seen.get(&name) {
@@ -505,7 +510,7 @@ fn validate_cameras(
             }
         }
         for (i, t) in c.tags.iter().enumerate() {
-            if !valid_id(t) {
+            if !valid_name(t) {
                 cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
             }
         }
@@ -654,7 +659,7 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
     let mut enabled = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, name) in p.enabled.iter().enumerate() {
-        if !valid_id(name) {
+        if !valid_name(name) {
             cx.problem(at.key("enabled").index(i), id_rule(name, "plugin name"));
             continue;
         }
@@ -766,7 +771,7 @@ fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings 
     }
     let tags = d.tags.unwrap_or_else(|| vec!["adopted".to_owned()]);
     for (i, t) in tags.iter().enumerate() {
-        if !valid_id(t) {
+        if !valid_name(t) {
             cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
         }
     }
@@ -899,7 +904,7 @@ fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
         cx.problem(at.key("url"), "do not put credentials in the relay URL; use `token_file`");
     }
     if let Some(id) = &r.hub_id
-        && !valid_id(id)
+        && !valid_name(id)
     {
         cx.problem(at.key("hub_id"), id_rule(id, "hub id"));
     }
