@@ -22,13 +22,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
-use crate::cameras::CameraStates;
 use crate::config::Settings;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::policy::pool::Admission;
 use crate::policy::service::PolicyService;
 use crate::policy::{HubMode, Request as PolicyRequest, Slot};
+use crate::recording::CameraStates;
 
 /// What the handlers read. Cheap to clone.
 #[derive(Debug, Clone)]

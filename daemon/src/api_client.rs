@@ -7,6 +7,26 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use serde_json::Value;
 
 use crate::config::Settings;
+use crate::http::HttpError;
+
+/// Why the CLI could not get an answer from the running daemon's API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    #[error("the API is off (`api.enabled = false`); this command talks to the running daemon through it")]
+    ApiOff,
+    #[error("`api.listen` has port 0 (a random port), so the CLI cannot find the daemon")]
+    RandomPort,
+    #[error("cannot start the async runtime: {source}")]
+    Runtime { source: std::io::Error },
+    #[error("the daemon at http://{addr} did not answer within {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: std::time::Duration },
+    #[error("bad API path {path:?}: {source}")]
+    Path { path: String, source: url::ParseError },
+    #[error("{source}")]
+    Method { source: hyper::http::method::InvalidMethod },
+    #[error("cannot reach the daemon's API at http://{addr} ({source}); is porchlight running?")]
+    Unreachable { addr: SocketAddr, source: HttpError },
+}
 
 /// The largest answer read from the API.
 const MAX_ANSWER: usize = 16 << 20;
@@ -15,12 +35,9 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where to reach the API of the daemon that runs with `settings` (a wildcard listen address
 /// is reached on loopback).
-pub fn address(settings: &Settings) -> Result<SocketAddr, String> {
+pub fn address(settings: &Settings) -> Result<SocketAddr, ApiClientError> {
     if !settings.api.enabled {
-        return Err(
-            "the API is off (`api.enabled = false`); this command talks to the running daemon through it"
-                .into(),
-        );
+        return Err(ApiClientError::ApiOff);
     }
     let mut a = settings.api.listen;
     if a.ip().is_unspecified() {
@@ -30,7 +47,7 @@ pub fn address(settings: &Settings) -> Result<SocketAddr, String> {
         });
     }
     if a.port() == 0 {
-        return Err("`api.listen` has port 0 (a random port), so the CLI cannot find the daemon".into());
+        return Err(ApiClientError::RandomPort);
     }
     Ok(a)
 }
@@ -41,7 +58,7 @@ pub fn call(
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> Result<(u16, Value), String> {
+) -> Result<(u16, Value), ApiClientError> {
     call_within(settings, method, path, body, TIMEOUT)
 }
 
@@ -53,18 +70,18 @@ pub fn call_within(
     path: &str,
     body: Option<&Value>,
     timeout: std::time::Duration,
-) -> Result<(u16, Value), String> {
+) -> Result<(u16, Value), ApiClientError> {
     let addr = address(settings)?;
     let token = settings.api.token.as_ref().map(|t| t.expose().to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|source| ApiClientError::Runtime { source })?;
     let body = body.map(Value::to_string);
     runtime.block_on(async move {
         tokio::time::timeout(timeout, request(addr, token, method, path, body))
             .await
-            .map_err(|_| format!("the daemon at http://{addr} did not answer within {timeout:?}"))?
+            .map_err(|_| ApiClientError::Timeout { addr, timeout })?
     })
 }
 
@@ -74,10 +91,11 @@ async fn request(
     method: &str,
     path: &str,
     body: Option<String>,
-) -> Result<(u16, Value), String> {
+) -> Result<(u16, Value), ApiClientError> {
     let url = url::Url::parse(&format!("http://{addr}{path}"))
-        .map_err(|e| format!("bad API path {path:?}: {e}"))?;
-    let method = hyper::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        .map_err(|source| ApiClientError::Path { path: path.to_owned(), source })?;
+    let method =
+        hyper::Method::from_bytes(method.as_bytes()).map_err(|source| ApiClientError::Method { source })?;
     let mut headers = Vec::new();
     if let Some(t) = token {
         headers.push(("Authorization".to_owned(), format!("Bearer {t}")));
@@ -85,11 +103,9 @@ async fn request(
     if body.is_some() {
         headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
     }
-    let answer = crate::onvif::client::http_send(method, &url, headers, body.unwrap_or_default(), MAX_ANSWER)
+    let answer = crate::http::send_plain(method, &url, headers, body.unwrap_or_default(), MAX_ANSWER)
         .await
-        .map_err(|e| {
-            format!("cannot reach the daemon's API at http://{addr} ({e}); is porchlight running?")
-        })?;
+        .map_err(|source| ApiClientError::Unreachable { addr, source })?;
     let value = serde_json::from_slice(&answer.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&answer.body).into_owned()));
     Ok((answer.status, value))

@@ -2,7 +2,7 @@
 //! config changes. Each camera task records (`crate::recording::record_camera`): RTSP ingest
 //! with reconnects, and a writer thread for its segment files.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,101 +17,7 @@ use crate::config::{CameraSettings, RecordMode, Settings};
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
 use crate::recording::index::Index;
-
-/// What `GET /api/cameras` shows for one camera. Never holds credentials.
-#[derive(Debug, Clone, Serialize)]
-pub struct CameraView {
-    pub name: String,
-    pub enabled: bool,
-    pub state: &'static str,
-    pub record: RecordMode,
-    pub tags: Vec<String>,
-    pub rtsp_url: Option<String>,
-    pub onvif_url: Option<String>,
-    /// Found by discovery and recorded with `discovery.adopt = true`, not from the config file.
-    pub adopted: bool,
-}
-
-/// The runtime state of each camera task, by camera name, and each camera's live feed.
-#[derive(Debug, Clone, Default)]
-pub struct CameraStates {
-    inner: Arc<Mutex<BTreeMap<String, Task>>>,
-    live: crate::recording::live::LiveTaps,
-}
-
-/// One camera task's state, and since when it has been trying to record without recording.
-#[derive(Debug, Clone, Copy)]
-struct Task {
-    state: &'static str,
-    down_since: Option<std::time::Instant>,
-}
-
-/// States in which a camera is meant to record but does not.
-const DOWN: &[&str] = &["starting", "resolving", "connecting", "offline", "error"];
-
-impl CameraStates {
-    /// The cameras' live feeds (fed by their ingest while they stream).
-    pub fn live(&self) -> &crate::recording::live::LiveTaps {
-        &self.live
-    }
-
-    /// Every camera of `settings` (the running config) with its task's state: the list follows
-    /// the config at once; the state follows the task.
-    pub fn view(&self, settings: &Settings) -> Vec<CameraView> {
-        let states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        settings
-            .cameras
-            .iter()
-            .map(|c| CameraView {
-                name: c.name.clone(),
-                enabled: c.enabled,
-                state: if c.enabled {
-                    states.get(&c.name).map_or("starting", |t| t.state)
-                } else {
-                    "disabled"
-                },
-                record: c.record,
-                tags: c.tags.clone(),
-                // Validation moved any credentials out of the URLs.
-                rtsp_url: c.rtsp_url.as_ref().map(ToString::to_string),
-                onvif_url: c.onvif_url.as_ref().map(ToString::to_string),
-                adopted: c.adopted,
-            })
-            .collect()
-    }
-
-    pub fn set(&self, name: &str, state: &'static str) {
-        let mut states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let down = DOWN.contains(&state);
-        let since = states.get(name).and_then(|t| t.down_since);
-        let down_since = down.then(|| since.unwrap_or_else(std::time::Instant::now));
-        states.insert(name.to_owned(), Task { state, down_since });
-    }
-
-    /// Enabled cameras of `settings` that have been meant to record but not recording for
-    /// longer than `grace`, with their state and for how long.
-    pub fn down_for(
-        &self,
-        settings: &Settings,
-        grace: std::time::Duration,
-    ) -> Vec<(String, &'static str, u64)> {
-        let states = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        settings
-            .cameras
-            .iter()
-            .filter(|c| c.enabled)
-            .filter_map(|c| {
-                let t = states.get(&c.name)?;
-                let down = t.down_since?.elapsed();
-                (down > grace).then(|| (c.name.clone(), t.state, down.as_secs()))
-            })
-            .collect()
-    }
-
-    fn remove(&self, name: &str) {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).remove(name);
-    }
-}
+use crate::recording::{CameraState, CameraStates};
 
 /// The resident's runtime recording switch per camera (MQTT `<camera>/record/set`, API): a
 /// paused camera records nothing until switched back on, as if `record = "off"`. Kept in
@@ -279,7 +185,7 @@ async fn reconcile(
         tracing::info!(camera = %c.name, record = ?c.record, "Starting camera");
         let cancel = parent.child_token();
         let span = tracing::info_span!("camera", camera = %c.name);
-        states.set(&c.name, "starting");
+        states.set(&c.name, CameraState::Starting);
         let task = camera_task(
             c.clone(),
             Arc::clone(settings),
@@ -318,39 +224,9 @@ async fn camera_task(
             crate::recording::record_camera(camera, settings, index, bus, metrics, states, cancel).await;
         }
         None => {
-            states.set(&camera.name, "not_recording");
+            states.set(&camera.name, CameraState::NotRecording);
             cancel.cancelled().await;
         }
     }
     tracing::debug!("Camera task stopped");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_camera_is_down_from_when_it_stopped_recording_until_it_records_again() {
-        let states = CameraStates::default();
-        let text = "[hub]\ndata_dir = \"/tmp/x\"\n\
-            [[camera]]\nname = \"door\"\nrtsp_url = \"rtsp://127.0.0.1:9/a\"\n\
-            [[camera]]\nname = \"yard\"\nrtsp_url = \"rtsp://127.0.0.1:9/b\"\n\
-            [[camera]]\nname = \"shed\"\nrtsp_url = \"rtsp://127.0.0.1:9/c\"\nenabled = false\n";
-        let env = crate::config::Env::from_pairs([("HOME", "/tmp")]);
-        let settings = crate::config::parse(Path::new("/tmp/c.toml"), text.to_owned(), &env).expect("config");
-        let none = std::time::Duration::ZERO;
-        states.set("door", "connecting");
-        states.set("yard", "recording");
-        states.set("shed", "offline");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        states.set("door", "offline");
-        let down = states.down_for(&settings, none);
-        assert_eq!(down.iter().map(|(n, s, _)| (n.as_str(), *s)).collect::<Vec<_>>(), [("door", "offline")]);
-        // Flapping between connecting and offline keeps the first moment it went down.
-        assert!(states.down_for(&settings, std::time::Duration::from_millis(4)).len() == 1);
-        states.set("door", "recording");
-        assert!(states.down_for(&settings, none).is_empty());
-        states.set("yard", "off");
-        assert!(states.down_for(&settings, none).is_empty(), "a camera switched off is not down");
-    }
 }

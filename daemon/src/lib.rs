@@ -17,6 +17,7 @@ pub mod digest;
 pub mod evidence;
 pub mod files;
 pub mod health;
+pub mod http;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

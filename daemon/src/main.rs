@@ -414,7 +414,9 @@ struct DiscoverArgs {
 }
 
 fn discover_command(a: DiscoverArgs) -> ExitCode {
+    use porchlight::config::OnvifTrust;
     use porchlight::onvif::{client, discovery, inspect};
+    use porchlight::secret::Secret;
     let timeout = match config::units::parse_duration(&a.timeout) {
         Ok(t) if t <= std::time::Duration::from_secs(60) => t,
         Ok(_) => {
@@ -436,10 +438,10 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
         },
         None => None,
     };
-    let creds = a
-        .user
-        .clone()
-        .map(|username| client::Credentials { username, password: password.unwrap_or_default() });
+    let creds = a.user.clone().map(|username| client::Credentials {
+        username,
+        password: Secret::new(password.unwrap_or_default()),
+    });
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -457,11 +459,11 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
         }
         let mut devices = Vec::new();
         let trust = match &a.tls_sha256 {
-            Some(pin) => client::Trust::Sha256(porchlight::digest::parse_fingerprint(pin).ok_or((
+            Some(pin) => OnvifTrust::Sha256(porchlight::digest::parse_fingerprint(pin).ok_or((
                 EXIT_CONFIG,
                 "--tls-sha256: must be 64 hexadecimal digits (`:` between bytes allowed)".to_owned(),
             ))?),
-            None => client::Trust::System,
+            None => OnvifTrust::System,
         };
         let transport: Arc<dyn client::Transport> = Arc::new(client::HttpTransport::new(trust));
         for u in &a.url {
@@ -470,7 +472,7 @@ fn discover_command(a: DiscoverArgs) -> ExitCode {
             let mut url = u.clone();
             let from_url = (!url.username().is_empty()).then(|| client::Credentials {
                 username: url.username().to_owned(),
-                password: url.password().unwrap_or_default().to_owned(),
+                password: Secret::new(url.password().unwrap_or_default()),
             });
             let _ = url.set_username("");
             let _ = url.set_password(None);

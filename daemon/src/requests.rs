@@ -646,6 +646,9 @@ impl Requests {
 
 /// Whether `id` can name a request: 1-128 characters of A-Z, a-z, 0-9, `.`, `_`, `:`, `-` (it
 /// goes into MQTT topics and relay URLs), and not `oldest` (MQTT's name for the oldest one).
+/// Wider than the config's name rule (`config::valid_name`, lowercase, 64 characters) on
+/// purpose: the center chooses request ids, and the hub's own carry a UTC time
+/// (`share-20261126T180000Z-…`).
 pub fn valid_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))

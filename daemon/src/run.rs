@@ -15,11 +15,12 @@ use tracing::Instrument;
 
 use crate::api::{self, ApiState};
 use crate::bus::{self, Bus};
-use crate::cameras::{self, CameraStates};
+use crate::cameras;
 use crate::config::{Env, Settings};
 use crate::health::{Health, State};
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
+use crate::recording::CameraStates;
 use crate::reload::Reloader;
 use crate::sdnotify::Notifier;
 

@@ -1,6 +1,7 @@
 //! Configuration: the TOML file (layer one, [`raw`]) validated into [`Settings`] (layer two,
 //! [`validate`]), with every problem reported at once as `PATH:LINE:COL: key.path: message`.
-//! Hot reload lives in [`crate::reload`]. Reference: `docs/ref/config.md`.
+//! Only plain data and the checks that build it live here; config imports no subsystem (hot
+//! reload is `reload.rs`, which reads it). Reference: `docs/ref/config.md`.
 
 mod document;
 pub mod raw;
@@ -13,12 +14,11 @@ mod tests;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use document::{KeyPath, Located, Problem};
 pub use raw::{LogFormat, RecordMode, RtspTransport};
-pub use validate::valid_id as valid_name;
+pub use validate::valid_name;
 
 /// A camera's `pre_roll` when not given.
 pub const DEFAULT_PRE_ROLL_SECS: u64 = 5;
@@ -90,7 +90,7 @@ pub struct CameraSettings {
     pub rtsp_url: Option<url::Url>,
     pub onvif_url: Option<url::Url>,
     /// How its `https://` ONVIF services (and snapshot URI) are trusted.
-    pub onvif_tls: crate::onvif::client::Trust,
+    pub onvif_tls: OnvifTrust,
     pub transport: RtspTransport,
     pub username: Option<String>,
     pub password: Option<Secret>,
@@ -103,7 +103,7 @@ pub struct CameraSettings {
     pub max_age: Option<Duration>,
     pub tags: Vec<String>,
     /// ONVIF event topics mapped to motion, doorbell or tamper (before the built-in rules).
-    pub event_map: Vec<crate::onvif::topics::TopicMap>,
+    pub event_map: Vec<TopicMap>,
     /// Events taken from MQTT topics (cameras whose events are not ONVIF).
     pub mqtt_events: Vec<MqttEvent>,
     /// Not from the config file: found by `[discovery]` with `adopt = true`.
@@ -115,7 +115,7 @@ pub struct CameraSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttEvent {
     pub topic: String,
-    pub kind: crate::onvif::topics::Kind,
+    pub kind: SignalKind,
     pub on: String,
     pub off: String,
 }
@@ -128,7 +128,7 @@ pub struct DiscoverySettings {
     pub multicast: bool,
     pub interfaces: Vec<String>,
     pub probe: Vec<String>,
-    /// Record found cameras without asking (see `onvif::adopt`).
+    /// Record found cameras without asking (see `onvif/adopt.rs`).
     pub adopt: bool,
     /// Credentials for found devices (adopted cameras use them).
     pub username: Option<String>,
@@ -182,9 +182,73 @@ pub struct PolicySettings {
     pub file: PathBuf,
     /// Load only a file with this SHA-256 (lowercase hex).
     pub sha256: Option<String>,
-    pub limits: crate::policy::Limits,
+    pub limits: PluginLimits,
     /// The resident's table for this plugin, as JSON (`{}` when absent).
     pub config: String,
+}
+
+/// How a camera's `https://` services are trusted. Camera certificates are mostly
+/// self-signed (often for a name such as "localhost", sometimes expired), so the usual choice
+/// is to pin the certificate the camera shows: the error for an untrusted one prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OnvifTrust {
+    /// The system's CA certificates, and the host name checked.
+    #[default]
+    System,
+    /// The CA certificates in this PEM file, and the host name checked.
+    CaFile(PathBuf),
+    /// Exactly the certificate with this SHA-256 (of its DER form); name and dates are not
+    /// checked, the handshake signature is.
+    Sha256([u8; 32]),
+}
+
+/// What a camera's event signal means: the kinds an `event_map` or `mqtt_event` entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    Motion,
+    Doorbell,
+    Tamper,
+}
+
+impl SignalKind {
+    /// The name the config uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Motion => "motion",
+            Self::Doorbell => "doorbell",
+            Self::Tamper => "tamper",
+        }
+    }
+}
+
+/// A resident's mapping: an ONVIF event topic (exact, or a prefix ending in `*`; without
+/// namespace prefixes) to a kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMap {
+    pub topic: String,
+    pub kind: SignalKind,
+}
+
+/// The largest memory limit any plugin may be given (the pooling allocator reserves this much).
+pub const MAX_PLUGIN_MEMORY: usize = 256 << 20;
+
+/// Resource limits for one call of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Wall-clock time for one call (enforced by epoch interruption, 1 ms resolution).
+    pub time: Duration,
+    /// Linear memory, in bytes.
+    pub memory: usize,
+    /// Instructions (wasmtime fuel) for one call.
+    pub fuel: u64,
+    /// Bytes of log messages one call may write; the rest is dropped and counted.
+    pub log_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self { time: Duration::from_millis(10), memory: 16 << 20, fuel: 50_000_000, log_bytes: 16 << 10 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,21 +383,6 @@ pub fn parse(path: &Path, text: String, env: &Env) -> Result<Settings, ConfigErr
             path: path.to_owned(),
             problems: problems.iter().map(|p| doc.locate(&shown, p)).collect(),
         }),
-    }
-}
-
-impl CameraSettings {
-    /// The HTTP(S) client for the camera's ONVIF services and snapshots.
-    pub fn onvif_http(&self) -> Arc<crate::onvif::client::HttpTransport> {
-        Arc::new(crate::onvif::client::HttpTransport::new(self.onvif_tls.clone()))
-    }
-
-    /// The camera's login for its ONVIF services and snapshot URI, if it has one.
-    pub fn onvif_credentials(&self) -> Option<crate::onvif::client::Credentials> {
-        self.username.clone().map(|username| crate::onvif::client::Credentials {
-            username,
-            password: self.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
-        })
     }
 }
 

@@ -270,12 +270,12 @@ fn https_camera_trust_and_discovery_adoption_keys_are_checked() {
     let cam = "[[camera]]\nname = \"gate\"\nonvif_url = \"https://10.0.0.5/onvif/device_service\"\n";
     let pin = "AB:".repeat(31) + "AB";
     let s = parse_ok(&format!("{cam}onvif_tls_sha256 = \"{pin}\"\n"));
-    assert_eq!(s.cameras[0].onvif_tls, crate::onvif::client::Trust::Sha256([0xab; 32]));
+    assert_eq!(s.cameras[0].onvif_tls, OnvifTrust::Sha256([0xab; 32]));
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("camera-ca.pem");
     std::fs::write(&ca, "").expect("write");
     let s = parse_ok(&format!("{cam}onvif_ca_file = {:?}\n", ca.display().to_string()));
-    assert_eq!(s.cameras[0].onvif_tls, crate::onvif::client::Trust::CaFile(ca));
+    assert_eq!(s.cameras[0].onvif_tls, OnvifTrust::CaFile(ca));
     // Relative to the config file's directory, and checked.
     let p = problems(&format!("{cam}onvif_ca_file = \"camera-ca.pem\"\n"));
     assert!(p.iter().any(|p| p.contains("/etc/porchlight/camera-ca.pem: no such file")), "{p:?}");

@@ -251,7 +251,7 @@ fn default_data_dir(env: &Env) -> PathBuf {
 fn validate_hub(cx: &mut Ctx<'_>, h: raw::Hub) -> HubSettings {
     let at = KeyPath::root().key("hub");
     let name = h.name.unwrap_or_else(|| "porchlight".to_owned());
-    if !valid_id(&name) {
+    if !valid_name(&name) {
         cx.problem(at.key("name"), id_rule(&name, "hub name"));
     }
     let log_level = h.log_level.unwrap_or_else(|| "info".to_owned());
@@ -371,10 +371,15 @@ fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> Stora
     }
 }
 
-/// Names used in file paths, MQTT topics and unique ids.
-/// The rule for names the hub uses in file names, MQTT topics and URLs (cameras, tags,
-/// plugins, the hub id): 1-64 characters of a-z, 0-9, `_` and `-`, not starting with `-`.
-pub fn valid_id(s: &str) -> bool {
+/// The rule for names the resident gives in the config and the hub uses in file names, MQTT
+/// topics, Home Assistant unique ids and URLs (cameras, tags, plugins, the hub id): 1-64
+/// characters of a-z, 0-9, `_` and `-`, not starting with `-`. Lowercase only, so two names
+/// never differ by case alone (file systems and Home Assistant ids may fold case).
+///
+/// Not the rule for request ids (`requests::valid_id`): those come from the center or are
+/// made by the hub (`share-20261126T180000Z-…`), are never file or entity names, and allow
+/// upper case, `.` and `:`, up to 128 characters.
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
@@ -399,7 +404,7 @@ fn validate_cameras(
             cx.problem(at.clone(), "missing required key `name`");
             continue;
         };
-        if !valid_id(&name) {
+        if !valid_name(&name) {
             cx.problem(at.key("name"), id_rule(&name, "camera name"));
         }
         if let Some(first) = seen.get(&name) {
@@ -429,16 +434,16 @@ fn validate_cameras(
         let onvif_tls = match (c.onvif_tls_sha256, c.onvif_ca_file) {
             (Some(_), Some(_)) => {
                 cx.problem(at.key("onvif_ca_file"), "give `onvif_tls_sha256` or `onvif_ca_file`, not both");
-                crate::onvif::client::Trust::System
+                OnvifTrust::System
             }
             (Some(pin), None) => match crate::digest::parse_fingerprint(&pin) {
-                Some(p) => crate::onvif::client::Trust::Sha256(p),
+                Some(p) => OnvifTrust::Sha256(p),
                 None => {
                     cx.problem(
                         at.key("onvif_tls_sha256"),
                         "must be the certificate's SHA-256: 64 hexadecimal digits, `:` between bytes allowed",
                     );
-                    crate::onvif::client::Trust::System
+                    OnvifTrust::System
                 }
             },
             (None, Some(file)) => {
@@ -449,9 +454,9 @@ fn validate_cameras(
                         format!("cannot read {}: no such file", file.display()),
                     );
                 }
-                crate::onvif::client::Trust::CaFile(file)
+                OnvifTrust::CaFile(file)
             }
-            (None, None) => crate::onvif::client::Trust::System,
+            (None, None) => OnvifTrust::System,
         };
         if c.rtsp_url.is_none() && c.onvif_url.is_none() {
             cx.problem(at.clone(), format!("camera {name:?} needs `rtsp_url` or `onvif_url`"));
@@ -477,9 +482,8 @@ fn validate_cameras(
             let kind = event_kind(cx, &at, m.kind.as_deref());
             if let Some(kind) = kind {
                 // Namespace prefixes are not part of the topic as Porchlight matches it.
-                let topic =
-                    topic.trim().split('/').map(crate::onvif::xml::local).collect::<Vec<_>>().join("/");
-                event_map.push(crate::onvif::topics::TopicMap { topic, kind });
+                let topic = topic.trim().split('/').map(without_namespace).collect::<Vec<_>>().join("/");
+                event_map.push(TopicMap { topic, kind });
             }
         }
         let mut mqtt_events = Vec::new();
@@ -506,7 +510,7 @@ fn validate_cameras(
             }
         }
         for (i, t) in c.tags.iter().enumerate() {
-            if !valid_id(t) {
+            if !valid_name(t) {
                 cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
             }
         }
@@ -533,12 +537,11 @@ fn validate_cameras(
 }
 
 /// The `kind` of an `event_map` or `mqtt_event` entry at `at`.
-fn event_kind(cx: &mut Ctx<'_>, at: &KeyPath, kind: Option<&str>) -> Option<crate::onvif::topics::Kind> {
-    use crate::onvif::topics::Kind;
+fn event_kind(cx: &mut Ctx<'_>, at: &KeyPath, kind: Option<&str>) -> Option<SignalKind> {
     match kind {
-        Some("motion") => Some(Kind::Motion),
-        Some("doorbell") => Some(Kind::Doorbell),
-        Some("tamper") => Some(Kind::Tamper),
+        Some("motion") => Some(SignalKind::Motion),
+        Some("doorbell") => Some(SignalKind::Doorbell),
+        Some("tamper") => Some(SignalKind::Tamper),
         Some(other) => {
             cx.problem(
                 at.key("kind"),
@@ -613,13 +616,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
-    use crate::policy::{Limits, MAX_MEMORY};
     let at = KeyPath::root().key("plugins");
     let dir = cx.path(&p.dir.unwrap_or_else(|| PathBuf::from("plugins")));
-    let defaults = Limits::default();
+    let defaults = PluginLimits::default();
     let check_limits = |cx: &mut Ctx<'_>,
                         at: &KeyPath,
-                        base: Limits,
+                        base: PluginLimits,
                         time: Option<raw::HumanDuration>,
                         memory: Option<raw::ByteSize>,
                         fuel: Option<u64>| {
@@ -631,13 +633,13 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
             l.time = t.0;
         }
         if let Some(m) = memory {
-            if m.0 < (1 << 20) || m.0 > MAX_MEMORY as u64 {
+            if m.0 < (1 << 20) || m.0 > MAX_PLUGIN_MEMORY as u64 {
                 cx.problem(
                     at.key("memory_limit"),
-                    format!("must be between 1 MiB and {} MiB", MAX_MEMORY >> 20),
+                    format!("must be between 1 MiB and {} MiB", MAX_PLUGIN_MEMORY >> 20),
                 );
             }
-            l.memory = usize::try_from(m.0).unwrap_or(MAX_MEMORY).min(MAX_MEMORY);
+            l.memory = usize::try_from(m.0).unwrap_or(MAX_PLUGIN_MEMORY).min(MAX_PLUGIN_MEMORY);
         }
         if let Some(f) = fuel {
             if !(1_000..=10_000_000_000).contains(&f) {
@@ -657,7 +659,7 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
     let mut enabled = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, name) in p.enabled.iter().enumerate() {
-        if !valid_id(name) {
+        if !valid_name(name) {
             cx.problem(at.key("enabled").index(i), id_rule(name, "plugin name"));
             continue;
         }
@@ -706,6 +708,40 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
     PluginSettings { dir, enabled }
 }
 
+/// Checks a `discovery.probe` target's form (a host, an address or an IPv4 CIDR range, each
+/// with an optional `:port`) without resolving names: `None` if it looks usable.
+fn check_probe_target(spec: &str) -> Option<String> {
+    let s = spec.trim();
+    if s.is_empty() {
+        return Some("empty probe target".into());
+    }
+    if let Some((net, rest)) = s.split_once('/') {
+        let bits = rest.split_once(':').map_or(rest, |(b, _)| b);
+        if net.parse::<std::net::Ipv4Addr>().is_err() {
+            return Some(format!("{net:?} is not an IPv4 address (CIDR ranges are IPv4 only)"));
+        }
+        if !bits.parse::<u32>().is_ok_and(|b| (16..=32).contains(&b)) {
+            return Some(format!("prefix length in {s:?} must be from /16 to /32"));
+        }
+        if let Some((_, p)) = rest.split_once(':')
+            && p.parse::<u16>().is_err()
+        {
+            return Some(format!("bad port {p:?}"));
+        }
+        return None;
+    }
+    if s.contains(char::is_whitespace) {
+        return Some(format!("{s:?} is not a host name or address"));
+    }
+    None
+}
+
+/// An ONVIF topic level without its namespace prefix (`tns1:VideoSource` → `VideoSource`):
+/// Porchlight matches topics by local names.
+fn without_namespace(level: &str) -> &str {
+    level.rsplit_once(':').map_or(level, |(_, l)| l)
+}
+
 fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings {
     let interval = d.interval.map_or(Duration::from_secs(300), |d| d.0);
     if interval < Duration::from_secs(10) {
@@ -713,7 +749,7 @@ fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings 
     }
     let at = KeyPath::root().key("discovery");
     for (i, p) in d.probe.iter().enumerate() {
-        if let Some(problem) = crate::onvif::discovery::check_target(p) {
+        if let Some(problem) = check_probe_target(p) {
             cx.problem(at.key("probe").index(i), problem);
         }
     }
@@ -735,7 +771,7 @@ fn validate_discovery(cx: &mut Ctx<'_>, d: raw::Discovery) -> DiscoverySettings 
     }
     let tags = d.tags.unwrap_or_else(|| vec!["adopted".to_owned()]);
     for (i, t) in tags.iter().enumerate() {
-        if !valid_id(t) {
+        if !valid_name(t) {
             cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
         }
     }
@@ -868,7 +904,7 @@ fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
         cx.problem(at.key("url"), "do not put credentials in the relay URL; use `token_file`");
     }
     if let Some(id) = &r.hub_id
-        && !valid_id(id)
+        && !valid_name(id)
     {
         cx.problem(at.key("hub_id"), id_rule(id, "hub id"));
     }

@@ -13,8 +13,8 @@
 use serde_json::{Value, json};
 
 use super::topics::Topics;
+use crate::config::SignalKind;
 use crate::config::{CameraSettings, Settings};
-use crate::onvif::topics::Kind;
 
 /// One entity's discovery message.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +22,6 @@ pub struct Config {
     pub topic: String,
     pub payload: Value,
 }
-
-/// Every state a camera task reports (`P/<camera>/status`, `GET /api/cameras`): the options of
-/// the `enum` sensor "Recording state". Home Assistant refuses a state that is not listed.
-pub const CAMERA_STATES: &[&str] =
-    &["starting", "resolving", "connecting", "recording", "offline", "error", "off", "not_recording"];
 
 /// The tag that makes a camera a doorbell for Home Assistant (`camera.tags`).
 pub const DOORBELL_TAG: &str = "doorbell";
@@ -43,8 +38,8 @@ fn origin() -> Value {
 /// one of its `event_map` or `mqtt_event` entries is a doorbell.
 pub fn is_doorbell(c: &CameraSettings) -> bool {
     c.tags.iter().any(|t| t == DOORBELL_TAG)
-        || c.event_map.iter().any(|m| m.kind == Kind::Doorbell)
-        || c.mqtt_events.iter().any(|e| e.kind == Kind::Doorbell)
+        || c.event_map.iter().any(|m| m.kind == SignalKind::Doorbell)
+        || c.mqtt_events.iter().any(|e| e.kind == SignalKind::Doorbell)
 }
 
 /// Every entity of the hub and its enabled cameras. `requests`: the labels of the waiting
@@ -308,7 +303,7 @@ pub fn configs(settings: &Settings, topics: &Topics, requests: &[String]) -> Vec
                 "icon": "mdi:record-rec",
                 "state_topic": topics.status(cam),
                 "device_class": "enum",
-                "options": CAMERA_STATES,
+                "options": crate::recording::CameraState::REPORTED,
             }),
         );
         if c.onvif_url.is_some() {
@@ -477,29 +472,5 @@ mod tests {
             .collect();
         assert_eq!(events.len(), 3, "{events:?}");
         assert!(events.iter().all(|t| !t.contains("garden") && !t.contains("yard")), "{events:?}");
-    }
-
-    /// The `enum` sensor lists every state a camera task sets (a state Home Assistant does not
-    /// know is refused): each `states.set(…, "<state>")` in the camera and recording code.
-    #[test]
-    fn recording_state_options_cover_every_camera_state() {
-        for (file, text) in [
-            ("cameras.rs", include_str!("../cameras.rs")),
-            ("recording/mod.rs", include_str!("../recording/mod.rs")),
-        ] {
-            let mut found = 0;
-            for line in
-                text.lines().filter(|l| l.contains("states.set(") && !l.trim_start().starts_with("//"))
-            {
-                let Some(state) = line.rsplit(", \"").next().and_then(|r| r.split('"').next()) else {
-                    continue;
-                };
-                if line.contains(", \"") {
-                    found += 1;
-                    assert!(CAMERA_STATES.contains(&state), "{file}: state {state:?} is not an option");
-                }
-            }
-            assert!(found > 0, "{file}: no camera states found");
-        }
     }
 }

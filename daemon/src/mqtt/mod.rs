@@ -23,12 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
-use crate::cameras::{CameraStates, RecordPause};
+use crate::cameras::RecordPause;
 use crate::config::{MqttSettings, Settings};
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
 use crate::privacy::Privacy;
 use crate::recording::index::Index;
+use crate::recording::{CameraState, CameraStates};
 use crate::requests::{Approval, Requests};
 use topics::{Command, Topics};
 
@@ -117,7 +118,7 @@ struct Session {
     announced: BTreeSet<String>,
     /// External topics that carry camera events: topic → (camera, event).
     external: BTreeMap<String, Vec<(String, crate::config::MqttEvent)>>,
-    camera_states: BTreeMap<String, &'static str>,
+    camera_states: BTreeMap<String, CameraState>,
     relays: BTreeSet<String>,
     /// Still images of ONVIF cameras: fetched in the background, published when they arrive.
     snapshots: BTreeMap<String, SnapshotState>,
@@ -401,8 +402,8 @@ impl Session {
         }
         state.busy = true;
         state.last = Some(now);
-        let creds = cam.onvif_credentials();
-        let http = cam.onvif_http();
+        let creds = crate::onvif::client::camera_credentials(cam);
+        let http = crate::onvif::client::camera_http(cam);
         let (known, tx, name, cancel) =
             (state.uri.clone(), self.snapshot_tx.clone(), camera.to_owned(), cancel.clone());
         tokio::spawn(async move {
@@ -413,7 +414,9 @@ impl Session {
                         .await
                         .map_err(|e| e.to_string())?,
                 };
-                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await?;
+                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok((uri, image))
             };
             let result = tokio::select! {
@@ -695,14 +698,17 @@ impl Session {
                 continue;
             }
             self.camera_states.insert(v.name.clone(), v.state);
-            self.publish(self.topics.status(&v.name), v.state.into(), true);
+            self.publish(self.topics.status(&v.name), v.state.as_str().into(), true);
             // Whether the hub has the camera's stream: `None` (unknown in Home Assistant) while
             // it does not connect to the camera at all; "starting" changes nothing.
             let connected = match v.state {
-                "recording" => Some("ON"),
-                "offline" | "error" | "connecting" | "resolving" => Some("OFF"),
-                "off" | "not_recording" => Some("None"),
-                _ => None,
+                CameraState::Recording => Some("ON"),
+                CameraState::Offline
+                | CameraState::Error
+                | CameraState::Connecting
+                | CameraState::Resolving => Some("OFF"),
+                CameraState::Off | CameraState::NotRecording => Some("None"),
+                CameraState::Starting | CameraState::Disabled => None,
             };
             if let Some(value) = connected {
                 self.publish(self.topics.connectivity(&v.name), value.into(), true);
@@ -719,7 +725,7 @@ impl Session {
         })
         .await
         .unwrap_or((None, None));
-        let recording = self.camera_states.values().filter(|s| **s == "recording").count();
+        let recording = self.camera_states.values().filter(|s| **s == CameraState::Recording).count();
         let stats = payload::Stats {
             storage_used_bytes: usage.0,
             storage_free_bytes: usage.1,
@@ -873,12 +879,12 @@ impl Session {
         let text = String::from_utf8_lossy(payload);
         let text = text.trim();
         for (camera, e) in targets {
-            use crate::onvif::topics::Kind;
+            use crate::config::SignalKind;
             let kind = match e.kind {
-                Kind::Motion if text == e.on => EventKind::MotionStart,
-                Kind::Motion if text == e.off => EventKind::MotionEnd,
-                Kind::Doorbell if text == e.on => EventKind::DoorbellPress,
-                Kind::Tamper if text == e.on => EventKind::Tamper,
+                SignalKind::Motion if text == e.on => EventKind::MotionStart,
+                SignalKind::Motion if text == e.off => EventKind::MotionEnd,
+                SignalKind::Doorbell if text == e.on => EventKind::DoorbellPress,
+                SignalKind::Tamper if text == e.on => EventKind::Tamper,
                 _ => {
                     tracing::debug!(topic, camera = %camera, payload = %clip(text), "MQTT camera event payload does not match `on`/`off`; ignored");
                     continue;
@@ -1008,7 +1014,9 @@ fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
         );
     }
     if let Some(tls) = &m.tls {
-        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(crate::tls::client_config(tls)?))));
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
+            crate::tls::client_config(tls).map_err(|e| e.to_string())?,
+        ))));
     }
     Ok(o)
 }

@@ -192,7 +192,7 @@ impl Adopted {
                 enabled: true,
                 rtsp_url: None,
                 onvif_url: Some(url),
-                onvif_tls: crate::onvif::client::Trust::System,
+                onvif_tls: crate::config::OnvifTrust::System,
                 transport: RtspTransport::default(),
                 username: d.username.clone(),
                 password: d.password.clone(),

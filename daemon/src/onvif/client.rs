@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sha1::{Digest as _, Sha1};
@@ -25,6 +23,8 @@ use super::parse::{
     self, DeviceInformation, FaultKind, Notification, Profile, Services, SoapError, Subscription,
 };
 use super::xml;
+use crate::config::{CameraSettings, OnvifTrust};
+use crate::secret::Secret;
 
 /// An HTTP response as the client needs it.
 #[derive(Debug, Clone)]
@@ -34,7 +34,39 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, String>> + Send + 'a>>;
+pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>>;
+
+/// Why an HTTP request to a camera got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{scheme} endpoints are not supported (only http and https)")]
+    Scheme { scheme: String },
+    /// The TLS client for the camera's `https://` services could not be made (made once, so
+    /// shared by every request that needed it).
+    #[error("{source}")]
+    Tls { source: Arc<CameraTlsError> },
+    #[error("{source}")]
+    Http {
+        #[from]
+        source: crate::http::HttpError,
+    },
+    #[error("no answer within {} s", timeout.as_secs_f32())]
+    Timeout { timeout: Duration },
+}
+
+/// Why the TLS client for a camera's `https://` services could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CameraTlsError {
+    #[error("{source}")]
+    Protocols { source: rustls::Error },
+    #[error("{source}")]
+    Roots {
+        #[from]
+        source: crate::tls::TlsError,
+    },
+    #[error("TLS: {source}")]
+    Verifier { source: rustls::client::VerifierBuilderError },
+}
 
 /// One HTTP POST.
 pub trait Transport: Send + Sync + std::fmt::Debug {
@@ -47,32 +79,17 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     ) -> HttpFuture<'a>;
 }
 
-/// How a camera's `https://` services are trusted. Camera certificates are mostly
-/// self-signed (often for a name such as "localhost", sometimes expired), so the usual choice
-/// is to pin the certificate the camera shows: the error for an untrusted one prints it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Trust {
-    /// The system's CA certificates, and the host name checked.
-    #[default]
-    System,
-    /// The CA certificates in this PEM file, and the host name checked.
-    CaFile(std::path::PathBuf),
-    /// Exactly the certificate with this SHA-256 (of its DER form); name and dates are not
-    /// checked, the handshake signature is.
-    Sha256([u8; 32]),
-}
-
 /// HTTP/1.1 over TCP (what cameras on a home network speak), or over TLS for `https://`
-/// services, trusted as [`Trust`] says.
+/// services, trusted as [`OnvifTrust`] says.
 #[derive(Debug, Default)]
 pub struct HttpTransport {
-    trust: Trust,
+    trust: OnvifTrust,
     /// Made at the first `https://` request (most cameras never need it).
-    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, Arc<CameraTlsError>>>,
 }
 
 impl HttpTransport {
-    pub fn new(trust: Trust) -> Self {
+    pub fn new(trust: OnvifTrust) -> Self {
         Self { trust, tls: std::sync::OnceLock::new() }
     }
 
@@ -84,13 +101,18 @@ impl HttpTransport {
         headers: Vec<(String, String)>,
         body: String,
         limit: usize,
-    ) -> Result<RawResponse, String> {
+    ) -> Result<crate::http::Response, TransportError> {
         let tls = match url.scheme() {
             "http" => None,
-            "https" => Some(self.tls.get_or_init(|| tls_config(&self.trust)).clone()?),
-            other => return Err(format!("{other} endpoints are not supported (only http and https)")),
+            "https" => Some(
+                self.tls
+                    .get_or_init(|| tls_config(&self.trust).map_err(Arc::new))
+                    .clone()
+                    .map_err(|source| TransportError::Tls { source })?,
+            ),
+            other => return Err(TransportError::Scheme { scheme: other.to_owned() }),
         };
-        http_send_over(method, url, headers, body, limit, tls).await
+        Ok(crate::http::send(method, url, headers, body, limit, tls).await?)
     }
 }
 
@@ -108,7 +130,7 @@ impl Transport for HttpTransport {
                 self.send(hyper::Method::POST, url, headers, body, xml::MAX_BYTES),
             )
             .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs_f32()))??;
+            .map_err(|_| TransportError::Timeout { timeout })??;
             Ok(HttpResponse {
                 status: raw.status,
                 www_authenticate: raw.www_authenticate,
@@ -118,23 +140,23 @@ impl Transport for HttpTransport {
     }
 }
 
-fn tls_config(trust: &Trust) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(trust: &OnvifTrust) -> Result<Arc<rustls::ClientConfig>, CameraTlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let named = |ca_file: Option<std::path::PathBuf>| -> Result<CameraVerifier, String> {
+        .map_err(|source| CameraTlsError::Protocols { source })?;
+    let named = |ca_file: Option<std::path::PathBuf>| -> Result<CameraVerifier, CameraTlsError> {
         let files = crate::config::TlsFiles { ca_file, client_cert_file: None, client_key_file: None };
         let roots = crate::tls::root_store(&files)?;
         rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .build()
             .map(CameraVerifier::Named)
-            .map_err(|e| format!("TLS: {e}"))
+            .map_err(|source| CameraTlsError::Verifier { source })
     };
     let how = match trust {
-        Trust::Sha256(pin) => CameraVerifier::Pinned(*pin),
-        Trust::System => named(None)?,
-        Trust::CaFile(f) => named(Some(f.clone()))?,
+        OnvifTrust::Sha256(pin) => CameraVerifier::Pinned(*pin),
+        OnvifTrust::System => named(None)?,
+        OnvifTrust::CaFile(f) => named(Some(f.clone()))?,
     };
     let config = builder
         .dangerous()
@@ -224,119 +246,12 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// An HTTP response with its body as bytes.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    pub status: u16,
-    pub www_authenticate: Vec<String>,
-    pub content_type: Option<String>,
-    pub body: Bytes,
-}
-
-/// One HTTP/1.1 request over plain TCP; a body longer than `limit` bytes is an error.
-pub async fn http_send(
-    method: hyper::Method,
-    url: &Url,
-    headers: Vec<(String, String)>,
-    body: String,
-    limit: usize,
-) -> Result<RawResponse, String> {
-    if url.scheme() != "http" {
-        return Err(format!("{} endpoints are not supported here (only http)", url.scheme()));
-    }
-    http_send_over(method, url, headers, body, limit, None).await
-}
-
-async fn http_send_over(
-    method: hyper::Method,
-    url: &Url,
-    headers: Vec<(String, String)>,
-    body: String,
-    limit: usize,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<RawResponse, String> {
-    let host = url.host_str().ok_or("URL has no host")?;
-    // An IPv6 host comes bracketed.
-    let bare = host.trim_matches(['[', ']']);
-    let port = url.port_or_known_default().unwrap_or(80);
-    let stream =
-        tokio::net::TcpStream::connect((bare, port)).await.map_err(|e| format!("cannot connect: {e}"))?;
-    let (mut sender, driver) = match tls {
-        None => handshake(hyper_util::rt::TokioIo::new(stream)).await?,
-        Some(config) => {
-            let name = ServerName::try_from(bare.to_owned())
-                .map_err(|e| format!("TLS: bad server name {host:?}: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, stream)
-                .await
-                .map_err(|e| format!("TLS: {}", tls_error(&e)))?;
-            handshake(hyper_util::rt::TokioIo::new(stream)).await?
-        }
-    };
-    let mut path = url.path().to_owned();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    let host_header = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Host", host_header)
-        .header("Connection", "close");
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| format!("bad request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
-    let status = resp.status().as_u16();
-    let www_authenticate = resp
-        .headers()
-        .get_all(hyper::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    let content_type =
-        resp.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = Limited::new(resp.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the response: {e}"))?
-        .to_bytes();
-    driver.abort();
-    Ok(RawResponse { status, www_authenticate, content_type, body })
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-/// An HTTP/1.1 connection over `io`, its driver spawned.
-async fn handshake<T>(io: T) -> Result<(Sender, tokio::task::JoinHandle<()>), String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("HTTP handshake: {e}"))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok((sender, driver))
-}
-
-/// The verifier's own words for a refused certificate, not rustls' wrapping of them.
-fn tls_error(e: &std::io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::General(why)) => why.clone(),
-        _ => e.to_string(),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum OnvifError {
     #[error("{url}: {message}")]
     Network { url: String, message: String },
+    #[error("{url}: {source}")]
+    Transport { url: String, source: TransportError },
     #[error("{url}: {action}: {source}")]
     Soap { url: String, action: &'static str, source: SoapError },
     #[error("{url}: {action}: HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
@@ -359,10 +274,26 @@ impl OnvifError {
     }
 }
 
+/// A login for a camera's ONVIF services and snapshot URI. The password stays a [`Secret`]
+/// (redacted in `Debug`) until the digest that uses it is computed.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
+}
+
+/// The HTTP(S) client for a camera's ONVIF services and snapshots, trusting its `https://`
+/// services as its `onvif_tls` says.
+pub fn camera_http(camera: &CameraSettings) -> Arc<HttpTransport> {
+    Arc::new(HttpTransport::new(camera.onvif_tls.clone()))
+}
+
+/// A camera's login for its ONVIF services and snapshot URI, if it has a user name.
+pub fn camera_credentials(camera: &CameraSettings) -> Option<Credentials> {
+    camera.username.clone().map(|username| Credentials {
+        username,
+        password: camera.password.clone().unwrap_or_else(|| Secret::new("")),
+    })
 }
 
 const NS: &str = concat!(
@@ -397,7 +328,7 @@ pub fn username_token(creds: &Credentials, created: jiff::Timestamp, nonce: &[u8
     let mut h = Sha1::new();
     h.update(nonce);
     h.update(created.as_bytes());
-    h.update(creds.password.as_bytes());
+    h.update(creds.password.expose().as_bytes());
     let b64 = base64::engine::general_purpose::STANDARD;
     format!(
         r#"<wsse:Security s:mustUnderstand="1" xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="{DIGEST_TYPE}">{}</wsse:Password><wsse:Nonce EncodingType="{NONCE_TYPE}">{}</wsse:Nonce><wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"#,
@@ -525,8 +456,10 @@ impl Device {
         );
         let content_type = format!(r#"application/soap+xml; charset=utf-8; action="{}""#, c.uri);
         let net = |message: String| OnvifError::Network { url: url.to_string(), message };
+        let transport = |source| OnvifError::Transport { url: url.to_string(), source };
         let headers = vec![("Content-Type".to_owned(), content_type.clone())];
-        let mut resp = self.transport.post(url, headers, envelope.clone(), c.timeout).await.map_err(net)?;
+        let mut resp =
+            self.transport.post(url, headers, envelope.clone(), c.timeout).await.map_err(transport)?;
         if resp.status == 401 && c.authenticate {
             let Some(creds) = &self.creds else {
                 return Err(OnvifError::NotAuthorized {
@@ -564,7 +497,7 @@ impl Device {
             }
             let ctx = digest_auth::AuthContext::new_post(
                 creds.username.as_str(),
-                creds.password.as_str(),
+                creds.password.expose(),
                 path.as_str(),
                 Some(envelope.as_bytes()),
             );
@@ -574,7 +507,7 @@ impl Device {
                 ("Content-Type".to_owned(), content_type),
                 ("Authorization".to_owned(), answer.to_header_string()),
             ];
-            resp = self.transport.post(url, headers, envelope, c.timeout).await.map_err(net)?;
+            resp = self.transport.post(url, headers, envelope, c.timeout).await.map_err(transport)?;
             if resp.status == 401 {
                 return Err(OnvifError::NotAuthorized {
                     url: url.to_string(),
@@ -960,7 +893,8 @@ mod tests {
         let t = HttpTransport::default();
         let url = Url::parse("ftp://127.0.0.1/x").expect("url");
         let err = t.send(hyper::Method::GET, &url, vec![], String::new(), 10).await.expect_err("refused");
-        assert!(err.contains("only http and https"), "{err}");
+        assert!(matches!(&err, TransportError::Scheme { scheme } if scheme == "ftp"), "{err:?}");
+        assert!(err.to_string().contains("only http and https"), "{err}");
     }
 
     #[test]
@@ -970,7 +904,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD;
         let nonce = b64.decode("LKqI6G/AikKCQrN0zqZFlg==").expect("nonce");
         let created: jiff::Timestamp = "2010-09-16T07:50:45Z".parse().expect("time");
-        let creds = Credentials { username: "admin".into(), password: "userpassword".into() };
+        let creds = Credentials { username: "admin".into(), password: Secret::new("userpassword") };
         let header = username_token(&creds, created, &nonce);
         assert!(header.contains(">tuOSpGlFlIXsozq4HFNeeGeFLEI=<"), "{header}");
         assert!(header.contains("<wsu:Created>2010-09-16T07:50:45Z</wsu:Created>"), "{header}");
@@ -1002,7 +936,7 @@ mod tests {
             self.asked.lock().expect("asked").push(action.clone());
             let answer = self.answers.iter().find(|(a, _, _)| *a == action);
             Box::pin(async move {
-                let (_, status, body) = answer.ok_or_else(|| format!("nothing scripted for {action}"))?;
+                let Some((_, status, body)) = answer else { panic!("nothing scripted for {action}") };
                 Ok(HttpResponse { status: *status, www_authenticate: Vec::new(), body: body.clone() })
             })
         }

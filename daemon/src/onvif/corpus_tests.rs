@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::parse::{self, FaultKind, SoapError};
-use super::topics::{self, Kind};
+use super::topics;
+use crate::config::SignalKind;
 
 fn corpus() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/onvif");
@@ -107,11 +108,11 @@ fn every_corpus_file_parses_or_fails_clearly() {
                 let kinds: Vec<_> =
                     n.iter().filter_map(|n| topics::classify(n, &[])).map(|s| s.kind).collect();
                 let expect = match variant.as_str() {
-                    v if v.contains("Visitor") => Some(Kind::Doorbell),
-                    v if v.contains("DigitalInput") => Some(Kind::Doorbell),
-                    v if v.contains("tamper") => Some(Kind::Tamper),
+                    v if v.contains("Visitor") => Some(SignalKind::Doorbell),
+                    v if v.contains("DigitalInput") => Some(SignalKind::Doorbell),
+                    v if v.contains("tamper") => Some(SignalKind::Tamper),
                     v if v.contains("Relay") => None,
-                    _ => Some(Kind::Motion),
+                    _ => Some(SignalKind::Motion),
                 };
                 match expect {
                     Some(k) => {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::parse::{self, ProbeMatch};
+use super::parse::{self, ProbeMatch, SoapError};
 
 pub const MULTICAST: Ipv4Addr = Ipv4Addr::new(239, 255, 255, 250);
 pub const PORT: u16 = 3702;
@@ -101,33 +101,6 @@ impl Found {
             .or_else(|| self.xaddrs.first())
             .map(String::as_str)
     }
-}
-
-/// Checks a probe target's form without resolving names: `None` if it looks usable.
-pub fn check_target(spec: &str) -> Option<String> {
-    let s = spec.trim();
-    if s.is_empty() {
-        return Some("empty probe target".into());
-    }
-    if let Some((net, rest)) = s.split_once('/') {
-        let bits = rest.split_once(':').map_or(rest, |(b, _)| b);
-        if net.parse::<Ipv4Addr>().is_err() {
-            return Some(format!("{net:?} is not an IPv4 address (CIDR ranges are IPv4 only)"));
-        }
-        if !bits.parse::<u32>().is_ok_and(|b| (16..=32).contains(&b)) {
-            return Some(format!("prefix length in {s:?} must be from /16 to /32"));
-        }
-        if let Some((_, p)) = rest.split_once(':')
-            && p.parse::<u16>().is_err()
-        {
-            return Some(format!("bad port {p:?}"));
-        }
-        return None;
-    }
-    if s.contains(char::is_whitespace) {
-        return Some(format!("{s:?} is not a host name or address"));
-    }
-    None
 }
 
 /// Interface addresses for names or addresses (`eth0`, `192.168.1.2`); unknown names are
@@ -340,33 +313,48 @@ pub enum Announcement {
     Bye { endpoint: String, from: IpAddr },
 }
 
+/// Why a datagram on the WS-Discovery port is not an announcement for the hub.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAnnouncement {
+    #[error("{0}")]
+    Soap(#[from] SoapError),
+    #[error("endpoint address too long")]
+    EndpointTooLong,
+    #[error("not an ONVIF device (types: {types})")]
+    NotOnvif { types: String },
+    #[error("empty Hello")]
+    EmptyHello,
+    #[error("<{element}> is neither Hello nor Bye")]
+    Other { element: String },
+}
+
 /// A Hello or Bye from an ONVIF device in `text` (sent by `from`), or why it is not one.
 /// A Hello from a device that is not a video device (a printer, a PC) is not for us.
-pub fn announcement(text: &str, from: IpAddr) -> Result<Announcement, String> {
-    let body = parse::response(text).map_err(|e| e.to_string())?;
+pub fn announcement(text: &str, from: IpAddr) -> Result<Announcement, NotAnnouncement> {
+    let body = parse::response(text)?;
     match body.name.as_str() {
         "Bye" => {
-            let endpoint = parse::bye(text).map_err(|e| e.to_string())?;
+            let endpoint = parse::bye(text)?;
             if endpoint.len() > MAX_ITEM_CHARS {
-                return Err("endpoint address too long".into());
+                return Err(NotAnnouncement::EndpointTooLong);
             }
             Ok(Announcement::Bye { endpoint, from })
         }
         "Hello" => {
             let mut found = BTreeMap::new();
-            for m in parse::probe_matches(text).map_err(|e| e.to_string())? {
+            for m in parse::probe_matches(text)? {
                 // Printers and PCs say Hello too (as `wsdp:Device`); an ONVIF device names itself
                 // a video transmitter or carries ONVIF scopes.
                 let onvif = m.types.iter().any(|t| t == "NetworkVideoTransmitter")
                     || m.scopes.iter().any(|s| s.starts_with("onvif://www.onvif.org/"));
                 if !onvif {
-                    return Err(format!("not an ONVIF device (types: {})", m.types.join(" ")));
+                    return Err(NotAnnouncement::NotOnvif { types: m.types.join(" ") });
                 }
                 merge(&mut found, m, from);
             }
-            found.into_values().next().map(Announcement::Hello).ok_or_else(|| "empty Hello".to_owned())
+            found.into_values().next().map(Announcement::Hello).ok_or(NotAnnouncement::EmptyHello)
         }
-        other => Err(format!("<{other}> is neither Hello nor Bye")),
+        other => Err(NotAnnouncement::Other { element: other.to_owned() }),
     }
 }
 
@@ -423,7 +411,7 @@ impl Listener {
             let text = String::from_utf8_lossy(&self.buf[..n]);
             match announcement(&text, from.ip()) {
                 Ok(a) => return a,
-                Err(why) => tracing::trace!(from = %from, why, "Not an announcement for us"),
+                Err(why) => tracing::trace!(from = %from, why = %why, "Not an announcement for us"),
             }
         }
     }
@@ -560,8 +548,8 @@ mod tests {
             .replace("<wsdd:Hello>", "<wsdd:Bye>")
             .replace("</wsdd:Hello>", "</wsdd:Bye>");
         assert_eq!(
-            announcement(&bye, from),
-            Ok(Announcement::Bye { endpoint: "uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3".into(), from })
+            announcement(&bye, from).ok(),
+            Some(Announcement::Bye { endpoint: "uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3".into(), from })
         );
     }
 
@@ -575,10 +563,13 @@ mod tests {
                 "onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/name/Side%20Gate onvif://www.onvif.org/hardware/DB1",
                 "",
             );
-        assert!(announcement(&printer, from).expect_err("printer").contains("not an ONVIF device"));
+        assert!(matches!(announcement(&printer, from), Err(NotAnnouncement::NotOnvif { .. })));
+        assert!(
+            announcement(&printer, from).expect_err("printer").to_string().contains("not an ONVIF device")
+        );
         // Someone's Probe, junk, and a Hello without an endpoint.
         let probe = probe_message(&new_urn(), "dn:NetworkVideoTransmitter");
-        assert!(announcement(&probe, from).expect_err("probe").contains("neither Hello nor Bye"));
+        assert!(announcement(&probe, from).expect_err("probe").to_string().contains("neither Hello nor Bye"));
         assert!(announcement("\u{0}\u{1}garbage", from).is_err());
         let no_endpoint =
             HELLO.replace("<wsa:Address>uuid:2419d68a-2dd2-21b2-a205-ec3c88a1b2c3</wsa:Address>", "");

@@ -10,8 +10,9 @@ use url::Url;
 
 use super::client::{Credentials, Device, HttpTransport, OnvifError, Transport};
 use super::parse::{Notification, Subscription};
-use super::topics::{self, Kind, TopicMap};
+use super::topics;
 use crate::bus::{Bus, EventKind};
+use crate::config::{SignalKind, TopicMap};
 
 /// How long a subscription lives without renewal.
 const TERMINATION: Duration = Duration::from_secs(60);
@@ -54,7 +55,7 @@ impl Translator {
             let Some(sig) = topics::classify(n, map) else { continue };
             let initial = n.operation.as_deref() == Some("Initialized");
             match sig.kind {
-                Kind::Motion => {
+                SignalKind::Motion => {
                     // Unknown before: an Initialized state is taken quietly, a change announced.
                     let changed = match self.motion {
                         Some(prev) => prev != sig.active,
@@ -65,13 +66,13 @@ impl Translator {
                     }
                     self.motion = Some(sig.active);
                 }
-                Kind::Doorbell => {
+                SignalKind::Doorbell => {
                     if sig.active && !initial && self.doorbell != Some(true) {
                         out.push(EventKind::DoorbellPress);
                     }
                     self.doorbell = Some(sig.active);
                 }
-                Kind::Tamper => {
+                SignalKind::Tamper => {
                     if sig.active && !initial && self.tamper != Some(true) {
                         out.push(EventKind::Tamper);
                     }

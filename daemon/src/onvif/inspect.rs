@@ -204,7 +204,7 @@ async fn ask(
                 out.event_topics = topics
                     .into_iter()
                     .map(|topic| {
-                        let kind = super::topics::kind_of(&topic, &[]).map(super::topics::Kind::name);
+                        let kind = super::topics::kind_of(&topic, &[]).map(crate::config::SignalKind::name);
                         TopicView { topic, kind }
                     })
                     .collect();

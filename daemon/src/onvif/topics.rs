@@ -4,72 +4,49 @@
 //! anything else can be mapped per camera in the config (`[[camera.event_map]]`).
 
 use super::parse::Notification;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Motion,
-    Doorbell,
-    Tamper,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Motion => "motion",
-            Self::Doorbell => "doorbell",
-            Self::Tamper => "tamper",
-        }
-    }
-}
+use crate::config::{SignalKind, TopicMap};
 
 /// A recognised notification: what it is and whether it is now active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signal {
-    pub kind: Kind,
+    pub kind: SignalKind,
     pub active: bool,
 }
 
-/// A resident's mapping: a topic (exact, or a prefix ending in `*`) to a kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicMap {
-    pub topic: String,
-    pub kind: Kind,
-}
-
-impl TopicMap {
-    fn matches(&self, topic: &str) -> bool {
-        let (t, want) = (topic.to_ascii_lowercase(), self.topic.to_ascii_lowercase());
-        match want.strip_suffix('*') {
-            Some(prefix) => t.starts_with(prefix),
-            None => t == want,
-        }
+/// Whether a resident's mapping covers `topic` (case-insensitive; a `*` at the end of the
+/// mapping's topic makes it a prefix).
+fn map_matches(map: &TopicMap, topic: &str) -> bool {
+    let (t, want) = (topic.to_ascii_lowercase(), map.topic.to_ascii_lowercase());
+    match want.strip_suffix('*') {
+        Some(prefix) => t.starts_with(prefix),
+        None => t == want,
     }
 }
 
 /// Built-in rules, checked in order: (topic fragment, kind). Matching is case-insensitive on
 /// the topic without namespace prefixes.
-const RULES: &[(&str, Kind)] = &[
+const RULES: &[(&str, SignalKind)] = &[
     // Doorbells first: Reolink's visitor "rule" sits under MyRuleDetector like its motion rules.
-    ("myruledetector/visitor", Kind::Doorbell),
-    ("doorbell", Kind::Doorbell),
-    ("callbutton", Kind::Doorbell),
-    ("trigger/digitalinput", Kind::Doorbell),
-    ("io/port", Kind::Doorbell),
+    ("myruledetector/visitor", SignalKind::Doorbell),
+    ("doorbell", SignalKind::Doorbell),
+    ("callbutton", SignalKind::Doorbell),
+    ("trigger/digitalinput", SignalKind::Doorbell),
+    ("io/port", SignalKind::Doorbell),
     // Tamper.
-    ("globalscenechange", Kind::Tamper),
-    ("tamperdetector", Kind::Tamper),
-    ("/tamper", Kind::Tamper),
+    ("globalscenechange", SignalKind::Tamper),
+    ("tamperdetector", SignalKind::Tamper),
+    ("/tamper", SignalKind::Tamper),
     // Motion and object detection.
-    ("motionalarm", Kind::Motion),
-    ("cellmotiondetector", Kind::Motion),
-    ("motionregiondetector", Kind::Motion),
-    ("motiondetect", Kind::Motion),
-    ("myruledetector/", Kind::Motion),
-    ("vmd", Kind::Motion),
-    ("objectanalytics", Kind::Motion),
-    ("fielddetector", Kind::Motion),
-    ("linedetector", Kind::Motion),
-    ("sensor/pir", Kind::Motion),
+    ("motionalarm", SignalKind::Motion),
+    ("cellmotiondetector", SignalKind::Motion),
+    ("motionregiondetector", SignalKind::Motion),
+    ("motiondetect", SignalKind::Motion),
+    ("myruledetector/", SignalKind::Motion),
+    ("vmd", SignalKind::Motion),
+    ("objectanalytics", SignalKind::Motion),
+    ("fielddetector", SignalKind::Motion),
+    ("linedetector", SignalKind::Motion),
+    ("sensor/pir", SignalKind::Motion),
 ];
 
 /// Data item names that carry the state, in order of preference.
@@ -86,8 +63,8 @@ pub fn state_value(v: &str) -> Option<bool> {
 }
 
 /// What kind of event a topic is, if Porchlight knows it (`map` first, then the rules).
-pub fn kind_of(topic: &str, map: &[TopicMap]) -> Option<Kind> {
-    map.iter().find(|m| m.matches(topic)).map(|m| m.kind).or_else(|| {
+pub fn kind_of(topic: &str, map: &[TopicMap]) -> Option<SignalKind> {
+    map.iter().find(|m| map_matches(m, topic)).map(|m| m.kind).or_else(|| {
         let t = topic.to_ascii_lowercase();
         RULES.iter().find(|(frag, _)| t.contains(frag)).map(|(_, k)| *k)
     })
@@ -118,16 +95,16 @@ mod tests {
     #[test]
     fn the_common_topics_map_to_motion_doorbell_and_tamper() {
         let cases = [
-            ("VideoSource/MotionAlarm", "State", "true", Kind::Motion, true),
-            ("RuleEngine/CellMotionDetector/Motion", "IsMotion", "false", Kind::Motion, false),
-            ("RuleEngine/MyRuleDetector/PeopleDetect", "State", "1", Kind::Motion, true),
-            ("RuleEngine/MyRuleDetector/Visitor", "State", "true", Kind::Doorbell, true),
-            ("Device/Trigger/DigitalInput", "LogicalState", "true", Kind::Doorbell, true),
-            ("Device/IO/Port", "state", "0", Kind::Doorbell, false),
-            ("VideoSource/GlobalSceneChange/ImagingService", "State", "true", Kind::Tamper, true),
-            ("RuleEngine/TamperDetector/Tamper", "IsTamper", "true", Kind::Tamper, true),
-            ("RuleEngine/VMD4/Camera1Profile1", "active", "1", Kind::Motion, true),
-            ("Device/Sensor/PIR", "state", "1", Kind::Motion, true),
+            ("VideoSource/MotionAlarm", "State", "true", SignalKind::Motion, true),
+            ("RuleEngine/CellMotionDetector/Motion", "IsMotion", "false", SignalKind::Motion, false),
+            ("RuleEngine/MyRuleDetector/PeopleDetect", "State", "1", SignalKind::Motion, true),
+            ("RuleEngine/MyRuleDetector/Visitor", "State", "true", SignalKind::Doorbell, true),
+            ("Device/Trigger/DigitalInput", "LogicalState", "true", SignalKind::Doorbell, true),
+            ("Device/IO/Port", "state", "0", SignalKind::Doorbell, false),
+            ("VideoSource/GlobalSceneChange/ImagingService", "State", "true", SignalKind::Tamper, true),
+            ("RuleEngine/TamperDetector/Tamper", "IsTamper", "true", SignalKind::Tamper, true),
+            ("RuleEngine/VMD4/Camera1Profile1", "active", "1", SignalKind::Motion, true),
+            ("Device/Sensor/PIR", "state", "1", SignalKind::Motion, true),
         ];
         for (topic, item, value, kind, active) in cases {
             assert_eq!(classify(&n(topic, item, value), &[]), Some(Signal { kind, active }), "{topic}");
@@ -138,16 +115,16 @@ mod tests {
     fn unknown_topics_and_values_are_ignored_unless_mapped() {
         assert_eq!(classify(&n("Monitoring/ProcessorUsage", "Value", "12"), &[]), None);
         assert_eq!(classify(&n("VideoSource/MotionAlarm", "State", "maybe"), &[]), None);
-        let map = [TopicMap { topic: "Vendor/Bell*".into(), kind: Kind::Doorbell }];
+        let map = [TopicMap { topic: "Vendor/Bell*".into(), kind: SignalKind::Doorbell }];
         assert_eq!(
             classify(&n("Vendor/BellRing", "Pressed", "1"), &map),
-            Some(Signal { kind: Kind::Doorbell, active: true })
+            Some(Signal { kind: SignalKind::Doorbell, active: true })
         );
         // A mapping overrides the built-in rule for the same topic.
-        let map = [TopicMap { topic: "VideoSource/MotionAlarm".into(), kind: Kind::Tamper }];
+        let map = [TopicMap { topic: "VideoSource/MotionAlarm".into(), kind: SignalKind::Tamper }];
         assert_eq!(
             classify(&n("VideoSource/MotionAlarm", "State", "true"), &map).map(|s| s.kind),
-            Some(Kind::Tamper)
+            Some(SignalKind::Tamper)
         );
     }
 }

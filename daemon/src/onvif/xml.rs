@@ -141,14 +141,14 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
                 if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS {
                     return Err(err(&reader, "document nested too deeply or too large".into()));
                 }
-                stack.push(element(&s).map_err(|m| err(&reader, m))?);
+                stack.push(element(&s).map_err(|e| err(&reader, e.to_string()))?);
             }
             Event::Empty(s) => {
                 count += 1;
                 if count > MAX_ELEMENTS {
                     return Err(err(&reader, "document too large".into()));
                 }
-                let e = element(&s).map_err(|m| err(&reader, m))?;
+                let e = element(&s).map_err(|e| err(&reader, e.to_string()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(e),
                     None => root = Some(e),
@@ -210,18 +210,27 @@ fn name_of(s: &BytesStart<'_>) -> String {
     s.name().0.to_owned()
 }
 
-fn element(s: &BytesStart<'_>) -> Result<Element, String> {
+/// Why an element's attributes could not be read.
+#[derive(Debug, thiserror::Error)]
+enum AttributeError {
+    #[error("bad attribute in <{element}>: {source}")]
+    Attribute { element: String, source: quick_xml::events::attributes::AttrError },
+    #[error("bad attribute value in <{element}>: {source}")]
+    Value { element: String, source: quick_xml::Error },
+}
+
+fn element(s: &BytesStart<'_>) -> Result<Element, AttributeError> {
     let name = local(&name_of(s)).to_owned();
     let mut attrs = Vec::new();
     for a in s.attributes().with_checks(false) {
-        let a = a.map_err(|e| format!("bad attribute in <{name}>: {e}"))?;
+        let a = a.map_err(|source| AttributeError::Attribute { element: name.clone(), source })?;
         let key = a.key.0.to_owned();
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
         let value = a
             .normalized_value(quick_xml::XmlVersion::default())
-            .map_err(|e| format!("bad attribute value in <{name}>: {e}"))?
+            .map_err(|source| AttributeError::Value { element: name.clone(), source })?
             .into_owned();
         attrs.push((local(&key).to_owned(), value));
     }

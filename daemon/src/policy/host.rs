@@ -28,7 +28,7 @@ const TYPES_IMPORT: &str = "porchlight:policy/types@0.1.0";
 /// The largest plugin file accepted.
 pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 /// The largest memory limit any plugin may be given (the pooling allocator reserves this much).
-pub const MAX_MEMORY: usize = 256 << 20;
+pub use crate::config::MAX_PLUGIN_MEMORY as MAX_MEMORY;
 /// One log message is cut to this many bytes.
 const MAX_LOG_MESSAGE: usize = 4096;
 /// What one log line costs from a call's log budget on top of its text: a log line is written
@@ -95,24 +95,8 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-/// Resource limits for one call of a plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Wall-clock time for one call (enforced by epoch interruption, 1 ms resolution).
-    pub time: Duration,
-    /// Linear memory, in bytes.
-    pub memory: usize,
-    /// Instructions (wasmtime fuel) for one call.
-    pub fuel: u64,
-    /// Bytes of log messages one call may write; the rest is dropped and counted.
-    pub log_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self { time: Duration::from_millis(10), memory: 16 << 20, fuel: 50_000_000, log_bytes: 16 << 10 }
-    }
-}
+/// Resource limits for one call of a plugin (plain data, set by the config).
+pub use crate::config::PluginLimits as Limits;
 
 /// Why a plugin file was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

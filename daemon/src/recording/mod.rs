@@ -14,6 +14,7 @@ pub mod reconnect;
 pub mod recover;
 pub mod retention;
 pub mod segment;
+pub mod states;
 pub mod writer;
 pub mod writes;
 
@@ -25,11 +26,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, EventKind};
-use crate::cameras::CameraStates;
 use crate::config::{CameraSettings, RecordMode, Settings};
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
 use index::{Index, IndexError};
+pub use states::{CameraState, CameraStates, CameraView};
 use writer::{CameraWriter, Input, WriterSettings};
 
 /// How often each fragment is made durable (the crash-loss bound, plus one frame).
@@ -254,14 +255,14 @@ pub async fn record_camera(
     states: CameraStates,
     cancel: CancellationToken,
 ) {
-    let creds = camera.onvif_credentials();
+    let creds = crate::onvif::client::camera_credentials(&camera);
     let events = camera.onvif_url.clone().map(|device_url| {
         let src = crate::onvif::events::Source {
             camera: camera.name.clone(),
             device_url,
             creds: creds.clone(),
             map: camera.event_map.clone(),
-            http: camera.onvif_http(),
+            http: crate::onvif::client::camera_http(&camera),
         };
         crate::onvif::events::run(src, bus.clone(), cancel.clone())
     });
@@ -288,8 +289,14 @@ async fn stream_url(
     let onvif = camera.onvif_url.as_ref()?;
     let mut attempt = 0u32;
     loop {
-        states.set(&camera.name, "resolving");
-        match crate::onvif::events::resolve_stream(onvif, creds.clone(), camera.onvif_http()).await {
+        states.set(&camera.name, CameraState::Resolving);
+        match crate::onvif::events::resolve_stream(
+            onvif,
+            creds.clone(),
+            crate::onvif::client::camera_http(camera),
+        )
+        .await
+        {
             Ok(url) => {
                 tracing::info!(rtsp_url = %url, "Stream found through ONVIF");
                 return Some(url);
@@ -299,7 +306,7 @@ async fn stream_url(
                 if log {
                     tracing::warn!(error = %e, "Cannot get the stream address from ONVIF; retrying");
                 }
-                states.set(&camera.name, "offline");
+                states.set(&camera.name, CameraState::Offline);
             }
         }
         let delay = crate::backoff::delay(attempt);
@@ -325,7 +332,7 @@ async fn record(
     cancel: CancellationToken,
 ) {
     if camera.record == RecordMode::Off {
-        states.set(&camera.name, "off");
+        states.set(&camera.name, CameraState::Off);
         cancel.cancelled().await;
         return;
     }
@@ -358,7 +365,7 @@ async fn record(
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "Cannot start the recording thread");
-        states.set(&camera.name, "error");
+        states.set(&camera.name, CameraState::Error);
         cancel.cancelled().await;
         return;
     }
@@ -405,11 +412,11 @@ async fn ingest_loop(
         } else {
             tracing::debug!(error = %reason, "Camera still offline");
         }
-        states.set(&camera, "offline");
+        states.set(&camera, CameraState::Offline);
         metrics.inc("porchlight_camera_reconnects_total", &[("camera", &camera)]);
         *gap_reason = format!("camera offline: {reason}");
     };
-    states.set(&camera, "connecting");
+    states.set(&camera, CameraState::Connecting);
     while !cancel.is_cancelled() {
         let delay = reconnect.delay(std::time::Instant::now());
         if !delay.is_zero() {
@@ -443,7 +450,7 @@ async fn ingest_loop(
         if cancel.is_cancelled() {
             break;
         }
-        states.set(&camera, "connecting");
+        states.set(&camera, CameraState::Connecting);
         reconnect.session_started(std::time::Instant::now());
         let streamed = std::sync::atomic::AtomicBool::new(false);
         let announce = || {
@@ -451,7 +458,7 @@ async fn ingest_loop(
             if get() != Some(true) {
                 bus.publish(Some(&camera), EventKind::CameraOnline);
                 set(true);
-                states.set(&camera, "recording");
+                states.set(&camera, CameraState::Recording);
             }
         };
         let mut batch = Vec::new();

@@ -77,8 +77,11 @@ impl Link {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let tls =
-            if base.scheme() == "https" { Some(Arc::new(crate::tls::client_config(&s.tls)?)) } else { None };
+        let tls = if base.scheme() == "https" {
+            Some(Arc::new(crate::tls::client_config(&s.tls).map_err(|e| e.to_string())?))
+        } else {
+            None
+        };
         Ok(Self {
             base,
             hub_id: s.hub_id.clone().ok_or("relay.hub_id is not set")?,
@@ -93,7 +96,7 @@ impl Link {
     pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
         match &self.tls {
             Some(c) => Ok(Arc::clone(c)),
-            None => crate::tls::client_config(&self.tls_files).map(Arc::new),
+            None => crate::tls::client_config(&self.tls_files).map(Arc::new).map_err(|e| e.to_string()),
         }
     }
 

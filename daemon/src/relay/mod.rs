@@ -56,7 +56,7 @@ pub struct Deps {
     /// Where granted clips are cut from (`None`: recordings are not available).
     pub index: Option<crate::recording::index::Index>,
     /// The cameras' live feeds (for live grants).
-    pub cameras: crate::cameras::CameraStates,
+    pub cameras: crate::recording::CameraStates,
     pub bus: crate::bus::Bus,
     /// The hub mode the policies see.
     pub mode: crate::mode::Mode,

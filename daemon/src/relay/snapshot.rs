@@ -55,10 +55,10 @@ pub async fn share(
             failed("the camera has no `onvif_url`, so it gives no still image".into());
             continue;
         };
-        let creds = cam.onvif_credentials();
+        let creds = crate::onvif::client::camera_credentials(&cam);
         let taken = tokio::select! {
             () = cancel.cancelled() => return,
-            r = take(&device, creds, cam.onvif_http()) => r,
+            r = take(&device, creds, crate::onvif::client::camera_http(&cam)) => r,
         };
         let image = match taken {
             Ok(i) => i,
@@ -114,7 +114,7 @@ async fn take(
     let uri = crate::onvif::snapshot::snapshot_uri(device, creds.clone(), http.clone())
         .await
         .map_err(|e| format!("cannot get the snapshot address from ONVIF: {e}"))?;
-    crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await
+    crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
