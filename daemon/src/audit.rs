@@ -10,6 +10,11 @@
 //! Both files can be rewritten together by someone with disk access, so the head is also kept
 //! outside the hub as an [`Anchor`] (entry count and hash: published over MQTT and sent with the
 //! relay's decisions, [`Audit::subscribe`]); [`verify`] checks the log against such anchors.
+//!
+//! What can be written is [`Entry`], one variant per kind of `docs/ref/audit.md`; every writer
+//! goes through [`required`] (the action needs its entry) or [`best_effort`] (it happens
+//! anyway), which hold the one rule for an entry that cannot be written. [`read`] gives the
+//! entries back, typed where this version knows their kind.
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -19,7 +24,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::digest::sha256_hex;
-use serde::Serialize;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
@@ -36,6 +42,216 @@ pub enum AuditError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("audit log {}: line {line}: {message}", path.display())]
     Corrupt { path: PathBuf, line: usize, message: String },
+    #[error("audit log {}: cannot write a {kind} entry as JSON: {source}", path.display())]
+    Encode { path: PathBuf, kind: &'static str, source: serde_json::Error },
+}
+
+/// One audit entry: its kind (`kind` in the line) and the fields of that kind, as
+/// `docs/ref/audit.md` ("Entry kinds") lists them, in that order. The log writes the fields
+/// sorted by name (see [`Audit::append`]); a test checks this type against the reference.
+///
+/// The objects an entry carries from other subsystems (a request, a context, a decision, the
+/// plugins' outcomes, a body sent) are JSON ([`to_json`] makes them): the log is below every
+/// subsystem, and reads an entry whatever those types have become in another version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A policy plugin was (re)loaded; `trigger`: `start`, `plugin file changed`, `config changed`.
+    PluginLoaded { plugin: String, sha256: String, trigger: String },
+    /// A plugin file or its settings were refused.
+    PluginRejected { plugin: String, reason: String, kept_previous: bool, trigger: String },
+    /// A request, before any policy decides it, and the context the policies saw.
+    Request { source: String, request: Value, context: Value },
+    /// The policies' decision.
+    Decision {
+        source: String,
+        request_id: String,
+        /// The final decision (`docs/ref/plugins.md`).
+        #[serde(rename = "final")]
+        decision: Value,
+        plugins: Value,
+    },
+    /// The final answer to a request the policies answered `ask`.
+    ResidentDecision {
+        request_id: String,
+        by: String,
+        #[serde(rename = "final")]
+        decision: Value,
+    },
+    /// Privacy mode changed: the resident's switch (`on` set) or the config (`by` `config`).
+    Privacy {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on: Option<bool>,
+        by: String,
+        forced: bool,
+        effective: bool,
+    },
+    /// The hub mode changed.
+    Mode { mode: String, was: String, by: String },
+    /// The relay is about to send an answer to the center: `sent`, the body but for its
+    /// `audit_head`.
+    RelayReply { request_id: String, sent: Value },
+    /// The relay could not take something from the center (`request_id` null when it has none).
+    RelayRefused { request_id: Option<String>, error: String },
+    /// A clip is about to leave (`destination` `center` or `file`).
+    SharedClip {
+        request_id: String,
+        camera: String,
+        from: Timestamp,
+        to: Timestamp,
+        bytes: u64,
+        sha256: String,
+        strip_audio: bool,
+        destination: String,
+    },
+    /// A still image is about to be uploaded.
+    SharedSnapshot {
+        request_id: String,
+        camera: String,
+        at: Timestamp,
+        bytes: u64,
+        sha256: String,
+        content_type: String,
+    },
+    /// The resident orders a share of a clip without a request.
+    ResidentShare {
+        request_id: String,
+        by: String,
+        camera: String,
+        from: Timestamp,
+        to: Timestamp,
+        destination: String,
+        strip_audio: bool,
+        note: String,
+    },
+    /// Nothing was sent for a granted camera, and why.
+    ShareFailed { request_id: String, camera: String, error: String },
+    /// A live stream is about to send its first byte of media (`ingest` without its query).
+    LiveStarted {
+        request_id: String,
+        camera: String,
+        ingest: String,
+        until: Timestamp,
+        audio: bool,
+        codec: String,
+    },
+    /// A live stream ended.
+    LiveStopped { request_id: String, camera: String, bytes: u64, seconds: f64, reason: String },
+    /// A policy's event hook offered a share (`request`: the request the offer became).
+    Offer { request_id: String, plugin: String, event: OfferEvent, request: Value },
+    /// The center did not take an offer.
+    OfferDeclined { request_id: String, error: String },
+    /// The resident revoked what was being shared for a request.
+    Revoked { request_id: String, by: String },
+    /// A torn last line was cut off when the log was opened.
+    AuditRecovered { torn_bytes: u64 },
+}
+
+impl Entry {
+    /// The entry's `kind` in the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PluginLoaded { .. } => "plugin_loaded",
+            Self::PluginRejected { .. } => "plugin_rejected",
+            Self::Request { .. } => "request",
+            Self::Decision { .. } => "decision",
+            Self::ResidentDecision { .. } => "resident_decision",
+            Self::Privacy { .. } => "privacy",
+            Self::Mode { .. } => "mode",
+            Self::RelayReply { .. } => "relay_reply",
+            Self::RelayRefused { .. } => "relay_refused",
+            Self::SharedClip { .. } => "shared_clip",
+            Self::SharedSnapshot { .. } => "shared_snapshot",
+            Self::ResidentShare { .. } => "resident_share",
+            Self::ShareFailed { .. } => "share_failed",
+            Self::LiveStarted { .. } => "live_started",
+            Self::LiveStopped { .. } => "live_stopped",
+            Self::Offer { .. } => "offer",
+            Self::OfferDeclined { .. } => "offer_declined",
+            Self::Revoked { .. } => "revoked",
+            Self::AuditRecovered { .. } => "audit_recovered",
+        }
+    }
+
+    /// The request the entry is about, if any (for log messages).
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Decision { request_id, .. }
+            | Self::ResidentDecision { request_id, .. }
+            | Self::RelayReply { request_id, .. }
+            | Self::SharedClip { request_id, .. }
+            | Self::SharedSnapshot { request_id, .. }
+            | Self::ResidentShare { request_id, .. }
+            | Self::ShareFailed { request_id, .. }
+            | Self::LiveStarted { request_id, .. }
+            | Self::LiveStopped { request_id, .. }
+            | Self::Offer { request_id, .. }
+            | Self::OfferDeclined { request_id, .. }
+            | Self::Revoked { request_id, .. } => Some(request_id),
+            Self::RelayRefused { request_id, .. } => request_id.as_deref(),
+            Self::Request { request, .. } => request["id"].as_str(),
+            Self::PluginLoaded { .. }
+            | Self::PluginRejected { .. }
+            | Self::Privacy { .. }
+            | Self::Mode { .. }
+            | Self::AuditRecovered { .. } => None,
+        }
+    }
+}
+
+/// The camera event behind an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferEvent {
+    /// `motion`, `doorbell`, `tamper` or `alarm`.
+    pub kind: String,
+    pub camera: String,
+    pub time: Timestamp,
+}
+
+/// `value` as JSON, for an entry's objects. The types logged this way serialise to JSON
+/// objects and cannot fail; if one did, the field is `null` and the error is logged.
+pub fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "Cannot write an object of an audit entry as JSON; it is null");
+        Value::Null
+    })
+}
+
+/// Why an entry was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum NotWritten {
+    /// The log could not be opened at start-up (logged then; health `audit` = `failed`).
+    #[error("the audit log is not open")]
+    NotOpen,
+    #[error(transparent)]
+    Failed(#[from] AuditError),
+}
+
+/// Writes `entry` where what it records must not happen without it: an approval, a mode
+/// change, privacy mode turned off, a request and its decision (else the decision is `deny`),
+/// anything about to leave the house. On `Err` the caller refuses and says why.
+///
+/// The one rule for what happens when an entry cannot be written (this and [`best_effort`]):
+/// a failed write is logged here at ERROR (`Cannot write the audit log`, with `kind`,
+/// `request` and `error`), each time; a log that is not open is not logged per entry (it was
+/// logged once at start-up, and health `audit` is `failed`). Whether the action then goes ahead
+/// is the caller's choice, made by calling this or [`best_effort`].
+pub fn required(log: Option<&Audit>, entry: &Entry) -> Result<Head, NotWritten> {
+    let Some(log) = log else {
+        tracing::debug!(kind = entry.kind(), request = ?entry.request_id(), "No audit log; entry not written");
+        return Err(NotWritten::NotOpen);
+    };
+    log.append(entry).map_err(|e| {
+        tracing::error!(kind = entry.kind(), request = ?entry.request_id(), error = %e, "Cannot write the audit log");
+        NotWritten::Failed(e)
+    })
+}
+
+/// Writes `entry` where what it records happens anyway: a deny, a revocation, privacy mode
+/// turned on, a plugin (re)load, a failure report, an answer to the center that carries no
+/// footage. `None` if it was not written (logged as [`required`] says).
+pub fn best_effort(log: Option<&Audit>, entry: &Entry) -> Option<Head> {
+    required(log, entry).ok()
 }
 
 /// The newest entry: its sequence number and hash.
@@ -190,20 +406,25 @@ impl Audit {
         };
         if let Some(bytes) = torn {
             tracing::warn!(bytes, file = %path.display(), "Audit log ended in a torn line (crash during append); cut it off");
-            audit.append("audit_recovered", serde_json::json!({ "torn_bytes": bytes }))?;
+            audit.append(&Entry::AuditRecovered { torn_bytes: bytes as u64 })?;
         }
         Ok(audit)
     }
 
-    /// Appends an entry of `kind` with `fields` (a JSON object) and fsyncs it. Returns its head.
-    /// Fields named `seq`, `time`, `kind`, `prev` or `hash` are replaced by the log's own.
-    pub fn append(&self, kind: &str, fields: Value) -> Result<Head, AuditError> {
+    /// Appends `entry` and fsyncs it. Returns its head. Writers call [`required`] or
+    /// [`best_effort`], which say what happens when this fails.
+    pub fn append(&self, entry: &Entry) -> Result<Head, AuditError> {
+        let kind = entry.kind();
+        let fields = serde_json::to_value(entry);
         let mut w = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let fields =
+            fields.map_err(|source| AuditError::Encode { path: w.dir.join(LOG_FILE), kind, source })?;
         let mut obj = Map::new();
         obj.insert("seq".into(), w.next_seq.into());
-        obj.insert("time".into(), jiff::Timestamp::now().to_string().into());
+        obj.insert("time".into(), Timestamp::now().to_string().into());
         obj.insert("kind".into(), kind.into());
         obj.insert("prev".into(), w.prev.clone().into());
+        // No entry has a field of these names (a test checks); were one added, the log's own win.
         if let Value::Object(extra) = fields {
             for (k, v) in extra {
                 if !matches!(k.as_str(), "seq" | "time" | "kind" | "prev" | "hash") {
@@ -369,26 +590,60 @@ pub fn verify(dir: &Path, anchors: &[Anchor]) -> Result<Verdict, AuditError> {
     Ok(Verdict::Intact { entries: expected_seq, head: last })
 }
 
-/// Every entry, parsed, for `porchlight audit show`.
-pub fn entries(dir: &Path) -> Result<Vec<Value>, AuditError> {
+/// One entry as read back from the log.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub seq: Option<u64>,
+    pub time: Option<Timestamp>,
+    /// The entry, if this version knows its kind and the line reads as one; `None` for a kind
+    /// written by a newer version (the line still has it).
+    pub entry: Option<Entry>,
+    /// The line as written: every field, `prev` and `hash` too.
+    pub line: Value,
+}
+
+impl Record {
+    /// Reads one line, already parsed as JSON.
+    pub fn from_line(line: Value) -> Self {
+        Self {
+            seq: line["seq"].as_u64(),
+            time: line["time"].as_str().and_then(|t| t.parse().ok()),
+            entry: Entry::deserialize(&line).ok(),
+            line,
+        }
+    }
+}
+
+/// Every entry, oldest first (`porchlight audit show`, what the hub remembers at start). Lines
+/// that are not JSON are skipped, and an entry this version cannot read is kept with `entry`
+/// `None`: neither costs the rest of the log. No log file: no entries.
+pub fn read(dir: &Path) -> Result<Vec<Record>, AuditError> {
     let path = dir.join(LOG_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(AuditError::Io { path, source }),
     };
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).map(Record::from_line).collect())
 }
 
-/// One entry as a readable line: `#seq time kind key=value …` (chain fields left out).
-pub fn render(entry: &Value) -> String {
+/// Every line as the JSON written, oldest first, for checks of the format itself; otherwise
+/// use [`read`].
+pub fn entries(dir: &Path) -> Result<Vec<Value>, AuditError> {
+    Ok(read(dir)?.into_iter().map(|r| r.line).collect())
+}
+
+/// One entry as a readable line: `#seq time kind key=value …` (chain fields left out), as
+/// written, whatever its kind.
+pub fn render(record: &Record) -> String {
+    let line = &record.line;
     let mut out = format!(
         "#{} {} {}",
-        entry["seq"].as_u64().map_or_else(|| "?".into(), |s| s.to_string()),
-        entry["time"].as_str().unwrap_or("?"),
-        entry["kind"].as_str().unwrap_or("?"),
+        record.seq.map_or_else(|| "?".into(), |s| s.to_string()),
+        line["time"].as_str().unwrap_or("?"),
+        line["kind"].as_str().unwrap_or("?"),
     );
-    if let Value::Object(map) = entry {
+    if let Value::Object(map) = line {
         for (k, v) in map {
             if matches!(k.as_str(), "seq" | "time" | "kind" | "prev" | "hash") {
                 continue;
@@ -415,11 +670,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let audit = Audit::open(dir.path()).expect("open");
         for i in 0..n {
-            audit
-                .append("request", json!({ "request_id": format!("r{i}"), "note": "a\"b\nc" }))
-                .expect("append");
+            audit.append(&revoked(&format!("r{i}"), "a\"b\nc")).expect("append");
         }
         (dir, audit)
+    }
+
+    fn revoked(id: &str, by: &str) -> Entry {
+        Entry::Revoked { request_id: id.to_owned(), by: by.to_owned() }
     }
 
     fn lines(dir: &Path) -> Vec<String> {
@@ -445,7 +702,7 @@ mod tests {
         assert_eq!(audit.head().map(|h| h.seq), Some(2));
         drop(audit);
         let audit = Audit::open(dir.path()).expect("reopen");
-        let head = audit.append("decision", json!({ "outcome": "deny" })).expect("append");
+        let head = audit.append(&Entry::AuditRecovered { torn_bytes: 7 }).expect("append");
         assert_eq!(head.seq, 3);
         match verify(dir.path(), &[]).expect("verify") {
             Verdict::Intact { entries, head: Some(h) } => {
@@ -454,10 +711,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let all = entries(dir.path()).expect("entries");
-        assert_eq!(all[1]["request_id"], "r1");
-        assert_eq!(all[1]["note"], "a\"b\nc");
-        assert_eq!(all[3]["kind"], "decision");
+        let all = read(dir.path()).expect("read");
+        assert!(
+            matches!(&all[1].entry, Some(Entry::Revoked { request_id, by }) if request_id == "r1" && by == "a\"b\nc"),
+            "{all:?}"
+        );
+        assert!(matches!(all[3].entry, Some(Entry::AuditRecovered { torn_bytes: 7 })), "{all:?}");
+        assert_eq!(all[3].seq, Some(3));
     }
 
     #[test]
@@ -514,13 +774,17 @@ mod tests {
         let (dir, audit) = log_with(2);
         drop(audit);
         let mut f = OpenOptions::new().append(true).open(dir.path().join(LOG_FILE)).expect("open");
-        f.write_all(b"{\"seq\":2,\"time\":\"2026-").expect("torn write");
+        let torn = b"{\"seq\":2,\"time\":\"2026-";
+        f.write_all(torn).expect("torn write");
         drop(f);
         let audit = Audit::open(dir.path()).expect("reopen");
         assert_eq!(audit.head().map(|h| h.seq), Some(2));
-        let all = entries(dir.path()).expect("entries");
+        let all = read(dir.path()).expect("read");
         assert_eq!(all.len(), 3);
-        assert_eq!(all[2]["kind"], "audit_recovered");
+        assert!(
+            matches!(all[2].entry, Some(Entry::AuditRecovered { torn_bytes }) if torn_bytes == torn.len() as u64),
+            "{all:?}"
+        );
         assert!(matches!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 3, .. }));
     }
 
@@ -612,7 +876,7 @@ mod tests {
         assert!(matches!(verify(dir.path(), std::slice::from_ref(&before)), Ok(Verdict::Intact { .. })));
         // The hub's next entry (its head is published) lands after them; the whole file is
         // chained again so a plain verify passes.
-        audit.append("decision", json!({ "request_id": "r5" })).expect("append");
+        audit.append(&revoked("r5", "resident (api)")).expect("append");
         let anchor = audit.anchor();
         assert_eq!(anchor.entries, 5);
         let all = entries(dir.path()).expect("entries");
@@ -663,11 +927,11 @@ mod tests {
         // long, entry 5 is not the anchored one.
         let audit = Audit::open(dir.path()).expect("reopen");
         assert_eq!(audit.anchor(), Anchor::empty());
-        audit.append("request", json!({})).expect("append");
+        audit.append(&revoked("r0", "resident (api)")).expect("append");
         let (_, message) = anchored(dir.path(), std::slice::from_ref(&anchor));
         assert!(message.contains("the log has 1 entries but"), "{message}");
         for _ in 0..5 {
-            audit.append("request", json!({})).expect("append");
+            audit.append(&revoked("r0", "resident (api)")).expect("append");
         }
         let (line, message) = anchored(dir.path(), &[anchor]);
         assert_eq!(line, 6);
@@ -700,7 +964,7 @@ mod tests {
         let (_dir, audit) = log_with(0);
         let mut rx = audit.subscribe();
         assert_eq!(*rx.borrow_and_update(), Anchor::empty());
-        let head = audit.append("request", json!({})).expect("append");
+        let head = audit.append(&revoked("r0", "resident (api)")).expect("append");
         assert!(rx.has_changed().expect("sender alive"));
         assert_eq!(*rx.borrow_and_update(), Anchor { entries: 1, hash: head.hash });
     }
@@ -711,14 +975,228 @@ mod tests {
         assert_eq!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 0, head: None });
     }
 
+    /// One entry of every kind (both shapes of `privacy`), for the checks against the reference.
+    fn samples() -> Vec<Entry> {
+        let t: Timestamp = "2026-11-27T04:05:12Z".parse().expect("time");
+        let s = |x: &str| x.to_owned();
+        vec![
+            Entry::PluginLoaded { plugin: s("street-only"), sha256: s("84"), trigger: s("start") },
+            Entry::PluginRejected {
+                plugin: s("p"),
+                reason: s("bad"),
+                kept_previous: true,
+                trigger: s("start"),
+            },
+            Entry::Request { source: s("api"), request: json!({ "id": "r1" }), context: json!({}) },
+            Entry::Decision {
+                source: s("relay"),
+                request_id: s("r1"),
+                decision: json!({ "decision": "deny", "reason": "no" }),
+                plugins: json!([]),
+            },
+            Entry::ResidentDecision { request_id: s("r1"), by: s("timeout"), decision: json!({}) },
+            Entry::Privacy { on: Some(true), by: s("api"), forced: false, effective: true },
+            Entry::Privacy { on: None, by: s("config"), forced: true, effective: true },
+            Entry::Mode { mode: s("away"), was: s("home"), by: s("api") },
+            Entry::RelayReply { request_id: s("r1"), sent: json!({ "decision": "deny" }) },
+            Entry::RelayRefused { request_id: None, error: s("malformed") },
+            Entry::SharedClip {
+                request_id: s("r1"),
+                camera: s("front"),
+                from: t,
+                to: t,
+                bytes: 1,
+                sha256: s("ab"),
+                strip_audio: false,
+                destination: s("center"),
+            },
+            Entry::SharedSnapshot {
+                request_id: s("r1"),
+                camera: s("front"),
+                at: t,
+                bytes: 1,
+                sha256: s("ab"),
+                content_type: s("image/jpeg"),
+            },
+            Entry::ResidentShare {
+                request_id: s("share-1"),
+                by: s("resident (api)"),
+                camera: s("front"),
+                from: t,
+                to: t,
+                destination: s("file"),
+                strip_audio: true,
+                note: s("shared by the resident"),
+            },
+            Entry::ShareFailed { request_id: s("r1"), camera: s("front"), error: s("no recordings") },
+            Entry::LiveStarted {
+                request_id: s("r1"),
+                camera: s("front"),
+                ingest: s("rtsp://center/live"),
+                until: t,
+                audio: false,
+                codec: s("avc1.64001f"),
+            },
+            Entry::LiveStopped {
+                request_id: s("r1"),
+                camera: s("front"),
+                bytes: 1,
+                seconds: 1.5,
+                reason: s("x"),
+            },
+            Entry::Offer {
+                request_id: s("offer-1"),
+                plugin: s("p"),
+                event: OfferEvent { kind: s("alarm"), camera: s("front"), time: t },
+                request: json!({ "id": "offer-1" }),
+            },
+            Entry::OfferDeclined { request_id: s("offer-1"), error: s("HTTP 404") },
+            Entry::Revoked { request_id: s("r1"), by: s("resident (api)") },
+            Entry::AuditRecovered { torn_bytes: 23 },
+        ]
+    }
+
+    /// The keys of a JSON object in the order they are written.
+    struct Keys(Vec<String>);
+
+    impl<'de> Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    /// `kind` and its fields, in the order the type declares them.
+    fn declared(e: &Entry) -> (String, Vec<String>) {
+        let text = serde_json::to_string(e).expect("serialise");
+        let Keys(keys) = serde_json::from_str(&text).expect("keys");
+        assert_eq!(keys.first().map(String::as_str), Some("kind"), "{text}");
+        (e.kind().to_owned(), keys[1..].to_vec())
+    }
+
+    /// The "Entry kinds" table of `docs/ref/audit.md`: each row's kind and fields (the
+    /// backquoted names of the Fields column, leaving out what is in parentheses).
+    fn documented() -> Vec<(String, Vec<String>)> {
+        let doc = include_str!("../../docs/ref/audit.md");
+        let table = doc.split("\n## Entry kinds\n").nth(1).expect("an Entry kinds section");
+        let table = table.split("\n## ").next().unwrap_or(table);
+        let mut rows = Vec::new();
+        for line in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            assert!(cells.len() >= 3, "not a row of kind | fields | written when: {line}");
+            if cells[1] == "Fields" {
+                continue;
+            }
+            let kind = cells[0].trim_start_matches("| ").trim_matches('`').to_owned();
+            let mut depth = 0usize;
+            let mut outside = String::new();
+            for c in cells[1].chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth = depth.saturating_sub(1),
+                    c if depth == 0 => outside.push(c),
+                    _ => {}
+                }
+            }
+            let fields = outside.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+            rows.push((kind, fields));
+        }
+        rows
+    }
+
+    /// Every kind the enum can read, from serde's own list of its variants.
+    fn variants() -> std::collections::BTreeSet<String> {
+        let e = serde_json::from_str::<Entry>(r#"{"kind":"no such kind"}"#).expect_err("unknown kind");
+        let text = e.to_string();
+        let list = text.split("expected one of").nth(1).expect("serde lists the variants");
+        list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
     #[test]
-    fn reserved_fields_cannot_be_forged() {
+    fn entries_match_the_reference() {
+        let documented = documented();
+        let doc_kinds: std::collections::BTreeSet<String> =
+            documented.iter().map(|(k, _)| k.clone()).collect();
+        assert!(doc_kinds.len() > 10, "the table was not read: {documented:?}");
+        assert_eq!(variants(), doc_kinds, "the enum's kinds and the documented kinds");
+        let written: Vec<(String, Vec<String>)> = samples().iter().map(declared).collect();
+        let sampled: std::collections::BTreeSet<String> = written.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(sampled, doc_kinds, "a sample of every kind");
+        // Every documented row is written by some sample, field for field in order, and every
+        // sample is a documented row.
+        for row in &documented {
+            assert!(written.contains(row), "documented but not written: {row:?}\nwritten: {written:?}");
+        }
+        for w in &written {
+            assert!(documented.contains(w), "written but not documented: {w:?}\ndocumented: {documented:?}");
+            for reserved in ["seq", "time", "kind", "prev", "hash"] {
+                assert!(!w.1.iter().any(|f| f == reserved), "{} has a field named {reserved}", w.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_line_is_the_sorted_fields_and_reads_back() {
         let (dir, audit) = log_with(0);
-        audit.append("request", json!({ "seq": 99, "prev": "x", "hash": "y", "kind": "z" })).expect("append");
-        let e = &entries(dir.path()).expect("entries")[0];
-        assert_eq!(e["seq"], 0);
-        assert_eq!(e["kind"], "request");
-        assert_eq!(e["prev"], GENESIS);
-        assert!(matches!(verify(dir.path(), &[]).expect("verify"), Verdict::Intact { entries: 1, .. }));
+        for e in samples() {
+            audit.append(&e).expect("append");
+        }
+        let text = std::fs::read_to_string(dir.path().join(LOG_FILE)).expect("log");
+        let records = read(dir.path()).expect("read");
+        for ((line, record), sample) in text.lines().zip(&records).zip(samples()) {
+            let Keys(keys) = serde_json::from_str(line).expect("keys");
+            let mut sorted = keys[..keys.len() - 1].to_vec();
+            sorted.sort();
+            assert_eq!(keys[..keys.len() - 1], sorted, "{line}");
+            assert_eq!(keys.last().map(String::as_str), Some("hash"), "{line}");
+            let entry = record.entry.as_ref().expect("a known kind reads back");
+            assert_eq!(to_json(entry), to_json(&sample), "{line}");
+        }
+        assert_eq!(records.len(), samples().len());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_kept_and_shown_and_the_rest_still_reads() {
+        let (dir, audit) = log_with(1);
+        drop(audit);
+        let mut l = lines(dir.path());
+        l.push(r#"{"kind":"from_the_future","seq":1,"time":"2026-11-27T08:00:00Z","zeta":[1]}"#.to_owned());
+        l.push("not json".to_owned());
+        l.push(r#"{"kind":"revoked","seq":2,"request_id":"r7","by":"resident (mqtt)"}"#.to_owned());
+        write_lines(dir.path(), &l);
+        let records = read(dir.path()).expect("read");
+        assert_eq!(records.len(), 3);
+        assert!(records[1].entry.is_none());
+        assert_eq!(render(&records[1]), "#1 2026-11-27T08:00:00Z from_the_future zeta=[1]");
+        assert!(matches!(&records[2].entry, Some(Entry::Revoked { request_id, .. }) if request_id == "r7"));
+        assert_eq!(render(&records[2]), r#"#2 ? revoked by="resident (mqtt)" request_id="r7""#);
+    }
+
+    #[test]
+    fn an_entry_not_written_is_an_error_only_where_it_is_required() {
+        let entry = revoked("r1", "resident (api)");
+        assert!(matches!(required(None, &entry), Err(NotWritten::NotOpen)));
+        assert_eq!(NotWritten::NotOpen.to_string(), "the audit log is not open");
+        assert!(best_effort(None, &entry).is_none());
+        let (dir, audit) = log_with(0);
+        let head = best_effort(Some(&audit), &entry).expect("written");
+        assert_eq!(required(Some(&audit), &entry).expect("written").seq, head.seq + 1);
+        // A log whose file went away under it: the write fails.
+        std::fs::remove_dir_all(dir.path()).expect("rm");
+        assert!(matches!(required(Some(&audit), &entry), Err(NotWritten::Failed(_))));
+        assert!(best_effort(Some(&audit), &entry).is_none());
     }
 }

@@ -1187,21 +1187,20 @@ fn audit_command(settings: &config::Settings, command: AuditCommand) -> ExitCode
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            let entries = match audit::entries(&dir) {
-                Ok(e) => e,
+            let records = match audit::read(&dir) {
+                Ok(r) => r,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(EXIT_RUNTIME);
                 }
             };
-            for e in entries {
-                let time = e["time"].as_str().unwrap_or("");
-                if let Some(since) = since
-                    && time.parse::<jiff::Timestamp>().is_ok_and(|t| t < since)
+            for r in records {
+                if let (Some(since), Some(time)) = (since, r.time)
+                    && time < since
                 {
                     continue;
                 }
-                println!("{}", audit::render(&e));
+                println!("{}", audit::render(&r));
             }
             ExitCode::SUCCESS
         }

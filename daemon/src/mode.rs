@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::watch;
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit, Entry, NotWritten};
 use crate::bus::{Bus, EventKind};
 use crate::policy::HubMode;
 
@@ -30,7 +29,7 @@ pub struct ModeState {
 #[derive(Debug, thiserror::Error)]
 pub enum ModeError {
     #[error("the mode stays {0}: the audit log cannot record the change ({1})")]
-    NotRecorded(&'static str, String),
+    NotRecorded(&'static str, NotWritten),
 }
 
 /// The mode switch. Cheap to clone; every clone sees the same state.
@@ -107,14 +106,14 @@ impl Mode {
         if current.mode == mode {
             return Ok(current);
         }
-        let recorded = match &self.audit {
-            Some(a) => a
-                .append("mode", json!({ "mode": name(mode), "was": name(current.mode), "by": by }))
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None => Err("the audit log is not open".to_owned()),
+        // Required: a change not on record does not count.
+        let entry = Entry::Mode {
+            mode: name(mode).to_owned(),
+            was: name(current.mode).to_owned(),
+            by: by.to_owned(),
         };
-        recorded.map_err(|e| ModeError::NotRecorded(name(current.mode), e))?;
+        audit::required(self.audit.as_ref(), &entry)
+            .map_err(|e| ModeError::NotRecorded(name(current.mode), e))?;
         let next =
             ModeState { mode, changed_at: Some(jiff::Timestamp::now()), changed_by: Some(by.to_owned()) };
         if let Err(e) = crate::files::write_atomically(&self.file, &next) {
@@ -147,17 +146,25 @@ mod tests {
         );
         // The same mode again records nothing.
         mode.set(HubMode::Away, "mqtt").expect("same");
-        let entries = crate::audit::entries(&dir.path().join("audit")).expect("entries");
-        let modes: Vec<_> = entries.iter().filter(|e| e["kind"] == "mode").collect();
-        assert_eq!(modes.len(), 1);
-        assert_eq!((modes[0]["mode"].as_str(), modes[0]["was"].as_str()), (Some("away"), Some("home")));
+        let records = audit::read(&dir.path().join("audit")).expect("read");
+        let modes: Vec<_> = records
+            .iter()
+            .filter_map(|r| match &r.entry {
+                Some(Entry::Mode { mode, was, by }) => Some((mode.as_str(), was.as_str(), by.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(modes, [("away", "home", "api")]);
         // Kept across a restart; a damaged file is home.
         assert_eq!(Mode::open(dir.path(), None, bus.clone()).current(), HubMode::Away);
         std::fs::write(dir.path().join("state/mode.json"), b"{").expect("damage");
         assert_eq!(Mode::open(dir.path(), None, bus.clone()).current(), HubMode::Home);
         // Without an audit log, nothing changes.
         let unaudited = Mode::open(dir.path(), None, bus);
-        assert!(unaudited.set(HubMode::Vacation, "api").is_err());
+        assert!(matches!(
+            unaudited.set(HubMode::Vacation, "api"),
+            Err(ModeError::NotRecorded("home", NotWritten::NotOpen))
+        ));
         assert_eq!(unaudited.current(), HubMode::Home);
     }
 

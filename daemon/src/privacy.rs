@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit, Entry, NotWritten};
 use crate::bus::{Bus, EventKind};
 use crate::config::Settings;
 
@@ -41,7 +40,7 @@ pub enum PrivacyError {
     )]
     Forced,
     #[error("privacy mode stays on: the audit log cannot record turning it off ({0})")]
-    NotRecorded(String),
+    NotRecorded(NotWritten),
 }
 
 /// The file the switch lives in.
@@ -122,16 +121,17 @@ impl Privacy {
             return Ok(current);
         }
         let now = jiff::Timestamp::now();
-        let fields =
-            json!({ "on": on, "by": by, "forced": current.forced, "effective": on || current.forced });
-        let recorded = match &self.audit {
-            Some(a) => a.append("privacy", fields).map(|_| ()).map_err(|e| e.to_string()),
-            None => Err("the audit log is not open".to_owned()),
+        let entry = Entry::Privacy {
+            on: Some(on),
+            by: by.to_owned(),
+            forced: current.forced,
+            effective: on || current.forced,
         };
-        match recorded {
-            Ok(()) => {}
-            Err(e) if !on => return Err(PrivacyError::NotRecorded(e)),
-            Err(e) => tracing::error!(error = %e, "Cannot record turning privacy mode on; it is on anyway"),
+        if on {
+            // The safe direction: it happens anyway.
+            audit::best_effort(self.audit.as_ref(), &entry);
+        } else {
+            audit::required(self.audit.as_ref(), &entry).map_err(PrivacyError::NotRecorded)?;
         }
         let stored = Stored { on, changed_at: Some(now), changed_by: Some(by.to_owned()) };
         if let Err(e) = crate::files::write_atomically(&self.file, &stored) {
@@ -155,14 +155,16 @@ impl Privacy {
         if current.forced == forced {
             return;
         }
-        if let Some(a) = &self.audit
-            && let Err(e) = a.append(
-                "privacy",
-                json!({ "forced": forced, "by": "config", "effective": forced || current.switch }),
-            )
-        {
-            tracing::error!(error = %e, "Cannot record the config's privacy change");
-        }
+        // The config has changed already: it happens anyway.
+        audit::best_effort(
+            self.audit.as_ref(),
+            &Entry::Privacy {
+                on: None,
+                by: "config".to_owned(),
+                forced,
+                effective: forced || current.switch,
+            },
+        );
         let next = PrivacyState { on: forced || current.switch, forced, ..current };
         self.apply(next, "config");
     }
@@ -227,10 +229,17 @@ mod tests {
         let again = Privacy::open(dir.path(), false, Some(audit), bus);
         assert!(again.is_on());
         assert_eq!(again.state().changed_by.as_deref(), Some("mqtt"));
-        let log = crate::audit::entries(&dir.path().join("audit")).expect("entries");
-        let privacy: Vec<_> = log.iter().filter(|e| e["kind"] == "privacy").collect();
-        assert_eq!(privacy.len(), 1, "{log:?}");
-        assert_eq!(privacy[0]["on"], true);
+        let log = audit::read(&dir.path().join("audit")).expect("read");
+        let privacy: Vec<_> = log
+            .iter()
+            .filter_map(|r| match &r.entry {
+                Some(Entry::Privacy { on, by, forced, effective }) => {
+                    Some((*on, by.as_str(), *forced, *effective))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(privacy, [(Some(true), "mqtt", false, true)], "{log:?}");
     }
 
     #[test]

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit, Entry, NotWritten, Record};
 use crate::bus::{Bus, EventKind};
 use crate::config::Settings;
 use crate::policy::pool::Admission;
@@ -92,7 +91,7 @@ pub enum RequestError {
     #[error("privacy mode is on: nothing can be approved")]
     Privacy,
     #[error("the approval cannot be recorded in the audit log, so it is not given ({0})")]
-    NotRecorded(String),
+    NotRecorded(NotWritten),
     #[error("nothing is being shared for request {0:?}")]
     NotSharing(String),
     #[error(transparent)]
@@ -248,24 +247,23 @@ impl Requests {
     /// those that asked (the resident's, a timeout, privacy mode, shutdown). An `ask` with no
     /// recorded answer (the hub stopped hard) counts as denied. Keeps the newest
     /// [`KEEP_EARLIER`]; returns how many it knows.
-    pub fn remember(&self, entries: &[serde_json::Value]) -> usize {
+    pub fn remember(&self, records: &[Record]) -> usize {
         let mut known: std::collections::HashMap<String, (usize, Finished)> =
             std::collections::HashMap::new();
-        for (n, e) in entries.iter().enumerate() {
-            let (Some(kind), Some(id)) = (e["kind"].as_str(), e["request_id"].as_str()) else { continue };
-            let Ok(decision) = serde_json::from_value::<Decision>(e["final"].clone()) else { continue };
-            let at = e["time"].as_str().and_then(|t| t.parse().ok()).unwrap_or(Timestamp::UNIX_EPOCH);
-            let (source, by) = match kind {
-                "decision" => match e["source"].as_str() {
-                    Some(s @ ("relay" | "api" | "offer")) => (s.to_owned(), "policy".to_owned()),
+        for (n, r) in records.iter().enumerate() {
+            let (id, decision, source, by) = match &r.entry {
+                Some(Entry::Decision { source, request_id, decision, .. }) => match source.as_str() {
+                    "relay" | "api" | "offer" => (request_id, decision, source.clone(), "policy".to_owned()),
                     _ => continue,
                 },
-                "resident_decision" => match known.get(id) {
-                    Some((_, f)) => (f.source.clone(), e["by"].as_str().unwrap_or("resident").to_owned()),
+                Some(Entry::ResidentDecision { request_id, by, decision }) => match known.get(request_id) {
+                    Some((_, f)) => (request_id, decision, f.source.clone(), by.clone()),
                     None => continue,
                 },
                 _ => continue,
             };
+            let Ok(decision) = Decision::deserialize(decision) else { continue };
+            let at = r.time.unwrap_or(Timestamp::UNIX_EPOCH);
             let decision = match decision {
                 Decision::Ask { .. } => Decision::deny("the hub stopped before the resident answered"),
                 d => d,
@@ -416,9 +414,9 @@ impl Requests {
         crate::policy::service::cap_live(&mut grant, self.settings.borrow().hub.max_live);
         let decision = Decision::Allow { grant };
         let who = format!("resident ({by})");
-        if let Err(e) = self.audit_answer(id, &decision, &who) {
-            return Err(RequestError::NotRecorded(e));
-        }
+        // Required: an approval not on record is not given.
+        audit::required(self.audit.as_ref(), &answer(id, &decision, &who))
+            .map_err(RequestError::NotRecorded)?;
         self.resolve(id, decision.clone(), &who).ok_or_else(|| RequestError::NotPending(id.to_owned()))?;
         Ok(decision)
     }
@@ -499,11 +497,8 @@ impl Requests {
             return Err(RequestError::NotSharing(id.to_owned()));
         }
         tracing::info!(request = %id, by = %who, "Share revoked");
-        if let Some(a) = &self.audit
-            && let Err(e) = a.append("revoked", json!({ "request_id": id, "by": who }))
-        {
-            tracing::error!(request = %id, error = %e, "Cannot record a revocation in the audit log (revoked anyway)");
-        }
+        // Written after the cut: the revocation holds even if it is not on record.
+        audit::best_effort(self.audit.as_ref(), &Entry::Revoked { request_id: id.to_owned(), by: who });
         Ok(())
     }
 
@@ -537,21 +532,9 @@ impl Requests {
         self.lock().pending.first().map(|w| w.view.id.clone())
     }
 
-    fn audit_answer(&self, id: &str, decision: &Decision, by: &str) -> Result<(), String> {
-        match &self.audit {
-            Some(a) => a
-                .append("resident_decision", json!({ "request_id": id, "by": by, "final": decision }))
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None => Err("the audit log is not open".into()),
-        }
-    }
-
-    /// Records a deny (which happens even if the record fails).
+    /// Records a deny, which takes effect even if it is not on record.
     fn record_answer(&self, id: &str, decision: &Decision, by: &str) {
-        if let Err(e) = self.audit_answer(id, decision, by) {
-            tracing::error!(request = %id, error = %e, "Cannot record a denial in the audit log (denied anyway)");
-        }
+        audit::best_effort(self.audit.as_ref(), &answer(id, decision, by));
     }
 
     fn resolve(&self, id: &str, decision: Decision, by: &str) -> Option<()> {
@@ -711,10 +694,20 @@ pub fn narrow(request: &Request, a: &Approval) -> Result<Grant, String> {
     Ok(grant)
 }
 
+/// The `resident_decision` entry: the final answer `decision` to request `id`, given `by`.
+fn answer(id: &str, decision: &Decision, by: &str) -> Entry {
+    Entry::ResidentDecision {
+        request_id: id.to_owned(),
+        by: by.to_owned(),
+        decision: audit::to_json(decision),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::{LegalBasis, Requester, RequesterKind};
+    use serde_json::json;
 
     fn clip(id: &str) -> Request {
         Request {
@@ -776,14 +769,15 @@ mod tests {
         let ask = json!({ "decision": "ask", "prompt": "ok?", "timeout_seconds": 60 });
         let deny = json!({ "decision": "deny", "reason": "no" });
         let entries = vec![
-            json!({ "kind": "decision", "source": "relay", "request_id": "r1", "final": allow }),
-            json!({ "kind": "decision", "source": "relay", "request_id": "r2", "final": ask }),
+            json!({ "kind": "decision", "source": "relay", "request_id": "r1", "final": allow, "plugins": [] }),
+            json!({ "kind": "decision", "source": "relay", "request_id": "r2", "final": ask, "plugins": [] }),
             json!({ "kind": "resident_decision", "by": "resident (mqtt)", "request_id": "r2", "final": deny }),
-            json!({ "kind": "decision", "source": "relay", "request_id": "r3", "final": ask }),
-            json!({ "kind": "decision", "source": "api-evaluate", "request_id": "r4", "final": allow }),
+            json!({ "kind": "decision", "source": "relay", "request_id": "r3", "final": ask, "plugins": [] }),
+            json!({ "kind": "decision", "source": "api-evaluate", "request_id": "r4", "final": allow, "plugins": [] }),
             json!({ "kind": "privacy", "on": true }),
         ];
-        assert_eq!(desk.remember(&entries), 3);
+        let records: Vec<Record> = entries.into_iter().map(Record::from_line).collect();
+        assert_eq!(desk.remember(&records), 3);
         assert!(matches!(desk.decided("r1").map(|f| f.decision), Some(Decision::Allow { .. })));
         let r2 = desk.decided("r2").expect("r2");
         assert_eq!((r2.decision, r2.decided_by.as_str()), (Decision::deny("no"), "resident (mqtt)"));
@@ -815,8 +809,12 @@ mod tests {
         ));
         cancel.cancel();
         task.await.expect("task");
-        let log = crate::audit::entries(&dir.path().join("audit")).expect("audit");
-        assert!(log.iter().any(|e| e["kind"] == "resident_decision" && e["by"] == "timeout"), "{log:?}");
+        let log = audit::read(&dir.path().join("audit")).expect("audit");
+        assert!(
+            log.iter()
+                .any(|r| matches!(&r.entry, Some(Entry::ResidentDecision { by, .. }) if by == "timeout")),
+            "{log:?}"
+        );
     }
 
     #[tokio::test]

@@ -235,9 +235,9 @@ pub async fn run(
     // Requests decided before this start: asked again, they get the same answer (and nothing is
     // shared twice).
     if audit.is_some() {
-        match crate::audit::entries(&data_dir.join("audit")) {
-            Ok(entries) => {
-                let known = requests.remember(&entries);
+        match crate::audit::read(&data_dir.join("audit")) {
+            Ok(records) => {
+                let known = requests.remember(&records);
                 tracing::debug!(known, "Earlier decisions read from the audit log");
             }
             Err(e) => tracing::error!(error = %e, "Cannot read earlier decisions from the audit log"),

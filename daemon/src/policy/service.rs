@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::pool::{Admission, Busy, DecisionPool};
 use super::{Context, Decision, LoadReport, PolicyEngine, Request, Slot, Verdict};
-use crate::audit::Audit;
+use crate::audit::{self, Audit, Entry};
 use crate::bus::{Bus, EventKind};
 use crate::config::{PluginSettings, Settings};
 use crate::health::{Health, State};
@@ -52,9 +51,13 @@ impl PolicyService {
                         None,
                         EventKind::PluginLoaded { plugin: plugin.clone(), sha256: sha256.clone() },
                     );
-                    self.audit_entry(
-                        "plugin_loaded",
-                        json!({ "plugin": plugin, "sha256": sha256, "trigger": trigger }),
+                    audit::best_effort(
+                        self.audit.as_ref(),
+                        &Entry::PluginLoaded {
+                            plugin: plugin.clone(),
+                            sha256: sha256.clone(),
+                            trigger: trigger.to_owned(),
+                        },
                     );
                 }
                 LoadReport::Unchanged { .. } => {}
@@ -64,9 +67,14 @@ impl PolicyService {
                         None,
                         EventKind::PluginRejected { plugin: plugin.clone(), reason: reason.clone() },
                     );
-                    self.audit_entry(
-                        "plugin_rejected",
-                        json!({ "plugin": plugin, "reason": reason, "kept_previous": kept, "trigger": trigger }),
+                    audit::best_effort(
+                        self.audit.as_ref(),
+                        &Entry::PluginRejected {
+                            plugin: plugin.clone(),
+                            reason: reason.clone(),
+                            kept_previous: *kept,
+                            trigger: trigger.to_owned(),
+                        },
                     );
                 }
             }
@@ -112,19 +120,6 @@ impl PolicyService {
         }
     }
 
-    fn audit_entry(&self, kind: &str, fields: serde_json::Value) -> bool {
-        match &self.audit {
-            Some(a) => match a.append(kind, fields) {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, kind, "Cannot write the audit log");
-                    false
-                }
-            },
-            None => false,
-        }
-    }
-
     /// Decides a request with every plugin and records it, on the decision pool. `source` says
     /// where it came from (e.g. `api-evaluate`, `relay`). Fails closed when the record cannot be
     /// written; `Busy` (nothing decided, nothing recorded) when the pool's queue is full and
@@ -159,8 +154,16 @@ impl PolicyService {
                 requester: format!("{} ({})", request.requester.organisation, request.requester.kind.name()),
             },
         );
-        let recorded =
-            self.audit_entry("request", json!({ "source": source, "request": request, "context": context }));
+        // Both entries are required: a decision not on record is `deny`.
+        let recorded = audit::required(
+            self.audit.as_ref(),
+            &Entry::Request {
+                source: source.to_owned(),
+                request: audit::to_json(&request),
+                context: audit::to_json(&context),
+            },
+        )
+        .is_ok();
         let mut verdict = self.engine.decide(&request, &context);
         let max_live = self.settings.borrow().hub.max_live;
         if let Decision::Allow { grant } = &mut verdict.decision
@@ -171,10 +174,16 @@ impl PolicyService {
         if !recorded {
             verdict.decision = Decision::deny("the audit log cannot be written, so nothing is shared");
         }
-        let written = self.audit_entry(
-            "decision",
-            json!({ "source": source, "request_id": request.id, "final": verdict.decision, "plugins": verdict.plugins }),
-        );
+        let written = audit::required(
+            self.audit.as_ref(),
+            &Entry::Decision {
+                source: source.to_owned(),
+                request_id: request.id.clone(),
+                decision: audit::to_json(&verdict.decision),
+                plugins: audit::to_json(&verdict.plugins),
+            },
+        )
+        .is_ok();
         if !written && verdict.decision.outcome() != "deny" {
             verdict.decision = Decision::deny("the audit log cannot be written, so nothing is shared");
         }

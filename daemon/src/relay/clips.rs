@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::body::Bytes;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::Deps;
 use super::link::{Link, Payload};
+use crate::audit::{self, Entry};
 use crate::evidence::{Manifest, PluginDecision};
 use crate::policy::{Grant, PluginOutcome, Request};
 use crate::recording::export::{self, ClipRequest};
@@ -102,14 +102,17 @@ pub async fn cut(
 
 /// Records a clip about to leave in the audit log (`shared_clip`); `false`: it must not leave.
 pub fn record_shared(deps: &Deps, request: &Request, grant: &Grant, m: &Manifest, destination: &str) -> bool {
-    super::audit(
-        deps,
-        "shared_clip",
-        json!({
-            "request_id": request.id, "camera": m.camera, "from": m.from, "to": m.to, "bytes": m.bytes,
-            "sha256": m.sha256, "strip_audio": grant.strip_audio, "destination": destination,
-        }),
-    )
+    let entry = Entry::SharedClip {
+        request_id: request.id.clone(),
+        camera: m.camera.clone(),
+        from: m.from,
+        to: m.to,
+        bytes: m.bytes,
+        sha256: m.sha256.clone(),
+        strip_audio: grant.strip_audio,
+        destination: destination.to_owned(),
+    };
+    audit::required(deps.audit.as_ref(), &entry).is_ok()
 }
 
 /// Cuts, signs and uploads the granted clips of `request`.
@@ -136,10 +139,9 @@ pub async fn share(
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(request = %request.id, camera = %camera, error = %e, "Cannot cut the granted clip");
-                super::audit(
-                    deps,
-                    "share_failed",
-                    json!({ "request_id": request.id, "camera": camera, "error": e }),
+                audit::best_effort(
+                    deps.audit.as_ref(),
+                    &Entry::ShareFailed { request_id: request.id.clone(), camera: camera.clone(), error: e },
                 );
                 continue;
             }

@@ -25,6 +25,7 @@ use url::Url;
 
 use super::Deps;
 use super::link::Link;
+use crate::audit::{self, Entry};
 use crate::policy::{Grant, Request};
 use crate::recording::frames::{AudioParams, VideoCodec, VideoParams};
 use crate::recording::live::LiveFrame;
@@ -129,11 +130,12 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(request = %id, camera, error = %e, "No live stream: the center gave no ingest URL");
-                super::audit(
-                    deps,
-                    "share_failed",
-                    json!({ "request_id": id, "camera": camera, "error": e.to_string() }),
-                );
+                let entry = Entry::ShareFailed {
+                    request_id: id.to_owned(),
+                    camera: camera.to_owned(),
+                    error: e.to_string(),
+                };
+                audit::best_effort(deps.audit.as_ref(), &entry);
                 return;
             }
         };
@@ -147,11 +149,14 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
             };
             let seconds = sent.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
             tracing::info!(request = %id, camera, bytes = sent.bytes, seconds, reason = %reason, "Live stream stopped");
-            super::audit(
-                deps,
-                "live_stopped",
-                json!({ "request_id": id, "camera": camera, "bytes": sent.bytes, "seconds": (seconds * 1000.0).round() / 1000.0, "reason": reason }),
-            );
+            let entry = Entry::LiveStopped {
+                request_id: id.to_owned(),
+                camera: camera.to_owned(),
+                bytes: sent.bytes,
+                seconds: (seconds * 1000.0).round() / 1000.0,
+                reason,
+            };
+            audit::best_effort(deps.audit.as_ref(), &entry);
             deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "live")], sent.bytes);
             failures = 0;
         }
@@ -159,11 +164,12 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
             Ok(_) => return,
             Err(e @ LiveError::NotStreaming(_)) if Instant::now() + CAMERA_WAIT >= until => {
                 // Not enough of the grant is left to wait for the camera again.
-                super::audit(
-                    deps,
-                    "share_failed",
-                    json!({ "request_id": id, "camera": camera, "error": e.to_string() }),
-                );
+                let entry = Entry::ShareFailed {
+                    request_id: id.to_owned(),
+                    camera: camera.to_owned(),
+                    error: e.to_string(),
+                };
+                audit::best_effort(deps.audit.as_ref(), &entry);
                 return;
             }
             Err(e) => e,
@@ -332,15 +338,15 @@ async fn push(
     }
 
     // Recorded before the first frame leaves; no record, no stream.
-    let recorded = super::audit(
-        deps,
-        "live_started",
-        json!({
-            "request_id": request.id, "camera": camera, "ingest": shown, "until": until_wall,
-            "audio": audio_track.is_some(), "codec": video.codec,
-        }),
-    );
-    if !recorded {
+    let entry = Entry::LiveStarted {
+        request_id: request.id.clone(),
+        camera: camera.to_owned(),
+        ingest: shown.clone(),
+        until: until_wall,
+        audio: audio_track.is_some(),
+        codec: video.codec.clone(),
+    };
+    if audit::required(deps.audit.as_ref(), &entry).is_err() {
         rtsp.teardown(ingest).await;
         return Err(LiveError::NotRecorded);
     }

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::Audit;
+use crate::audit::{self, Anchor, Audit, Entry};
 use crate::config::Settings;
 use crate::health::{Health, State};
 use crate::metrics::Metrics;
@@ -267,7 +267,10 @@ fn take(
 fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
     tracing::warn!(request = ?id, error = %message, "Relay request refused");
     deps.metrics.inc("porchlight_relay_requests_total", &[("result", "malformed")]);
-    audit(deps, "relay_refused", json!({ "request_id": id, "error": message }));
+    audit::best_effort(
+        deps.audit.as_ref(),
+        &Entry::RelayRefused { request_id: id.map(str::to_owned), error: message.to_owned() },
+    );
 }
 
 /// Decides one request from `source` (`relay`, or `offer` for a policy's own offer) and answers
@@ -393,22 +396,6 @@ fn signing_key(deps: &Deps, request_id: &str, what: &str) -> Option<crate::keys:
         .ok()
 }
 
-/// Appends to the audit log; `false` if it is not written (then what it records must not
-/// happen).
-fn audit(deps: &Deps, kind: &str, fields: Value) -> bool {
-    let Some(a) = &deps.audit else {
-        tracing::error!(kind, "The audit log is not open");
-        return false;
-    };
-    match a.append(kind, fields) {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::error!(error = %e, kind, "Cannot write the audit log");
-            false
-        }
-    }
-}
-
 fn decision_body(id: &str, d: &Decision) -> Value {
     match d {
         Decision::Allow { grant } => json!({ "request_id": id, "decision": "allow", "grant": grant }),
@@ -423,13 +410,9 @@ fn decision_body(id: &str, d: &Decision) -> Value {
 /// off the hub.
 async fn reply(deps: &Deps, link: &Link, id: &str, mut body: Value, cancel: &CancellationToken) {
     if let Some(a) = &deps.audit {
-        let head = match a.append("relay_reply", json!({ "request_id": id, "sent": body })) {
-            Ok(head) => crate::audit::Anchor::of(Some(&head)),
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot record a relay reply");
-                a.anchor()
-            }
-        };
+        // Best effort: the answer carries no footage, and the center waits for it.
+        let entry = Entry::RelayReply { request_id: id.to_owned(), sent: body.clone() };
+        let head = audit::best_effort(Some(a), &entry).map_or_else(|| a.anchor(), |h| Anchor::of(Some(&h)));
         if let Value::Object(fields) = &mut body {
             fields.insert("audit_head".into(), json!(head));
         }

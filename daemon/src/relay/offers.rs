@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Deps;
 use super::link::Link;
+use crate::audit::{self, Entry, OfferEvent};
 use crate::bus::EventKind;
 use crate::policy::service::PolicyService;
 use crate::policy::{self, LegalBasis, PolicyEvent, Request};
@@ -112,12 +113,18 @@ async fn offer_one(
     cancel: &CancellationToken,
 ) {
     let id = request.id.clone();
-    let fields = json!({
-        "request_id": id, "plugin": plugin,
-        "event": { "kind": kind_name(event.kind), "camera": event.camera, "time": event.time },
-        "request": request,
-    });
-    if !super::audit(deps, "offer", fields) {
+    let entry = Entry::Offer {
+        request_id: id.clone(),
+        plugin: plugin.to_owned(),
+        event: OfferEvent {
+            kind: kind_name(event.kind).to_owned(),
+            camera: event.camera.clone(),
+            time: event.time,
+        },
+        request: audit::to_json(&request),
+    };
+    // Required: no entry, no offer.
+    if audit::required(deps.audit.as_ref(), &entry).is_err() {
         return;
     }
     tracing::info!(request = %id, plugin, camera = %event.camera, "A policy offers a share");
@@ -132,12 +139,15 @@ async fn offer_one(
         Ok(a) => {
             let why = format!("the center declined: HTTP {}: {}", a.status, super::snippet(&a.body));
             tracing::info!(request = %id, why = %why, "Offer not taken");
-            super::audit(deps, "offer_declined", json!({ "request_id": id, "error": why }));
+            audit::best_effort(deps.audit.as_ref(), &Entry::OfferDeclined { request_id: id, error: why });
             return;
         }
         Err(e) => {
             tracing::warn!(request = %id, error = %e, "Cannot make the offer to the center");
-            super::audit(deps, "offer_declined", json!({ "request_id": id, "error": e.to_string() }));
+            audit::best_effort(
+                deps.audit.as_ref(),
+                &Entry::OfferDeclined { request_id: id, error: e.to_string() },
+            );
             return;
         }
     }

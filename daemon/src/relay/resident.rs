@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Deps;
 use super::link::Link;
+use crate::audit::{self, Entry};
 use crate::policy::{Grant, LegalBasis, Request, RequestKind, Requester, RequesterKind};
 
 /// The longest clip one order shares.
@@ -115,14 +116,18 @@ pub async fn share(
         notify_resident: false,
     };
     let destination = if order.to_center { "center" } else { "file" };
-    let recorded = deps.audit.as_ref().ok_or_else(|| ShareError::NotRecorded("the audit log is not open".into()))?.append(
-        "resident_share",
-        json!({
-            "request_id": id, "by": format!("resident ({by})"), "camera": order.camera, "from": order.from,
-            "to": order.to, "destination": destination, "strip_audio": order.strip_audio, "note": request.reason,
-        }),
-    );
-    recorded.map_err(|e| ShareError::NotRecorded(e.to_string()))?;
+    let entry = Entry::ResidentShare {
+        request_id: id.clone(),
+        by: format!("resident ({by})"),
+        camera: order.camera.clone(),
+        from: order.from,
+        to: order.to,
+        destination: destination.to_owned(),
+        strip_audio: order.strip_audio,
+        note: request.reason.clone(),
+    };
+    // Required: no entry, no share.
+    audit::required(deps.audit.as_ref(), &entry).map_err(|e| ShareError::NotRecorded(e.to_string()))?;
     tracing::info!(request = %id, camera = %order.camera, destination, by, "The resident shares a clip");
 
     if let Some(link) = link {
@@ -143,7 +148,9 @@ pub async fn share(
     let file = dir.join(format!("{id}-{}.mp4", order.camera));
     let hub_id = settings.relay.hub_id.clone().unwrap_or_else(|| "porchlight".to_owned());
     let failed = |e: String| {
-        super::audit(deps, "share_failed", json!({ "request_id": id, "camera": order.camera, "error": e }));
+        let entry =
+            Entry::ShareFailed { request_id: id.clone(), camera: order.camera.clone(), error: e.clone() };
+        audit::best_effort(deps.audit.as_ref(), &entry);
         let _ = std::fs::remove_dir_all(&dir);
         ShareError::Failed(e)
     };

@@ -5,11 +5,11 @@
 //! without ONVIF has no still image to give: that is a `share_failed` entry.
 
 use hyper::body::Bytes;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::Deps;
 use super::link::Link;
+use crate::audit::{self, Entry};
 use crate::evidence::Manifest;
 use crate::policy::{Grant, PluginOutcome, Request};
 
@@ -41,10 +41,9 @@ pub async fn share(
         }
         let failed = |e: String| {
             tracing::error!(request = %request.id, camera = %camera, error = %e, "Cannot take the granted snapshot");
-            super::audit(
-                deps,
-                "share_failed",
-                json!({ "request_id": request.id, "camera": camera, "error": e }),
+            audit::best_effort(
+                deps.audit.as_ref(),
+                &Entry::ShareFailed { request_id: request.id.clone(), camera: camera.clone(), error: e },
             );
         };
         let Some(cam) = deps.settings.borrow().camera(camera).cloned() else {
@@ -88,12 +87,15 @@ pub async fn share(
             created_at: now,
         };
         let signed = crate::evidence::sign(&manifest, &key);
-        let recorded = super::audit(
-            deps,
-            "shared_snapshot",
-            json!({ "request_id": request.id, "camera": camera, "at": now, "bytes": image.len(), "sha256": sha256, "content_type": content_type }),
-        );
-        if !recorded {
+        let entry = Entry::SharedSnapshot {
+            request_id: request.id.clone(),
+            camera: camera.clone(),
+            at: now,
+            bytes: image.len() as u64,
+            sha256,
+            content_type: content_type.to_owned(),
+        };
+        if audit::required(deps.audit.as_ref(), &entry).is_err() {
             tracing::error!(request = %request.id, camera = %camera, "The snapshot cannot be recorded in the audit log, so it is not sent");
             continue;
         }
