@@ -155,7 +155,8 @@ pub trait Opener: Send + Sync {
     /// Whether the camera's port accepts a connection now.
     fn probe(&self, src: &Source) -> impl Future<Output = Result<(), ProbeError>> + Send;
 
-    /// A session with the camera, set up and playing (`None` from it: the camera ended it).
+    /// A session with the camera, set up and playing. May wait for ever: the caller cancels
+    /// it (the real one bounds each exchange with the stall timeout).
     fn open(&self, src: &Source) -> impl Future<Output = Result<Self::Session, IngestError>> + Send;
 }
 
