@@ -4,7 +4,18 @@
 use std::sync::Arc;
 
 use shiguredo_mp4::boxes::SampleEntry;
-use shiguredo_mp4::{BaseBox, Decode};
+use shiguredo_mp4::{BaseBox, BoxType, Decode};
+
+/// Codec parameters the recorder cannot take: what a camera's sample entry lacks or is.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("bad sample entry: {source}")]
+    Decode { source: shiguredo_mp4::Error },
+    #[error("unsupported video sample entry {0:?}")]
+    Video(BoxType),
+    #[error("unsupported audio sample entry {0:?}")]
+    Audio(BoxType),
+}
 
 /// A video stream's parameters: what goes into the segment's `stsd`.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,13 +51,13 @@ impl VideoParams {
         width: u32,
         height: u32,
         clock_rate: u32,
-    ) -> Result<Self, String> {
-        let (mut entry, _) = SampleEntry::decode(bytes).map_err(|e| format!("bad sample entry: {e}"))?;
+    ) -> Result<Self, ParamsError> {
+        let (mut entry, _) = SampleEntry::decode(bytes).map_err(|source| ParamsError::Decode { source })?;
         complete_avcc(&mut entry);
         let kind = match &entry {
             SampleEntry::Avc1(_) => VideoCodec::H264,
             SampleEntry::Hev1(_) | SampleEntry::Hvc1(_) => VideoCodec::H265,
-            other => return Err(format!("unsupported video sample entry {:?}", other.box_type())),
+            other => return Err(ParamsError::Video(other.box_type())),
         };
         Ok(Self { sample_entry: entry, codec, width, height, clock_rate, kind })
     }
@@ -71,10 +82,10 @@ fn complete_avcc(entry: &mut SampleEntry) {
 }
 
 impl AudioParams {
-    pub fn from_sample_entry_box(bytes: &[u8], codec: String, clock_rate: u32) -> Result<Self, String> {
-        let (entry, _) = SampleEntry::decode(bytes).map_err(|e| format!("bad sample entry: {e}"))?;
+    pub fn from_sample_entry_box(bytes: &[u8], codec: String, clock_rate: u32) -> Result<Self, ParamsError> {
+        let (entry, _) = SampleEntry::decode(bytes).map_err(|source| ParamsError::Decode { source })?;
         if !matches!(entry, SampleEntry::Mp4a(_)) {
-            return Err(format!("unsupported audio sample entry {:?}", entry.box_type()));
+            return Err(ParamsError::Audio(entry.box_type()));
         }
         Ok(Self { sample_entry: entry, codec, clock_rate })
     }

@@ -1,21 +1,26 @@
-//! RTSP ingest with `retina`: one session at a time per camera, frames forwarded to the
-//! camera's writer thread without re-encoding. The camera's clock gives each frame's place in
-//! the stream; the hub's clock anchors the stream to wall time (re-anchored when the stream runs
-//! more than [`MAX_DRIFT_MS`] ahead of it, e.g. after a camera clock reset, or more than
-//! [`MAX_LAG_MS`] behind it, e.g. an encoder short of CPU; logged by [`DriftLog`]).
+//! Ingest: one session at a time per camera, frames forwarded to the camera's writer thread
+//! without re-encoding. The camera's clock gives each frame's place in the stream; the hub's
+//! clock anchors the stream to wall time (re-anchored when the stream runs more than
+//! [`MAX_DRIFT_MS`] ahead of it, e.g. after a camera clock reset, or more than [`MAX_LAG_MS`]
+//! behind it, e.g. an encoder short of CPU; logged by [`DriftLog`]).
+//!
+//! Two seams keep the network and the wall clock out of the session logic, so tests drive it
+//! on paused time with a scripted camera: an [`Opener`] probes the camera and opens a session
+//! that yields [`Item`]s (the real one, RTSP with retina, is `recording/rtsp.rs`), and a
+//! [`WallClock`] gives the hub's time for anchoring ([`SystemClock`] in the daemon). Waits and
+//! timeouts use tokio's time.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::StreamExt;
-use retina::client::{Credentials, PlayOptions, SessionOptions, SetupOptions, Transport};
-use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::frames::{self, AudioFrame, AudioParams, VideoFrame, VideoParams};
+use super::frames::{self, AudioFrame, AudioParams, ParamsError, VideoFrame, VideoParams};
 use super::live::{self, LiveFrame};
-/// The retry delay shared with the other reconnecting tasks (MQTT, ONVIF events, the relay).
+use super::reconnect::ProbeError;
 use super::writer::Input;
 use crate::config::RtspTransport;
 use crate::metrics::Metrics;
@@ -52,7 +57,9 @@ pub enum IngestError {
     #[error("the camera offers no H.264 or H.265 video (streams: {0})")]
     NoVideo(String),
     #[error("bad codec parameters from the camera: {0}")]
-    Params(String),
+    Params(#[from] ParamsError),
+    #[error("bad codec parameters from the camera: {source}")]
+    SampleEntry { source: retina::Error },
     #[error("no media for {0:?}")]
     Stalled(Duration),
     #[error("the camera did not answer {0} within {1:?}")]
@@ -125,19 +132,70 @@ fn rtsp_message(e: &retina::Error, url: Option<&url::Url>) -> String {
     line
 }
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+/// One thing a camera session yields, in the order the camera sent it.
+#[derive(Debug)]
+pub enum Item {
+    /// A video frame (one access unit, length-prefixed NAL units) at `pts` (90 kHz ticks since
+    /// the session began). `params`: the stream's parameters, with the first frame and whenever
+    /// the camera changes them.
+    Video { params: Option<Arc<VideoParams>>, pts: i64, data: Vec<u8> },
+    /// An AAC frame of the session's audio (see [`CameraSession::audio`]): `pts` and `duration`
+    /// in ticks of its clock rate.
+    Audio { pts: i64, duration: u32, data: Vec<u8> },
+    /// Anything else from the camera (a control report, a stream that is not recorded, a
+    /// frame that cannot be used yet): not recorded, but proof that the camera still sends.
+    Other,
+}
+
+/// Reaches a camera: probes its port and opens sessions. The seam between the ingest loop
+/// and the network; `recording::rtsp::Rtsp` is the real one.
+pub trait Opener: Send + Sync {
+    type Session: CameraSession;
+
+    /// Whether the camera's port accepts a connection now.
+    fn probe(&self, src: &Source) -> impl Future<Output = Result<(), ProbeError>> + Send;
+
+    /// A session with the camera, set up and playing. May wait for ever: the caller cancels
+    /// it (the real one bounds each exchange with the stall timeout).
+    fn open(&self, src: &Source) -> impl Future<Output = Result<Self::Session, IngestError>> + Send;
+}
+
+/// One open session with a camera.
+pub trait CameraSession: Send {
+    /// The session's audio track, known from its description before any audio frame; `None`
+    /// when there is none the recordings can hold.
+    fn audio(&self) -> Option<Arc<AudioParams>>;
+
+    /// What the camera sends next; `None` when it ended the session. May wait for ever: the
+    /// caller bounds it with the stall timeout.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Item, IngestError>>> + Send;
+}
+
+/// The hub's wall clock, which anchors streams to real time.
+pub trait WallClock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
+    }
 }
 
 /// Maps a stream's tick count to wall time.
 #[derive(Debug)]
-struct Clock {
+struct StreamClock {
     anchor_ms: i64,
     anchor_pts: i64,
     rate: i64,
 }
 
-impl Clock {
+impl StreamClock {
     fn new(pts: i64, rate: u32, now_ms: i64) -> Self {
         Self { anchor_ms: now_ms, anchor_pts: pts, rate: i64::from(rate.max(1)) }
     }
@@ -170,7 +228,7 @@ impl Default for DriftLog {
 
 impl DriftLog {
     fn reanchored(&mut self, camera: &str, drift_ms: i64) {
-        if let Some(n) = self.0.note(Instant::now()) {
+        if let Some(n) = self.0.note(Instant::now().into_std()) {
             tracing::warn!(
                 camera,
                 drift_ms,
@@ -182,112 +240,75 @@ impl DriftLog {
 }
 
 /// Wall time for a frame of a stream: the stream's clock, created at its first frame.
-fn place(clock: &mut Option<Clock>, pts: i64, rate: u32, drift: &mut DriftLog, camera: &str) -> i64 {
-    let now = now_ms();
-    let (wall, reanchored) = clock.get_or_insert_with(|| Clock::new(pts, rate, now)).wall(pts, now);
+fn place(
+    clock: &mut Option<StreamClock>,
+    pts: i64,
+    rate: u32,
+    drift: &mut DriftLog,
+    camera: &str,
+    hub: &impl WallClock,
+) -> i64 {
+    let now = hub.now_ms();
+    let (wall, reanchored) = clock.get_or_insert_with(|| StreamClock::new(pts, rate, now)).wall(pts, now);
     if let Some(d) = reanchored {
         drift.reanchored(camera, d);
     }
     wall
 }
 
-/// Runs one RTSP session until it fails, the camera ends it, or `cancel` fires (then `Ok`).
-/// Frames gather in `batch`, sent every [`BATCH`]; the caller sends what is left when this
-/// returns.
-#[allow(clippy::too_many_arguments)]
-pub async fn session(
+/// Where one camera's sessions deliver, kept from one session to the next: its writer
+/// thread's queue and the batch being gathered for it, its live tap, metrics, re-anchor
+/// warnings and the hub's clock.
+#[derive(Debug)]
+pub struct Feed<C> {
+    tx: mpsc::Sender<Input>,
+    batch: Vec<Input>,
+    live: broadcast::Sender<Arc<LiveFrame>>,
+    metrics: Metrics,
+    drift: DriftLog,
+    clock: C,
+}
+
+impl<C: WallClock> Feed<C> {
+    pub fn new(
+        tx: mpsc::Sender<Input>,
+        live: broadcast::Sender<Arc<LiveFrame>>,
+        metrics: Metrics,
+        clock: C,
+    ) -> Self {
+        Self { tx, batch: Vec::new(), live, metrics, drift: DriftLog::default(), clock }
+    }
+
+    /// After a session: what the last batch held goes to the writer too (it finishes it
+    /// before the end), then the end of the session.
+    pub async fn end_session(&mut self) {
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(Input::Batch(std::mem::take(&mut self.batch))).await;
+        }
+        let _ = self.tx.send(Input::SessionEnd).await;
+    }
+}
+
+/// Runs one session with the camera until it fails, the camera ends it, or `cancel` fires
+/// (then `Ok`). `online` is called at the first frame. Frames gather in the feed's batch,
+/// sent every [`BATCH`]; the caller ends the session with [`Feed::end_session`].
+pub async fn session<O: Opener, C: WallClock>(
+    opener: &O,
+    feed: &mut Feed<C>,
     src: &Source,
-    tx: &mpsc::Sender<Input>,
-    batch: &mut Vec<Input>,
     gap_reason: String,
-    metrics: &Metrics,
     online: &(dyn Fn() + Sync),
-    live: &broadcast::Sender<Arc<LiveFrame>>,
-    drift: &mut DriftLog,
     cancel: &CancellationToken,
 ) -> Result<(), IngestError> {
-    let creds = match (&src.username, &src.password) {
-        (Some(u), p) => Some(Credentials { username: u.clone(), password: p.clone().unwrap_or_default() }),
-        (None, _) => None,
-    };
-    let options = SessionOptions::default()
-        .creds(creds)
-        .user_agent(format!("porchlight/{}", env!("CARGO_PKG_VERSION")));
-    // Every RTSP exchange is bounded and cancellable: a camera that stops answering halfway
-    // (accepts DESCRIBE, never answers SETUP) must neither hang the camera nor shutdown.
-    let step = src.stall_timeout;
     let mut session = tokio::select! {
         () = cancel.cancelled() => return Ok(()),
-        s = tokio::time::timeout(step, retina::client::Session::describe(src.url.clone(), options)) => {
-            s.map_err(|_| IngestError::NoAnswer("DESCRIBE", step))??
-        }
+        s = opener.open(src) => s?,
     };
-    let streams = session.streams();
-    let video_i = streams
-        .iter()
-        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
-        .ok_or_else(|| {
-            IngestError::NoVideo(
-                streams
-                    .iter()
-                    .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?;
-    let audio_i = match streams.iter().position(|s| s.media() == "audio") {
-        Some(i) if streams[i].encoding_name() == "mpeg4-generic" => Some(i),
-        Some(i) => {
-            tracing::info!(
-                codec = streams[i].encoding_name(),
-                "Not recording this camera's audio: only AAC can go into the MP4 recordings"
-            );
-            None
-        }
-        None => None,
-    };
-    let transport = match src.transport {
-        RtspTransport::Tcp => Transport::Tcp(Default::default()),
-        RtspTransport::Udp => Transport::Udp(Default::default()),
-    };
-    let setup = || SetupOptions::default().transport(transport.clone()).frame_format(FrameFormat::MP4);
-    for i in std::iter::once(video_i).chain(audio_i) {
-        tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            r = tokio::time::timeout(step, session.setup(i, setup())) => r.map_err(|_| IngestError::NoAnswer("SETUP", step))??,
-        }
-    }
-    // A restreamer's shared media (go2rtc, MediaMTX, GStreamer) is already running when we join:
-    // the sequence number in the PLAY answer need not match the first packet we get.
-    let play = PlayOptions::default().initial_seq(retina::client::InitialSequenceNumberPolicy::Ignore);
-    let playing = tokio::select! {
-        () = cancel.cancelled() => return Ok(()),
-        r = tokio::time::timeout(step, session.play(play)) => r.map_err(|_| IngestError::NoAnswer("PLAY", step))??,
-    };
-    let mut demuxed = playing.demuxed()?;
-
-    let audio_params = match audio_i.and_then(|i| demuxed.streams()[i].parameters()) {
-        Some(ParametersRef::Audio(a)) => {
-            let built = a.mp4_sample_entry().build().map_err(|e| e.to_string()).and_then(|b| {
-                AudioParams::from_sample_entry_box(
-                    &b,
-                    a.rfc6381_codec().unwrap_or("mp4a").to_owned(),
-                    a.clock_rate(),
-                )
-            });
-            match built {
-                Ok(p) => Some(Arc::new(p)),
-                Err(e) => {
-                    tracing::info!(error = %e, "Not recording this camera's audio");
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
+    let Feed { tx, batch, live, metrics, drift, clock } = feed;
+    let audio_params = session.audio();
     let mut gap_reason = Some(gap_reason);
-    let mut video_clock: Option<Clock> = None;
-    let mut audio_clock: Option<Clock> = None;
+    let mut video_clock: Option<StreamClock> = None;
+    let mut audio_clock: Option<StreamClock> = None;
     let mut current: Option<Arc<VideoParams>> = None;
     let mut skip_to_keyframe = false;
     let mut streamed = false;
@@ -296,35 +317,19 @@ pub async fn session(
     loop {
         let item = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            item = tokio::time::timeout(src.stall_timeout, demuxed.next()) => item,
+            item = tokio::time::timeout(src.stall_timeout, session.next()) => item,
         };
         let item = match item {
             Err(_) => return Err(IngestError::Stalled(last_item.elapsed())),
             Ok(None) => return Err(IngestError::Ended),
-            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(Some(Err(e))) => return Err(e),
             Ok(Some(Ok(item))) => item,
         };
         last_item = Instant::now();
         match item {
-            CodecItem::VideoFrame(f) if f.stream_id() == video_i => {
+            Item::Video { params: new_params, pts, data } => {
                 let mut params = None;
-                if f.has_new_parameters() || current.is_none() {
-                    let Some(ParametersRef::Video(v)) = demuxed.streams()[video_i].parameters() else {
-                        continue;
-                    };
-                    let entry =
-                        v.mp4_sample_entry().build().map_err(|e| IngestError::Params(e.to_string()))?;
-                    let (w, h) = v.pixel_dimensions();
-                    let p = Arc::new(
-                        VideoParams::from_sample_entry_box(
-                            &entry,
-                            v.rfc6381_codec().to_owned(),
-                            w,
-                            h,
-                            90_000,
-                        )
-                        .map_err(IngestError::Params)?,
-                    );
+                if let Some(p) = new_params {
                     if current.is_none() {
                         let start = Input::SessionStart {
                             video: Arc::clone(&p),
@@ -332,7 +337,7 @@ pub async fn session(
                             gap_reason: gap_reason.take().unwrap_or_default(),
                         };
                         tx.send(start).await.map_err(|_| IngestError::WriterGone)?;
-                        tracing::info!(codec = %p.codec, width = w, height = h, audio = audio_params.is_some(), "Streaming");
+                        tracing::info!(codec = %p.codec, width = p.width, height = p.height, audio = audio_params.is_some(), "Streaming");
                     }
                     current = Some(Arc::clone(&p));
                     params = Some(p);
@@ -342,9 +347,7 @@ pub async fn session(
                     streamed = true;
                     online();
                 }
-                let pts = f.timestamp().elapsed();
-                let wall = place(&mut video_clock, pts, 90_000, drift, &src.camera);
-                let data = f.into_data();
+                let wall = place(&mut video_clock, pts, 90_000, drift, &src.camera, clock);
                 let keyframe = frames::is_random_access(codec, &data);
                 if let Some(p) = &current {
                     live::offer(live, || LiveFrame::Video {
@@ -385,18 +388,10 @@ pub async fn session(
                     }
                 }
             }
-            CodecItem::AudioFrame(f)
-                if Some(f.stream_id()) == audio_i && audio_params.is_some() && current.is_some() =>
-            {
+            Item::Audio { pts, duration, data } if audio_params.is_some() && current.is_some() => {
                 let rate = audio_params.as_ref().map_or(1, |a| a.clock_rate);
-                let pts = f.timestamp().elapsed();
-                let wall = place(&mut audio_clock, pts, rate, drift, &src.camera);
-                let frame = AudioFrame {
-                    pts,
-                    wall_ms: wall,
-                    duration: f.frame_length().get(),
-                    data: f.data().to_vec(),
-                };
+                let wall = place(&mut audio_clock, pts, rate, drift, &src.camera, clock);
+                let frame = AudioFrame { pts, wall_ms: wall, duration, data };
                 if let Some(p) = &audio_params {
                     live::offer(live, || LiveFrame::Audio {
                         params: Arc::clone(p),
@@ -423,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_stream_behind_the_hub_is_re_anchored_sooner_than_one_ahead_of_it() {
-        let mut c = Clock::new(0, 90_000, 1000);
+        let mut c = StreamClock::new(0, 90_000, 1000);
         // On time, a little late, a little early: the stream's own clock.
         assert_eq!(c.wall(90_000, 2000), (2000, None));
         assert_eq!(c.wall(180_000, 3400), (3000, None));
@@ -439,7 +434,7 @@ mod tests {
     #[test]
     fn re_anchor_warnings_are_the_first_then_one_a_minute_with_a_count() {
         let DriftLog(mut log) = DriftLog::default();
-        let t0 = Instant::now();
+        let t0 = std::time::Instant::now();
         assert_eq!(log.note(t0), Some(1));
         for s in 1..60 {
             assert_eq!(log.note(t0 + Duration::from_secs(s)), None, "{s}");

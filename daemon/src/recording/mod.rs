@@ -13,6 +13,7 @@ pub mod mp4read;
 pub mod reconnect;
 pub mod recover;
 pub mod retention;
+pub mod rtsp;
 pub mod segment;
 pub mod states;
 pub mod writer;
@@ -384,9 +385,8 @@ async fn record(
     let _ = done_rx.await;
 }
 
-/// Sessions with the camera, one after the other, until `cancel` fires. Between them it waits
-/// as [`reconnect::Reconnect`] says, then probes the camera's port until it accepts a
-/// connection (`docs/design/recording.md`, Reconnecting).
+/// Sessions with the camera over RTSP, one after the other, until `cancel` fires
+/// ([`run_sessions`] with retina and the system clock).
 async fn ingest_loop(
     source: ingest::Source,
     tx: mpsc::Sender<Input>,
@@ -395,10 +395,26 @@ async fn ingest_loop(
     states: CameraStates,
     cancel: CancellationToken,
 ) {
+    let live = states.live().sender(&source.camera);
+    let feed = ingest::Feed::new(tx, live, metrics.clone(), ingest::SystemClock);
+    run_sessions(rtsp::Rtsp, source, feed, bus, metrics, states, cancel).await;
+}
+
+/// Sessions with the camera, one after the other, until `cancel` fires. Between them it waits
+/// as [`reconnect::Reconnect`] says, then probes the camera's port until it accepts a
+/// connection (`docs/design/recording.md`, Reconnecting). Reports `camera_online`/`offline`
+/// on the bus, the camera's state, and each session's frames to the writer through `feed`.
+async fn run_sessions<O: ingest::Opener, C: ingest::WallClock>(
+    opener: O,
+    source: ingest::Source,
+    mut feed: ingest::Feed<C>,
+    bus: Bus,
+    metrics: Metrics,
+    states: CameraStates,
+    cancel: CancellationToken,
+) {
     let camera = source.camera.clone();
-    let live = states.live().sender(&camera);
     let mut reconnect = reconnect::Reconnect::default();
-    let mut drift = ingest::DriftLog::default();
     let online: std::sync::Mutex<Option<bool>> = std::sync::Mutex::new(None);
     let get = || *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let set = |v| *online.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(v);
@@ -418,7 +434,7 @@ async fn ingest_loop(
     };
     states.set(&camera, CameraState::Connecting);
     while !cancel.is_cancelled() {
-        let delay = reconnect.delay(std::time::Instant::now());
+        let delay = reconnect.delay(tokio::time::Instant::now());
         if !delay.is_zero() {
             tracing::debug!(delay_ms = delay.as_millis() as u64, "Reconnecting after a pause");
             tokio::select! {
@@ -432,7 +448,7 @@ async fn ingest_loop(
         loop {
             let probed = tokio::select! {
                 () = cancel.cancelled() => break,
-                r = reconnect::probe(&source.url) => r,
+                r = opener.probe(&source) => r,
             };
             match probed {
                 Ok(()) => break,
@@ -451,7 +467,7 @@ async fn ingest_loop(
             break;
         }
         states.set(&camera, CameraState::Connecting);
-        reconnect.session_started(std::time::Instant::now());
+        reconnect.session_started(tokio::time::Instant::now());
         let streamed = std::sync::atomic::AtomicBool::new(false);
         let announce = || {
             streamed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -461,24 +477,9 @@ async fn ingest_loop(
                 states.set(&camera, CameraState::Recording);
             }
         };
-        let mut batch = Vec::new();
-        let connected = ingest::session(
-            &source,
-            &tx,
-            &mut batch,
-            gap_reason.clone(),
-            &metrics,
-            &announce,
-            &live,
-            &mut drift,
-            &cancel,
-        )
-        .await;
-        // What the last batch held is recorded too (the writer finishes it before the end).
-        if !batch.is_empty() {
-            let _ = tx.send(Input::Batch(batch)).await;
-        }
-        let _ = tx.send(Input::SessionEnd).await;
+        let connected =
+            ingest::session(&opener, &mut feed, &source, gap_reason.clone(), &announce, &cancel).await;
+        feed.end_session().await;
         if cancel.is_cancelled() {
             break;
         }
@@ -490,6 +491,9 @@ async fn ingest_loop(
         failed(&reason, &mut gap_reason);
     }
 }
+
+#[cfg(test)]
+mod ingest_loop_tests;
 
 /// Passes this camera's motion and doorbell events to its writer (for `record = "events"`
 /// and the index's event list).

@@ -10,9 +10,11 @@
 //!   one session starts per [`MIN_SESSION_SPACING`] whatever happens.
 //!
 //! [`Reconnect`] is the state; the ingest loop (`recording/mod.rs`) feeds it what happened and
-//! sleeps for what it says.
+//! sleeps for what it says. Times are tokio's, so tests run the loop on paused time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Between TCP probes of a camera whose port refuses connections.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);

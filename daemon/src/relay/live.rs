@@ -56,14 +56,24 @@ pub enum LiveError {
     Connect { url: String, message: String },
     #[error("{method} {url}: {message}")]
     Rtsp { method: &'static str, url: String, message: String },
+    #[error("{method} {url}: {source}")]
+    Send { method: &'static str, url: String, source: std::io::Error },
+    #[error("{method} {url}: {source}")]
+    Answer { method: &'static str, url: String, source: AnswerError },
+    #[error("the center gave no usable ingest URL: {0}")]
+    IngestUrl(#[from] IngestUrlError),
     #[error("the ingest server closed the connection")]
     Closed,
     #[error("writing to the ingest server: {0}")]
-    Write(std::io::Error),
+    Write(#[source] std::io::Error),
+    #[error("reading from the ingest server: {0}")]
+    Read(#[source] std::io::Error),
     #[error("the camera's stream changed ({0}); starting over")]
     Changed(&'static str),
     #[error("bad frame from the camera: {0}")]
-    Frame(String),
+    Frame(#[from] NalError),
+    #[error("bad frame from the camera: {0}")]
+    Track(#[from] TrackError),
     #[error("the start cannot be recorded in the audit log, so nothing is sent")]
     NotRecorded,
 }
@@ -212,7 +222,7 @@ async fn ingest_url(
                     .get("ingest")
                     .and_then(|i| i.as_str())
                     .ok_or_else(|| LiveError::Ingest("the answer has no `ingest` string".into()))?;
-                return check_ingest(ingest).map(Some).map_err(LiveError::Ingest);
+                return Ok(Some(check_ingest(ingest)?));
             }
             Ok(a) if (400..500).contains(&a.status) && a.status != 408 && a.status != 429 => {
                 return Err(LiveError::Ingest(format!(
@@ -232,28 +242,44 @@ async fn ingest_url(
     Err(LiveError::Ingest(format!("no answer after {INGEST_TRIES} tries: {last}")))
 }
 
+/// Why the hub will not push to an ingest URL. `url` is the URL without its query (see
+/// [`redacted`]), which may hold a stream key.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestUrlError {
+    #[error("{url:?} is not a URL: {source}")]
+    NotUrl { url: String, source: url::ParseError },
+    #[error("the ingest URL must not carry a user name or password")]
+    Credentials,
+    #[error("the ingest URL {url:?} has no host")]
+    NoHost { url: String },
+    #[error(
+        "the ingest URL {url:?} is unencrypted `rtsp://` to a host that is not loopback; only `rtsps://` leaves the hub"
+    )]
+    Unencrypted { url: String },
+    #[error("the ingest URL {url:?} has scheme {scheme:?}; expected `rtsps://`")]
+    Scheme { url: String, scheme: String },
+}
+
 /// An ingest URL the hub will push to: `rtsps://` anywhere, `rtsp://` (unencrypted) only to a
 /// loopback host; no user name or password in it.
 /// The error names the URL without its query (see [`redacted`]). A fragment is dropped: it is
 /// never part of a request.
-pub fn check_ingest(s: &str) -> Result<Url, String> {
-    let shown = redacted(s);
-    let mut url = Url::parse(s).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
+pub fn check_ingest(s: &str) -> Result<Url, IngestUrlError> {
+    let shown = || redacted(s).to_owned();
+    let mut url = Url::parse(s).map_err(|source| IngestUrlError::NotUrl { url: shown(), source })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("the ingest URL must not carry a user name or password".into());
+        return Err(IngestUrlError::Credentials);
     }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() {
-        return Err(format!("the ingest URL {shown:?} has no host"));
+        return Err(IngestUrlError::NoHost { url: shown() });
     }
     url.set_fragment(None);
     match url.scheme() {
         "rtsps" => Ok(url),
         "rtsp" if is_loopback(&url) => Ok(url),
-        "rtsp" => Err(format!(
-            "the ingest URL {shown:?} is unencrypted `rtsp://` to a host that is not loopback; only `rtsps://` leaves the hub"
-        )),
-        other => Err(format!("the ingest URL {shown:?} has scheme {other:?}; expected `rtsps://`")),
+        "rtsp" => Err(IngestUrlError::Unencrypted { url: shown() }),
+        other => Err(IngestUrlError::Scheme { url: shown(), scheme: other.to_owned() }),
     }
 }
 
@@ -302,7 +328,7 @@ async fn push(
         }
     };
     let (first, video, base_pts, audio) = first;
-    let track = VideoTrack::new(&video).map_err(LiveError::Frame)?;
+    let track = VideoTrack::new(&video)?;
     let audio_track = audio.as_ref().and_then(|a| match AudioTrack::new(a) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -403,7 +429,7 @@ async fn push(
                 }
                 wait_keyframe = false;
                 let ts = (pts - base_pts) as u32;
-                track.packetize(&mut video_rtp, ts, *keyframe, data, &mut out).map_err(LiveError::Frame)?;
+                track.packetize(&mut video_rtp, ts, *keyframe, data, &mut out)?;
             }
             LiveFrame::Audio { pts, data, .. } => {
                 let (Some(a), Some(base)) = (&audio_track, audio_base) else { continue };
@@ -465,6 +491,23 @@ fn redacted(s: &str) -> &str {
 trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
 
+/// What is wrong with the ingest server's answer to a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("the ingest server closed the connection")]
+    Closed,
+    #[error("an answer head longer than {MAX_HEAD} bytes")]
+    LongHead,
+    #[error("an answer body of {0} bytes")]
+    LongBody(usize),
+    #[error("not an RTSP answer: {0:?}")]
+    NotRtsp(String),
+    #[error("bad status line {0:?}")]
+    StatusLine(String),
+}
+
 struct Rtsp {
     conn: Box<dyn Conn>,
     buf: Vec<u8>,
@@ -520,8 +563,13 @@ impl Rtsp {
         let shown = url.split('?').next().unwrap_or_default().to_owned();
         let err = |message: String| LiveError::Rtsp { method, url: shown.clone(), message };
         let req = self.request(method, url, headers, body);
-        self.conn.write_all(&req).await.map_err(|e| err(e.to_string()))?;
-        let (status, reason, head) = self.answer().await.map_err(err)?;
+        self.conn.write_all(&req).await.map_err(|source| LiveError::Send {
+            method,
+            url: shown.clone(),
+            source,
+        })?;
+        let (status, reason, head) =
+            self.answer().await.map_err(|source| LiveError::Answer { method, url: shown.clone(), source })?;
         if !(200..300).contains(&status) {
             let hint = if status == 401 {
                 " (the ingest server asks for credentials; Porchlight sends none: put the stream key in the ingest URL)"
@@ -539,7 +587,7 @@ impl Rtsp {
 
     /// Reads one RTSP answer: `(status, reason, head)`. Interleaved packets before it (RTCP
     /// from the server) are skipped; a body is read and dropped.
-    async fn answer(&mut self) -> Result<(u16, String, String), String> {
+    async fn answer(&mut self) -> Result<(u16, String, String), AnswerError> {
         loop {
             if self.buf.first() == Some(&b'$') {
                 if self.buf.len() >= 4 {
@@ -554,31 +602,30 @@ impl Rtsp {
                 let body_len: usize =
                     header(&head, "content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
                 if body_len > MAX_HEAD {
-                    return Err(format!("an answer body of {body_len} bytes"));
+                    return Err(AnswerError::LongBody(body_len));
                 }
                 if self.buf.len() >= end + 4 + body_len {
                     self.buf.drain(..end + 4 + body_len);
                     let mut status_line = head.lines().next().unwrap_or_default().splitn(3, ' ');
                     let proto = status_line.next().unwrap_or_default();
+                    let first = || head.lines().next().unwrap_or_default().to_owned();
                     if !proto.starts_with("RTSP/") {
-                        return Err(format!(
-                            "not an RTSP answer: {:?}",
-                            head.lines().next().unwrap_or_default()
-                        ));
+                        return Err(AnswerError::NotRtsp(first()));
                     }
-                    let status = status_line.next().and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| {
-                        format!("bad status line {:?}", head.lines().next().unwrap_or_default())
-                    })?;
+                    let status = status_line
+                        .next()
+                        .and_then(|s| s.parse::<u16>().ok())
+                        .ok_or_else(|| AnswerError::StatusLine(first()))?;
                     let reason = status_line.next().unwrap_or_default().to_owned();
                     return Ok((status, reason, head));
                 }
             } else if self.buf.len() > MAX_HEAD {
-                return Err(format!("an answer head longer than {MAX_HEAD} bytes"));
+                return Err(AnswerError::LongHead);
             }
             let mut chunk = [0u8; 4096];
-            let n = self.conn.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            let n = self.conn.read(&mut chunk).await?;
             if n == 0 {
-                return Err("the ingest server closed the connection".into());
+                return Err(AnswerError::Closed);
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -599,7 +646,7 @@ impl Rtsp {
                 match r.read(&mut scratch).await {
                     Ok(0) => return LiveError::Closed,
                     Ok(_) => {}
-                    Err(e) => return LiveError::Write(e),
+                    Err(e) => return LiveError::Read(e),
                 }
             }
         });
@@ -712,14 +759,14 @@ struct VideoTrack {
 }
 
 impl VideoTrack {
-    fn new(v: &VideoParams) -> Result<Self, String> {
+    fn new(v: &VideoParams) -> Result<Self, TrackError> {
         use shiguredo_mp4::boxes::SampleEntry;
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         match &v.sample_entry {
             SampleEntry::Avc1(e) => {
                 let c = &e.avcc_box;
-                let sps = c.sps_list.first().ok_or("the camera's H.264 parameters have no SPS")?;
-                let pps = c.pps_list.first().ok_or("the camera's H.264 parameters have no PPS")?;
+                let sps = c.sps_list.first().ok_or(TrackError::NoSps)?;
+                let pps = c.pps_list.first().ok_or(TrackError::NoPps)?;
                 let profile = sps
                     .get(1..4)
                     .map_or_else(String::new, |p| format!("{:02X}{:02X}{:02X}", p[0], p[1], p[2]));
@@ -747,7 +794,7 @@ impl VideoTrack {
                 };
                 let (vps, sps, pps) = (of(32), of(33), of(34));
                 let (Some(v), Some(s), Some(p)) = (vps.first(), sps.first(), pps.first()) else {
-                    return Err("the camera's H.265 parameters lack a VPS, SPS or PPS".into());
+                    return Err(TrackError::H265Sets);
                 };
                 let fmtp = format!("sprop-vps={};sprop-sps={};sprop-pps={}", b64(v), b64(s), b64(p));
                 let params = vps.iter().chain(&sps).chain(&pps).cloned().collect();
@@ -760,7 +807,7 @@ impl VideoTrack {
             }
             other => {
                 use shiguredo_mp4::BaseBox;
-                Err(format!("cannot stream video sample entry {:?}", other.box_type()))
+                Err(TrackError::Video(other.box_type()))
             }
         }
     }
@@ -788,7 +835,7 @@ impl VideoTrack {
         keyframe: bool,
         data: &[u8],
         out: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NalError> {
         let mut nals = split_nals(data, self.length_size)?;
         if keyframe && !nals.iter().any(|n| self.is_param_set(n)) {
             let mut with = self.params.iter().map(Vec::as_slice).collect::<Vec<_>>();
@@ -825,17 +872,43 @@ impl VideoTrack {
     }
 }
 
+/// A camera's codec parameters the live stream cannot describe.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    #[error("the camera's H.264 parameters have no SPS")]
+    NoSps,
+    #[error("the camera's H.264 parameters have no PPS")]
+    NoPps,
+    #[error("the camera's H.265 parameters lack a VPS, SPS or PPS")]
+    H265Sets,
+    #[error("cannot stream video sample entry {0:?}")]
+    Video(shiguredo_mp4::BoxType),
+    #[error("not AAC")]
+    NotAac,
+    #[error("the AAC parameters have no AudioSpecificConfig")]
+    NoAudioConfig,
+}
+
+/// A camera's access unit that does not split into NAL units.
+#[derive(Debug, thiserror::Error)]
+pub enum NalError {
+    #[error("a NAL unit length is cut short")]
+    CutShort,
+    #[error("a NAL unit of {len} bytes in {left} bytes left")]
+    Length { len: usize, left: usize },
+}
+
 /// NAL units of a length-prefixed access unit.
-fn split_nals(mut data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, String> {
+fn split_nals(mut data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, NalError> {
     let mut nals = Vec::new();
     while !data.is_empty() {
         if data.len() < length_size {
-            return Err("a NAL unit length is cut short".into());
+            return Err(NalError::CutShort);
         }
         let len = data[..length_size].iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
         data = &data[length_size..];
         if len == 0 || len > data.len() {
-            return Err(format!("a NAL unit of {len} bytes in {} bytes left", data.len()));
+            return Err(NalError::Length { len, left: data.len() });
         }
         nals.push(&data[..len]);
         data = &data[len..];
@@ -851,9 +924,9 @@ struct AudioTrack {
 }
 
 impl AudioTrack {
-    fn new(a: &AudioParams) -> Result<Self, String> {
+    fn new(a: &AudioParams) -> Result<Self, TrackError> {
         let shiguredo_mp4::boxes::SampleEntry::Mp4a(m) = &a.sample_entry else {
-            return Err("not AAC".into());
+            return Err(TrackError::NotAac);
         };
         let config = m
             .esds_box
@@ -861,7 +934,7 @@ impl AudioTrack {
             .dec_config_descr
             .dec_specific_info
             .as_ref()
-            .ok_or("the AAC parameters have no AudioSpecificConfig")?
+            .ok_or(TrackError::NoAudioConfig)?
             .payload
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -997,6 +1070,54 @@ mod tests {
         assert_eq!(split_nals(&[0, 0, 0, 1, 5, 0, 0, 0, 2, 6, 7], 4).expect("ok"), vec![&[5u8][..], &[6, 7]]);
     }
 
+    /// A connection whose reads fail and whose writes go nowhere.
+    struct ResetOnRead;
+
+    impl AsyncRead for ResetOnRead {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()))
+        }
+    }
+
+    impl AsyncWrite for ResetOnRead {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_fails_while_streaming_is_reported_as_a_failed_read() {
+        let rtsp = Rtsp { conn: Box::new(ResetOnRead), buf: Vec::new(), cseq: 4, session: None };
+        let (reader, _writer) = rtsp.split();
+        let e = reader.await;
+        assert!(matches!(e, LiveError::Read(_)), "{e:?}");
+        assert!(e.to_string().starts_with("reading from the ingest server: "), "{e}");
+        let source = std::error::Error::source(&e).expect("the I/O error is its source");
+        assert_eq!(source.to_string(), std::io::Error::from(std::io::ErrorKind::ConnectionReset).to_string());
+    }
+
     #[test]
     fn aac_packets_carry_one_au_header() {
         let track = AudioTrack { rate: 16000, channels: 1, config: "1408".into() };
@@ -1014,7 +1135,7 @@ mod tests {
         assert!(check_ingest("rtsps://ingest.example.org/live/abc?key=1").is_ok());
         assert!(check_ingest("rtsp://127.0.0.1:8554/live/abc").is_ok());
         assert!(check_ingest("rtsp://[::1]:8554/live").is_ok());
-        let e = check_ingest("rtsp://203.0.113.9/live").expect_err("plain to the outside");
+        let e = check_ingest("rtsp://203.0.113.9/live").expect_err("plain to the outside").to_string();
         assert!(e.contains("rtsps://"), "{e}");
         assert!(check_ingest("rtsps://user:pw@ingest.example.org/live").is_err());
         assert!(check_ingest("http://127.0.0.1/live").is_err());
@@ -1038,10 +1159,12 @@ mod tests {
             "rtsp:///live?key=s3cret",
             "no url?key=s3cret",
         ] {
-            let e = check_ingest(bad).expect_err(bad);
+            let e = check_ingest(bad).expect_err(bad).to_string();
             assert!(!e.contains("s3cret"), "{e}");
         }
-        let e = check_ingest("rtsp://203.0.113.9/live/x?key=s3cret").expect_err("plain to the outside");
+        let e = check_ingest("rtsp://203.0.113.9/live/x?key=s3cret")
+            .expect_err("plain to the outside")
+            .to_string();
         assert!(e.contains("\"rtsp://203.0.113.9/live/x\""), "{e}");
     }
 
