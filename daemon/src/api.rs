@@ -255,11 +255,11 @@ fn replay_start(headers: &HeaderMap, query: Option<&str>) -> Result<crate::bus::
             .parse::<u64>()
             .map_err(|_| format!("{what} must be an event id (a whole number ≥ 0), not {text:?}"))
     };
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("from", v)) => return Ok(Start::From(seq("from", v)?)),
-            _ => return Err(format!("unknown query parameter {pair:?}; only from=<seq> is taken")),
-        }
+    if let Some(pair) = query.unwrap_or_default().split('&').find(|p| !p.is_empty()) {
+        return match pair.split_once('=') {
+            Some(("from", v)) => Ok(Start::From(seq("from", v)?)),
+            _ => Err(format!("unknown query parameter {pair:?}; only from=<seq> is taken")),
+        };
     }
     match headers.get("last-event-id") {
         None => Ok(Start::Now),

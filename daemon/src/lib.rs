@@ -1,7 +1,7 @@
 //! Porchlight: a resident-controlled home security hub. Cameras are recorded at home, and nothing
 //! leaves the house unless a sharing policy the resident chose says so.
 //!
-//! The binary (`main.rs`) parses the command line and calls [`run::run`], the one wiring point.
+//! The binary (`bin/porchlight/`) parses the command line and calls [`run::run`], the one wiring point.
 //! ARCHITECTURE.md maps the tasks and channels to these modules.
 #![forbid(unsafe_code)]
 #![forbid(clippy::print_stdout, clippy::print_stderr)]

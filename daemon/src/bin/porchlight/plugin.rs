@@ -1,0 +1,167 @@
+//! `porchlight plugin check|test`: a policy plugin checked and tried out without the daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use porchlight::config;
+use porchlight::logging;
+
+use crate::{EXIT_CONFIG, EXIT_RUNTIME};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Check that the hub would accept a plugin: contract, imports, size, compilation and a
+    /// conformance call under production limits. Exit 0 if accepted, else 1.
+    Check {
+        file: PathBuf,
+        /// The plugin's configuration as the resident would write it (a TOML file with the
+        /// plugin's table at the top level).
+        #[arg(long = "plugin-config")]
+        plugin_config: Option<PathBuf>,
+    },
+    /// Decide one request with a plugin and print the decision as JSON, with time and fuel used.
+    Test {
+        file: PathBuf,
+        /// The request (JSON, as in docs/ref/plugins.md).
+        #[arg(long)]
+        request: PathBuf,
+        /// The context (JSON). Default: now, at home, the request's cameras untagged.
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// The plugin's configuration (TOML).
+        #[arg(long = "plugin-config")]
+        plugin_config: Option<PathBuf>,
+    },
+}
+
+pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
+    use porchlight::policy::{self, Limits, PolicyEngine};
+    // The plugin's own log lines go to stderr.
+    let _log = logging::init(config::LogFormat::Human, "info");
+    let fail = |msg: String| {
+        eprintln!("{msg}");
+        ExitCode::from(EXIT_RUNTIME)
+    };
+    let read_config = |path: Option<PathBuf>| -> Result<String, String> {
+        let Some(path) = path else { return Ok("{}".into()) };
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let value: serde_json::Value =
+            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        Ok(value.to_string())
+    };
+    let (file, plugin_config) = match &command {
+        PluginCommand::Check { file, plugin_config } => (file.clone(), plugin_config.clone()),
+        PluginCommand::Test { file, plugin_config, .. } => (file.clone(), plugin_config.clone()),
+    };
+    let config = match read_config(plugin_config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plugin config: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let bytes = match policy::host::read_plugin_file(&file) {
+        Ok(b) => b,
+        Err(e) => return fail(e.to_string()),
+    };
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+    let settings = config::PolicySettings {
+        name: name.clone(),
+        file: file.clone(),
+        sha256: None,
+        limits: Limits::default(),
+        config,
+    };
+    let engine = match PolicyEngine::new(None) {
+        Ok(e) => e,
+        Err(e) => return fail(format!("cannot start the policy engine: {e}")),
+    };
+    let started = std::time::Instant::now();
+    let plugin = match engine.load(&settings, &bytes) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{}: rejected: {e}", file.display())),
+    };
+    match command {
+        PluginCommand::Check { .. } => {
+            println!("{}: accepted", file.display());
+            println!("  contract: {}", policy::CONTRACT);
+            println!("  sha256:   {}", plugin.sha256);
+            println!("  size:     {} bytes", bytes.len());
+            println!("  load:     {} ms (compile and conformance call)", started.elapsed().as_millis());
+            let compiled = plugin.compiled();
+            match (compiled.initial_memory, compiled.small_lane()) {
+                (Some(m), true) => println!(
+                    "  memory:   starts at {} KiB: reset after each decision without a system call",
+                    m >> 10
+                ),
+                (Some(m), false) => println!(
+                    "  memory:   starts at {} KiB: reset through the kernel after each decision \
+                     (a 32 KiB stack makes it start at 64 KiB, which is faster; see docs/plugins.md)",
+                    m >> 10
+                ),
+                (None, _) => println!("  memory:   unknown initial size: reset through the kernel"),
+            }
+            let l = Limits::default();
+            println!(
+                "  limits:   {:?} time, {} MiB memory, {} fuel per call",
+                l.time,
+                l.memory >> 20,
+                l.fuel
+            );
+            ExitCode::SUCCESS
+        }
+        PluginCommand::Test { request, context, .. } => {
+            let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+            let request: policy::Request = match read(&request)
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("{}: {e}", request.display())))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("request: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let context: policy::Context = match context {
+                Some(p) => match read(&p)
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("{}: {e}", p.display())))
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("context: {e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+                None => policy::Context {
+                    now: jiff::Timestamp::now(),
+                    mode: policy::HubMode::Home,
+                    privacy: false,
+                    cameras: request
+                        .kind
+                        .cameras()
+                        .iter()
+                        .map(|c| policy::CameraInfo {
+                            name: c.clone(),
+                            tags: vec![],
+                            last_motion: None,
+                            last_doorbell: None,
+                            last_alarm: None,
+                        })
+                        .collect(),
+                },
+            };
+            let (outcome, usage) = engine.run(&plugin, &request, &context);
+            let out = serde_json::json!({
+                "plugin": name,
+                "sha256": plugin.sha256,
+                "decision": outcome.decision,
+                "failure": outcome.failure,
+                "time_us": outcome.time_us,
+                "fuel": usage.fuel,
+                "log_dropped": usage.log_dropped,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+    }
+}
