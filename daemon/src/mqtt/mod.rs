@@ -25,8 +25,8 @@ use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
 use crate::cameras::{CameraStates, RecordPause};
 use crate::config::{MqttSettings, Settings};
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 use crate::privacy::Privacy;
 use crate::recording::index::Index;
 use crate::requests::{Approval, Requests};
@@ -71,7 +71,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
     loop {
         let current = settings.borrow_and_update().clone();
         if !current.mqtt.enabled {
-            deps.health.set("mqtt", State::Disabled, "");
+            deps.health.set(Subsystem::Mqtt, State::Disabled, "");
             tokio::select! {
                 () = cancel.cancelled() => return,
                 changed = settings.changed() => if changed.is_err() { return } else { continue },
@@ -88,7 +88,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
         }
         session_cancel.cancel();
         if cancel.is_cancelled() {
-            deps.health.set("mqtt", State::Stopped, "");
+            deps.health.set(Subsystem::Mqtt, State::Stopped, "");
             return;
         }
     }
@@ -230,13 +230,13 @@ impl Session {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot set up MQTT");
-                self.deps.health.set("mqtt", State::Failed, e);
+                self.deps.health.set(Subsystem::Mqtt, State::Failed, e.to_string());
                 cancel.cancelled().await;
                 return;
             }
         };
         let host = format!("{}:{}", mqtt.host.as_deref().unwrap_or_default(), mqtt.port);
-        self.deps.health.set("mqtt", State::Starting, format!("connecting to {host}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Starting, format!("connecting to {host}"));
         let (client, eventloop) = AsyncClient::new(options, 256);
         self.client = Some(client.clone());
         let (link_tx, mut link) = mpsc::channel::<Link>(256);
@@ -381,7 +381,7 @@ impl Session {
         }
         poll_cancel.cancel();
         let _ = poller.await;
-        self.deps.health.set("mqtt", State::Stopped, "");
+        self.deps.health.set(Subsystem::Mqtt, State::Stopped, "");
     }
 
     /// Enabled cameras with an ONVIF address (the ones that can have a still image).
@@ -481,7 +481,7 @@ impl Session {
         }
         self.connected = true;
         self.dropped_this_outage = 0;
-        self.deps.health.set("mqtt", State::Running, format!("connected to {host}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Running, format!("connected to {host}"));
         self.subscribe().await;
         // Fresh stats with the rest of the state (not only after the next tick).
         self.set_stats().await;
@@ -497,7 +497,7 @@ impl Session {
     }
 
     fn on_disconnect(&mut self, host: &str, error: &str) {
-        self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Degraded, format!("broker {host} unreachable: {error}"));
         let log = self.failures.failed(error, tokio::time::Instant::now());
         let tries = self.failures.count;
         if self.connected {
@@ -541,7 +541,7 @@ impl Session {
         let Some(client) = &self.client else { return false };
         match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
             Ok(()) => {
-                self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "sent")]);
+                self.deps.metrics.inc(Metric::MqttMessages, &[(Label::Result, "sent")]);
                 true
             }
             Err(_) => false,
@@ -568,7 +568,7 @@ impl Session {
         while self.queue.len() > limit {
             self.queue.pop_front();
             self.dropped_this_outage += 1;
-            self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "dropped")]);
+            self.deps.metrics.inc(Metric::MqttMessages, &[(Label::Result, "dropped")]);
             if self.dropped_this_outage == 1 {
                 tracing::warn!(
                     limit,
@@ -796,11 +796,11 @@ impl Session {
         }
         match result {
             Ok(done) => {
-                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "ok")]);
+                self.deps.metrics.inc(Metric::MqttCommands, &[(Label::Result, "ok")]);
                 tracing::info!(topic, result = %done, "MQTT command");
             }
             Err(e) => {
-                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "refused")]);
+                self.deps.metrics.inc(Metric::MqttCommands, &[(Label::Result, "refused")]);
                 tracing::warn!(topic, error = %e, "MQTT command ignored");
             }
         }

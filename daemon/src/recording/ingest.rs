@@ -18,7 +18,7 @@ use super::live::{self, LiveFrame};
 /// The retry delay shared with the other reconnecting tasks (MQTT, ONVIF events, the relay).
 use super::writer::Input;
 use crate::config::RtspTransport;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 /// How far the stream's own clock may run ahead of the hub's before it is re-anchored.
 pub const MAX_DRIFT_MS: i64 = 2000;
@@ -357,8 +357,8 @@ pub async fn session(
                 }
                 if skip_to_keyframe && !keyframe {
                     metrics.inc(
-                        "porchlight_recording_frames_dropped_total",
-                        &[("camera", &src.camera), ("reason", "backlog")],
+                        Metric::RecordingFramesDropped,
+                        &[(Label::Camera, &src.camera), (Label::Reason, "backlog")],
                     );
                     continue;
                 }
@@ -378,8 +378,8 @@ pub async fn session(
                         // than record a broken picture or grow without bound.
                         skip_to_keyframe = true;
                         metrics.add(
-                            "porchlight_recording_frames_dropped_total",
-                            &[("camera", &src.camera), ("reason", "backlog")],
+                            Metric::RecordingFramesDropped,
+                            &[(Label::Camera, &src.camera), (Label::Reason, "backlog")],
                             n,
                         );
                     }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Deps;
 use super::link::{Link, Payload};
 use crate::evidence::{Manifest, PluginDecision};
+use crate::metrics::{Label, Metric};
 use crate::policy::{Grant, PluginOutcome, Request};
 use crate::recording::export::{self, ClipRequest};
 
@@ -157,7 +158,7 @@ pub async fn share(
         if sent {
             let (bytes, sha256) = (c.manifest.bytes, &c.manifest.sha256);
             tracing::info!(request = %request.id, camera = %camera, bytes, sha256 = %sha256, "Clip sent to the center");
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "clip")], bytes);
+            deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "clip")], bytes);
         }
     }
 }
@@ -207,7 +208,7 @@ pub async fn upload(
             }
         }
         if ok {
-            deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "sent")]);
+            deps.metrics.inc(Metric::RelayUploads, &[(Label::Result, "sent")]);
             return true;
         }
         tokio::select! {
@@ -215,7 +216,7 @@ pub async fn upload(
             () = tokio::time::sleep(crate::backoff::delay(attempt + 1)) => {}
         }
     }
-    deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "failed")]);
+    deps.metrics.inc(Metric::RelayUploads, &[(Label::Result, "failed")]);
     tracing::error!(request = %id, camera, what, "Gave up uploading; it stays in the audit log (and a clip stays pinned)");
     false
 }

@@ -25,6 +25,7 @@ use url::Url;
 
 use super::Deps;
 use super::link::Link;
+use crate::metrics::{Label, Metric};
 use crate::policy::{Grant, Request};
 use crate::recording::frames::{AudioParams, VideoCodec, VideoParams};
 use crate::recording::live::LiveFrame;
@@ -152,7 +153,7 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
                 "live_stopped",
                 json!({ "request_id": id, "camera": camera, "bytes": sent.bytes, "seconds": (seconds * 1000.0).round() / 1000.0, "reason": reason }),
             );
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "live")], sent.bytes);
+            deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "live")], sent.bytes);
             failures = 0;
         }
         let e = match result {
