@@ -190,7 +190,8 @@ async fn ingest_url(
     until: Timestamp,
     cancel: &CancellationToken,
 ) -> Result<Option<Url>, LiveError> {
-    let url = link.url(&format!("requests/{id}/live/{camera}")).map_err(LiveError::Ingest)?;
+    let url =
+        link.url(&format!("requests/{id}/live/{camera}")).map_err(|e| LiveError::Ingest(e.to_string()))?;
     let body =
         json!({ "request_id": id, "camera": camera, "until": until, "strip_audio": grant.strip_audio });
     let mut last = String::new();
