@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::Bus;
 use crate::config::Settings;
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 use crate::policy::pool::Admission;
 use crate::policy::service::PolicyService;
 use crate::policy::{HubMode, Request as PolicyRequest, Slot};
@@ -92,7 +92,7 @@ async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim());
         if !given.is_some_and(|g| token.constant_time_eq(g.as_bytes())) {
-            st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", "401")]);
+            st.metrics.inc(Metric::ApiRequests, &[(Label::Route, route), (Label::Code, "401")]);
             tracing::warn!(path = %req.uri().path(), "API request without a valid token");
             return (
                 StatusCode::UNAUTHORIZED,
@@ -103,7 +103,7 @@ async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next
         }
     }
     let resp = next.run(req).await;
-    st.metrics.inc("porchlight_api_requests_total", &[("route", route), ("code", resp.status().as_str())]);
+    st.metrics.inc(Metric::ApiRequests, &[(Label::Route, route), (Label::Code, resp.status().as_str())]);
     resp
 }
 
@@ -191,7 +191,7 @@ async fn health(State(st): State<ApiState>) -> Response {
     let mut subsystems = st.health.snapshot();
     let down = st.cameras.down_for(&settings, CAMERA_GRACE);
     if !down.is_empty()
-        && let Some(cameras) = subsystems.get_mut("cameras")
+        && let Some(cameras) = subsystems.get_mut(&crate::health::Subsystem::Cameras)
         && cameras.state == crate::health::State::Running
     {
         let names: Vec<String> = down.iter().map(|(n, s, secs)| format!("{n} ({s} for {secs} s)")).collect();
@@ -216,7 +216,7 @@ async fn cameras(State(st): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response {
-    st.metrics.set("porchlight_uptime_seconds", &[], st.started.elapsed().as_secs_f64());
+    st.metrics.set(Metric::UptimeSeconds, &[], st.started.elapsed().as_secs_f64());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render())
         .into_response()
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 /// Events in the ring before the slowest subscriber starts missing them.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -224,7 +224,7 @@ impl Bus {
     /// Publishes an event. Never blocks on a subscriber and never fails: with no subscribers it is
     /// only counted and held.
     pub fn publish(&self, camera: Option<&str>, kind: EventKind) -> Arc<Event> {
-        self.metrics.inc("porchlight_events_total", &[("kind", kind.name())]);
+        self.metrics.inc(Metric::Events, &[(Label::Kind, kind.name())]);
         let event = {
             let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
             let event = Arc::new(Event {
@@ -311,7 +311,7 @@ impl Subscriber {
 
     fn note_lag(&mut self, n: u64) {
         self.lagged += n;
-        self.metrics.add("porchlight_bus_lagged_events_total", &[("subscriber", &self.name)], n);
+        self.metrics.add(Metric::BusLaggedEvents, &[(Label::Subscriber, &self.name)], n);
         tracing::warn!(subscriber = %self.name, missed = n, total_missed = self.lagged, "Bus subscriber fell behind; skipped oldest events");
     }
 }
@@ -379,8 +379,8 @@ mod tests {
         let first = idle.try_recv().expect("newest events still there");
         assert_eq!(idle.lagged(), total - 64);
         assert_eq!(first.seq, total - 64);
-        assert_eq!(metrics.get("porchlight_bus_lagged_events_total", &[("subscriber", "idle")]), total - 64);
-        assert_eq!(metrics.get("porchlight_events_total", &[("kind", "doorbell_press")]), total);
+        assert_eq!(metrics.get(Metric::BusLaggedEvents, &[(Label::Subscriber, "idle")]), total - 64);
+        assert_eq!(metrics.get(Metric::Events, &[(Label::Kind, "doorbell_press")]), total);
     }
 
     /// A subscriber that starts in the past gets the held events it asked for, then every new

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use crate::bus::Bus;
 use crate::config::{CameraSettings, RecordMode, Settings};
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 use crate::recording::index::Index;
 use crate::recording::{CameraState, CameraStates};
 
@@ -117,11 +117,11 @@ pub async fn supervise(
         let current = pause.apply(&settings.borrow_and_update().clone());
         reconcile(&current, &mut running, &tracker, index.as_ref(), &bus, &metrics, &states, &cancel).await;
         let enabled = current.cameras.iter().filter(|c| c.enabled).count();
-        metrics.clear("porchlight_cameras");
-        metrics.set("porchlight_cameras", &[("state", "enabled")], enabled as f64);
-        metrics.set("porchlight_cameras", &[("state", "disabled")], (current.cameras.len() - enabled) as f64);
+        metrics.clear(Metric::Cameras);
+        metrics.set(Metric::Cameras, &[(Label::State, "enabled")], enabled as f64);
+        metrics.set(Metric::Cameras, &[(Label::State, "disabled")], (current.cameras.len() - enabled) as f64);
         health.set(
-            "cameras",
+            Subsystem::Cameras,
             State::Running,
             format!("{enabled} of {} cameras enabled", current.cameras.len()),
         );
@@ -137,7 +137,7 @@ pub async fn supervise(
     }
     tracker.close();
     tracker.wait().await;
-    health.set("cameras", State::Stopped, "");
+    health.set(Subsystem::Cameras, State::Stopped, "");
 }
 
 #[allow(clippy::too_many_arguments)]

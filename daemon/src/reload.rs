@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, EventKind, ReloadOutcome};
 use crate::config::{self, Env, Settings};
-use crate::health::{Health, State};
+use crate::health::{Health, State, Subsystem};
 use crate::logging::LogHandle;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 /// Quiet time after the last file event before the file is read (editors write in bursts).
 const SETTLE: Duration = Duration::from_millis(150);
@@ -53,12 +53,16 @@ impl Reloader {
         });
         let watcher = match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w)) {
             Ok(w) => {
-                self.health.set("config", State::Running, format!("watching {}", self.path.display()));
+                self.health.set(
+                    Subsystem::Config,
+                    State::Running,
+                    format!("watching {}", self.path.display()),
+                );
                 Some(w)
             }
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch the config directory; reload with SIGHUP");
-                self.health.set("config", State::Degraded, format!("not watching for changes: {e}"));
+                self.health.set(Subsystem::Config, State::Degraded, format!("not watching for changes: {e}"));
                 None
             }
         };
@@ -98,7 +102,7 @@ impl Reloader {
         changes.extend(adopted_changes(&running, &merged));
         if changes.is_empty() {
             tracing::debug!(trigger, "Config file unchanged in effect");
-            self.metrics.inc("porchlight_config_reloads_total", &[("result", "unchanged")]);
+            self.metrics.inc(Metric::ConfigReloads, &[(Label::Result, "unchanged")]);
             return;
         }
         if let Some(problem) = unsafe_api(&merged) {
@@ -110,7 +114,7 @@ impl Reloader {
         }
         tracing::info!(trigger, changes = %changes.join(", "), "Config reloaded");
         self.log.set_level(&merged.hub.log_level);
-        self.metrics.inc("porchlight_config_reloads_total", &[("result", "applied")]);
+        self.metrics.inc(Metric::ConfigReloads, &[(Label::Result, "applied")]);
         self.settings.send_replace(Arc::new(merged));
         self.bus.publish(
             None,
@@ -125,7 +129,7 @@ impl Reloader {
             problems = %problems.join("\n"),
             "Config reload rejected; the running config stays"
         );
-        self.metrics.inc("porchlight_config_reloads_total", &[("result", "rejected")]);
+        self.metrics.inc(Metric::ConfigReloads, &[(Label::Result, "rejected")]);
         self.bus.publish(
             None,
             EventKind::ConfigReloaded { outcome: ReloadOutcome::Rejected, changes: vec![], problems },

@@ -17,7 +17,7 @@ use crate::api::{self, ApiState};
 use crate::bus::{self, Bus};
 use crate::cameras;
 use crate::config::{Env, Settings};
-use crate::health::{Health, State};
+use crate::health::{Health, State, Subsystem};
 use crate::logging::LogHandle;
 use crate::metrics::Metrics;
 use crate::recording::CameraStates;
@@ -35,46 +35,69 @@ pub enum RunError {
     ShutdownTimeout { timeout: Duration, tasks: Vec<String> },
 }
 
-/// The subsystems `GET /api/health` reports on.
-const SUBSYSTEMS: &[&str] =
-    &["api", "audit", "bus", "cameras", "config", "discovery", "mqtt", "plugins", "relay", "storage"];
+/// A group of tasks stopped together at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Phase {
+    Ingest,
+    Recording,
+    Relay,
+    Mqtt,
+    Control,
+}
 
-/// Shutdown order: what produces data stops first, what reports on it last.
-const PHASES: &[&str] = &["ingest", "recording", "relay", "mqtt", "control"];
+impl Phase {
+    /// Shutdown order: what produces data stops first, what reports on it last. The variants
+    /// are declared in this order.
+    const ORDER: [Phase; 5] = [Self::Ingest, Self::Recording, Self::Relay, Self::Mqtt, Self::Control];
 
-/// A group of tasks stopped together.
-struct Phase {
-    name: &'static str,
+    /// The name in the shutdown log (`phase=…`).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Recording => "recording",
+            Self::Relay => "relay",
+            Self::Mqtt => "mqtt",
+            Self::Control => "control",
+        }
+    }
+}
+
+/// One phase's tasks: a child token of the root and a tracker to wait for them.
+struct Group {
+    phase: Phase,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
 
 /// Spawns named tasks into phases and remembers which are still running.
 struct Tasks {
-    phases: Vec<Phase>,
+    /// One group per phase, in [`Phase::ORDER`] (so at index `phase as usize`).
+    groups: [Group; 5],
     running: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Tasks {
     fn new(root: &CancellationToken) -> Self {
-        let phases = PHASES
-            .iter()
-            .map(|name| Phase { name, cancel: root.child_token(), tracker: TaskTracker::new() })
-            .collect();
-        Self { phases, running: Arc::default() }
+        let groups = Phase::ORDER.map(|phase| Group {
+            phase,
+            cancel: root.child_token(),
+            tracker: TaskTracker::new(),
+        });
+        Self { groups, running: Arc::default() }
     }
 
-    fn phase(&self, name: &str) -> &Phase {
-        self.phases.iter().find(|p| p.name == name).unwrap_or(&self.phases[self.phases.len() - 1])
+    fn group(&self, phase: Phase) -> &Group {
+        &self.groups[phase as usize]
     }
 
     /// Spawns `make(cancel)` as task `name` in `phase`, inside a span `task=name`.
-    fn spawn<F, Fut>(&self, phase: &str, name: &str, make: F)
+    fn spawn<F, Fut>(&self, phase: Phase, name: &str, make: F)
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let p = self.phase(phase);
+        let p = self.group(phase);
         let fut = make(p.cancel.clone());
         let running = Arc::clone(&self.running);
         running.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
@@ -141,14 +164,14 @@ pub async fn run(
     let metrics = Metrics::new();
     // Every subsystem is listed from the first answer of `/api/health`, `starting` until it
     // reports; those the config turns off are `disabled` at once.
-    let health = Health::starting(SUBSYSTEMS);
-    for (name, on) in [
-        ("discovery", settings.discovery.enabled),
-        ("mqtt", settings.mqtt.enabled),
-        ("relay", settings.relay.enabled),
+    let health = Health::starting(&Subsystem::ALL);
+    for (subsystem, on) in [
+        (Subsystem::Discovery, settings.discovery.enabled),
+        (Subsystem::Mqtt, settings.mqtt.enabled),
+        (Subsystem::Relay, settings.relay.enabled),
     ] {
         if !on {
-            health.set(name, State::Disabled, "");
+            health.set(subsystem, State::Disabled, "");
         }
     }
     let bus = Bus::new(bus::DEFAULT_CAPACITY, metrics.clone());
@@ -157,7 +180,7 @@ pub async fn run(
     let root = CancellationToken::new();
     let tasks = Tasks::new(&root);
 
-    health.set("bus", State::Running, "");
+    health.set(Subsystem::Bus, State::Running, "");
     // The recording index, repaired against the files before anything records (a crash or power
     // cut leaves the last fragment torn; docs/design/recording.md).
     let index = match crate::recording::open(&settings) {
@@ -166,7 +189,7 @@ pub async fn run(
                 tracing::info!(report = ?report, "Recording index repaired after an unclean stop");
             }
             health.set(
-                "storage",
+                Subsystem::Storage,
                 State::Running,
                 format!("recordings in {}", settings.storage.dir.display()),
             );
@@ -174,7 +197,7 @@ pub async fn run(
         }
         Err(e) => {
             tracing::error!(error = %e, "Cannot open the recording index; not recording");
-            health.set("storage", State::Failed, e.to_string());
+            health.set(Subsystem::Storage, State::Failed, e.to_string());
             None
         }
     };
@@ -183,12 +206,12 @@ pub async fn run(
     // matters) but unable to share anything.
     let audit = match crate::audit::Audit::open(&data_dir.join("audit")) {
         Ok(a) => {
-            health.set("audit", State::Running, format!("{}", data_dir.join("audit").display()));
+            health.set(Subsystem::Audit, State::Running, format!("{}", data_dir.join("audit").display()));
             Some(a)
         }
         Err(e) => {
             tracing::error!(error = %e, "Cannot open the audit log; nothing can be shared");
-            health.set("audit", State::Failed, e.to_string());
+            health.set(Subsystem::Audit, State::Failed, e.to_string());
             None
         }
     };
@@ -220,7 +243,7 @@ pub async fn run(
         })),
         Err(e) => {
             tracing::error!(error = %e, "Cannot start the policy engine; nothing can be shared");
-            health.set("plugins", State::Failed, e.to_string());
+            health.set(Subsystem::Plugins, State::Failed, e.to_string());
             None
         }
     };
@@ -268,7 +291,7 @@ pub async fn run(
             tracing::warn!(addr = %local, "API has no token: any local user can use it; set api.token_file");
         }
         tracing::info!(addr = %local, "API listening");
-        health.set("api", State::Running, format!("http://{local}"));
+        health.set(Subsystem::Api, State::Running, format!("http://{local}"));
         let health_c = health.clone();
         let state = ApiState {
             settings: settings_rx.clone(),
@@ -284,39 +307,43 @@ pub async fn run(
             relay: relay_deps.clone(),
             mode: mode.clone(),
             started,
-            cancel: tasks.phase("control").cancel.clone(),
+            cancel: tasks.group(Phase::Control).cancel.clone(),
         };
-        tasks.spawn("control", "api", |cancel| async move {
+        tasks.spawn(Phase::Control, "api", |cancel| async move {
             let (settings, metrics) = (state.settings.clone(), state.metrics.clone());
             let app = api::router(state);
             api::serve::serve(listener, app, settings, metrics, cancel).await;
-            health_c.set("api", State::Stopped, "");
+            health_c.set(Subsystem::Api, State::Stopped, "");
         });
     } else {
-        health.set("api", State::Disabled, "");
+        health.set(Subsystem::Api, State::Disabled, "");
     }
 
     let enabled = settings.cameras.iter().filter(|c| c.enabled).count();
-    health.set("cameras", State::Running, format!("{enabled} of {} cameras enabled", settings.cameras.len()));
+    health.set(
+        Subsystem::Cameras,
+        State::Running,
+        format!("{enabled} of {} cameras enabled", settings.cameras.len()),
+    );
     {
         let (rx, bus, health, metrics, states) =
             (settings_rx.clone(), bus.clone(), health.clone(), metrics.clone(), camera_states.clone());
         let (index, pause) = (index.clone(), pause.clone());
-        tasks.spawn("ingest", "cameras", |cancel| {
+        tasks.spawn(Phase::Ingest, "cameras", |cancel| {
             cameras::supervise(rx, index, bus, health, metrics, states, pause, cancel)
         });
     }
     {
         let (rx, tx, adopted) = (settings_rx.clone(), settings_tx.clone(), adopted.clone());
         let (bus, health) = (bus.clone(), health.clone());
-        tasks.spawn("ingest", "discovery", |cancel| {
+        tasks.spawn(Phase::Ingest, "discovery", |cancel| {
             crate::onvif::watch::run(rx, tx, adopted, bus, health, cancel)
         });
     }
     if let Some(index) = &index {
         let (index, rx, bus, metrics, health) =
             (index.clone(), settings_rx.clone(), bus.clone(), metrics.clone(), health.clone());
-        tasks.spawn("recording", "retention", |cancel| {
+        tasks.spawn(Phase::Recording, "retention", |cancel| {
             crate::recording::retention_task(index, rx, bus, metrics, health, cancel)
         });
     }
@@ -334,15 +361,15 @@ pub async fn run(
         service.reload_blocking(&settings.plugins, "start").await;
         let (recent, bus) = (service.recent.clone(), bus.clone());
         let (service, rx) = (Arc::clone(service), settings_rx.clone());
-        tasks.spawn("relay", "policy", |cancel| service.run(rx, cancel));
-        tasks.spawn("ingest", "policy-context", |cancel| recent.run(bus, cancel));
+        tasks.spawn(Phase::Relay, "policy", |cancel| service.run(rx, cancel));
+        tasks.spawn(Phase::Ingest, "policy-context", |cancel| recent.run(bus, cancel));
     }
 
     {
         let (privacy, rx) = (privacy.clone(), settings_rx.clone());
-        tasks.spawn("control", "privacy", |cancel| privacy.follow_config(rx, cancel));
+        tasks.spawn(Phase::Control, "privacy", |cancel| privacy.follow_config(rx, cancel));
         let requests = requests.clone();
-        tasks.spawn("relay", "requests", |cancel| requests.run(cancel));
+        tasks.spawn(Phase::Relay, "requests", |cancel| requests.run(cancel));
     }
     {
         let deps = crate::mqtt::Deps {
@@ -358,10 +385,10 @@ pub async fn run(
             mode: mode.clone(),
             audit: audit.clone(),
         };
-        tasks.spawn("mqtt", "mqtt", |cancel| crate::mqtt::run(deps, cancel));
+        tasks.spawn(Phase::Mqtt, "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }
     {
-        tasks.spawn("relay", "relay", |cancel| crate::relay::run(relay_deps, cancel));
+        tasks.spawn(Phase::Relay, "relay", |cancel| crate::relay::run(relay_deps, cancel));
     }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);
@@ -378,10 +405,10 @@ pub async fn run(
             loaded: Mutex::new(Arc::new(file_settings)),
         };
         let watch = reloader.watch();
-        tasks.spawn("control", "config-watcher", |cancel| reloader.run(watch, hup_rx, cancel));
+        tasks.spawn(Phase::Control, "config-watcher", |cancel| reloader.run(watch, hup_rx, cancel));
     }
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(mut hup) => tasks.spawn("control", "sighup", |cancel| async move {
+        Ok(mut hup) => tasks.spawn(Phase::Control, "sighup", |cancel| async move {
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => break,
@@ -394,7 +421,7 @@ pub async fn run(
 
     if let Some(every) = Notifier::watchdog_interval() {
         let n = notifier.clone();
-        tasks.spawn("control", "watchdog", |cancel| async move {
+        tasks.spawn(Phase::Control, "watchdog", |cancel| async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
@@ -414,16 +441,16 @@ pub async fn run(
     let timeout = settings_rx.borrow().hub.shutdown_timeout;
     notifier.notify("STOPPING=1\nSTATUS=Shutting down");
     let deadline = tokio::time::Instant::now() + timeout;
-    for phase in &tasks.phases {
+    for group in &tasks.groups {
         let t0 = Instant::now();
-        phase.cancel.cancel();
-        phase.tracker.close();
-        if tokio::time::timeout_at(deadline, phase.tracker.wait()).await.is_err() {
+        group.cancel.cancel();
+        group.tracker.close();
+        if tokio::time::timeout_at(deadline, group.tracker.wait()).await.is_err() {
             let still = tasks.still_running();
-            tracing::error!(phase = phase.name, tasks = %still.join(", "), ?timeout, "Shutdown deadline passed");
+            tracing::error!(phase = group.phase.name(), tasks = %still.join(", "), ?timeout, "Shutdown deadline passed");
             return Err(RunError::ShutdownTimeout { timeout, tasks: still });
         }
-        tracing::info!(phase = phase.name, elapsed_ms = t0.elapsed().as_millis() as u64, "Stopped");
+        tracing::info!(phase = group.phase.name(), elapsed_ms = t0.elapsed().as_millis() as u64, "Stopped");
     }
     root.cancel();
     tracing::info!(uptime_s = started.elapsed().as_secs(), "Shutdown complete");
@@ -464,4 +491,38 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_phase_has_its_own_group_in_shutdown_order() {
+        let tasks = Tasks::new(&CancellationToken::new());
+        let order: Vec<&str> = tasks.groups.iter().map(|g| g.phase.name()).collect();
+        assert_eq!(order, ["ingest", "recording", "relay", "mqtt", "control"]);
+        for phase in Phase::ORDER {
+            assert_eq!(tasks.group(phase).phase, phase);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_runs_with_its_phase_token() {
+        let tasks = Tasks::new(&CancellationToken::new());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tasks.spawn(Phase::Mqtt, "t", |cancel| async move {
+            cancel.cancelled().await;
+            let _ = tx.send(());
+        });
+        assert_eq!(tasks.still_running(), ["t"]);
+        tasks.group(Phase::Control).cancel.cancel();
+        assert!(!tasks.group(Phase::Mqtt).cancel.is_cancelled());
+        tasks.group(Phase::Mqtt).cancel.cancel();
+        rx.await.expect("the task saw its phase cancelled");
+        let mqtt = tasks.group(Phase::Mqtt);
+        mqtt.tracker.close();
+        mqtt.tracker.wait().await;
+        assert!(tasks.still_running().is_empty());
+    }
 }

@@ -13,16 +13,24 @@ use crate::policy::{HubMode, Request as PolicyRequest};
 use crate::privacy::PrivacyError;
 use crate::requests::{Approval, RequestError, Submitted};
 
+/// A request body that is not the JSON the route takes (answered `400`).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid request body: {source}")]
+struct BodyError {
+    #[from]
+    source: serde_json::Error,
+}
+
 /// Parses a JSON body; an empty body is `T::default()`.
-fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &Bytes) -> Result<T, String> {
+fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &Bytes) -> Result<T, BodyError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     required(bytes)
 }
 
-fn required<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid request body: {e}"))
+fn required<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, BodyError> {
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 pub async fn privacy(State(st): State<ApiState>) -> Response {
@@ -38,7 +46,7 @@ struct Switch {
 pub async fn set_privacy(State(st): State<ApiState>, bytes: Bytes) -> Response {
     let s: Switch = match required(&bytes) {
         Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match st.requests.set_privacy(s.on, "api") {
         Ok(state) => axum::Json(state).into_response(),
@@ -81,7 +89,7 @@ fn request_error(e: &RequestError) -> Response {
 pub async fn submit(State(st): State<ApiState>, bytes: Bytes) -> Response {
     let b: SubmitBody = match required(&bytes) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let mode = b.mode.unwrap_or_else(|| st.mode.current());
     match st.requests.submit(b.request, mode, "api").await {
@@ -97,7 +105,7 @@ pub async fn submit(State(st): State<ApiState>, bytes: Bytes) -> Response {
 pub async fn approve(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
     let a: Approval = match body(&bytes) {
         Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match st.requests.approve(&id, &a, "api") {
         Ok(d) => axum::Json(d).into_response(),
@@ -115,7 +123,7 @@ struct DenyBody {
 pub async fn deny(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
     let d: DenyBody = match body(&bytes) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let reason: String = d.reason.chars().take(512).collect();
     match st.requests.deny(&id, &reason, "api") {
@@ -138,7 +146,7 @@ pub async fn share(State(st): State<ApiState>, bytes: Bytes) -> Response {
     use crate::relay::resident::{self, ShareError};
     let order: resident::Order = match required(&bytes) {
         Ok(o) => o,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match resident::share(&st.relay, order, "api", &st.cancel).await {
         Ok(v) if v["destination"] == "center" => (StatusCode::ACCEPTED, axum::Json(v)).into_response(),
@@ -169,7 +177,7 @@ struct ModeBody {
 pub async fn set_mode(State(st): State<ApiState>, bytes: Bytes) -> Response {
     let b: ModeBody = match required(&bytes) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     match st.mode.set(b.mode, "api") {
         Ok(state) => axum::Json(state).into_response(),
@@ -180,7 +188,7 @@ pub async fn set_mode(State(st): State<ApiState>, bytes: Bytes) -> Response {
 pub async fn set_record(State(st): State<ApiState>, Path(name): Path<String>, bytes: Bytes) -> Response {
     let s: Switch = match required(&bytes) {
         Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if st.settings.borrow().camera(&name).is_none() {
         return error(StatusCode::NOT_FOUND, &format!("no camera named {name:?}"));

@@ -16,17 +16,26 @@ use crate::recording::export::{self, ClipRequest, ExportError};
 /// The longest clip the API cuts in one request.
 const MAX_CLIP_MS: i64 = 6 * 3600 * 1000;
 
+/// A time parameter that is missing or cannot be read (answered `400`).
+#[derive(Debug, thiserror::Error)]
+enum TimeParamError {
+    #[error("`{name}`: {reason}")]
+    Invalid { name: &'static str, reason: crate::config::units::TimeError },
+    #[error("`{name}` is required (RFC 3339, or relative such as -10m)")]
+    Missing { name: &'static str },
+}
+
 fn time_param(
     q: &HashMap<String, String>,
-    name: &str,
+    name: &'static str,
     default: Option<jiff::Timestamp>,
-) -> Result<i64, String> {
+) -> Result<i64, TimeParamError> {
     match (q.get(name), default) {
         (Some(v), _) => crate::config::units::parse_time(v, jiff::Timestamp::now())
             .map(|t| t.as_millisecond())
-            .map_err(|e| format!("`{name}`: {e}")),
+            .map_err(|reason| TimeParamError::Invalid { name, reason }),
         (None, Some(d)) => Ok(d.as_millisecond()),
-        (None, None) => Err(format!("`{name}` is required (RFC 3339, or relative such as -10m)")),
+        (None, None) => Err(TimeParamError::Missing { name }),
     }
 }
 
@@ -38,7 +47,7 @@ pub async fn recordings(State(st): State<ApiState>, Query(q): Query<HashMap<Stri
         .and_then(|f| time_param(&q, "to", Some(jiff::Timestamp::now())).map(|t| (f, t)));
     let (from, to) = match range {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let camera = q.get("camera").cloned();
     let listed = tokio::task::spawn_blocking(move || {
@@ -70,7 +79,7 @@ pub async fn clips(
     let range = time_param(&q, "from", None).and_then(|f| time_param(&q, "to", None).map(|t| (f, t)));
     let (from_ms, to_ms) = match range {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if to_ms - from_ms > MAX_CLIP_MS {
         return error(StatusCode::BAD_REQUEST, "clips are limited to 6 hours per request");

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 use crate::throttle::Throttle;
 
 /// Counts open connections, in all and per client address.
@@ -147,7 +147,7 @@ pub async fn serve(
         let pass = match gate.enter(peer.ip(), max, per_client) {
             Ok(p) => p,
             Err(why) => {
-                metrics.inc("porchlight_api_connections_refused_total", &[("limit", why.label())]);
+                metrics.inc(Metric::ApiConnectionsRefused, &[(Label::Limit, why.label())]);
                 if let Some(refused) = refusals.note(Instant::now()) {
                     tracing::warn!(
                         client = %peer.ip(),
@@ -160,14 +160,14 @@ pub async fn serve(
                 continue;
             }
         };
-        metrics.set("porchlight_api_connections", &[], gate.open() as f64);
+        metrics.set(Metric::ApiConnections, &[], gate.open() as f64);
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let (cancel, gate, metrics) = (cancel.clone(), gate.clone(), metrics.clone());
         connections.spawn(async move {
             connection(stream, peer, app, timeout, cancel).await;
             drop(pass);
-            metrics.set("porchlight_api_connections", &[], gate.open() as f64);
+            metrics.set(Metric::ApiConnections, &[], gate.open() as f64);
         });
     }
     // New connections are refused from here on, not left hanging in the kernel's queue.

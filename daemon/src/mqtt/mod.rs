@@ -25,8 +25,8 @@ use crate::audit::Audit;
 use crate::bus::{Bus, EventKind};
 use crate::cameras::RecordPause;
 use crate::config::{MqttSettings, Settings};
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 use crate::privacy::Privacy;
 use crate::recording::index::Index;
 use crate::recording::{CameraState, CameraStates};
@@ -72,7 +72,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
     loop {
         let current = settings.borrow_and_update().clone();
         if !current.mqtt.enabled {
-            deps.health.set("mqtt", State::Disabled, "");
+            deps.health.set(Subsystem::Mqtt, State::Disabled, "");
             tokio::select! {
                 () = cancel.cancelled() => return,
                 changed = settings.changed() => if changed.is_err() { return } else { continue },
@@ -89,7 +89,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
         }
         session_cancel.cancel();
         if cancel.is_cancelled() {
-            deps.health.set("mqtt", State::Stopped, "");
+            deps.health.set(Subsystem::Mqtt, State::Stopped, "");
             return;
         }
     }
@@ -165,7 +165,68 @@ impl Failures {
 }
 
 /// A still image fetched for a camera (with the URI it came from), or why not.
-type Fetched = (String, Result<(url::Url, Vec<u8>), String>);
+type Fetched = (String, Result<(url::Url, Vec<u8>), SnapshotError>);
+
+/// Why a camera's still image could not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum SnapshotError {
+    /// ONVIF did not say where the image is.
+    #[error(transparent)]
+    Uri(#[from] crate::onvif::client::OnvifError),
+    /// The image could not be fetched from its URI.
+    #[error(transparent)]
+    Fetch(crate::onvif::snapshot::SnapshotError),
+}
+
+/// Why an MQTT command was refused (the text is logged and, for answers to requests, published
+/// on `requests/last_result`).
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error("payload of {0} bytes is longer than {MAX_COMMAND}")]
+    TooLong(usize),
+    #[error("payload is not UTF-8 text")]
+    NotText,
+    #[error("expected ON or OFF, got {0:?}")]
+    NotOnOff(String),
+    #[error("no enabled camera named {0:?}")]
+    NoSuchCamera(String),
+    #[error("expected home, away, night or vacation, got {0:?}")]
+    NotMode(String),
+    #[error("no waiting request {0:?}")]
+    NotWaiting(String),
+    #[error("{}", payload::NONE_WAITING)]
+    NoneWaiting,
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
+    #[error(transparent)]
+    Mode(#[from] crate::mode::ModeError),
+    #[error(transparent)]
+    Request(#[from] crate::requests::RequestError),
+}
+
+/// Why a message to `requests/<id>/set` is not an answer.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error("expected approve, deny, revoke or a JSON answer, got {0:?}")]
+    NotAnAnswer(String),
+    #[error("invalid JSON answer: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("invalid approval: {0}")]
+    Approval(#[source] serde_json::Error),
+    #[error("unknown field {0:?} in a deny")]
+    UnknownDenyField(String),
+    #[error("JSON answer needs \"action\": \"approve\" or \"deny\"")]
+    NoAction,
+}
+
+/// Why the MQTT session cannot be set up.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error(transparent)]
+    Tls(crate::tls::TlsError),
+}
 
 #[derive(Debug, Default)]
 struct SnapshotState {
@@ -231,13 +292,13 @@ impl Session {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot set up MQTT");
-                self.deps.health.set("mqtt", State::Failed, e);
+                self.deps.health.set(Subsystem::Mqtt, State::Failed, e.to_string());
                 cancel.cancelled().await;
                 return;
             }
         };
         let host = format!("{}:{}", mqtt.host.as_deref().unwrap_or_default(), mqtt.port);
-        self.deps.health.set("mqtt", State::Starting, format!("connecting to {host}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Starting, format!("connecting to {host}"));
         let (client, eventloop) = AsyncClient::new(options, 256);
         self.client = Some(client.clone());
         let (link_tx, mut link) = mpsc::channel::<Link>(256);
@@ -382,7 +443,7 @@ impl Session {
         }
         poll_cancel.cancel();
         let _ = poller.await;
-        self.deps.health.set("mqtt", State::Stopped, "");
+        self.deps.health.set(Subsystem::Mqtt, State::Stopped, "");
     }
 
     /// Enabled cameras with an ONVIF address (the ones that can have a still image).
@@ -410,13 +471,11 @@ impl Session {
             let work = async {
                 let uri = match known {
                     Some(u) => u,
-                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone(), http.clone())
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone(), http.clone()).await?,
                 };
                 let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SnapshotError::Fetch)?;
                 Ok((uri, image))
             };
             let result = tokio::select! {
@@ -427,7 +486,7 @@ impl Session {
         });
     }
 
-    fn on_snapshot(&mut self, camera: &str, result: Result<(url::Url, Vec<u8>), String>) {
+    fn on_snapshot(&mut self, camera: &str, result: Result<(url::Url, Vec<u8>), SnapshotError>) {
         let state = self.snapshots.entry(camera.to_owned()).or_default();
         state.busy = false;
         match result {
@@ -460,6 +519,7 @@ impl Session {
             Err(e) => {
                 // Ask ONVIF for the address again next time; say each new problem once.
                 state.uri = None;
+                let e = e.to_string();
                 if state.last_error.as_ref() != Some(&e) {
                     tracing::warn!(camera, error = %e, "Cannot fetch the camera's snapshot");
                     state.last_error = Some(e);
@@ -484,7 +544,7 @@ impl Session {
         }
         self.connected = true;
         self.dropped_this_outage = 0;
-        self.deps.health.set("mqtt", State::Running, format!("connected to {host}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Running, format!("connected to {host}"));
         self.subscribe().await;
         // Fresh stats with the rest of the state (not only after the next tick).
         self.set_stats().await;
@@ -500,7 +560,7 @@ impl Session {
     }
 
     fn on_disconnect(&mut self, host: &str, error: &str) {
-        self.deps.health.set("mqtt", State::Degraded, format!("broker {host} unreachable: {error}"));
+        self.deps.health.set(Subsystem::Mqtt, State::Degraded, format!("broker {host} unreachable: {error}"));
         let log = self.failures.failed(error, tokio::time::Instant::now());
         let tries = self.failures.count;
         if self.connected {
@@ -544,7 +604,7 @@ impl Session {
         let Some(client) = &self.client else { return false };
         match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
             Ok(()) => {
-                self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "sent")]);
+                self.deps.metrics.inc(Metric::MqttMessages, &[(Label::Result, "sent")]);
                 true
             }
             Err(_) => false,
@@ -571,7 +631,7 @@ impl Session {
         while self.queue.len() > limit {
             self.queue.pop_front();
             self.dropped_this_outage += 1;
-            self.deps.metrics.inc("porchlight_mqtt_messages_total", &[("result", "dropped")]);
+            self.deps.metrics.inc(Metric::MqttMessages, &[(Label::Result, "dropped")]);
             if self.dropped_this_outage == 1 {
                 tracing::warn!(
                     limit,
@@ -781,18 +841,18 @@ impl Session {
         let Some(command) = self.topics.command(topic) else { return };
         let answer = matches!(command, Command::Request(_) | Command::Select);
         let result = if payload.len() > MAX_COMMAND {
-            Err(format!("payload of {} bytes is longer than {MAX_COMMAND}", payload.len()))
+            Err(CommandError::TooLong(payload.len()))
         } else {
             match std::str::from_utf8(payload) {
                 Ok(text) => self.command(command, text.trim()),
-                Err(_) => Err("payload is not UTF-8 text".to_owned()),
+                Err(_) => Err(CommandError::NotText),
             }
         };
         // The resident sees what came of an answer (Home Assistant's "Last answer" sensor).
         if answer {
             let text = match &result {
                 Ok(done) => done.clone(),
-                Err(e) => e.clone(),
+                Err(e) => e.to_string(),
             };
             let text: String = text.chars().take(255).collect();
             // Sent each time, even when the text repeats: it answers this press.
@@ -802,40 +862,39 @@ impl Session {
         }
         match result {
             Ok(done) => {
-                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "ok")]);
+                self.deps.metrics.inc(Metric::MqttCommands, &[(Label::Result, "ok")]);
                 tracing::info!(topic, result = %done, "MQTT command");
             }
             Err(e) => {
-                self.deps.metrics.inc("porchlight_mqtt_commands_total", &[("result", "refused")]);
+                self.deps.metrics.inc(Metric::MqttCommands, &[(Label::Result, "refused")]);
                 tracing::warn!(topic, error = %e, "MQTT command ignored");
             }
         }
     }
 
-    fn command(&mut self, command: Command<'_>, text: &str) -> Result<String, String> {
+    fn command(&mut self, command: Command<'_>, text: &str) -> Result<String, CommandError> {
         match command {
             Command::Privacy => {
-                let on = on_off(text).ok_or_else(|| format!("expected ON or OFF, got {:?}", clip(text)))?;
-                let state = self.deps.requests.set_privacy(on, "mqtt").map_err(|e| e.to_string())?;
+                let on = on_off(text).ok_or_else(|| CommandError::NotOnOff(clip(text)))?;
+                let state = self.deps.requests.set_privacy(on, "mqtt")?;
                 // The state topic follows through the privacy watch; a refused OFF re-sends ON
                 // so the switch in Home Assistant flips back.
                 Ok(format!("privacy mode {}", if state.on { "on" } else { "off" }))
             }
             Command::Record(camera) => {
-                let on = on_off(text).ok_or_else(|| format!("expected ON or OFF, got {:?}", clip(text)))?;
+                let on = on_off(text).ok_or_else(|| CommandError::NotOnOff(clip(text)))?;
                 if self.settings.camera(camera).is_none_or(|c| !c.enabled) {
-                    return Err(format!("no enabled camera named {:?}", clip(camera)));
+                    return Err(CommandError::NoSuchCamera(clip(camera)));
                 }
                 self.deps.pause.set(camera, !on, "mqtt");
                 Ok(format!("recording {} for {camera}", if on { "on" } else { "off" }))
             }
             Command::Mode => {
-                let mode = crate::mode::parse(text)
-                    .ok_or_else(|| format!("expected home, away, night or vacation, got {:?}", clip(text)))?;
+                let mode = crate::mode::parse(text).ok_or_else(|| CommandError::NotMode(clip(text)))?;
                 // The state topic follows through the mode watch (a refused change re-sends it).
                 let state = self.deps.mode.set(mode, "mqtt");
                 self.set_mode();
-                let state = state.map_err(|e| e.to_string())?;
+                let state = state?;
                 Ok(format!("hub mode {}", crate::mode::name(state.mode)))
             }
             Command::StopSharing => {
@@ -847,7 +906,7 @@ impl Session {
                 let found = pending
                     .iter()
                     .find(|p| payload::request_label(p) == text || p.id == text)
-                    .ok_or_else(|| format!("no waiting request {:?}", clip(text)))?;
+                    .ok_or_else(|| CommandError::NotWaiting(clip(text)))?;
                 let id = found.id.clone();
                 self.selected = Some(id.clone());
                 self.set_selection();
@@ -856,8 +915,8 @@ impl Session {
             Command::Request(id) => {
                 let answer = parse_answer(text)?;
                 let id = match id {
-                    "oldest" => self.deps.requests.oldest().ok_or(payload::NONE_WAITING)?,
-                    "selected" => self.selection().map(|p| p.id).ok_or(payload::NONE_WAITING)?,
+                    "oldest" => self.deps.requests.oldest().ok_or(CommandError::NoneWaiting)?,
+                    "selected" => self.selection().map(|p| p.id).ok_or(CommandError::NoneWaiting)?,
                     id => id.to_owned(),
                 };
                 let requests = &self.deps.requests;
@@ -865,11 +924,10 @@ impl Session {
                     Answer::Approve(approval) => requests.approve(&id, &approval, "mqtt"),
                     Answer::Deny(reason) => requests.deny(&id, &reason, "mqtt"),
                     Answer::Revoke => {
-                        requests.revoke(&id, "mqtt").map_err(|e| e.to_string())?;
+                        requests.revoke(&id, "mqtt")?;
                         return Ok(format!("request {id}: revoked"));
                     }
-                }
-                .map_err(|e| e.to_string())?;
+                }?;
                 Ok(format!("request {id}: {}", decision.outcome()))
             }
         }
@@ -922,7 +980,7 @@ enum Answer {
     Revoke,
 }
 
-fn parse_answer(text: &str) -> Result<Answer, String> {
+fn parse_answer(text: &str) -> Result<Answer, AnswerError> {
     match text.to_ascii_lowercase().as_str() {
         "approve" | "allow" => return Ok(Answer::Approve(Approval::default())),
         "deny" => return Ok(Answer::Deny(String::new())),
@@ -930,25 +988,25 @@ fn parse_answer(text: &str) -> Result<Answer, String> {
         _ => {}
     }
     if !text.starts_with('{') {
-        return Err(format!("expected approve, deny, revoke or a JSON answer, got {:?}", clip(text)));
+        return Err(AnswerError::NotAnAnswer(clip(text)));
     }
     let mut v: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON answer: {e}"))?;
+        serde_json::from_str(text).map_err(AnswerError::Json)?;
     let action = v.remove("action").and_then(|a| a.as_str().map(str::to_owned));
     match action.as_deref() {
         Some("approve") => {
-            let approval: Approval = serde_json::from_value(serde_json::Value::Object(v))
-                .map_err(|e| format!("invalid approval: {e}"))?;
+            let approval: Approval =
+                serde_json::from_value(serde_json::Value::Object(v)).map_err(AnswerError::Approval)?;
             Ok(Answer::Approve(approval))
         }
         Some("deny") => {
             let reason = v.remove("reason").and_then(|r| r.as_str().map(str::to_owned)).unwrap_or_default();
             if let Some(k) = v.keys().next() {
-                return Err(format!("unknown field {k:?} in a deny"));
+                return Err(AnswerError::UnknownDenyField(k.clone()));
             }
             Ok(Answer::Deny(reason.chars().take(512).collect()))
         }
-        _ => Err("JSON answer needs \"action\": \"approve\" or \"deny\"".into()),
+        _ => Err(AnswerError::NoAction),
     }
 }
 
@@ -998,7 +1056,7 @@ async fn poll(mut eventloop: rumqttc::EventLoop, tx: mpsc::Sender<Link>, cancel:
     }
 }
 
-fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
+fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, SetupError> {
     let host = m.host.clone().unwrap_or_default();
     let mut o = MqttOptions::new(m.client_id.clone(), host, m.port);
     o.set_keep_alive(m.keep_alive);
@@ -1014,9 +1072,8 @@ fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
         );
     }
     if let Some(tls) = &m.tls {
-        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
-            crate::tls::client_config(tls).map_err(|e| e.to_string())?,
-        ))));
+        let config = crate::tls::client_config(tls).map_err(SetupError::Tls)?;
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(config))));
     }
     Ok(o)
 }

@@ -14,7 +14,7 @@ use super::adopt::{self, Adopted, Outcome};
 use super::discovery::{self, Announcement, Found, Listener, ProbeOptions};
 use crate::bus::{Bus, EventKind};
 use crate::config::Settings;
-use crate::health::{Health, State};
+use crate::health::{Health, State, Subsystem};
 
 /// Devices announced since the start are remembered up to this many (they come from the
 /// network, unauthenticated).
@@ -36,7 +36,7 @@ pub async fn run(
         let d = &current.discovery;
         if !d.enabled {
             listener = None;
-            health.set("discovery", State::Disabled, "");
+            health.set(Subsystem::Discovery, State::Disabled, "");
             tokio::select! {
                 () = cancel.cancelled() => break,
                 changed = settings.changed() => if changed.is_err() { break } else { continue },
@@ -68,7 +68,7 @@ pub async fn run(
         match found {
             Ok(found) => {
                 health.set(
-                    "discovery",
+                    Subsystem::Discovery,
                     State::Running,
                     format!("{} ONVIF device(s) answered the last probe", found.len()),
                 );
@@ -78,7 +78,7 @@ pub async fn run(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Discovery probe failed");
-                health.set("discovery", State::Degraded, e.to_string());
+                health.set(Subsystem::Discovery, State::Degraded, e.to_string());
             }
         }
         let until = tokio::time::Instant::now() + d.interval;
@@ -107,7 +107,7 @@ pub async fn run(
             }
         }
     }
-    health.set("discovery", State::Stopped, "");
+    health.set(Subsystem::Discovery, State::Stopped, "");
 }
 
 /// (Re)joins the multicast group when the interfaces to listen on changed; leaves it when

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use jiff::Timestamp;
+
 use super::convert;
 use super::host::w;
 use super::types::*;
@@ -41,13 +43,36 @@ fn char_floor(s: &str, max: usize) -> usize {
     at
 }
 
+/// Why a plugin's decision is not accepted (it becomes a `deny`).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("ask timeout {0}s is outside 1s..={MAX_ASK_SECONDS}s")]
+    AskTimeout(u32),
+    #[error("allow with no cameras")]
+    NoCameras,
+    #[error("grant exceeds the request: camera {0:?} was not requested")]
+    CameraNotRequested(String),
+    #[error("grant names camera {0:?} twice")]
+    CameraTwice(String),
+    #[error(transparent)]
+    Time(#[from] convert::TimeOutOfRange),
+    #[error("grant time range {from} .. {to} is empty or reversed")]
+    EmptyRange { from: Timestamp, to: Timestamp },
+    #[error("grant exceeds the request: {from} .. {to} is outside the requested {asked_from} .. {asked_to}")]
+    OutsideRange { from: Timestamp, to: Timestamp, asked_from: Timestamp, asked_to: Timestamp },
+    #[error("grant exceeds the request: live for {seconds}s, {asked}s requested")]
+    LiveTooLong { seconds: u32, asked: u32 },
+    #[error("grant fields do not fit a {kind} request (time range or live duration)")]
+    FieldsDoNotFit { kind: &'static str },
+}
+
 /// Turns a plugin's decision into a domain decision, or says why it cannot be accepted.
-pub fn decision(request: &Request, d: w::Decision) -> Result<Decision, String> {
+pub fn decision(request: &Request, d: w::Decision) -> Result<Decision, Refused> {
     match d {
         w::Decision::Deny(reason) => Ok(Decision::deny(clean(&reason))),
         w::Decision::Ask(a) => {
             if a.timeout_seconds == 0 || a.timeout_seconds > MAX_ASK_SECONDS {
-                return Err(format!("ask timeout {}s is outside 1s..={MAX_ASK_SECONDS}s", a.timeout_seconds));
+                return Err(Refused::AskTimeout(a.timeout_seconds));
             }
             Ok(Decision::Ask { prompt: clean(&a.prompt), timeout_seconds: a.timeout_seconds })
         }
@@ -55,18 +80,18 @@ pub fn decision(request: &Request, d: w::Decision) -> Result<Decision, String> {
     }
 }
 
-fn grant(request: &Request, g: w::Grant) -> Result<Grant, String> {
+fn grant(request: &Request, g: w::Grant) -> Result<Grant, Refused> {
     if g.cameras.is_empty() {
-        return Err("allow with no cameras".into());
+        return Err(Refused::NoCameras);
     }
     let asked: BTreeSet<&str> = request.kind.cameras().iter().map(String::as_str).collect();
     let mut seen = BTreeSet::new();
     for c in &g.cameras {
         if !asked.contains(c.as_str()) {
-            return Err(format!("grant exceeds the request: camera {c:?} was not requested"));
+            return Err(Refused::CameraNotRequested(c.clone()));
         }
         if !seen.insert(c.as_str()) {
-            return Err(format!("grant names camera {c:?} twice"));
+            return Err(Refused::CameraTwice(c.clone()));
         }
     }
     let range = convert::decision_times(g.range)?;
@@ -74,31 +99,26 @@ fn grant(request: &Request, g: w::Grant) -> Result<Grant, String> {
         (RequestKind::Clip { from, to, .. }, range, None) => {
             let (f, t) = range.unwrap_or((*from, *to));
             if f >= t {
-                return Err(format!("grant time range {f} .. {t} is empty or reversed"));
+                return Err(Refused::EmptyRange { from: f, to: t });
             }
             // Plugins see whole seconds (`from` rounded down, `to` rounded up): compare at that
             // resolution, then clamp to the exact request.
             let (lo, hi) = (convert::floor_second(*from), convert::ceil_second(*to));
             if f.as_second() < lo || t.as_second() > hi {
-                return Err(format!(
-                    "grant exceeds the request: {f} .. {t} is outside the requested {from} .. {to}"
-                ));
+                return Err(Refused::OutsideRange { from: f, to: t, asked_from: *from, asked_to: *to });
             }
             (Some(f.max(*from)), Some(t.min(*to)), None)
         }
         (RequestKind::Live { max_seconds, .. }, None, live) => {
             let secs = live.unwrap_or(*max_seconds);
             if secs == 0 || secs > *max_seconds {
-                return Err(format!("grant exceeds the request: live for {secs}s, {max_seconds}s requested"));
+                return Err(Refused::LiveTooLong { seconds: secs, asked: *max_seconds });
             }
             (None, None, Some(secs))
         }
         (RequestKind::Snapshot { .. }, None, None) => (None, None, None),
         (kind, _, _) => {
-            return Err(format!(
-                "grant fields do not fit a {} request (time range or live duration)",
-                kind.name()
-            ));
+            return Err(Refused::FieldsDoNotFit { kind: kind.name() });
         }
     };
     Ok(Grant {
@@ -109,4 +129,29 @@ fn grant(request: &Request, g: w::Grant) -> Result<Grant, String> {
         strip_audio: g.strip_audio,
         notify_resident: g.notify_resident,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusals docs/ref/plugins.md quotes with concrete values read exactly so.
+    #[test]
+    fn refusals_read_as_documented() {
+        let docs = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ref/plugins.md"),
+        )
+        .expect("docs/ref/plugins.md");
+        for refused in [
+            Refused::NoCameras,
+            Refused::CameraNotRequested("kitchen".into()),
+            Refused::CameraTwice("kitchen".into()),
+            Refused::LiveTooLong { seconds: 3660, asked: 60 },
+            Refused::FieldsDoNotFit { kind: "clip" },
+            Refused::AskTimeout(0),
+        ] {
+            let text = format!("`{refused}`");
+            assert!(docs.contains(&text), "{text} is not in docs/ref/plugins.md");
+        }
+    }
 }

@@ -21,8 +21,16 @@ pub fn ceil_second(t: Timestamp) -> i64 {
     if t.subsec_nanosecond() > 0 { s + 1 } else { s }
 }
 
-fn time(s: i64) -> Result<Timestamp, String> {
-    Timestamp::from_second(s).map_err(|_| format!("time {s} is out of range"))
+/// A plugin's time that no timestamp can hold.
+#[derive(Debug, thiserror::Error)]
+#[error("time {seconds} is out of range")]
+pub struct TimeOutOfRange {
+    pub seconds: i64,
+    source: jiff::Error,
+}
+
+fn time(seconds: i64) -> Result<Timestamp, TimeOutOfRange> {
+    Timestamp::from_second(seconds).map_err(|source| TimeOutOfRange { seconds, source })
 }
 
 fn requester_kind(k: RequesterKind) -> w::RequesterKind {
@@ -136,7 +144,7 @@ pub fn event(e: &PolicyEvent) -> w::Event {
 }
 
 /// A plugin's offer back into a domain value (times checked).
-pub fn offer(o: w::Offer) -> Result<Offer, String> {
+pub fn offer(o: w::Offer) -> Result<Offer, TimeOutOfRange> {
     let kind = match o.kind {
         w::RequestKind::Clip(c) => {
             RequestKind::Clip { cameras: c.cameras, from: time(c.range.start)?, to: time(c.range.end)? }
@@ -156,6 +164,6 @@ pub fn offer(o: w::Offer) -> Result<Offer, String> {
 }
 
 /// A plugin's raw decision, before `check` decides whether it is acceptable.
-pub fn decision_times(range: Option<w::TimeRange>) -> Result<Option<(Timestamp, Timestamp)>, String> {
+pub fn decision_times(range: Option<w::TimeRange>) -> Result<Option<(Timestamp, Timestamp)>, TimeOutOfRange> {
     range.map(|r| Ok((time(r.start)?, time(r.end)?))).transpose()
 }

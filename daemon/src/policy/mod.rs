@@ -291,7 +291,7 @@ impl PolicyEngine {
             };
         }
         if let Err(why) = sanity(request) {
-            return Verdict { decision: Decision::deny(why), plugins: Vec::new() };
+            return Verdict { decision: Decision::deny(why.to_string()), plugins: Vec::new() };
         }
         let slots = self.slots();
         // Converted once for every plugin.
@@ -332,7 +332,10 @@ impl PolicyEngine {
             match result.map(|o| o.map(convert::offer)) {
                 Ok(Some(Ok(offer))) => offers.push((p.name.clone(), offer)),
                 Ok(None) => {}
-                Ok(Some(Err(why))) => tracing::warn!(plugin = %p.name, why, "Plugin offer refused"),
+                Ok(Some(Err(why))) => {
+                    let why = why.to_string();
+                    tracing::warn!(plugin = %p.name, why, "Plugin offer refused");
+                }
                 Err(e) => tracing::warn!(plugin = %p.name, error = %e, "Plugin event hook failed"),
             }
         }
@@ -346,7 +349,7 @@ fn judge(request: &Request, answer: Result<host::w::Decision, CallError>) -> (De
     match answer {
         Ok(raw) => match check::decision(request, raw) {
             Ok(d) => (d, None),
-            Err(why) => (Decision::deny(format!("plugin answer refused: {why}")), Some(why)),
+            Err(why) => (Decision::deny(format!("plugin answer refused: {why}")), Some(why.to_string())),
         },
         Err(e) => {
             let why = format!("plugin {e}");
@@ -355,25 +358,38 @@ fn judge(request: &Request, answer: Result<host::w::Decision, CallError>) -> (De
     }
 }
 
+/// Why the host denies a request before any policy sees it.
+#[derive(Debug, thiserror::Error)]
+enum Insane {
+    #[error("the request names no camera")]
+    NoCamera,
+    /// The name as shown: at most 80 characters.
+    #[error("{0:?} cannot be a camera name (1-64 characters of a-z, 0-9, `_` and `-`)")]
+    BadCameraName(String),
+    #[error("the requested time range {from} .. {to} is empty or reversed")]
+    EmptyRange { from: jiff::Timestamp, to: jiff::Timestamp },
+    #[error("a live request for 0 seconds")]
+    LiveForNothing,
+}
+
 /// Requests that no policy should even see: denied by the host.
-fn sanity(request: &Request) -> Result<(), String> {
+fn sanity(request: &Request) -> Result<(), Insane> {
     let cameras = request.kind.cameras();
     if cameras.is_empty() {
-        return Err("the request names no camera".into());
+        return Err(Insane::NoCamera);
     }
     // Names that no camera can have (`../../etc`, `front/../x`, control characters) are refused
     // before they reach a policy, a file name or a URL.
     if let Some(bad) = cameras.iter().find(|c| !crate::config::valid_name(c)) {
-        let shown: String = bad.chars().take(80).collect();
-        return Err(format!("{shown:?} cannot be a camera name (1-64 characters of a-z, 0-9, `_` and `-`)"));
+        return Err(Insane::BadCameraName(bad.chars().take(80).collect()));
     }
     if let RequestKind::Clip { from, to, .. } = &request.kind
         && from >= to
     {
-        return Err(format!("the requested time range {from} .. {to} is empty or reversed"));
+        return Err(Insane::EmptyRange { from: *from, to: *to });
     }
     if let RequestKind::Live { max_seconds: 0, .. } = &request.kind {
-        return Err("a live request for 0 seconds".into());
+        return Err(Insane::LiveForNothing);
     }
     Ok(())
 }

@@ -16,8 +16,8 @@ use super::{Context, Decision, LoadReport, PolicyEngine, Request, Slot, Verdict}
 use crate::audit::{self, Audit, Entry};
 use crate::bus::{Bus, EventKind};
 use crate::config::{PluginSettings, Settings};
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 
 /// Quiet time after the last change in the plugin directory before reloading.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -112,11 +112,19 @@ impl PolicyService {
             ));
         }
         if slots.is_empty() {
-            self.health.set("plugins", State::Running, "no policy installed: every request is denied");
+            self.health.set(
+                Subsystem::Plugins,
+                State::Running,
+                "no policy installed: every request is denied",
+            );
         } else if problems.is_empty() {
-            self.health.set("plugins", State::Running, format!("{loaded} loaded"));
+            self.health.set(Subsystem::Plugins, State::Running, format!("{loaded} loaded"));
         } else {
-            self.health.set("plugins", State::Degraded, format!("{loaded} loaded; {}", problems.join("; ")));
+            self.health.set(
+                Subsystem::Plugins,
+                State::Degraded,
+                format!("{loaded} loaded; {}", problems.join("; ")),
+            );
         }
     }
 
@@ -192,7 +200,7 @@ impl PolicyService {
             Decision::Ask { prompt, .. } => ("ask", prompt.clone()),
             Decision::Allow { .. } => ("allow", String::new()),
         };
-        self.metrics.inc("porchlight_policy_decisions_total", &[("decision", outcome)]);
+        self.metrics.inc(Metric::PolicyDecisions, &[(Label::Decision, outcome)]);
         tracing::info!(request = %request.id, decision = outcome, source, "Request decided");
         self.bus.publish(
             None,

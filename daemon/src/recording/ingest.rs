@@ -23,7 +23,7 @@ use super::live::{self, LiveFrame};
 use super::reconnect::ProbeError;
 use super::writer::Input;
 use crate::config::RtspTransport;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 /// How far the stream's own clock may run ahead of the hub's before it is re-anchored.
 pub const MAX_DRIFT_MS: i64 = 2000;
@@ -360,8 +360,8 @@ pub async fn session<O: Opener, C: WallClock>(
                 }
                 if skip_to_keyframe && !keyframe {
                     metrics.inc(
-                        "porchlight_recording_frames_dropped_total",
-                        &[("camera", &src.camera), ("reason", "backlog")],
+                        Metric::RecordingFramesDropped,
+                        &[(Label::Camera, &src.camera), (Label::Reason, "backlog")],
                     );
                     continue;
                 }
@@ -381,8 +381,8 @@ pub async fn session<O: Opener, C: WallClock>(
                         // than record a broken picture or grow without bound.
                         skip_to_keyframe = true;
                         metrics.add(
-                            "porchlight_recording_frames_dropped_total",
-                            &[("camera", &src.camera), ("reason", "backlog")],
+                            Metric::RecordingFramesDropped,
+                            &[(Label::Camera, &src.camera), (Label::Reason, "backlog")],
                             n,
                         );
                     }

@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, EventKind};
 use crate::config::{CameraSettings, RecordMode, Settings};
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 use index::{Index, IndexError};
 pub use states::{CameraState, CameraStates, CameraView};
 use writer::{CameraWriter, Input, WriterSettings};
@@ -187,13 +187,13 @@ pub async fn retention_task(
         })
         .await;
         let Ok((result, usage, free, target)) = swept else { continue };
-        metrics.set("porchlight_storage_free_bytes", &[], free as f64);
+        metrics.set(Metric::StorageFreeBytes, &[], free as f64);
         if let Ok(usage) = usage {
-            metrics.clear("porchlight_storage_bytes");
+            metrics.clear(Metric::StorageBytes);
             let mut total = 0;
             for (camera, bytes, _) in usage {
                 total += bytes;
-                metrics.set("porchlight_storage_bytes", &[("camera", &camera)], bytes as f64);
+                metrics.set(Metric::StorageBytes, &[(Label::Camera, &camera)], bytes as f64);
             }
             usage_detail = format!("{total} bytes recorded, {free} bytes free");
         }
@@ -239,9 +239,9 @@ fn set_storage_health(health: &Health, index: &Index, unmet: &[String], usage: &
         failing.iter().map(|(camera, error)| format!("{camera}: cannot write recordings: {error}")).collect();
     problems.extend(unmet.iter().cloned());
     if problems.is_empty() {
-        health.set("storage", State::Running, usage);
+        health.set(Subsystem::Storage, State::Running, usage);
     } else {
-        health.set("storage", State::Degraded, problems.join("; "));
+        health.set(Subsystem::Storage, State::Degraded, problems.join("; "));
     }
 }
 
@@ -429,7 +429,7 @@ async fn run_sessions<O: ingest::Opener, C: ingest::WallClock>(
             tracing::debug!(error = %reason, "Camera still offline");
         }
         states.set(&camera, CameraState::Offline);
-        metrics.inc("porchlight_camera_reconnects_total", &[("camera", &camera)]);
+        metrics.inc(Metric::CameraReconnects, &[(Label::Camera, &camera)]);
         *gap_reason = format!("camera offline: {reason}");
     };
     states.set(&camera, CameraState::Connecting);

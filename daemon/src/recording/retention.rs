@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::index::{Index, IndexError, Segment};
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -158,7 +158,7 @@ fn delete(
         let _ = std::fs::remove_dir(day);
     }
     tracing::debug!(camera = %seg.camera, path = %seg.path.display(), reason, "Retention deleted a segment");
-    metrics.inc("porchlight_retention_deleted_total", &[("reason", reason)]);
+    metrics.inc(Metric::RetentionDeleted, &[(Label::Reason, reason)]);
     out.deleted += 1;
     out.freed_bytes += seg.bytes;
     Ok(Outcome::Deleted)
@@ -241,7 +241,7 @@ mod tests {
         assert!(left(&index, "door").contains(&oldest_door));
         let total: usize = ["door", "yard"].iter().map(|c| left(&index, c).len()).sum();
         assert_eq!(total, 4);
-        assert_eq!(metrics.get("porchlight_retention_deleted_total", &[("reason", "max_bytes")]), 6);
+        assert_eq!(metrics.get(Metric::RetentionDeleted, &[(Label::Reason, "max_bytes")]), 6);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::index::{Index, NewSegment};
 use super::segment::{SegmentError, SegmentFile};
 use crate::bus::{Bus, EventKind};
 use crate::config::RecordMode;
-use crate::metrics::Metrics;
+use crate::metrics::{Label, Metric, Metrics};
 
 /// What the writer is told, in order.
 #[derive(Debug)]
@@ -365,8 +365,8 @@ impl CameraWriter {
             && !open.file.push_audio(a.duration, a.data)
         {
             self.metrics.inc(
-                "porchlight_recording_frames_dropped_total",
-                &[("camera", &self.settings.camera), ("reason", "no_audio_track")],
+                Metric::RecordingFramesDropped,
+                &[(Label::Camera, &self.settings.camera), (Label::Reason, "no_audio_track")],
             );
         }
     }
@@ -423,8 +423,8 @@ impl CameraWriter {
 
     fn drop_frames(&self, n: u64, reason: &str) {
         self.metrics.add(
-            "porchlight_recording_frames_dropped_total",
-            &[("camera", &self.settings.camera), ("reason", reason)],
+            Metric::RecordingFramesDropped,
+            &[(Label::Camera, &self.settings.camera), (Label::Reason, reason)],
             n,
         );
     }
@@ -501,11 +501,7 @@ impl CameraWriter {
                 if let Err(e) = self.index.update_segment(open.id, end, open.file.durable_bytes()) {
                     tracing::warn!(error = %e, "Cannot update the index");
                 }
-                self.metrics.add(
-                    "porchlight_recording_bytes_total",
-                    &[("camera", &self.settings.camera)],
-                    wrote,
-                );
+                self.metrics.add(Metric::RecordingBytes, &[(Label::Camera, &self.settings.camera)], wrote);
             }
             Err(e) => {
                 // What did not reach the disk is dropped; the file keeps its durable part.
@@ -574,7 +570,7 @@ impl CameraWriter {
             tracing::warn!(error = %e, "Cannot close the segment in the index");
         }
         tracing::debug!(path = %open.file.path().display(), bytes, reason = why, "Segment closed");
-        self.metrics.inc("porchlight_recording_segments_total", &[("camera", &self.settings.camera)]);
+        self.metrics.inc(Metric::RecordingSegments, &[(Label::Camera, &self.settings.camera)]);
         self.bus.publish(
             Some(&self.settings.camera),
             EventKind::SegmentClosed {
@@ -765,7 +761,7 @@ mod tests {
         assert_eq!(spans, [(0, 2000), (2000, 4000), (4000, 5000)]);
         assert!(segs.iter().all(|s| s.state == "closed"));
         check_files(&segs);
-        assert_eq!(r.metrics.get("porchlight_recording_segments_total", &[("camera", "door")]), 3);
+        assert_eq!(r.metrics.get(Metric::RecordingSegments, &[(Label::Camera, "door")]), 3);
     }
 
     #[test]
@@ -797,8 +793,8 @@ mod tests {
         assert_eq!(segs.len(), 1);
         assert_eq!(segs[0].start_ms - BASE_MS, 1000, "starts at the keyframe of frame 15");
         let dropped = r.metrics.get(
-            "porchlight_recording_frames_dropped_total",
-            &[("camera", "door"), ("reason", "waiting_for_keyframe")],
+            Metric::RecordingFramesDropped,
+            &[(Label::Camera, "door"), (Label::Reason, "waiting_for_keyframe")],
         );
         assert_eq!(dropped, 5);
         check_files(&segs);

@@ -14,6 +14,7 @@ use super::Deps;
 use super::link::{Link, Payload};
 use crate::audit::{self, Entry};
 use crate::evidence::{Manifest, PluginDecision};
+use crate::metrics::{Label, Metric};
 use crate::policy::{Grant, PluginOutcome, Request};
 use crate::recording::export::{self, ClipRequest};
 
@@ -41,6 +42,29 @@ pub fn plugin_decisions(plugins: &[PluginOutcome]) -> Vec<PluginDecision> {
         .collect()
 }
 
+/// Why a granted clip could not be made (recorded as `share_failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum CutError {
+    #[error("the grant has no time range")]
+    NoTimeRange,
+    #[error("the recording index is not available")]
+    NoIndex,
+    #[error("no such camera")]
+    NoSuchCamera,
+    /// The directory the clip is cut into cannot be made.
+    #[error("{source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("cannot pin the shared footage: {0}")]
+    Pin(#[source] crate::recording::index::IndexError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    /// The cut file cannot be read back to hash it.
+    #[error("{source}")]
+    Hash { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Pins the granted footage of `camera` (retention keeps it), cuts it into `file` (nothing
 /// before the granted start; audio only if the grant keeps it) and signs its manifest.
 #[allow(clippy::too_many_arguments)]
@@ -53,13 +77,13 @@ pub async fn cut(
     plugins: &[PluginDecision],
     key: &crate::keys::HubKey,
     file: PathBuf,
-) -> Result<Cut, String> {
+) -> Result<Cut, CutError> {
     let (Some(from), Some(to)) = (grant.from, grant.to) else {
-        return Err("the grant has no time range".into());
+        return Err(CutError::NoTimeRange);
     };
-    let index = deps.index.clone().ok_or("the recording index is not available")?;
+    let index = deps.index.clone().ok_or(CutError::NoIndex)?;
     if deps.settings.borrow().camera(camera).is_none() {
-        return Err("no such camera".into());
+        return Err(CutError::NoSuchCamera);
     }
     let clip = ClipRequest {
         camera: camera.to_owned(),
@@ -72,16 +96,18 @@ pub async fn cut(
     let reason = format!("shared with {} for request {}", request.requester.organisation, request.id);
     let (file2, camera2) = (file.clone(), camera.to_owned());
     let (info, sha256, bytes) = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(file2.parent().unwrap_or(Path::new("."))).map_err(|e| e.to_string())?;
+        let dir = file2.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|source| CutError::Directory { path: dir.to_owned(), source })?;
         index
             .pin(&camera2, clip.from_ms, clip.to_ms, &reason, jiff::Timestamp::now().as_millisecond())
-            .map_err(|e| format!("cannot pin the shared footage: {e}"))?;
-        let info = export::export(&index, &clip, &file2).map_err(|e| e.to_string())?;
-        let (sha256, bytes) = crate::evidence::hash_file(&file2).map_err(|e| e.to_string())?;
-        Ok::<_, String>((info, sha256, bytes))
+            .map_err(CutError::Pin)?;
+        let info = export::export(&index, &clip, &file2)?;
+        let (sha256, bytes) = crate::evidence::hash_file(&file2)
+            .map_err(|source| CutError::Hash { path: file2.clone(), source })?;
+        Ok::<_, CutError>((info, sha256, bytes))
     })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()))?;
+    .await??;
     let manifest = Manifest {
         version: 1,
         hub_id: hub_id.to_owned(),
@@ -141,7 +167,11 @@ pub async fn share(
                 tracing::error!(request = %request.id, camera = %camera, error = %e, "Cannot cut the granted clip");
                 audit::best_effort(
                     deps.audit.as_ref(),
-                    &Entry::ShareFailed { request_id: request.id.clone(), camera: camera.clone(), error: e },
+                    &Entry::ShareFailed {
+                        request_id: request.id.clone(),
+                        camera: camera.clone(),
+                        error: e.to_string(),
+                    },
                 );
                 continue;
             }
@@ -159,7 +189,7 @@ pub async fn share(
         if sent {
             let (bytes, sha256) = (c.manifest.bytes, &c.manifest.sha256);
             tracing::info!(request = %request.id, camera = %camera, bytes, sha256 = %sha256, "Clip sent to the center");
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "clip")], bytes);
+            deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "clip")], bytes);
         }
     }
 }
@@ -209,7 +239,7 @@ pub async fn upload(
             }
         }
         if ok {
-            deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "sent")]);
+            deps.metrics.inc(Metric::RelayUploads, &[(Label::Result, "sent")]);
             return true;
         }
         tokio::select! {
@@ -217,7 +247,7 @@ pub async fn upload(
             () = tokio::time::sleep(crate::backoff::delay(attempt + 1)) => {}
         }
     }
-    deps.metrics.inc("porchlight_relay_uploads_total", &[("result", "failed")]);
+    deps.metrics.inc(Metric::RelayUploads, &[(Label::Result, "failed")]);
     tracing::error!(request = %id, camera, what, "Gave up uploading; it stays in the audit log (and a clip stays pinned)");
     false
 }

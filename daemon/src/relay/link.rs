@@ -33,6 +33,35 @@ pub enum LinkError {
     TooLarge { method: &'static str, url: String, max: usize },
 }
 
+/// Why a link to the center cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting an enabled relay needs (`relay.url`, `relay.hub_id`, `relay.token`).
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    /// The TLS settings cannot be built from the configured files.
+    #[error(transparent)]
+    Tls(crate::tls::TlsError),
+}
+
+/// A path under the hub's URL that does not make a URL.
+#[derive(Debug, thiserror::Error)]
+#[error("bad URL for {rest:?}: {source}")]
+pub struct BadUrl {
+    rest: String,
+    source: url::ParseError,
+}
+
+/// Why a request could not be put together.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    /// The file to send cannot be opened or measured.
+    #[error("{}: {source}", path.display())]
+    File { path: std::path::PathBuf, source: std::io::Error },
+    #[error("bad request: {0}")]
+    Request(#[from] hyper::http::Error),
+}
+
 /// What a request carries.
 #[derive(Debug, Clone)]
 pub enum Payload {
@@ -72,20 +101,20 @@ impl std::fmt::Debug for Link {
 
 impl Link {
     /// From validated settings (an enabled relay has a URL, a hub id and a token).
-    pub fn new(s: &RelaySettings) -> Result<Self, String> {
-        let mut base = s.url.clone().ok_or("relay.url is not set")?;
+    pub fn new(s: &RelaySettings) -> Result<Self, SetupError> {
+        let mut base = s.url.clone().ok_or(SetupError::Missing("relay.url"))?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
         let tls = if base.scheme() == "https" {
-            Some(Arc::new(crate::tls::client_config(&s.tls).map_err(|e| e.to_string())?))
+            Some(Arc::new(crate::tls::client_config(&s.tls).map_err(SetupError::Tls)?))
         } else {
             None
         };
         Ok(Self {
             base,
-            hub_id: s.hub_id.clone().ok_or("relay.hub_id is not set")?,
-            token: s.token.clone().ok_or("relay.token is not set")?,
+            hub_id: s.hub_id.clone().ok_or(SetupError::Missing("relay.hub_id"))?,
+            token: s.token.clone().ok_or(SetupError::Missing("relay.token"))?,
             tls,
             tls_files: s.tls.clone(),
         })
@@ -93,10 +122,10 @@ impl Link {
 
     /// The TLS settings for other connections to the center (`rtsps://` live ingest): the
     /// link's own, or built from the same files when the link itself is plain (loopback).
-    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, SetupError> {
         match &self.tls {
             Some(c) => Ok(Arc::clone(c)),
-            None => crate::tls::client_config(&self.tls_files).map(Arc::new).map_err(|e| e.to_string()),
+            None => crate::tls::client_config(&self.tls_files).map(Arc::new).map_err(SetupError::Tls),
         }
     }
 
@@ -105,10 +134,10 @@ impl Link {
     }
 
     /// `<base>/v1/hubs/<hub_id>/<rest>`.
-    pub fn url(&self, rest: &str) -> Result<Url, String> {
+    pub fn url(&self, rest: &str) -> Result<Url, BadUrl> {
         self.base
             .join(&format!("v1/hubs/{}/{rest}", self.hub_id))
-            .map_err(|e| format!("bad URL for {rest:?}: {e}"))
+            .map_err(|source| BadUrl { rest: rest.to_owned(), source })
     }
 
     /// One request; `body` is sent as JSON.
@@ -150,10 +179,10 @@ impl Link {
             .await
             .map_err(|e| LinkError::Connect { url: shown.clone(), message: e.to_string() })?;
         let _ = tcp.set_nodelay(true);
-        let request = build(method, url, &self.token, body).await.map_err(|message| LinkError::Http {
+        let request = build(method, url, &self.token, body).await.map_err(|e| LinkError::Http {
             method,
             url: shown.clone(),
-            message,
+            message: e.to_string(),
         })?;
         let http = |f: Failed| match f {
             Failed::TooLarge => LinkError::TooLarge { method, url: shown.clone(), max: MAX_ANSWER },
@@ -181,7 +210,7 @@ async fn build(
     url: &Url,
     token: &Secret,
     body: Option<Payload>,
-) -> Result<hyper::Request<Body>, String> {
+) -> Result<hyper::Request<Body>, BuildError> {
     let mut path = url.path().to_owned();
     if let Some(q) = url.query() {
         path.push('?');
@@ -204,15 +233,21 @@ async fn build(
             Full::new(bytes).map_err(|never| match never {}).boxed()
         }
         Some(Payload::File(content_type, path)) => {
-            let file = tokio::fs::File::open(&path).await.map_err(|e| format!("{}: {e}", path.display()))?;
-            let len = file.metadata().await.map_err(|e| format!("{}: {e}", path.display()))?.len();
+            let file = match tokio::fs::File::open(&path).await {
+                Ok(f) => f,
+                Err(source) => return Err(BuildError::File { path, source }),
+            };
+            let len = match file.metadata().await {
+                Ok(m) => m.len(),
+                Err(source) => return Err(BuildError::File { path, source }),
+            };
             req = req.header("Content-Type", content_type).header("Content-Length", len);
             let frames = tokio_util::io::ReaderStream::with_capacity(file, 64 << 10).map_ok(Frame::data);
             StreamBody::new(frames).boxed()
         }
         None => Full::new(Bytes::new()).map_err(|never| match never {}).boxed(),
     };
-    req.body(body).map_err(|e| format!("bad request: {e}"))
+    Ok(req.body(body)?)
 }
 
 /// Why one exchange failed.

@@ -26,6 +26,7 @@ use url::Url;
 use super::Deps;
 use super::link::Link;
 use crate::audit::{self, Entry};
+use crate::metrics::{Label, Metric};
 use crate::policy::{Grant, Request};
 use crate::recording::frames::{AudioParams, VideoCodec, VideoParams};
 use crate::recording::live::LiveFrame;
@@ -167,7 +168,7 @@ async fn push_camera(job: Job<'_>, share: &ShareGuard) {
                 reason,
             };
             audit::best_effort(deps.audit.as_ref(), &entry);
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "live")], sent.bytes);
+            deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "live")], sent.bytes);
             failures = 0;
         }
         let e = match result {
@@ -205,7 +206,8 @@ async fn ingest_url(
     until: Timestamp,
     cancel: &CancellationToken,
 ) -> Result<Option<Url>, LiveError> {
-    let url = link.url(&format!("requests/{id}/live/{camera}")).map_err(LiveError::Ingest)?;
+    let url =
+        link.url(&format!("requests/{id}/live/{camera}")).map_err(|e| LiveError::Ingest(e.to_string()))?;
     let body =
         json!({ "request_id": id, "camera": camera, "until": until, "strip_audio": grant.strip_audio });
     let mut last = String::new();

@@ -29,8 +29,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{self, Anchor, Audit, Entry};
 use crate::config::Settings;
-use crate::health::{Health, State};
-use crate::metrics::Metrics;
+use crate::health::{Health, State, Subsystem};
+use crate::metrics::{Label, Metric, Metrics};
 use crate::policy::{Decision, Request};
 use crate::requests::{RequestError, Requests, Submitted};
 use link::Link;
@@ -70,7 +70,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
     loop {
         let current = settings.borrow_and_update().clone();
         if !current.relay.enabled {
-            deps.health.set("relay", State::Disabled, "");
+            deps.health.set(Subsystem::Relay, State::Disabled, "");
             tokio::select! {
                 () = cancel.cancelled() => return,
                 changed = settings.changed() => if changed.is_err() { return } else { continue },
@@ -85,7 +85,7 @@ pub async fn run(deps: Deps, cancel: CancellationToken) {
         }
         session.cancel();
         if cancel.is_cancelled() {
-            deps.health.set("relay", State::Stopped, "");
+            deps.health.set(Subsystem::Relay, State::Stopped, "");
             return;
         }
     }
@@ -96,7 +96,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "Cannot set up the relay");
-            deps.health.set("relay", State::Failed, e);
+            deps.health.set(Subsystem::Relay, State::Failed, e.to_string());
             cancel.cancelled().await;
             return;
         }
@@ -104,7 +104,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
     let wait = settings.relay.poll_wait;
     let Ok(url) = link.url(&format!("requests?wait={}", wait.as_secs().max(1))) else { return };
     deps.health.set(
-        "relay",
+        Subsystem::Relay,
         State::Starting,
         format!("connecting to {}", settings.relay.url.as_ref().map_or("", |u| u.as_str())),
     );
@@ -136,7 +136,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
                 }
                 failures = 0;
                 deps.health.set(
-                    "relay",
+                    Subsystem::Relay,
                     State::Running,
                     format!("polling {}", url.as_str().split('?').next().unwrap_or("")),
                 );
@@ -170,7 +170,7 @@ async fn poll_loop(deps: &Deps, settings: &Settings, cancel: CancellationToken) 
         } else {
             tracing::debug!(error = %problem, failures, "Relay poll failed again");
         }
-        deps.health.set("relay", State::Degraded, problem);
+        deps.health.set(Subsystem::Relay, State::Degraded, problem);
         let pause = crate::backoff::delay(failures).min(Duration::from_secs(60));
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -266,7 +266,7 @@ fn take(
 /// Records a request the hub could not take.
 fn refuse(deps: &Deps, id: Option<&str>, message: &str) {
     tracing::warn!(request = ?id, error = %message, "Relay request refused");
-    deps.metrics.inc("porchlight_relay_requests_total", &[("result", "malformed")]);
+    deps.metrics.inc(Metric::RelayRequests, &[(Label::Result, "malformed")]);
     audit::best_effort(
         deps.audit.as_ref(),
         &Entry::RelayRefused { request_id: id.map(str::to_owned), error: message.to_owned() },
@@ -285,7 +285,7 @@ async fn handle_from(
     cancel: &CancellationToken,
 ) {
     let id = request.id.clone();
-    deps.metrics.inc("porchlight_relay_requests_total", &[("result", "taken")]);
+    deps.metrics.inc(Metric::RelayRequests, &[(Label::Result, "taken")]);
     let asked = request.clone();
     // A request waiting for the decision pool does not hold up a shutdown (its decision, once
     // begun, still ends on its own task, `Requests::submit`).
@@ -436,7 +436,7 @@ async fn deliver(deps: &Deps, link: &Link, id: &str, body: Value, cancel: &Cance
         let problem = match result {
             Ok(a) if (200..300).contains(&a.status) => {
                 tracing::info!(request = %id, decision = %decision, "Decision sent to the center");
-                deps.metrics.inc("porchlight_relay_replies_total", &[("decision", decision.as_str())]);
+                deps.metrics.inc(Metric::RelayReplies, &[(Label::Decision, decision.as_str())]);
                 return;
             }
             // The center refuses the answer itself: sending it again will not help.

@@ -87,7 +87,7 @@ pub async fn share(
         if !settings.relay.enabled {
             return Err(ShareError::NoRelay("the relay is not enabled (`[relay] enabled = true`)".into()));
         }
-        Some(Link::new(&settings.relay).map_err(ShareError::NoRelay)?)
+        Some(Link::new(&settings.relay).map_err(|e| ShareError::NoRelay(e.to_string()))?)
     } else {
         None
     };
@@ -156,7 +156,7 @@ pub async fn share(
     };
     let c = super::clips::cut(deps, &hub_id, &request, &grant, &order.camera, &[], &key, file)
         .await
-        .map_err(failed)?;
+        .map_err(|e| failed(e.to_string()))?;
     let manifest_file = dir.join(format!("{id}-{}.manifest.json", order.camera));
     let text = serde_json::to_vec_pretty(&c.signed).unwrap_or_default();
     std::fs::write(&manifest_file, text).map_err(|e| failed(format!("{}: {e}", manifest_file.display())))?;

@@ -11,6 +11,7 @@ use super::Deps;
 use super::link::Link;
 use crate::audit::{self, Entry};
 use crate::evidence::Manifest;
+use crate::metrics::{Label, Metric};
 use crate::policy::{Grant, PluginOutcome, Request};
 
 /// The image's media type and file extension, from its first bytes.
@@ -103,7 +104,7 @@ pub async fn share(
         let body = super::link::Payload::Bytes(content_type, Bytes::from(image));
         if super::clips::upload(deps, link, &request.id, camera, "snapshots", body, &signed, cancel).await {
             tracing::info!(request = %request.id, camera = %camera, bytes, "Snapshot sent to the center");
-            deps.metrics.add("porchlight_relay_shared_bytes_total", &[("kind", "snapshot")], bytes);
+            deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "snapshot")], bytes);
         }
     }
 }
