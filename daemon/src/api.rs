@@ -226,7 +226,7 @@ async fn metrics(State(st): State<ApiState>) -> Response {
 async fn events(State(st): State<ApiState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let start = match replay_start(&headers, uri.query()) {
         Ok(start) => start,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let (past, sub) = st.bus.subscribe_at("api-events", start);
     let sse = |e: &crate::bus::Event| {
@@ -246,26 +246,33 @@ async fn events(State(st): State<ApiState>, headers: HeaderMap, uri: axum::http:
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
+/// Why an event stream cannot start where it was asked to.
+#[derive(Debug, thiserror::Error)]
+enum ReplayError {
+    #[error("{what} must be an event id (a whole number ≥ 0), not {text:?}")]
+    NotAnId { what: &'static str, text: String },
+    #[error("unknown query parameter {0:?}; only from=<seq> is taken")]
+    UnknownParameter(String),
+}
+
 /// Where an event stream starts: `?from=<seq>` (that event), else `Last-Event-ID: <seq>` (the
 /// one after it), else now.
-fn replay_start(headers: &HeaderMap, query: Option<&str>) -> Result<crate::bus::Start, String> {
+fn replay_start(headers: &HeaderMap, query: Option<&str>) -> Result<crate::bus::Start, ReplayError> {
     use crate::bus::Start;
-    let seq = |what: &str, text: &str| {
-        text.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{what} must be an event id (a whole number ≥ 0), not {text:?}"))
+    let seq = |what: &'static str, text: &str| {
+        text.trim().parse::<u64>().map_err(|_| ReplayError::NotAnId { what, text: text.to_owned() })
     };
     if let Some(pair) = query.unwrap_or_default().split('&').find(|p| !p.is_empty()) {
         return match pair.split_once('=') {
             Some(("from", v)) => Ok(Start::From(seq("from", v)?)),
-            _ => Err(format!("unknown query parameter {pair:?}; only from=<seq> is taken")),
+            _ => Err(ReplayError::UnknownParameter(pair.to_owned())),
         };
     }
     match headers.get("last-event-id") {
         None => Ok(Start::Now),
         Some(v) => {
-            let text = v.to_str().map_err(|_| "Last-Event-ID must be an event id".to_owned())?;
-            Ok(Start::From(seq("Last-Event-ID", text)?.saturating_add(1)))
+            let text = String::from_utf8_lossy(v.as_bytes());
+            Ok(Start::From(seq("Last-Event-ID", &text)?.saturating_add(1)))
         }
     }
 }

@@ -87,7 +87,7 @@ pub enum RequestError {
     #[error("no request {0:?} is waiting for an answer")]
     NotPending(String),
     #[error("the approval is wider than the request: {0}")]
-    Wider(String),
+    Wider(Wider),
     #[error("privacy mode is on: nothing can be approved")]
     Privacy,
     #[error("the approval cannot be recorded in the audit log, so it is not given ({0})")]
@@ -638,14 +638,35 @@ pub fn valid_id(id: &str) -> bool {
         && id != "oldest"
 }
 
+/// How an approval would grant more than, or other than, the request asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Wider {
+    #[error("no cameras")]
+    NoCameras,
+    #[error("camera {0:?} was not requested")]
+    Camera(String),
+    #[error("{from} .. {to} is outside the requested {asked_from} .. {asked_to}")]
+    Outside { from: Timestamp, to: Timestamp, asked_from: Timestamp, asked_to: Timestamp },
+    #[error("{from} .. {to} is empty or reversed")]
+    Empty { from: Timestamp, to: Timestamp },
+    #[error("`live_max_seconds` is for live requests")]
+    LiveOnly,
+    #[error("`from` and `to` are for clip requests")]
+    ClipOnly,
+    #[error("live for {granted}s, {asked}s requested")]
+    Live { granted: u32, asked: u32 },
+    #[error("a snapshot request takes only `cameras`")]
+    Snapshot,
+}
+
 /// The grant for an approval: the request as asked, narrowed by `a`, never wider.
-pub fn narrow(request: &Request, a: &Approval) -> Result<Grant, String> {
+pub fn narrow(request: &Request, a: &Approval) -> Result<Grant, Wider> {
     let asked = request.kind.cameras();
     let cameras = match &a.cameras {
-        Some(c) if c.is_empty() => return Err("no cameras".into()),
+        Some(c) if c.is_empty() => return Err(Wider::NoCameras),
         Some(c) => {
             if let Some(extra) = c.iter().find(|c| !asked.contains(c)) {
-                return Err(format!("camera {extra:?} was not requested"));
+                return Err(Wider::Camera(extra.clone()));
             }
             let mut c = c.clone();
             c.dedup();
@@ -665,29 +686,29 @@ pub fn narrow(request: &Request, a: &Approval) -> Result<Grant, String> {
         RequestKind::Clip { from, to, .. } => {
             let (f, t) = (a.from.unwrap_or(*from), a.to.unwrap_or(*to));
             if f < *from || t > *to {
-                return Err(format!("{f} .. {t} is outside the requested {from} .. {to}"));
+                return Err(Wider::Outside { from: f, to: t, asked_from: *from, asked_to: *to });
             }
             if f >= t {
-                return Err(format!("{f} .. {t} is empty or reversed"));
+                return Err(Wider::Empty { from: f, to: t });
             }
             if a.live_max_seconds.is_some() {
-                return Err("`live_max_seconds` is for live requests".into());
+                return Err(Wider::LiveOnly);
             }
             (grant.from, grant.to) = (Some(f), Some(t));
         }
         RequestKind::Live { max_seconds, .. } => {
             if a.from.is_some() || a.to.is_some() {
-                return Err("`from` and `to` are for clip requests".into());
+                return Err(Wider::ClipOnly);
             }
             let secs = a.live_max_seconds.unwrap_or(*max_seconds);
             if secs == 0 || secs > *max_seconds {
-                return Err(format!("live for {secs}s, {max_seconds}s requested"));
+                return Err(Wider::Live { granted: secs, asked: *max_seconds });
             }
             grant.live_max_seconds = Some(secs);
         }
         RequestKind::Snapshot { .. } => {
             if a.from.is_some() || a.to.is_some() || a.live_max_seconds.is_some() {
-                return Err("a snapshot request takes only `cameras`".into());
+                return Err(Wider::Snapshot);
             }
         }
     }
