@@ -13,13 +13,12 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use shiguredo_mp4::Uint;
-use shiguredo_mp4::boxes::{Avc1Box, AvccBox, SampleEntry, VisualSampleEntryFields};
 use tokio::time::Instant;
 
-use super::frames::{AudioParams, VideoCodec, VideoParams};
+use super::frames::{AudioParams, VideoParams};
 use super::ingest::{CameraSession, IngestError, Item, Opener, WallClock};
 use super::reconnect::{MIN_SESSION_SPACING, PROBE_INTERVAL, ProbeError};
+use super::writer;
 use super::*;
 
 /// The stall timeout the loop is given.
@@ -133,41 +132,9 @@ impl CameraSession for Session {
     }
 }
 
-/// Baseline H.264 parameters (what the writer would put in the segment's `stsd`).
+/// Baseline H.264 parameters, as the writer's tests make them.
 fn params() -> Arc<VideoParams> {
-    let entry = SampleEntry::Avc1(Avc1Box {
-        visual: VisualSampleEntryFields {
-            data_reference_index: VisualSampleEntryFields::DEFAULT_DATA_REFERENCE_INDEX,
-            width: 640,
-            height: 360,
-            horizresolution: VisualSampleEntryFields::DEFAULT_HORIZRESOLUTION,
-            vertresolution: VisualSampleEntryFields::DEFAULT_VERTRESOLUTION,
-            frame_count: VisualSampleEntryFields::DEFAULT_FRAME_COUNT,
-            compressorname: VisualSampleEntryFields::NULL_COMPRESSORNAME,
-            depth: VisualSampleEntryFields::DEFAULT_DEPTH,
-        },
-        avcc_box: AvccBox {
-            avc_profile_indication: 66,
-            profile_compatibility: 0xc0,
-            avc_level_indication: 30,
-            length_size_minus_one: Uint::new(3),
-            sps_list: vec![vec![0x67, 0x42, 0xc0, 0x1e, 0xd9]],
-            pps_list: vec![vec![0x68, 0xce, 0x3c, 0x80]],
-            chroma_format: None,
-            bit_depth_luma_minus8: None,
-            bit_depth_chroma_minus8: None,
-            sps_ext_list: Vec::new(),
-        },
-        unknown_boxes: Vec::new(),
-    });
-    Arc::new(VideoParams {
-        sample_entry: entry,
-        codec: "avc1.42c01e".into(),
-        width: 640,
-        height: 360,
-        clock_rate: 90_000,
-        kind: VideoCodec::H264,
-    })
+    writer::tests::params(640, 360)
 }
 
 /// The hub's wall clock, moving with tokio's (paused) time.

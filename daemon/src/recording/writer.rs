@@ -628,7 +628,7 @@ pub fn start_from_name(path: &std::path::Path) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! The writer fed with synthetic frames: segment boundaries, drops, parameter changes,
     //! timestamp jumps and events mode, checked through the index and the files' layout. The
     //! pictures are not decodable (the e2e tests check real ones with ffmpeg).
@@ -644,7 +644,8 @@ mod tests {
     const FPS: i64 = 15;
     const TICKS: i64 = 90_000 / FPS;
 
-    fn params(width: u16, height: u16) -> Arc<VideoParams> {
+    /// Baseline H.264 parameters of this size (what the writer puts in a segment's `stsd`).
+    pub(in crate::recording) fn params(width: u16, height: u16) -> Arc<VideoParams> {
         let entry = SampleEntry::Avc1(Avc1Box {
             visual: VisualSampleEntryFields {
                 data_reference_index: VisualSampleEntryFields::DEFAULT_DATA_REFERENCE_INDEX,
