@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use porchlight::config;
 
+use porchlight::recording::index::{Index, IndexError};
+
 use crate::{EXIT_CONFIG, EXIT_RUNTIME};
 
 #[derive(Debug, Subcommand)]
@@ -66,20 +68,43 @@ pub(crate) enum ClipCommand {
 
 /// Opens the daemon's recording index for the CLI (without repairing anything: a running
 /// daemon owns that).
-pub(crate) fn open_index(settings: &config::Settings) -> Result<porchlight::recording::index::Index, String> {
+pub(crate) fn open_index(settings: &config::Settings) -> Result<Index, ReadError> {
     let path = porchlight::recording::index_path(settings);
     if !path.exists() {
-        return Err(format!("no recordings yet: {} does not exist", path.display()));
+        return Err(ReadError::NoRecordings(path));
     }
-    porchlight::recording::index::Index::open_existing(&path).map_err(|e| e.to_string())
+    Ok(Index::open_existing(&path)?)
 }
 
-pub(crate) fn time_arg(name: &str, value: Option<&str>, default: jiff::Timestamp) -> Result<i64, String> {
+/// Why the recordings cannot be read, or a clip cut from them.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error("no recordings yet: {} does not exist", .0.display())]
+    NoRecordings(PathBuf),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Export(#[from] porchlight::recording::export::ExportError),
+}
+
+/// A time argument that does not read as a time.
+#[derive(Debug, thiserror::Error)]
+#[error("--{name}: {reason}")]
+pub(crate) struct TimeArgError {
+    name: &'static str,
+    reason: config::units::TimeError,
+}
+
+pub(crate) fn time_arg(
+    name: &'static str,
+    value: Option<&str>,
+    default: jiff::Timestamp,
+) -> Result<i64, TimeArgError> {
     match value {
         None => Ok(default.as_millisecond()),
         Some(v) => config::units::parse_time(v, jiff::Timestamp::now())
             .map(|t| t.as_millisecond())
-            .map_err(|e| format!("--{name}: {e}")),
+            .map_err(|reason| TimeArgError { name, reason }),
     }
 }
 
@@ -91,7 +116,7 @@ pub(crate) fn recordings_command(settings: &config::Settings, command: Recording
             return pin_command(settings, &camera, &from, &to, &reason);
         }
         RecordingsCommand::Pins => {
-            return match open_index(settings).and_then(|i| i.pins().map_err(|e| e.to_string())) {
+            return match open_index(settings).and_then(|i| Ok(i.pins()?)) {
                 Ok(pins) => {
                     for p in pins {
                         println!(
@@ -112,7 +137,7 @@ pub(crate) fn recordings_command(settings: &config::Settings, command: Recording
             };
         }
         RecordingsCommand::Unpin { id } => {
-            return match open_index(settings).and_then(|i| i.unpin(id).map_err(|e| e.to_string())) {
+            return match open_index(settings).and_then(|i| Ok(i.unpin(id)?)) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => {
                     eprintln!("no pin with id {id}");
@@ -135,8 +160,8 @@ pub(crate) fn recordings_command(settings: &config::Settings, command: Recording
         }
     };
     let listed = open_index(settings).and_then(|index| {
-        let segments = index.segments(camera.as_deref(), from, to).map_err(|e| e.to_string())?;
-        let gaps = index.gaps(camera.as_deref(), from, to).map_err(|e| e.to_string())?;
+        let segments = index.segments(camera.as_deref(), from, to)?;
+        let gaps = index.gaps(camera.as_deref(), from, to)?;
         Ok((segments, gaps))
     });
     let (segments, gaps) = match listed {
@@ -239,9 +264,7 @@ pub(crate) fn clip_command(settings: &config::Settings, command: ClipCommand) ->
     };
     let known = settings.camera(&camera).is_some();
     let req = export::ClipRequest { camera, from_ms, to_ms, audio: !no_audio, strict: false };
-    match open_index(settings)
-        .and_then(|index| export::export(&index, &req, &output).map_err(|e| e.to_string()))
-    {
+    match open_index(settings).and_then(|index| Ok(export::export(&index, &req, &output)?)) {
         Ok(info) => {
             println!(
                 "{}: {} to {} ({} bytes, {} video and {} audio samples from {} segment(s))",
