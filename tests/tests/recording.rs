@@ -406,18 +406,14 @@ fn after_sigkill_a_camera_that_falls_behind_the_hubs_clock_loses_at_most_two_sec
 #[test]
 fn rtsp_errors_are_one_line_with_a_hint() {
     let Some(server) = peers() else { return };
-    let storage = "[storage]\nmin_free_bytes = \"0 B\"\n";
-    let setup = Setup::new(storage);
-    let mut d = Daemon::start(&setup.config);
-    let mut events = EventStream::open(d.addr.expect("api"), None);
-    // The cameras come with a reload, once the event stream is open (events are not replayed).
-    let body = format!(
-        "{storage}\n{}\n{}username = \"porch\"\npassword = \"wrong\"\n",
+    let setup = Setup::new(&format!(
+        "[storage]\nmin_free_bytes = \"0 B\"\n\n{}\n{}username = \"porch\"\npassword = \"wrong\"\n",
         camera("nopath", &server.url("/no/such/stream")),
         camera("badlogin", &server.url("/digest")),
-    );
-    std::fs::write(&setup.config, Setup::with_defaults(setup.dir.path(), &body)).expect("write config");
-    d.signal("HUP");
+    ));
+    let mut d = Daemon::start(&setup.config);
+    // Held events too: the cameras may have gone offline before the stream opens.
+    let mut events = EventStream::from_start(d.addr.expect("api"), None);
     let mut reasons = std::collections::BTreeMap::new();
     while reasons.len() < 2 {
         let e = events.next_matching(|e| e["type"] == "camera_offline");
