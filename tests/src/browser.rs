@@ -245,6 +245,11 @@ impl Browser {
         );
     }
 
+    /// Runs DevTools protocol command `cmd` with `params` in the page; returns its result.
+    pub fn cmd_cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd("POST", "/goog/cdp/execute", Some(&json!({ "cmd": cmd, "params": params })))
+    }
+
     /// Back to the window's own viewport.
     pub fn clear_viewport(&self) {
         self.cmd(
