@@ -179,11 +179,11 @@ export function subsystemName(name) {
 }
 
 export const HEALTH_STATES = {
-  starting: 'is starting',
-  degraded: 'has a problem',
-  failed: 'has stopped working',
-  stopping: 'is stopping',
-  stopped: 'has stopped',
+  starting: 'starting',
+  degraded: 'not working fully',
+  failed: 'not working',
+  stopping: 'stopping',
+  stopped: 'stopped',
 };
 
 /** One sentence for a hub event. */

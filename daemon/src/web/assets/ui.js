@@ -138,10 +138,10 @@ export function BarChart({ title, items, series, format = (n) => String(n), id }
       <ul class="legend" aria-hidden="true">
         ${series.map((s) => html`<li><span class=${`swatch ${s.className}`}></span>${s.name}</li>`)}
       </ul>
-      <table class="visually-hidden">
+      <div class="visually-hidden"><table>
         <caption>${title}</caption>
         <thead><tr><th scope="col">${'Item'}</th>${series.map((s) => html`<th scope="col">${s.name}</th>`)}</tr></thead>
         <tbody>${items.map((it) => html`<tr><th scope="row">${it.label}</th>${it.values.map((v) => html`<td>${format(v)}</td>`)}</tr>`)}</tbody>
-      </table>`}
+      </table></div>`}
   </figure>`;
 }

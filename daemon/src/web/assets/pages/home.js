@@ -169,7 +169,7 @@ function Problems({ health }) {
       ? html`<p class="ok-text">Everything is working.</p>`
       : html`<ul class="problems">
           ${problems.map(([name, s]) => html`<li class="problem" data-subsystem=${name} data-state=${s.state}>
-            <strong>${subsystemName(name)} ${HEALTH_STATES[s.state]}.</strong>${s.detail ? html` <span>${s.detail}</span>` : null}
+            <strong>${subsystemName(name)}: ${HEALTH_STATES[s.state]}.</strong>${s.detail ? html` <span>${s.detail}</span>` : null}
           </li>`)}
         </ul>`}
     ${m ? html`<p class="muted small" id="storage-use">Recordings use ${size(Number(m[1]))}; ${size(Number(m[2]))} free on the disk.</p>` : null}

@@ -112,10 +112,10 @@ export function Recordings() {
     [], 60000, [cam, date, pinTick],
   );
 
-  const pick = (t) => {
-    if (sel.from === null || sel.to !== null) setSel({ from: t, to: null });
-    else setSel(t < sel.from ? { from: t, to: sel.from } : { from: sel.from, to: t });
-  };
+  const pick = (t) => setSel((s) => {
+    if (s.from === null || s.to !== null) return { from: t, to: null };
+    return t < s.from ? { from: t, to: s.from } : { from: s.from, to: t };
+  });
   const from = sel.from;
   const to = sel.to;
   const valid = from !== null && to !== null && to > from;

@@ -131,8 +131,8 @@ function Pending({ p, privacyOn, onChanged }) {
   return html`<li class="card request" data-request-id=${p.id} data-kind=${r.kind.type}>
     <h3>Request <code>${p.id}</code>: ${KIND_WORDS[r.kind.type] || r.kind.type} for ${r.requester.organisation}</h3>
     <${Facts} rows=${rows} />
-    <details class="prompt">
-      <summary>What your sharing rules say about it</summary>
+    <details class="prompt" open>
+      <summary>The question from your sharing rules</summary>
       <pre>${p.prompt}</pre>
     </details>
     ${privacyOn ? html`<p class="note">Privacy mode is on, so you cannot approve anything. Turn it off on the home page first.</p>` : null}
