@@ -1,7 +1,7 @@
 // The web app's entry point: the navigation bar (with the number of requests waiting for an
 // answer and the Sign out button), the hash router (`#/`, `#/requests`, …) and the message area.
 
-import { html, render, useEffect, useState } from './vendor/standalone.module.js';
+import { html, render, useEffect, useRef, useState } from './vendor/standalone.module.js';
 import { get, session, signOut } from './api.js';
 import { useConnected, useLoad } from './live.js';
 import { Notices, notifyError } from './ui.js';
@@ -83,10 +83,13 @@ function Nav({ path }) {
 function App() {
   const path = useRoute();
   const page = PAGES.find((p) => p.path === path);
+  const first = useRef(true);
   useEffect(() => {
     document.title = `${page ? page.title : 'Not found'} · Porchlight`;
+    // After moving to another page, start reading (and tabbing) at the page, not the top bar.
     const main = document.getElementById('main');
-    if (main) main.focus({ preventScroll: true });
+    if (main && !first.current) main.focus({ preventScroll: true });
+    first.current = false;
   }, [path]);
   const Page = page ? page.component : null;
   return html`

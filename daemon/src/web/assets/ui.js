@@ -16,7 +16,7 @@ function publishNotices() {
 /** Shows a message; `kind` is `error` or `ok`. Success messages go away after 6 s. */
 export function notify(text, kind = 'ok') {
   const id = nextNotice++;
-  notices = [...notices, { id, text, kind }];
+  notices = [...notices, { id, text, kind }].slice(-3);
   publishNotices();
   if (kind !== 'error') setTimeout(() => dismiss(id), 6000);
 }
@@ -119,7 +119,7 @@ export function BarChart({ title, items, series, format = (n) => String(n), id }
     <figcaption>${title}</figcaption>
     ${items.length === 0
       ? html`<p class="muted">Nothing in this period.</p>`
-      : html`<svg viewBox=${`0 0 ${width} ${height}`} class="chart-svg" aria-hidden="true" focusable="false" preserveAspectRatio="none">
+      : html`<svg viewBox=${`0 0 ${width} ${height}`} class="chart-svg" aria-hidden="true" focusable="false">
         <line x1="0" x2=${width} y1=${height - bottom} y2=${height - bottom} class="axis" />
         <text x="2" y=${top + 8} class="chart-max">${format(max)}</text>
         ${items.map((it, i) => {

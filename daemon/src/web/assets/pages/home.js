@@ -80,7 +80,7 @@ function Camera({ cam, reasons, onChanged }) {
     <p class="muted">${explain}</p>
     ${cam.tags && cam.tags.length ? html`<p class="muted small">Tags: ${cam.tags.join(', ')}</p>` : null}
     ${canSwitch
-      ? html`<${Switch} id=${`record-${cam.name}`} on=${!paused} busy=${busy} label="Recording" onChange=${flip} />`
+      ? html`<${Switch} id=${`record-${cam.name}`} on=${!paused} busy=${busy} label=${html`Recording<span class="visually-hidden"> of ${cam.name}</span>`} onChange=${flip} />`
       : null}
   </li>`;
 }

@@ -52,9 +52,9 @@ function Verdict({ v }) {
       : html`<div class="table-wrap"><table class="data">
           <thead><tr><th scope="col">Rule</th><th scope="col">Its answer</th><th scope="col">Details</th></tr></thead>
           <tbody>${v.plugins.map((o) => html`<tr data-plugin=${o.plugin} data-decision=${o.decision}>
-            <td>${o.plugin}</td>
-            <td>${DECISION_WORDS[o.decision] || o.decision}</td>
-            <td>${decisionSentence(o)}${o.failure ? html`<div class="problem small">The rule failed: ${o.failure}</div>` : null}
+            <td data-label="Rule">${o.plugin}</td>
+            <td data-label="Its answer">${DECISION_WORDS[o.decision] || o.decision}</td>
+            <td data-label="Details">${decisionSentence(o)}${o.failure ? html`<div class="problem small">The rule failed: ${o.failure}</div>` : null}
               <div class="muted small">took ${(o.time_us / 1000).toFixed(1)} ms</div></td>
           </tr>`)}</tbody>
         </table></div>`}

@@ -12,6 +12,7 @@ const W = 1440; // one unit per minute of a 24-hour day
 const H = 70;
 const EVENT_WORDS = {
   motion_start: 'motion', motion_end: 'motion ended', doorbell_press: 'doorbell', tamper: 'tamper', alarm: 'alarm',
+  motion: 'motion', doorbell: 'doorbell',
 };
 
 /** "HH:MM:SS" (24-hour, local) for an `<input type="time">`. */
@@ -40,7 +41,7 @@ function Timeline({ data, dayStart, dayEnd, sel, onPick }) {
   };
   const now = Date.now();
   return html`<div class="timeline-wrap">
-    <svg viewBox=${`0 0 ${W} ${H + 20}`} class="timeline" id="timeline" preserveAspectRatio="none"
+    <svg viewBox=${`0 0 ${W} ${H}`} class="timeline" id="timeline" preserveAspectRatio="none"
       role="group" aria-label="The day from midnight to midnight; click to choose the start, then the end, of a range" onClick=${click}>
       <rect x="0" y="10" width=${W} height=${H - 20} class="tl-empty" />
       ${data.segments.map((s) => html`<rect class="tl-segment" x=${x(s.start)} y="10" width=${Math.max(0.5, x(s.end) - x(s.start))} height=${H - 20}>
@@ -58,8 +59,8 @@ function Timeline({ data, dayStart, dayEnd, sel, onPick }) {
         ? html`<rect class="tl-selection" x=${x(Math.min(sel.from, sel.to))} y="8" width=${Math.max(1, Math.abs(x(sel.to) - x(sel.from)))} height=${H - 16} />`
         : sel.from !== null ? html`<line class="tl-mark" x1=${x(sel.from)} x2=${x(sel.from)} y1="6" y2=${H - 6} /> ` : null}
       ${now > dayStart && now < dayEnd ? html`<line class="tl-now" x1=${x(now)} x2=${x(now)} y1="4" y2=${H - 4}><title>Now</title></line>` : null}
-      ${[0, 3, 6, 9, 12, 15, 18, 21].map((h) => html`<text class="tl-hour" x=${(h / 24) * W + 4} y=${H + 14}>${String(h).padStart(2, '0')}:00</text>`)}
     </svg>
+    <div class="tl-hours" aria-hidden="true">${[0, 3, 6, 9, 12, 15, 18, 21].map((h) => html`<span>${String(h).padStart(2, '0')}:00</span>`)}</div>
     <p class="muted small" id="timeline-focus" aria-live="polite">${focus || 'Green: recorded. Red: not recorded (move over it or tab to it for the reason). Blue marks: pinned. Ticks below: events.'}</p>
   </div>`;
 }

@@ -156,18 +156,18 @@ export function Report() {
             <th scope="col">Legal basis</th><th scope="col">Answer</th><th scope="col">Actually sent</th>
           </tr></thead>
           <tbody>${data.requests.map((r) => html`<tr data-request-id=${r.id} data-outcome=${r.outcome}>
-            <td>${when(r.received)}<div class="muted small"><code>${r.id}</code></div></td>
-            <td>${r.requester ? r.requester.organisation : '—'}${r.requester && r.requester.person ? html`<div class="muted small">${r.requester.person}</div>` : null}</td>
-            <td>${KIND_WORDS[r.kind] || r.kind}, ${cameraList(r.cameras)}
+            <td data-label="Came in">${when(r.received)}<div class="muted small"><code>${r.id}</code></div></td>
+            <td data-label="From">${r.requester ? r.requester.organisation : '—'}${r.requester && r.requester.person ? html`<div class="muted small">${r.requester.person}</div>` : null}</td>
+            <td data-label="Asked for">${KIND_WORDS[r.kind] || r.kind}, ${cameraList(r.cameras)}
               ${r.from && r.to ? html`<div class="muted small">${when(r.from)} to ${when(r.to)}</div>` : null}
               ${r.max_seconds ? html`<div class="muted small">up to ${duration(r.max_seconds)}</div>` : null}
               ${r.reason ? html`<div class="muted small">“${r.reason}”${r.case_number ? `, case ${r.case_number}` : ''}</div>` : null}</td>
-            <td>${r.legal_basis ? ({ warrant: `Warrant ${r.legal_basis.reference || ''}`, exigent: 'Emergency', consent: 'Consent', none: 'None' }[r.legal_basis.type] || r.legal_basis.type) : '—'}</td>
-            <td><span class=${`pill outcome-${r.outcome}`}>${OUTCOMES[r.outcome] || r.outcome}</span>
+            <td data-label="Legal basis">${r.legal_basis ? ({ warrant: `Warrant ${r.legal_basis.reference || ''}`, exigent: 'Emergency', consent: 'Consent', none: 'None' }[r.legal_basis.type] || r.legal_basis.type) : '—'}</td>
+            <td data-label="Answer"><span class=${`pill outcome-${r.outcome}`}>${OUTCOMES[r.outcome] || r.outcome}</span>
               <div class="muted small">by ${decidedBy(r.decided_by)}</div>
               ${r.deny_reason ? html`<div class="muted small">${r.deny_reason}</div>` : null}
               ${r.revoked_by ? html`<div class="muted small">Stopped by ${r.revoked_by}</div>` : null}</td>
-            <td>${sent(r.sent)}</td>
+            <td data-label="Actually sent">${sent(r.sent)}</td>
           </tr>`)}</tbody>
         </table>
       </div>`}
@@ -175,8 +175,8 @@ export function Report() {
         <div class="table-wrap"><table class="data" id="resident-shares-table">
           <thead><tr><th scope="col">When</th><th scope="col">Camera and time</th><th scope="col">To</th><th scope="col">Note</th></tr></thead>
           <tbody>${data.resident_shares.map((s) => html`<tr data-request-id=${s.request_id}>
-            <td>${when(s.time)}</td><td>${s.camera}, ${when(s.from)} to ${when(s.to)}</td>
-            <td>${s.destination === 'center' ? 'the requests center' : 'files on the hub'}</td><td>${s.note || ''}</td>
+            <td data-label="When">${when(s.time)}</td><td data-label="Camera and time">${s.camera}, ${when(s.from)} to ${when(s.to)}</td>
+            <td data-label="To">${s.destination === 'center' ? 'the requests center' : 'files on the hub'}</td><td data-label="Note">${s.note || ''}</td>
           </tr>`)}</tbody>
         </table></div>` : null}
     </div>` : null}`;

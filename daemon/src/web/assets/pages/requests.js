@@ -248,17 +248,17 @@ function History() {
           </tr></thead>
           <tbody>
             ${shown.map((r) => html`<tr data-request-id=${r.id} data-outcome=${r.outcome}>
-              <td>${when(r.received)}</td>
-              <td>${r.requester ? `${r.requester.organisation}${r.requester.person ? ` (${r.requester.person})` : ''}` : '—'}
+              <td data-label="Came in">${when(r.received)}</td>
+              <td data-label="From">${r.requester ? `${r.requester.organisation}${r.requester.person ? ` (${r.requester.person})` : ''}` : '—'}
                 <div class="muted small">${r.requester ? REQUESTER_KINDS[r.requester.kind] || r.requester.kind : ''}</div></td>
-              <td>${KIND_WORDS[r.kind] || r.kind}, ${cameraList(r.cameras)}
+              <td data-label="Asked for">${KIND_WORDS[r.kind] || r.kind}, ${cameraList(r.cameras)}
                 ${r.from && r.to ? html`<div class="muted small">${when(r.from)} to ${when(r.to)}</div>` : null}
                 ${r.reason ? html`<div class="muted small">“${r.reason}”</div>` : null}</td>
-              <td><span class=${`pill outcome-${r.outcome}`}>${OUTCOMES[r.outcome] || r.outcome}</span>
+              <td data-label="Answer"><span class=${`pill outcome-${r.outcome}`}>${OUTCOMES[r.outcome] || r.outcome}</span>
                 <div class="muted small">by ${decidedBy(r.decided_by)}${r.decided_at ? `, ${when(r.decided_at)}` : ''}</div>
                 ${r.deny_reason ? html`<div class="muted small">${r.deny_reason}</div>` : null}
                 ${r.revoked_by ? html`<div class="muted small">Stopped by ${r.revoked_by}</div>` : null}</td>
-              <td>${sentWords(r.sent)}</td>
+              <td data-label="Sent">${sentWords(r.sent)}</td>
             </tr>`)}
           </tbody>
         </table>
