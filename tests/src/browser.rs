@@ -340,8 +340,10 @@ impl Element<'_> {
             .unwrap_or_else(|e| panic!("WebDriver {method} {what} on {:?}: {e}", self.css))
     }
 
-    /// Clicks it (scrolled into view first, as a user would).
+    /// Clicks it, scrolled to the middle of the viewport first, as a user would scroll what
+    /// they want to click out from under a bar or message fixed at the edge of the page.
     pub fn click(&self) {
+        self.browser.execute("arguments[0].scrollIntoView({ block: 'center' })", &[self.to_arg()]);
         self.cmd("POST", "/click", Some(&json!({})));
     }
 

@@ -14,15 +14,13 @@ use porchlight_e2e::rtsp::RtspServer;
 use porchlight_e2e::{Daemon, Setup, WAIT, output_text, plugin_bytes};
 use serde_json::{Value, json};
 
-/// The pages of the app: hash route and screenshot name.
-const PAGES: &[(&str, &str)] = &[
-    ("/", "home"),
-    ("/requests", "requests"),
-    ("/report", "report"),
-    ("/policies", "policies"),
-    ("/recordings", "recordings"),
-    ("/events", "events"),
-];
+/// The pages of the app that need no report or pins (hash route, screenshot name).
+const PAGES: &[(&str, &str)] = &[("/", "home"), ("/policies", "policies"), ("/events", "events")];
+
+/// The pages that read `GET /api/report` (the history of requests, and the report itself) or
+/// `GET /api/pins` (recordings).
+const REPORT_PAGES: &[(&str, &str)] =
+    &[("/requests", "requests"), ("/report", "report"), ("/recordings", "recordings")];
 
 /// A hub with camera `porch` (recording from the RTSP test server), camera `garden` (not
 /// recording), the `ask-resident` policy and MQTT, with the peers it needs. `None`: skip.
@@ -106,7 +104,8 @@ fn home_page_shows_the_camera_and_switches_privacy() {
     b.find("#privacy-switch").click();
     b.wait_for("#privacy[data-on=\"true\"]");
     assert_eq!(hub.daemon.get_json("/api/privacy")["on"], true);
-    hub.observer.wait_after(mark, "privacy ON on MQTT", |m| m.topic == "porchlight/privacy" && m.text() == "ON");
+    hub.observer
+        .wait_after(mark, "privacy ON on MQTT", |m| m.topic == "porchlight/privacy" && m.text() == "ON");
     b.screenshot("home-privacy-on");
 
     // And off again.
@@ -114,15 +113,23 @@ fn home_page_shows_the_camera_and_switches_privacy() {
     b.find("#privacy-switch").click();
     b.wait_for("#privacy[data-on=\"false\"]");
     assert_eq!(hub.daemon.get_json("/api/privacy")["on"], false);
-    hub.observer.wait_after(mark, "privacy OFF on MQTT", |m| m.topic == "porchlight/privacy" && m.text() == "OFF");
+    hub.observer
+        .wait_after(mark, "privacy OFF on MQTT", |m| m.topic == "porchlight/privacy" && m.text() == "OFF");
 
     // The switch was audited as the web app's doing.
     let by: Vec<Value> =
         hub.audit().iter().filter(|e| e["kind"] == "privacy").map(|e| e["by"].clone()).collect();
     assert_eq!(by, vec![json!("web"), json!("web")], "privacy entries");
 
-    // Every page opens without a console error.
-    for (hash, name) in PAGES {
+    // Every other page opens without a console error.
+    tour(&hub, PAGES);
+}
+
+/// Opens each page, waits until it has loaded, saves a screenshot and checks that it shows no
+/// error and the console has none.
+fn tour(hub: &Hub, pages: &[(&str, &str)]) {
+    let b = &hub.browser;
+    for (hash, name) in pages {
         hub.open(hash);
         b.wait_until(&format!("page {hash} to finish loading"), WAIT, |b| {
             let text = b.execute("return document.getElementById('main').innerText", &[]);
@@ -136,8 +143,8 @@ fn home_page_shows_the_camera_and_switches_privacy() {
 }
 
 #[test]
-fn request_in_the_inbox_approved_narrowed_and_reported() {
-    let Some(hub) = Hub::start("request_in_the_inbox_approved_narrowed_and_reported") else { return };
+fn request_in_the_inbox_and_approved_narrowed() {
+    let Some(hub) = Hub::start("request_in_the_inbox_and_approved_narrowed") else { return };
     let b = &hub.browser;
     hub.open("/requests");
     b.wait_for("#pending[data-count=\"0\"]");
@@ -161,8 +168,6 @@ fn request_in_the_inbox_approved_narrowed_and_reported() {
     b.screenshot("approve-narrowed");
     b.find("#approve-narrowed-claim-77").click();
     b.wait_for("#pending[data-count=\"0\"]");
-    b.wait_for("#history-table tr[data-request-id=\"claim-77\"][data-outcome=\"allowed\"]");
-    b.screenshot("history");
 
     let decided: Vec<Value> = hub
         .audit()
@@ -175,16 +180,61 @@ fn request_in_the_inbox_approved_narrowed_and_reported() {
     assert_eq!(entry["final"]["decision"], "allow", "{entry}");
     let grant = &entry["final"]["grant"];
     assert_eq!(grant["cameras"], json!(["porch"]), "{entry}");
-    assert_eq!((grant["from"].clone(), grant["to"].clone()), (json!("2026-11-26T17:00:00Z"), json!("2026-11-26T17:30:00Z")));
+    assert_eq!(
+        (grant["from"].clone(), grant["to"].clone()),
+        (json!("2026-11-26T17:00:00Z"), json!("2026-11-26T17:30:00Z"))
+    );
+    let listed = hub.daemon.get_json("/api/requests");
+    let recent = listed["recent"].as_array().and_then(|r| r.first()).cloned().unwrap_or_default();
+    assert_eq!(
+        (recent["id"].clone(), recent["decided_by"].clone()),
+        (json!("claim-77"), json!("resident (web)"))
+    );
 
-    // A second request refused from the page, so the report has both outcomes.
+    // A second one refused from the page, with the resident's reason.
     let (code, body) = hub.daemon.post("/api/requests", &clip_request("claim-78"));
     assert_eq!(code, 202, "{body}");
-    b.wait_for("li.request[data-request-id=\"claim-78\"]").is_displayed();
+    b.wait_for("li.request[data-request-id=\"claim-78\"]");
     b.find("#deny-claim-78").click();
     b.wait_for("#deny-reason-claim-78").type_text("not without a police report");
+    b.screenshot("deny");
     b.find("#deny-confirm-claim-78").click();
+    b.wait_for("#pending[data-count=\"0\"]");
+    let denied = hub
+        .audit()
+        .into_iter()
+        .find(|e| e["kind"] == "resident_decision" && e["request_id"] == "claim-78")
+        .expect("the refusal in the audit log");
+    assert_eq!(denied["by"], "resident (web)", "{denied}");
+    assert_eq!(denied["final"]["decision"], "deny", "{denied}");
+    assert!(
+        denied["final"]["reason"].as_str().is_some_and(|r| r.contains("not without a police report")),
+        "{denied}"
+    );
+}
+
+/// Needs `GET /api/report`, which the requests page (its history) and the report page read,
+/// and `GET /api/pins` for the recordings page.
+#[test]
+#[ignore = "needs GET /api/report and /api/pins, not on main yet: remove this once they are"]
+fn report_totals_match_the_audit_log() {
+    let Some(hub) = Hub::start("report_totals_match_the_audit_log") else { return };
+    let b = &hub.browser;
+    // One request allowed, one refused, one still waiting.
+    for id in ["claim-77", "claim-78", "claim-79"] {
+        let (code, body) = hub.daemon.post("/api/requests", &clip_request(id));
+        assert_eq!(code, 202, "{body}");
+    }
+    let (code, body) = hub.daemon.post("/api/requests/claim-77/approve", &json!({ "cameras": ["porch"] }));
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = hub.daemon.post("/api/requests/claim-78/deny", &json!({ "reason": "no" }));
+    assert_eq!(code, 200, "{body}");
+
+    hub.open("/requests");
+    b.wait_for("#history-table tr[data-request-id=\"claim-77\"][data-outcome=\"allowed\"]");
     b.wait_for("#history-table tr[data-request-id=\"claim-78\"][data-outcome=\"denied\"]");
+    b.wait_for("li.request[data-request-id=\"claim-79\"]");
+    b.screenshot("history");
 
     // The report's totals are what `porchlight audit show` lists for the same period.
     hub.open("/report");
@@ -192,7 +242,6 @@ fn request_in_the_inbox_approved_narrowed_and_reported() {
     let from = report.attr("data-from").expect("data-from");
     let to = report.attr("data-to").expect("data-to");
     b.wait_for("[data-total=\"requests\"]");
-    b.screenshot("report");
     let shown: Vec<(String, i64)> = b
         .find_all("[data-total]")
         .iter()
@@ -211,9 +260,11 @@ fn request_in_the_inbox_approved_narrowed_and_reported() {
     for name in ["requests", "allowed", "denied", "undecided"] {
         assert!(shown.iter().any(|(n, _)| n == name), "the report shows no {name:?} total: {shown:?}");
     }
-    assert_eq!(counted["requests"], 2);
-    assert_eq!((counted["allowed"], counted["denied"]), (1, 1));
-    b.assert_no_console_errors();
+    assert_eq!(
+        (counted["requests"], counted["allowed"], counted["denied"], counted["undecided"]),
+        (3, 1, 1, 1)
+    );
+    tour(&hub, REPORT_PAGES);
 }
 
 /// Counts of what `porchlight audit show --since FROM` lists before `TO`, by the report's total
@@ -228,7 +279,9 @@ fn audit_show_totals(setup: &Setup, from: &str, to: &str) -> std::collections::B
     let mut finals = std::collections::HashMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut words = line.split_whitespace();
-        let (Some(_seq), Some(time), Some(kind)) = (words.next(), words.next(), words.next()) else { continue };
+        let (Some(_seq), Some(time), Some(kind)) = (words.next(), words.next(), words.next()) else {
+            continue;
+        };
         let time: jiff::Timestamp = time.parse().expect("entry time");
         if time < from || time >= to {
             continue;
