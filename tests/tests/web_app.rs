@@ -6,6 +6,8 @@
 //! grant; the report's totals agree with `porchlight audit show`; no page logs a console error.
 //! Every page is saved as a screenshot (`target/screenshots/<test>/`).
 
+#![allow(clippy::print_stderr)]
+
 use std::time::{Duration, Instant};
 
 use porchlight_e2e::browser::Browser;
