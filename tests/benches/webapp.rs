@@ -80,39 +80,45 @@ fn main() {
     browser.goto(&url);
     browser.wait_for("li.camera[data-state=\"recording\"]");
 
-    let mut usable = Vec::new();
-    let mut loaded = Vec::new();
-    let mut bytes = 0.0;
-    for n in 0..loads {
-        browser.goto("about:blank");
-        browser.goto(&url);
-        let at = browser.wait_until("the page to be usable", WAIT, |b| {
-            b.execute("return window.__usable === undefined ? null : window.__usable", &[]).as_f64()
-        });
-        browser.find(USABLE);
-        let nav: Value = browser.execute(
-            "const n = performance.getEntriesByType('navigation')[0];\n\
-             const r = performance.getEntriesByType('resource');\n\
-             return { load: n.loadEventEnd, bytes: n.encodedBodySize + r.reduce((s, e) => s + e.encodedBodySize, 0) }",
-            &[],
-        );
+    // Cold: the browser's cache emptied before each load (a first visit); warm: a return visit.
+    for cold in [true, false] {
+        let pass = if cold { "cold cache" } else { "warm cache" };
+        let mut usable = Vec::new();
+        let mut loaded = Vec::new();
+        let mut bytes = 0.0;
+        for n in 0..loads {
+            browser.goto("about:blank");
+            if cold {
+                browser.cmd_cdp("Network.clearBrowserCache", json!({}));
+            }
+            browser.goto(&url);
+            let at = browser.wait_until("the page to be usable", WAIT, |b| {
+                b.execute("return window.__usable === undefined ? null : window.__usable", &[]).as_f64()
+            });
+            browser.find(USABLE);
+            let nav: Value = browser.execute(
+                "const n = performance.getEntriesByType('navigation')[0];\n\
+                 const r = performance.getEntriesByType('resource');\n\
+                 return { load: n.loadEventEnd, bytes: n.transferSize + r.reduce((s, e) => s + e.transferSize, 0) }",
+                &[],
+            );
+            println!(
+                "{pass}, load {n:2}: usable {at:6.1} ms, load event {:6.1} ms, {} bytes transferred",
+                nav["load"].as_f64().unwrap_or(f64::NAN),
+                nav["bytes"]
+            );
+            usable.push(at);
+            loaded.push(nav["load"].as_f64().unwrap_or(f64::NAN));
+            bytes = nav["bytes"].as_f64().unwrap_or(f64::NAN);
+        }
+        let max = usable.iter().copied().fold(f64::MIN, f64::max);
         println!(
-            "load {n:2}: usable {at:6.1} ms, load event {:6.1} ms, {} bytes of bodies",
-            nav["load"].as_f64().unwrap_or(f64::NAN),
-            nav["bytes"]
+            "first page usable, {pass}: median {:.1} ms, max {max:.1} ms over {loads} loads \
+             (load event median {:.1} ms); {bytes} bytes transferred by the last load",
+            median(usable),
+            median(loaded)
         );
-        usable.push(at);
-        loaded.push(nav["load"].as_f64().unwrap_or(f64::NAN));
-        bytes = nav["bytes"].as_f64().unwrap_or(f64::NAN);
     }
-    let first = usable[0];
-    let max = usable.iter().copied().fold(f64::MIN, f64::max);
-    println!(
-        "first page usable: first load {first:.1} ms, median {:.1} ms, max {max:.1} ms over {loads} loads \
-         (load event median {:.1} ms); {bytes} bytes of bodies per load",
-        median(usable.clone()),
-        median(loaded)
-    );
 
     browser.goto("about:blank");
     let idle = cpu_percent(daemon.pid(), seconds, hz);
