@@ -5,7 +5,7 @@
 # navigation on loopback (goal ≤ 300 ms), and the hub's CPU with no page open against one
 # home page open (goal ≤ 0.5 % of a core per page). Results: docs/benchmarks.md.
 #
-#   bench/webapp.sh                       # 20 page loads, 60 s per CPU phase (about 3 minutes)
+#   bench/webapp.sh                       # 20 + 20 page loads, 60 s per CPU phase (about 4 minutes)
 #   bench/webapp.sh --loads 5 --seconds 10  # a quick try
 #
 # Needs chromium and chromium-driver, and the GStreamer packages of tests/peers/rtsp_server.py.

@@ -1,9 +1,10 @@
 //! The web app in a real headless Chromium (`bench/webapp.sh`, or `cargo bench -p
 //! porchlight-e2e --bench webapp`): how soon the home page is usable after a navigation on
-//! loopback (goal ≤ 300 ms), and the hub's CPU with no page open against one home page open
-//! (goal ≤ 0.5 % of a core per page), with one camera recording from the RTSP test server.
+//! loopback, with the browser's cache emptied first and with a warm one (goal ≤ 300 ms), and
+//! the hub's CPU with no page open against one home page open (goal ≤ 0.5 % of a core per
+//! page), with one camera recording from the RTSP test server.
 //! `WEBAPP_BENCH_SECONDS` sets each CPU phase (default 60), `WEBAPP_BENCH_LOADS` the number of
-//! page loads (default 20). Results: docs/benchmarks.md.
+//! page loads of each kind (default 20). Results: docs/benchmarks.md.
 //!
 //! "Usable" is when the home page shows the camera's card with its state: a script added to
 //! every new document (through the DevTools protocol, so the page's CSP does not apply) notes
