@@ -125,6 +125,19 @@ fn writes_from_other_sites_are_refused_whoever_sends_them() {
         assert!(post(("sec-fetch-site", "same-origin")).is_ok());
         assert!(post(("x-other", "1")).is_ok(), "a client that is no web page sends no Origin");
     }
+    // The hub's own sign-in form: its page has `Referrer-Policy: no-referrer`, so the browser
+    // posts it with `Origin: null`, and says where from in `Sec-Fetch-Site`.
+    let form = |site: &str| {
+        admit(
+            &s,
+            Some(&token),
+            &Method::POST,
+            "/login",
+            &headers(&[HOST, ("origin", "null"), ("sec-fetch-site", site)]),
+        )
+    };
+    assert!(form("same-origin").is_ok());
+    assert!(matches!(form("cross-site"), Err(Refusal::CrossSite(_))));
     // Sign-in itself is a write: no other site may sign a browser in (login CSRF).
     assert!(matches!(
         admit(
