@@ -5,6 +5,7 @@
 mod control;
 mod recordings;
 pub mod serve;
+mod storage;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
+        .route("/api/storage", get(storage::storage))
         .route("/api/privacy", get(control::privacy).put(control::set_privacy))
         .route("/api/requests", get(control::requests).post(control::submit))
         .route("/api/requests/{id}/approve", axum::routing::post(control::approve))
@@ -195,6 +197,7 @@ fn route_label(path: &str) -> &'static str {
         "/api/recordings" => "/api/recordings",
         p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",
+        "/api/storage" => "/api/storage",
         "/api/privacy" => "/api/privacy",
         "/api/requests" => "/api/requests",
         "/api/shares" => "/api/shares",
