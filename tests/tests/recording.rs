@@ -526,6 +526,21 @@ fn events_mode_records_the_pre_roll_and_post_roll_around_a_doorbell_press() {
     let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "doorbell_press"}));
     assert_eq!(code, 202, "{body}");
     let seg = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "door");
+    // The press is on the timeline, inside the segment it caused.
+    let listed = d.get_json("/api/recordings?camera=door");
+    let kept: Vec<(&str, &str)> = listed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| (e["camera"].as_str().unwrap_or("?"), e["kind"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(kept, [("door", "trigger")], "{listed}");
+    let at = listed["events"][0]["at_ms"].as_i64().expect("at_ms");
+    let span = &listed["segments"][0];
+    assert!(
+        span["start_ms"].as_i64().is_some_and(|s| s <= at) && span["end_ms"].as_i64().is_some_and(|e| at < e),
+        "{listed}"
+    );
     let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "fire"}));
     assert_eq!(code, 400, "{body}");
     let (code, _) = d.post("/api/cameras/nobody/events", &json!({"event": "doorbell_press"}));
