@@ -11,7 +11,7 @@ import {
   toDateInput, when,
 } from '../format.js';
 
-/** [from, to) of a named period, as Dates (local calendar). */
+/** [from, to) of a period: local calendar Dates; `to` is null for "until now". */
 function periodRange(period, customFrom, customTo) {
   const now = new Date();
   const start = new Date(now.getFullYear(), now.getMonth(), now.getDate());
@@ -19,12 +19,12 @@ function periodRange(period, customFrom, customTo) {
     case 'week': {
       const monday = new Date(start);
       monday.setDate(start.getDate() - ((start.getDay() + 6) % 7));
-      return [monday, now];
+      return [monday, null];
     }
     case 'month':
-      return [new Date(now.getFullYear(), now.getMonth(), 1), now];
+      return [new Date(now.getFullYear(), now.getMonth(), 1), null];
     case 'year':
-      return [new Date(now.getFullYear(), 0, 1), now];
+      return [new Date(now.getFullYear(), 0, 1), null];
     default: {
       const f = localMidnight(customFrom);
       const t = localMidnight(customTo);
@@ -86,7 +86,7 @@ export function Report() {
   const [customFrom, setCustomFrom] = useState(toDateInput(Date.now() - 7 * 86400000));
   const [customTo, setCustomTo] = useState(toDateInput(Date.now()));
   const [from, to] = useMemo(() => periodRange(period, customFrom, customTo), [period, customFrom, customTo]);
-  const q = { from: from.toISOString(), to: to.toISOString() };
+  const q = { from: from.toISOString(), to: to ? to.toISOString() : 'now' };
   const { data, error } = useLoad(() => get(withQuery('/api/report', q)), ['decision_made', 'relay_stopped'], 60000, [q.from, q.to]);
   const t = data ? data.totals : null;
 
