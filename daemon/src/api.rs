@@ -5,6 +5,7 @@
 mod control;
 mod recordings;
 pub mod serve;
+mod storage;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct ApiState {
     pub started: Instant,
     /// Ends long-lived responses (the event stream) at shutdown.
     pub cancel: CancellationToken,
+    /// The web app's sessions and sign-in brake.
+    pub web: crate::web::Web,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -64,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
+        .route("/api/storage", get(storage::storage))
         .route("/api/privacy", get(control::privacy).put(control::set_privacy))
         .route("/api/requests", get(control::requests).post(control::submit))
         .route("/api/requests/{id}/approve", axum::routing::post(control::approve))
@@ -73,38 +77,56 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(crate::web::router(state.web.clone()))
         .fallback(not_found)
         // Layers run outside in: the token is checked before any body is read.
         .layer(middleware::from_fn_with_state(state.clone(), bounded_body))
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, auth))
+        .layer(middleware::from_fn(crate::web::security_headers))
 }
 
-async fn auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+/// Every request passes [`crate::web::admit`] first (token, session, host, cross-site
+/// checks); the routes find the [`crate::web::Caller`] in the request's extensions.
+async fn auth(State(st): State<ApiState>, mut req: Request, next: Next) -> Response {
     let route = route_label(req.uri().path());
     let token = st.settings.borrow().api.token.clone();
-    if let Some(token) = token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            // The scheme name is case-insensitive (RFC 7235).
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
-        if !given.is_some_and(|g| token.constant_time_eq(g.as_bytes())) {
-            st.metrics.inc(Metric::ApiRequests, &[(Label::Route, route), (Label::Code, "401")]);
-            tracing::warn!(path = %req.uri().path(), "API request without a valid token");
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"porchlight\"")],
-                axum::Json(json!({"error": "missing or wrong bearer token"})),
-            )
-                .into_response();
+    let admitted =
+        crate::web::admit(&st.web.sessions, token.as_ref(), req.method(), req.uri().path(), req.headers());
+    let caller = match admitted {
+        Ok(caller) => caller,
+        Err(refusal) => {
+            let resp = refusal.clone().into_response();
+            st.metrics
+                .inc(Metric::ApiRequests, &[(Label::Route, route), (Label::Code, resp.status().as_str())]);
+            match refusal {
+                crate::web::Refusal::Unauthorized => {
+                    tracing::warn!(path = %req.uri().path(), "API request without a valid token");
+                }
+                crate::web::Refusal::SignIn => {}
+                other => tracing::warn!(path = %req.uri().path(), "API request refused: {other}"),
+            }
+            return resp;
         }
-    }
+    };
+    req.extensions_mut().insert(caller);
     let resp = next.run(req).await;
     st.metrics.inc(Metric::ApiRequests, &[(Label::Route, route), (Label::Code, resp.status().as_str())]);
     resp
+}
+
+/// The channel a request came through (`api`, or `web` for the web app's session), as the
+/// audit log and `changed_by` name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Via(pub crate::web::Channel);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Via {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Infallible> {
+        let caller = parts.extensions.get::<crate::web::Caller>();
+        Ok(Self(caller.map_or(crate::web::Channel::Api, crate::web::Caller::channel)))
+    }
 }
 
 /// The largest request body the API reads (requests, dry runs and controls are small JSON
@@ -165,11 +187,17 @@ fn route_label(path: &str) -> &'static str {
         "/api/cameras" => "/api/cameras",
         "/api/events" => "/api/events",
         "/metrics" => "/metrics",
+        "/" => "/",
+        "/login" => "/login",
+        "/logout" => "/logout",
+        "/api/session" => "/api/session",
+        p if p.starts_with("/app/") => "/app/{file}",
         "/api/plugins" => "/api/plugins",
         "/api/policy/evaluate" => "/api/policy/evaluate",
         "/api/recordings" => "/api/recordings",
         p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",
+        "/api/storage" => "/api/storage",
         "/api/privacy" => "/api/privacy",
         "/api/requests" => "/api/requests",
         "/api/shares" => "/api/shares",

@@ -35,3 +35,4 @@ pub mod sdnotify;
 pub mod secret;
 pub mod throttle;
 pub mod tls;
+pub mod web;

@@ -308,6 +308,7 @@ pub async fn run(
             mode: mode.clone(),
             started,
             cancel: tasks.group(Phase::Control).cancel.clone(),
+            web: crate::web::Web::new(settings_rx.clone()),
         };
         tasks.spawn(Phase::Control, "api", |cancel| async move {
             let (settings, metrics) = (state.settings.clone(), state.metrics.clone());

@@ -475,6 +475,16 @@ fn retention_deletes_the_oldest_segments_but_never_a_pinned_one() {
     let later = wait_segments(&mut events, "door", 8);
     d.wait_log("retention", |l| message(l) == "Retention deleted old recordings");
     wait_segments(&mut events, "door", 1);
+    // What the web app's home page shows about storage.
+    let storage = d.get_json("/api/storage");
+    assert_eq!(storage["max_bytes"], 300 * 1024, "{storage}");
+    assert_eq!(storage["min_free_bytes"], 0, "{storage}");
+    let door = &storage["cameras"][0];
+    assert_eq!(door["camera"], "door", "{storage}");
+    assert!(door["segments"].as_u64().is_some_and(|n| n >= 2), "{storage}");
+    assert!(door["bytes"].as_u64().is_some_and(|b| b > 0), "{storage}");
+    assert_eq!(storage["recorded_bytes"], door["bytes"], "one camera: {storage}");
+    assert!(storage["free_bytes"].as_u64().is_some_and(|b| b > 0), "{storage}");
     d.signal("TERM");
     assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
 

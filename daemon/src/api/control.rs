@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiState, error};
+use super::{ApiState, Via, error};
 use crate::policy::{HubMode, Request as PolicyRequest};
 use crate::privacy::PrivacyError;
 use crate::requests::{Approval, RequestError, Submitted};
@@ -43,12 +43,12 @@ struct Switch {
     on: bool,
 }
 
-pub async fn set_privacy(State(st): State<ApiState>, bytes: Bytes) -> Response {
+pub async fn set_privacy(State(st): State<ApiState>, Via(via): Via, bytes: Bytes) -> Response {
     let s: Switch = match required(&bytes) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match st.requests.set_privacy(s.on, "api") {
+    match st.requests.set_privacy(s.on, via.name()) {
         Ok(state) => axum::Json(state).into_response(),
         Err(e @ PrivacyError::Forced) => error(StatusCode::CONFLICT, &e.to_string()),
         Err(e @ PrivacyError::NotRecorded(_)) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
@@ -102,12 +102,17 @@ pub async fn submit(State(st): State<ApiState>, bytes: Bytes) -> Response {
     }
 }
 
-pub async fn approve(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
+pub async fn approve(
+    State(st): State<ApiState>,
+    Via(via): Via,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let a: Approval = match body(&bytes) {
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match st.requests.approve(&id, &a, "api") {
+    match st.requests.approve(&id, &a, via.name()) {
         Ok(d) => axum::Json(d).into_response(),
         Err(e) => request_error(&e),
     }
@@ -120,13 +125,18 @@ struct DenyBody {
     reason: String,
 }
 
-pub async fn deny(State(st): State<ApiState>, Path(id): Path<String>, bytes: Bytes) -> Response {
+pub async fn deny(
+    State(st): State<ApiState>,
+    Via(via): Via,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let d: DenyBody = match body(&bytes) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let reason: String = d.reason.chars().take(512).collect();
-    match st.requests.deny(&id, &reason, "api") {
+    match st.requests.deny(&id, &reason, via.name()) {
         Ok(d) => axum::Json(d).into_response(),
         Err(e) => request_error(&e),
     }
@@ -134,21 +144,21 @@ pub async fn deny(State(st): State<ApiState>, Path(id): Path<String>, bytes: Byt
 
 /// The resident stops what is being shared for a request: a live stream is cut at once, clips
 /// not yet sent stay home.
-pub async fn revoke(State(st): State<ApiState>, Path(id): Path<String>) -> Response {
-    match st.requests.revoke(&id, "api") {
+pub async fn revoke(State(st): State<ApiState>, Via(via): Via, Path(id): Path<String>) -> Response {
+    match st.requests.revoke(&id, via.name()) {
         Ok(()) => axum::Json(json!({ "request_id": id, "revoked": true })).into_response(),
         Err(e) => request_error(&e),
     }
 }
 
 /// The resident shares a clip: kept as signed files on the hub, or sent to the relay's center.
-pub async fn share(State(st): State<ApiState>, bytes: Bytes) -> Response {
+pub async fn share(State(st): State<ApiState>, Via(via): Via, bytes: Bytes) -> Response {
     use crate::relay::resident::{self, ShareError};
     let order: resident::Order = match required(&bytes) {
         Ok(o) => o,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match resident::share(&st.relay, order, "api", &st.cancel).await {
+    match resident::share(&st.relay, order, via.name(), &st.cancel).await {
         Ok(v) if v["destination"] == "center" => (StatusCode::ACCEPTED, axum::Json(v)).into_response(),
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => {
@@ -174,18 +184,23 @@ struct ModeBody {
 }
 
 /// Switches the hub mode the policies see (`home`, `away`, `night`, `vacation`).
-pub async fn set_mode(State(st): State<ApiState>, bytes: Bytes) -> Response {
+pub async fn set_mode(State(st): State<ApiState>, Via(via): Via, bytes: Bytes) -> Response {
     let b: ModeBody = match required(&bytes) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match st.mode.set(b.mode, "api") {
+    match st.mode.set(b.mode, via.name()) {
         Ok(state) => axum::Json(state).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
 
-pub async fn set_record(State(st): State<ApiState>, Path(name): Path<String>, bytes: Bytes) -> Response {
+pub async fn set_record(
+    State(st): State<ApiState>,
+    Via(via): Via,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let s: Switch = match required(&bytes) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -193,6 +208,6 @@ pub async fn set_record(State(st): State<ApiState>, Path(name): Path<String>, by
     if st.settings.borrow().camera(&name).is_none() {
         return error(StatusCode::NOT_FOUND, &format!("no camera named {name:?}"));
     }
-    st.pause.set(&name, !s.on, "api");
+    st.pause.set(&name, !s.on, via.name());
     axum::Json(json!({ "camera": name, "record": s.on })).into_response()
 }

@@ -71,6 +71,9 @@ pub struct ApiSettings {
     /// Time a client has to send a request's headers, and again its body; an idle keep-alive
     /// connection is closed after it too.
     pub request_timeout: Duration,
+    /// How long a browser stays signed in to the web app (from sign-in; sign-out, a restart or
+    /// a new token end it sooner).
+    pub session_lifetime: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

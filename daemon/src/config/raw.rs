@@ -95,6 +95,7 @@ pub struct Api {
     pub max_connections: Option<u32>,
     pub max_connections_per_client: Option<u32>,
     pub request_timeout: Option<HumanDuration>,
+    pub session_lifetime: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -343,6 +343,10 @@ fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
     if request_timeout < Duration::from_secs(1) || request_timeout > Duration::from_secs(300) {
         cx.problem(at.key("request_timeout"), "must be between 1s and 5m");
     }
+    let session_lifetime = a.session_lifetime.map_or(Duration::from_secs(7 * 86_400), |d| d.0);
+    if session_lifetime < Duration::from_secs(60) || session_lifetime > Duration::from_secs(90 * 86_400) {
+        cx.problem(at.key("session_lifetime"), "must be between 1m and 90d");
+    }
     ApiSettings {
         enabled,
         listen,
@@ -350,6 +354,7 @@ fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
         max_connections: max_connections as usize,
         max_connections_per_client: max_connections_per_client as usize,
         request_timeout,
+        session_lifetime,
     }
 }
 

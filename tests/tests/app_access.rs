@@ -1,0 +1,241 @@
+//! Who may use the web app and the API over HTTP, against the real daemon: sign-in with the
+//! token, the session cookie and its CSRF token, sign-out, the brake on wrong tokens,
+//! cross-site writes, the Host check of a hub without a token, and the `web` channel in the
+//! audit log. (What the pages do is tested in a real browser in `web_*.rs`.)
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use porchlight_e2e::{Daemon, Setup, plugin_bytes};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "correct horse battery staple";
+
+struct Answer {
+    code: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One request with exactly these extra headers (no token unless given here).
+fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut s = TcpStream::connect(addr).expect("connect to API");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Answer { code, head: head.to_owned(), body: body.to_owned() }
+}
+
+fn setup(api_extra: &str) -> Setup {
+    let s = Setup::new("");
+    std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
+    std::fs::write(s.path("plugins/ask.wasm"), plugin_bytes("ask-resident")).expect("plugin");
+    let text = format!(
+        "[hub]\ndata_dir = {:?}\nlog_format = \"json\"\nshutdown_timeout = \"5s\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n{api_extra}\n\n\
+         [[camera]]\nname = \"porch\"\nrtsp_url = \"rtsp://127.0.0.1:9/porch\"\nrecord = \"off\"\n\n\
+         [[camera]]\nname = \"garden\"\nrtsp_url = \"rtsp://127.0.0.1:9/garden\"\nrecord = \"off\"\n\n\
+         [plugins]\ndir = \"plugins\"\nenabled = [\"ask\"]\ntime_limit = \"2s\"\n",
+        s.path("data").display().to_string()
+    );
+    std::fs::write(&s.config, text).expect("config");
+    s
+}
+
+fn request(id: &str) -> String {
+    json!({ "request": {
+        "id": id,
+        "requester": { "organisation": "City Police RTCC", "person": "Det. Smith", "kind": "police" },
+        "kind": { "type": "clip", "cameras": ["porch", "garden"], "from": "2026-11-26T17:00:00Z", "to": "2026-11-26T17:30:00Z" },
+        "reason": "burglary reported on the street",
+        "legal_basis": { "type": "none" },
+        "received_at": "2026-11-26T18:00:00Z",
+    }})
+    .to_string()
+}
+
+/// The session cookie plus `extra` headers.
+fn with<'a>(cookie: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![("Cookie", cookie)];
+    h.extend_from_slice(extra);
+    h
+}
+
+fn cookie_of(a: &Answer) -> String {
+    let set = a.header("set-cookie").unwrap_or_else(|| panic!("no Set-Cookie in {}", a.head));
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{attr} missing from {set}");
+    }
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+#[test]
+fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
+    let s = setup(&format!("token = {TOKEN:?}"));
+    let d = Daemon::start(&s.config);
+    let addr = d.addr.expect("API address");
+    let bearer = format!("Bearer {TOKEN}");
+    let (code, body) = porchlight_e2e::http_post_json(addr, "/api/requests", Some(TOKEN), &request("rtcc-1"));
+    assert_eq!(code, 202, "{body}");
+
+    // Signed out: the page sends the browser to sign in, the API refuses, the sign-in page and
+    // the app's files are public, and every answer carries the security headers.
+    let page = send(addr, "GET", "/", &[], "");
+    assert_eq!((page.code, page.header("location").as_deref()), (303, Some("/login")));
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-content-type-options").as_deref(), Some("nosniff"));
+    for path in ["/api/requests", "/api/session", "/metrics", "/api/events"] {
+        assert_eq!(send(addr, "GET", path, &[], "").code, 401, "{path}");
+    }
+    let login = send(addr, "GET", "/login", &[], "");
+    assert_eq!(login.code, 200);
+    assert!(login.body.contains("name=\"token\"") && !login.body.contains("<script"), "{}", login.body);
+    let app = send(addr, "GET", "/app/index.html", &[], "");
+    assert_eq!(app.code, 200, "{}", app.head);
+    let etag = app.header("etag").expect("ETag");
+    assert_eq!(send(addr, "GET", "/app/index.html", &[("If-None-Match", &etag)], "").code, 304);
+
+    // Another site cannot sign a browser in.
+    let form = format!("token={}", TOKEN.replace(' ', "+"));
+    let forged = send(addr, "POST", "/login", &[("Origin", "http://evil.example")], &form);
+    assert_eq!(forged.code, 403, "{}", forged.body);
+    assert!(forged.header("set-cookie").is_none());
+
+    let signed =
+        send(addr, "POST", "/login", &[("Content-Type", "application/x-www-form-urlencoded")], &form);
+    assert_eq!((signed.code, signed.header("location").as_deref()), (303, Some("/")), "{}", signed.body);
+    let cookie = cookie_of(&signed);
+    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").code, 200);
+    let session = send(addr, "GET", "/api/session", &with(&cookie, &[]), "").json();
+    let csrf = session["csrf"].as_str().expect("csrf").to_owned();
+    assert_eq!(session["token_required"], true);
+    let pending = send(addr, "GET", "/api/requests", &with(&cookie, &[]), "").json();
+    assert_eq!(pending["pending"][0]["id"], "rtcc-1", "{pending}");
+
+    // Writes with the cookie need the CSRF token, and no other site may send them.
+    let on = r#"{"on":true}"#;
+    assert_eq!(send(addr, "PUT", "/api/privacy", &with(&cookie, &[]), on).code, 403);
+    assert_eq!(send(addr, "PUT", "/api/privacy", &with(&cookie, &[("X-CSRF-Token", "nope")]), on).code, 403);
+    let cross = send(
+        addr,
+        "PUT",
+        "/api/privacy",
+        &with(&cookie, &[("X-CSRF-Token", &csrf), ("Origin", "http://evil.example")]),
+        on,
+    );
+    assert_eq!(cross.code, 403, "{}", cross.body);
+    assert!(cross.json()["error"].as_str().is_some_and(|e| e.contains("cross-site")), "{}", cross.body);
+    let cross = send(
+        addr,
+        "PUT",
+        "/api/privacy",
+        &[("Authorization", &bearer), ("Sec-Fetch-Site", "cross-site")],
+        on,
+    );
+    assert_eq!(cross.code, 403, "a token does not make a cross-site write acceptable: {}", cross.body);
+    let privacy = porchlight_e2e::http_get(addr, "/api/privacy", Some(TOKEN)).1;
+    assert_eq!(serde_json::from_str::<Value>(&privacy).expect("json")["on"], false, "{privacy}");
+
+    // Approved narrowed from the app: audited as the web app's.
+    let origin = format!("http://{addr}");
+    let own =
+        [("X-CSRF-Token", csrf.as_str()), ("Origin", origin.as_str()), ("Sec-Fetch-Site", "same-origin")];
+    let approved =
+        send(addr, "POST", "/api/requests/rtcc-1/approve", &with(&cookie, &own), r#"{"cameras":["porch"]}"#);
+    assert_eq!(approved.code, 200, "{}", approved.body);
+    assert_eq!(approved.json()["grant"]["cameras"], json!(["porch"]));
+    let entries = porchlight::audit::entries(&s.path("data/audit")).expect("audit log");
+    let decided = entries.iter().find(|e| e["kind"] == "resident_decision").expect("resident_decision entry");
+    assert_eq!(decided["by"], "resident (web)", "{decided}");
+    assert_eq!(decided["final"]["grant"]["cameras"], json!(["porch"]), "{decided}");
+    let switched = send(addr, "PUT", "/api/privacy", &with(&cookie, &own), on);
+    assert_eq!(switched.code, 200, "{}", switched.body);
+    assert_eq!(switched.json()["changed_by"], "web", "{}", switched.body);
+    // The same action with the token is the API's.
+    let (code, body) = porchlight_e2e::http_put_json(addr, "/api/privacy", Some(TOKEN), r#"{"on":false}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("json")["changed_by"], "api", "{body}");
+
+    // Signing out ends the session for good.
+    let out = send(addr, "POST", "/logout", &with(&cookie, &own), "");
+    assert_eq!(out.code, 200, "{}", out.body);
+    assert_eq!(out.json()["signed_out"], true);
+    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "{}", out.head);
+    assert_eq!(send(addr, "GET", "/api/requests", &with(&cookie, &[]), "").code, 401);
+    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").code, 303);
+
+    // Wrong tokens: five are answered, then each attempt must wait, even with the right token.
+    for i in 0..5 {
+        let wrong = send(addr, "POST", "/login", &[], "token=guess");
+        assert_eq!(wrong.code, 401, "attempt {i}: {}", wrong.body);
+        assert!(wrong.header("set-cookie").is_none());
+    }
+    let braked = send(addr, "POST", "/login", &[], &form);
+    assert_eq!(braked.code, 429, "{}", braked.body);
+    let wait: u64 = braked.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After seconds");
+    assert!((1..=300).contains(&wait), "{wait}");
+    assert!(braked.header("set-cookie").is_none(), "no session while braked");
+    assert!(
+        d.find_log(|l| porchlight_e2e::message(l) == "web app sign-in refused: too many wrong tokens")
+            .is_some()
+    );
+}
+
+#[test]
+fn without_a_token_a_local_browser_gets_a_session_and_other_hosts_are_refused() {
+    let s = setup("");
+    let d = Daemon::start(&s.config);
+    let addr = d.addr.expect("API address");
+    let page = send(addr, "GET", "/", &[], "");
+    assert_eq!(page.code, 200, "{}", page.head);
+    assert!(page.body.contains("/app/app.js"), "{}", page.body);
+    let cookie = cookie_of(&page);
+    assert_eq!(send(addr, "GET", "/login", &[], "").header("location").as_deref(), Some("/"));
+    let session = send(addr, "GET", "/api/session", &[("Cookie", &cookie)], "").json();
+    assert_eq!(session["token_required"], false);
+    let csrf = session["csrf"].as_str().expect("csrf");
+    let mode =
+        send(addr, "PUT", "/api/mode", &[("Cookie", &cookie), ("X-CSRF-Token", csrf)], r#"{"mode":"away"}"#);
+    assert_eq!(mode.code, 200, "{}", mode.body);
+    assert_eq!(mode.json()["changed_by"], "web");
+    // The CLI and scripts send no cookie: as before.
+    let (code, body) = porchlight_e2e::http_put_json(addr, "/api/mode", None, r#"{"mode":"home"}"#);
+    assert_eq!(code, 200, "{body}");
+    // A page on another site that reaches 127.0.0.1 under its own name (DNS rebinding).
+    for path in ["/", "/api/requests"] {
+        let rebound = send(addr, "GET", path, &[("Host", "evil.example:8477")], "");
+        assert_eq!(rebound.code, 403, "{path}: {}", rebound.body);
+    }
+    let forged = send(addr, "PUT", "/api/privacy", &[("Origin", "http://evil.example")], r#"{"on":true}"#);
+    assert_eq!(forged.code, 403, "{}", forged.body);
+}
