@@ -1,7 +1,7 @@
 // Home (`#/`): each camera's state with its recording switch, privacy mode, the hub mode,
 // requests waiting for an answer, what is being shared right now (with Revoke), and problems.
 
-import { html, useEffect, useState } from '../vendor/standalone.module.js';
+import { html, useEffect, useRef, useState } from '../vendor/standalone.module.js';
 import { get, put, post } from '../api.js';
 import { held, useLoad } from '../live.js';
 import { act, Facts, LoadError, Switch } from '../ui.js';
@@ -147,6 +147,18 @@ function Mode({ mode, onChanged }) {
 function Share({ share, onChanged }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
+  const yes = useRef(null);
+  const again = useRef(null);
+  const first = useRef(true);
+  // Keep the keyboard focus on the question, and back on Revoke after Cancel.
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const el = confirming ? yes.current : again.current;
+    if (el) el.focus();
+  }, [confirming]);
   const revoke = async () => {
     setBusy(true);
     const ok = await act(() => post(`/api/requests/${encodeURIComponent(share.id)}/revoke`), `Sharing for ${share.id} stopped.`);
@@ -161,10 +173,10 @@ function Share({ share, onChanged }) {
     ${confirming
       ? html`<div class="confirm" role="group" aria-label="Confirm stopping">
           <p>Stop sharing this now? What was already sent cannot be taken back.</p>
-          <button type="button" class="danger" id=${`revoke-confirm-${share.id}`} disabled=${busy} onClick=${revoke}>Yes, stop sharing</button>
+          <button type="button" class="danger" ref=${yes} id=${`revoke-confirm-${share.id}`} disabled=${busy} onClick=${revoke}>Yes, stop sharing</button>
           <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Cancel</button>
         </div>`
-      : html`<button type="button" class="danger" id=${`revoke-${share.id}`} onClick=${() => setConfirming(true)}>Revoke</button>`}
+      : html`<button type="button" class="danger" ref=${again} id=${`revoke-${share.id}`} onClick=${() => setConfirming(true)}>Revoke</button>`}
   </li>`;
 }
 
