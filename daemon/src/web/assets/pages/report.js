@@ -7,7 +7,7 @@ import { get, withQuery } from '../api.js';
 import { useLoad } from '../live.js';
 import { BarChart, LoadError } from '../ui.js';
 import {
-  cameraList, day, decidedBy, duration, KIND_WORDS, localMidnight, plural, REQUESTER_KINDS, size,
+  cameraList, day, decidedBy, duration, KIND_WORDS, localMidnight, mb, plural, REQUESTER_KINDS,
   toDateInput, when,
 } from '../format.js';
 
@@ -58,12 +58,12 @@ function summary(t, from, to) {
   const period = `Between ${day(from)} and ${day(new Date(new Date(to).getTime() - 1))}`;
   if (!t.requests && !t.bytes && !t.resident_shares) return `${period}, nobody asked for footage and nothing left the house.`;
   const parts = [];
-  if (t.clips) parts.push(`${plural(t.clips, 'clip')} (${size(t.clip_bytes)})`);
-  if (t.stills) parts.push(`${plural(t.stills, 'still image')} (${size(t.still_bytes)})`);
-  if (t.live_streams) parts.push(`${duration(t.live_seconds)} of live video in ${plural(t.live_streams, 'stream')} (${size(t.live_bytes)})`);
+  if (t.clips) parts.push(`${plural(t.clips, 'clip')} (${mb(t.clip_bytes)})`);
+  if (t.stills) parts.push(`${plural(t.stills, 'still image')} (${mb(t.still_bytes)})`);
+  if (t.live_streams) parts.push(`${duration(t.live_seconds)} of live video in ${plural(t.live_streams, 'stream')} (${mb(t.live_bytes)})`);
   let s = `${period}, ${plural(t.requests, 'request')} for footage came in: ${t.allowed} allowed, ${t.denied} refused`;
   s += t.undecided ? `, ${t.undecided} not decided.` : '.';
-  s += parts.length ? ` What left the house: ${parts.join(', ')}, ${size(t.bytes)} in all.` : ' No footage left the house.';
+  s += parts.length ? ` What left the house: ${parts.join(', ')}, ${mb(t.bytes)} in all.` : ' No footage left the house.';
   if (t.resident_shares) s += ` You shared ${plural(t.resident_shares, 'clip')} yourself.`;
   if (t.revoked) s += ` You stopped ${plural(t.revoked, 'share')}.`;
   if (t.failed) s += ` ${plural(t.failed, 'share')} could not be made.`;
@@ -73,9 +73,9 @@ function summary(t, from, to) {
 function sent(s) {
   if (!s) return '—';
   const parts = [];
-  if (s.clips) parts.push(`${plural(s.clips, 'clip')}, ${size(s.clip_bytes)}`);
-  if (s.stills) parts.push(`${plural(s.stills, 'still image')}, ${size(s.still_bytes)}`);
-  if (s.live_seconds) parts.push(`${duration(s.live_seconds)} live, ${size(s.live_bytes)}`);
+  if (s.clips) parts.push(`${plural(s.clips, 'clip')}, ${mb(s.clip_bytes)}`);
+  if (s.stills) parts.push(`${plural(s.stills, 'still image')}, ${mb(s.still_bytes)}`);
+  if (s.live_seconds) parts.push(`${duration(s.live_seconds)} live, ${mb(s.live_bytes)}`);
   return parts.length ? parts.join('; ') : 'Nothing';
 }
 
@@ -127,7 +127,7 @@ export function Report() {
         <${Total} name="clips" value=${t.clips} label="clips sent" />
         <${Total} name="stills" value=${t.stills} label="still images sent" />
         <${Total} name="live_minutes" value=${Math.round(t.live_seconds / 6) / 10} label="minutes of live video" />
-        <${Total} name="bytes" value=${t.bytes} shown=${size(t.bytes)} label="of footage in all" />
+        <${Total} name="bytes" value=${t.bytes} shown=${mb(t.bytes)} label="of footage in all" />
         <${Total} name="resident_shares" value=${t.resident_shares} label="shared by you" />
         <${Total} name="revoked" value=${t.revoked} label="stopped by you" />
         <${Total} name="failed" value=${t.failed} label="could not be made" />
