@@ -199,7 +199,7 @@ function Storage({ st }) {
     ${used !== null ? html`<div class="meter" aria-hidden="true">
       <span style=${{ width: `${Math.min(100, Math.max(0, used * 100)).toFixed(1)}%` }}></span>
     </div>` : null}
-    ${st.cameras.length ? html`<ul class="list">${st.cameras.map((c) => html`<li data-camera=${c.camera}><span>${c.camera}</span><span>${size(c.bytes)} in ${plural(c.segments, 'file')}</span></li>`)}</ul>` : null}
+    ${st.cameras.length ? html`<ul class="list">${st.cameras.map((c) => html`<li data-storage-camera=${c.camera}><span>${c.camera}</span><span>${size(c.bytes)} in ${plural(c.segments, 'file')}</span></li>`)}</ul>` : null}
     <p class="muted small">${limitsWords(st)}</p>
   </section>`;
 }

@@ -61,7 +61,7 @@ function NarrowForm({ p, onDone, onCancel }) {
     <fieldset>
       <legend>Cameras to share</legend>
       ${kind.cameras.map((c) => html`<label class="check">
-        <input type="checkbox" id=${`${pid}-cam-${c}`} data-camera=${c} checked=${cams.includes(c)} onChange=${() => toggle(c)} /> ${c}
+        <input type="checkbox" id=${`${pid}-cam-${c}`} checked=${cams.includes(c)} onChange=${() => toggle(c)} /> ${c}
       </label>`)}
     </fieldset>
     ${kind.type === 'clip' ? html`<fieldset>
