@@ -3,12 +3,14 @@
 //! Every wait has a deadline and fails with the daemon's log attached.
 #![allow(clippy::print_stderr)]
 
+pub mod browser;
 pub mod center;
 pub mod media;
 pub mod mqtt;
 pub mod netns;
 pub mod rtsp;
 pub mod tls;
+pub mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

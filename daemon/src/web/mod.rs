@@ -184,8 +184,13 @@ pub fn admit(
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("an unreadable Origin");
-            let own =
-                host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+            // A page served with `Referrer-Policy: no-referrer` (as the hub's are) sends its own
+            // form posts (the sign-in form) with `Origin: null`; the browser's `Sec-Fetch-Site`
+            // still says whether the post came from the hub's own page.
+            let own_form = origin == "null"
+                && headers.get("sec-fetch-site").is_some_and(|s| s.as_bytes() == b"same-origin");
+            let own = own_form
+                || host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
             if !own {
                 return Err(Refusal::CrossSite(format!("Origin {origin}")));
             }
