@@ -4,7 +4,9 @@
 
 mod control;
 mod recordings;
+mod report;
 pub mod serve;
+mod storage;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -66,6 +68,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
+        .route("/api/storage", get(storage::storage))
+        .route("/api/pins", get(recordings::pins).post(recordings::add_pin))
+        .route("/api/pins/{id}", axum::routing::delete(recordings::remove_pin))
+        .route("/api/report", get(report::report))
         .route("/api/privacy", get(control::privacy).put(control::set_privacy))
         .route("/api/requests", get(control::requests).post(control::submit))
         .route("/api/requests/{id}/approve", axum::routing::post(control::approve))
@@ -195,6 +201,10 @@ fn route_label(path: &str) -> &'static str {
         "/api/recordings" => "/api/recordings",
         p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",
+        "/api/storage" => "/api/storage",
+        "/api/pins" => "/api/pins",
+        p if p.starts_with("/api/pins/") => "/api/pins/{id}",
+        "/api/report" => "/api/report",
         "/api/privacy" => "/api/privacy",
         "/api/requests" => "/api/requests",
         "/api/shares" => "/api/shares",
@@ -306,26 +316,50 @@ async fn plugins(State(st): State<ApiState>) -> Response {
     let Some(policy) = &st.policy else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the policy engine is not running; nothing is shared");
     };
+    let settings = st.settings.borrow().clone();
     let rejected = policy.engine.rejected();
     let list: Vec<serde_json::Value> = policy
         .engine
         .slots()
         .iter()
-        .map(|s| match s {
-            Slot::Loaded(p) => match rejected.get(&p.name) {
-                None => json!({
-                    "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
-                }),
-                // The file or config now in place was refused; the version before keeps deciding.
-                Some(reason) => json!({
-                    "name": p.name, "state": "rejected", "reason": reason, "kept_previous": true,
-                    "sha256": p.sha256, "file": p.settings.file.display().to_string(),
-                }),
-            },
-            Slot::Missing { name, reason } => json!({ "name": name, "state": "not_loaded", "reason": reason }),
+        .map(|s| {
+            let mut entry = match s {
+                Slot::Loaded(p) => match rejected.get(&p.name) {
+                    None => json!({
+                        "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                    }),
+                    // The file or config now in place was refused; the version before keeps deciding.
+                    Some(reason) => json!({
+                        "name": p.name, "state": "rejected", "reason": reason, "kept_previous": true,
+                        "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                    }),
+                },
+                Slot::Missing { name, reason } => json!({ "name": name, "state": "not_loaded", "reason": reason }),
+            };
+            entry["config"] = plugin_config(&settings, s);
+            entry
         })
         .collect();
     axum::Json(json!({ "contract": crate::policy::CONTRACT, "plugins": list })).into_response()
+}
+
+/// The resident's config table of a plugin as the settings now have it (for a plugin the
+/// settings no longer name, the one it was loaded with); `{}` when there is none.
+fn plugin_config(settings: &Settings, slot: &Slot) -> serde_json::Value {
+    let name = slot.name();
+    let text = match (settings.plugins.enabled.iter().find(|p| p.name == name), slot) {
+        (Some(p), _) => Some(p.config.as_str()),
+        (None, Slot::Loaded(p)) => Some(p.settings.config.as_str()),
+        (None, Slot::Missing { .. }) => None,
+    };
+    match text.map(serde_json::from_str::<serde_json::Value>) {
+        None => json!({}),
+        Some(Ok(v)) if v.is_object() => v,
+        Some(_) => {
+            tracing::warn!(plugin = %name, "Plugin config is not a JSON object; shown as {{}}");
+            json!({})
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -35,4 +35,5 @@ pub mod sdnotify;
 pub mod secret;
 pub mod throttle;
 pub mod tls;
+pub mod transparency;
 pub mod web;

@@ -475,6 +475,16 @@ fn retention_deletes_the_oldest_segments_but_never_a_pinned_one() {
     let later = wait_segments(&mut events, "door", 8);
     d.wait_log("retention", |l| message(l) == "Retention deleted old recordings");
     wait_segments(&mut events, "door", 1);
+    // What the web app's home page shows about storage.
+    let storage = d.get_json("/api/storage");
+    assert_eq!(storage["max_bytes"], 300 * 1024, "{storage}");
+    assert_eq!(storage["min_free_bytes"], 0, "{storage}");
+    let door = &storage["cameras"][0];
+    assert_eq!(door["camera"], "door", "{storage}");
+    assert!(door["segments"].as_u64().is_some_and(|n| n >= 2), "{storage}");
+    assert!(door["bytes"].as_u64().is_some_and(|b| b > 0), "{storage}");
+    assert_eq!(storage["recorded_bytes"], door["bytes"], "one camera: {storage}");
+    assert!(storage["free_bytes"].as_u64().is_some_and(|b| b > 0), "{storage}");
     d.signal("TERM");
     assert!(d.wait_exit(WAIT).success(), "{}", d.log_text());
 
@@ -516,6 +526,21 @@ fn events_mode_records_the_pre_roll_and_post_roll_around_a_doorbell_press() {
     let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "doorbell_press"}));
     assert_eq!(code, 202, "{body}");
     let seg = events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "door");
+    // The press is on the timeline, inside the segment it caused.
+    let listed = d.get_json("/api/recordings?camera=door");
+    let kept: Vec<(&str, &str)> = listed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| (e["camera"].as_str().unwrap_or("?"), e["kind"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(kept, [("door", "trigger")], "{listed}");
+    let at = listed["events"][0]["at_ms"].as_i64().expect("at_ms");
+    let span = &listed["segments"][0];
+    assert!(
+        span["start_ms"].as_i64().is_some_and(|s| s <= at) && span["end_ms"].as_i64().is_some_and(|e| at < e),
+        "{listed}"
+    );
     let (code, body) = d.post("/api/cameras/door/events", &json!({"event": "fire"}));
     assert_eq!(code, 400, "{body}");
     let (code, _) = d.post("/api/cameras/nobody/events", &json!({"event": "doorbell_press"}));

@@ -218,7 +218,6 @@ fn request_in_the_inbox_and_approved_narrowed() {
 /// Needs `GET /api/report`, which the requests page (its history) and the report page read,
 /// and `GET /api/pins` for the recordings page.
 #[test]
-#[ignore = "needs GET /api/report and /api/pins, not on main yet: remove this once they are"]
 fn report_totals_match_the_audit_log() {
     let Some(hub) = Hub::start("report_totals_match_the_audit_log") else { return };
     let b = &hub.browser;

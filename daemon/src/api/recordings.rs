@@ -1,31 +1,35 @@
-//! `GET /api/recordings` (segments and gaps) and `GET /api/clips` (an exported MP4, with HTTP
-//! Range support so players can seek).
+//! `GET /api/recordings` (segments, gaps, camera events and pins), `GET /api/clips` (an
+//! exported MP4, with HTTP Range support so players can seek) and the resident's pins
+//! (`GET`/`POST /api/pins`, `DELETE /api/pins/{id}`).
 
 use std::collections::HashMap;
 use std::io::SeekFrom;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ApiState, error};
+use serde_json::json;
+
 use crate::recording::export::{self, ClipRequest, ExportError};
+use crate::recording::index::{Pin, PinError};
 
 /// The longest clip the API cuts in one request.
 const MAX_CLIP_MS: i64 = 6 * 3600 * 1000;
 
 /// A time parameter that is missing or cannot be read (answered `400`).
 #[derive(Debug, thiserror::Error)]
-enum TimeParamError {
+pub(super) enum TimeParamError {
     #[error("`{name}`: {reason}")]
     Invalid { name: &'static str, reason: crate::config::units::TimeError },
     #[error("`{name}` is required (RFC 3339, or relative such as -10m)")]
     Missing { name: &'static str },
 }
 
-fn time_param(
+pub(super) fn time_param(
     q: &HashMap<String, String>,
     name: &'static str,
     default: Option<jiff::Timestamp>,
@@ -53,13 +57,120 @@ pub async fn recordings(State(st): State<ApiState>, Query(q): Query<HashMap<Stri
     let listed = tokio::task::spawn_blocking(move || {
         let segments = index.segments(camera.as_deref(), from, to)?;
         let gaps = index.gaps(camera.as_deref(), from, to)?;
-        Ok::<_, crate::recording::index::IndexError>((segments, gaps))
+        let events = index.events(camera.as_deref(), from, to)?;
+        let pins = index.pins_overlapping(camera.as_deref(), from, to)?;
+        Ok::<_, crate::recording::index::IndexError>((segments, gaps, events, pins))
     })
     .await;
     match listed {
-        Ok(Ok((segments, gaps))) => {
-            axum::Json(crate::recording::listing_json(&segments, &gaps)).into_response()
+        Ok(Ok((segments, gaps, events, pins))) => {
+            let mut body = crate::recording::listing_json(&segments, &gaps);
+            body["events"] = events
+                .iter()
+                .map(|e| {
+                    json!({"camera": e.camera, "kind": e.kind, "at": crate::recording::fmt_ms(e.at_ms), "at_ms": e.at_ms})
+                })
+                .collect();
+            body["pins"] = pins.iter().map(pin_json).collect();
+            axum::Json(body).into_response()
         }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn pin_json(p: &Pin) -> serde_json::Value {
+    json!({
+        "id": p.id,
+        "camera": p.camera,
+        "from": crate::recording::fmt_ms(p.start_ms),
+        "to": crate::recording::fmt_ms(p.end_ms),
+        "from_ms": p.start_ms,
+        "to_ms": p.end_ms,
+        "reason": p.reason,
+    })
+}
+
+/// `GET /api/pins`: every pin, ordered by start.
+pub async fn pins(State(st): State<ApiState>) -> Response {
+    let Some(index) = st.index.clone() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the recording index is not available");
+    };
+    match tokio::task::spawn_blocking(move || index.pins()).await {
+        Ok(Ok(pins)) => {
+            axum::Json(json!({"pins": pins.iter().map(pin_json).collect::<Vec<_>>()})).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    camera: String,
+    from: String,
+    to: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/pins`: keeps a camera's recordings of an interval from retention (checked and
+/// made by `Index::pin_checked`, like `porchlight recordings pin`).
+pub async fn add_pin(
+    State(st): State<ApiState>,
+    body: Result<axum::Json<PinBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(axum::Json(b)) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request body: {}", e.body_text())),
+    };
+    let Some(index) = st.index.clone() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the recording index is not available");
+    };
+    let now = jiff::Timestamp::now();
+    let time = |name: &'static str, text: &str| {
+        crate::config::units::parse_time(text, now)
+            .map(|t| t.as_millisecond())
+            .map_err(|reason| TimeParamError::Invalid { name, reason })
+    };
+    let (from_ms, to_ms) = match time("from", &body.from).and_then(|f| time("to", &body.to).map(|t| (f, t))) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let configured = st.settings.borrow().camera(&body.camera).is_some();
+    let made = tokio::task::spawn_blocking(move || {
+        index.pin_checked(
+            configured,
+            &body.camera,
+            from_ms,
+            to_ms,
+            body.reason.as_deref(),
+            now.as_millisecond(),
+        )
+    })
+    .await;
+    match made {
+        Ok(Ok(pin)) => (StatusCode::CREATED, axum::Json(json!({"pin": pin_json(&pin)}))).into_response(),
+        Ok(Err(e @ (PinError::Order { .. } | PinError::UnknownCamera(_) | PinError::ReasonTooLong(_)))) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Ok(Err(e @ PinError::Index(_))) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `DELETE /api/pins/{id}`.
+pub async fn remove_pin(State(st): State<ApiState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error(StatusCode::BAD_REQUEST, &format!("`id` must be a pin's number, not {id:?}"));
+    };
+    let Some(index) = st.index.clone() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the recording index is not available");
+    };
+    match tokio::task::spawn_blocking(move || index.unpin(id)).await {
+        Ok(Ok(true)) => axum::Json(json!({"unpinned": id})).into_response(),
+        Ok(Ok(false)) => error(StatusCode::NOT_FOUND, &format!("no pin with id {id}")),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

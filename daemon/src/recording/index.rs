@@ -131,6 +131,34 @@ pub struct Pin {
     pub reason: String,
 }
 
+/// A camera event as the index keeps it (`motion_start`, `motion_end`, `trigger`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexedEvent {
+    pub camera: String,
+    pub kind: String,
+    pub at_ms: i64,
+}
+
+/// The reason a pin gets when the resident gives none.
+pub const DEFAULT_PIN_REASON: &str = "pinned by the resident";
+
+/// The longest pin reason kept, in characters.
+pub const MAX_PIN_REASON: usize = 512;
+
+/// A pin the resident asked for (`POST /api/pins`, `porchlight recordings pin`) that is not
+/// made, and why; each names the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("`from` ({}) must be before `to` ({})", super::fmt_ms(*from_ms), super::fmt_ms(*to_ms))]
+    Order { from_ms: i64, to_ms: i64 },
+    #[error("`camera`: no camera named {0:?} in the config or the recordings")]
+    UnknownCamera(String),
+    #[error("`reason` is {0} characters long; at most {MAX_PIN_REASON} are kept")]
+    ReasonTooLong(usize),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
 /// The index. Cheap to clone; all clones share one connection (and one [`WriteStatus`]).
 #[derive(Debug, Clone)]
 pub struct Index {
@@ -403,6 +431,28 @@ impl Index {
         run().map_err(|e| self.err(e))
     }
 
+    /// Camera events at times in `[from, to)` (of one camera, or all), oldest first.
+    pub fn events(
+        &self,
+        camera: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<IndexedEvent>, IndexError> {
+        let conn = self.conn();
+        let run = || -> rusqlite::Result<Vec<IndexedEvent>> {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.name, e.kind, e.start_ms FROM events e JOIN cameras c ON c.id = e.camera_id
+                 WHERE (?1 IS NULL OR c.name = ?1) AND e.start_ms >= ?2 AND e.start_ms < ?3
+                 ORDER BY e.start_ms, e.id",
+            )?;
+            let rows = stmt.query_map(params![camera, from_ms, to_ms], |r| {
+                Ok(IndexedEvent { camera: r.get(0)?, kind: r.get(1)?, at_ms: r.get(2)? })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
     /// Pins `[start, end)` of a camera so retention keeps the segments it touches. The commit
     /// is synced before this returns (evidence must survive a power cut).
     pub fn pin(
@@ -440,14 +490,54 @@ impl Index {
         run().map_err(|e| self.err(e))
     }
 
+    /// The resident's pin: the camera must be in the config (`configured`) or have
+    /// recordings, `from` before `to`, the reason at most [`MAX_PIN_REASON`] characters
+    /// (blank: [`DEFAULT_PIN_REASON`]). The one path for the API and the CLI.
+    pub fn pin_checked(
+        &self,
+        configured: bool,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Pin, PinError> {
+        if from_ms >= to_ms {
+            return Err(PinError::Order { from_ms, to_ms });
+        }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty()).unwrap_or(DEFAULT_PIN_REASON);
+        let chars = reason.chars().count();
+        if chars > MAX_PIN_REASON {
+            return Err(PinError::ReasonTooLong(chars));
+        }
+        // A typo must not pin nothing while seeming to work.
+        if !configured && !self.knows_camera(camera)? {
+            return Err(PinError::UnknownCamera(camera.to_owned()));
+        }
+        let id = self.pin(camera, from_ms, to_ms, reason, now_ms)?;
+        Ok(Pin { id, camera: camera.to_owned(), start_ms: from_ms, end_ms: to_ms, reason: reason.to_owned() })
+    }
+
+    /// Every pin, ordered by start.
     pub fn pins(&self) -> Result<Vec<Pin>, IndexError> {
+        self.pins_overlapping(None, i64::MIN, i64::MAX)
+    }
+
+    /// The pins that overlap `[from, to)` (of one camera, or all), ordered by start.
+    pub fn pins_overlapping(
+        &self,
+        camera: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Pin>, IndexError> {
         let conn = self.conn();
         let run = || -> rusqlite::Result<Vec<Pin>> {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT p.id, c.name, p.start_ms, p.end_ms, p.reason FROM pins p JOIN cameras c ON c.id = p.camera_id
-                 ORDER BY p.start_ms",
+                 WHERE (?1 IS NULL OR c.name = ?1) AND p.end_ms > ?2 AND p.start_ms < ?3
+                 ORDER BY p.start_ms, p.id",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map(params![camera, from_ms, to_ms], |r| {
                 Ok(Pin {
                     id: r.get(0)?,
                     camera: r.get(1)?,
@@ -545,6 +635,51 @@ mod tests {
             .expect("insert");
         index.close_segment(id, end, 100, "closed").expect("close");
         id
+    }
+
+    #[test]
+    fn events_are_listed_by_time_and_camera() {
+        let (_d, index) = index();
+        for (camera, kind, at) in
+            [("door", "motion_start", 100), ("yard", "trigger", 150), ("door", "motion_end", 200)]
+        {
+            index.insert_event(camera, kind, at).expect("event");
+        }
+        let all = index.events(None, 100, 200).expect("events");
+        let listed: Vec<(&str, &str, i64)> =
+            all.iter().map(|e| (e.camera.as_str(), e.kind.as_str(), e.at_ms)).collect();
+        assert_eq!(listed, [("door", "motion_start", 100), ("yard", "trigger", 150)]);
+        let door = index.events(Some("door"), 0, 1000).expect("events");
+        assert_eq!(door.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [100, 200]);
+    }
+
+    #[test]
+    fn the_residents_pin_is_checked_then_listed_by_overlap() {
+        let (_d, index) = index();
+        seg(&index, "door", 0, 1000, "a.mp4");
+        let err = |r: Result<Pin, PinError>| r.map(|_| ()).expect_err("refused").to_string();
+        assert_eq!(
+            err(index.pin_checked(true, "door", 500, 500, None, 0)),
+            "`from` (1970-01-01T00:00:00.5Z) must be before `to` (1970-01-01T00:00:00.5Z)"
+        );
+        assert_eq!(
+            err(index.pin_checked(false, "dor", 0, 10, None, 0)),
+            "`camera`: no camera named \"dor\" in the config or the recordings"
+        );
+        assert!(
+            err(index.pin_checked(true, "door", 0, 10, Some(&"x".repeat(513)), 0))
+                .starts_with("`reason` is 513")
+        );
+        assert!(index.pins().expect("pins").is_empty(), "nothing pinned by a refused pin");
+        // Known from its recordings; a blank reason gets the default.
+        let a = index.pin_checked(false, "door", 100, 200, Some("  "), 0).expect("pin");
+        assert_eq!((a.camera.as_str(), a.reason.as_str()), ("door", DEFAULT_PIN_REASON));
+        // Named in the config only.
+        let b = index.pin_checked(true, "yard", 300, 400, Some("parcel"), 0).expect("pin");
+        assert_eq!(index.pins().expect("pins"), [a.clone(), b.clone()]);
+        assert_eq!(index.pins_overlapping(None, 150, 350).expect("pins"), [a.clone(), b.clone()]);
+        assert_eq!(index.pins_overlapping(None, 200, 300).expect("pins"), [], "half-open on both ends");
+        assert_eq!(index.pins_overlapping(Some("yard"), 0, 1000).expect("pins"), [b]);
     }
 
     #[test]

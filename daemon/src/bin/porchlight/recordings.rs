@@ -35,9 +35,9 @@ pub(crate) enum RecordingsCommand {
         from: String,
         #[arg(long, allow_hyphen_values = true)]
         to: String,
-        /// Why (shown by `recordings pins`).
-        #[arg(long, default_value = "pinned by the resident")]
-        reason: String,
+        /// Why (shown by `recordings pins`; at most 512 characters). Default: "pinned by the resident".
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// List pins.
     Pins,
@@ -113,7 +113,7 @@ pub(crate) fn recordings_command(settings: &config::Settings, command: Recording
     let (camera, from, to, json) = match command {
         RecordingsCommand::List { camera, from, to, json } => (camera, from, to, json),
         RecordingsCommand::Pin { camera, from, to, reason } => {
-            return pin_command(settings, &camera, &from, &to, &reason);
+            return pin_command(settings, &camera, &from, &to, reason.as_deref());
         }
         RecordingsCommand::Pins => {
             return match open_index(settings).and_then(|i| Ok(i.pins()?)) {
@@ -202,16 +202,13 @@ pub(crate) fn pin_command(
     camera: &str,
     from: &str,
     to: &str,
-    reason: &str,
+    reason: Option<&str>,
 ) -> ExitCode {
+    use porchlight::recording::index::PinError;
     let now = jiff::Timestamp::now();
     let range = time_arg("from", Some(from), now).and_then(|f| time_arg("to", Some(to), now).map(|t| (f, t)));
     let (from_ms, to_ms) = match range {
-        Ok((f, t)) if f < t => (f, t),
-        Ok(_) => {
-            eprintln!("--from must be before --to");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_CONFIG);
@@ -224,21 +221,22 @@ pub(crate) fn pin_command(
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    // A typo must not pin nothing while seeming to work.
-    if settings.camera(camera).is_none() && !index.knows_camera(camera).unwrap_or(false) {
-        eprintln!("no camera named {camera:?} in the config or the recordings");
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    match index.pin(camera, from_ms, to_ms, reason, now.as_millisecond()).map_err(|e| e.to_string()) {
-        Ok(id) => {
+    let configured = settings.camera(camera).is_some();
+    match index.pin_checked(configured, camera, from_ms, to_ms, reason, now.as_millisecond()) {
+        Ok(pin) => {
             println!(
-                "pin {id}: {camera} {} to {}",
-                porchlight::recording::fmt_ms(from_ms),
-                porchlight::recording::fmt_ms(to_ms)
+                "pin {}: {camera} {} to {}",
+                pin.id,
+                porchlight::recording::fmt_ms(pin.start_ms),
+                porchlight::recording::fmt_ms(pin.end_ms)
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(e @ (PinError::Order { .. } | PinError::UnknownCamera(_) | PinError::ReasonTooLong(_))) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e @ PinError::Index(_)) => {
             eprintln!("{e}");
             ExitCode::from(EXIT_RUNTIME)
         }

@@ -30,7 +30,9 @@ function signIn() {
 async function call(method, path, body, csrf) {
   const headers = { Accept: 'application/json' };
   if (csrf) headers['X-CSRF-Token'] = csrf;
-  const init = { method, headers, credentials: 'same-origin' };
+  // The hub sends `Referrer-Policy: no-referrer`, under which a browser may send `Origin: null`
+  // on a write; with `same-origin` it names this page's origin, which the hub checks.
+  const init = { method, headers, credentials: 'same-origin', referrerPolicy: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

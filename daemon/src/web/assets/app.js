@@ -58,7 +58,7 @@ function SignOut() {
 function Connection() {
   const on = useConnected();
   return html`<span class=${`connection ${on ? 'is-on' : 'is-off'}`} id="live-status" data-connected=${on ? 'true' : 'false'}>
-    ${on ? 'Live' : 'Reconnecting…'}
+    ${on ? 'Live' : 'Connecting…'}
   </span>`;
 }
 

@@ -53,6 +53,12 @@ export function size(bytes) {
   return `${(b / 1e9).toFixed(1)} GB`;
 }
 
+/** Bytes always as MB, as the report gives them: "14.3 MB", "0.05 MB". */
+export function mb(bytes) {
+  const m = (Number(bytes) || 0) / 1e6;
+  return `${m === 0 ? '0' : m < 0.1 ? m.toFixed(2) : m.toFixed(1)} MB`;
+}
+
 /** "1 clip", "3 clips". */
 export function plural(n, one, many = one + 's') {
   return `${n} ${n === 1 ? one : many}`;

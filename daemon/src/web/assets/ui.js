@@ -13,12 +13,12 @@ function publishNotices() {
   for (const fn of noticeListeners) fn(notices);
 }
 
-/** Shows a message; `kind` is `error` or `ok`. Success messages go away after 6 s. */
+/** Shows a message; `kind` is `error` or `ok`. Success messages go away after 5 s. */
 export function notify(text, kind = 'ok') {
   const id = nextNotice++;
-  notices = [...notices, { id, text, kind }].slice(-3);
+  notices = [...notices, { id, text, kind }].slice(-2);
   publishNotices();
-  if (kind !== 'error') setTimeout(() => dismiss(id), 6000);
+  if (kind !== 'error') setTimeout(() => dismiss(id), 5000);
 }
 
 /** Shows an error thrown by an API call (or anything else). */

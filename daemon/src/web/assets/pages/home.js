@@ -1,11 +1,11 @@
 // Home (`#/`): each camera's state with its recording switch, privacy mode, the hub mode,
 // requests waiting for an answer, what is being shared right now (with Revoke), and problems.
 
-import { html, useState } from '../vendor/standalone.module.js';
+import { html, useEffect, useRef, useState } from '../vendor/standalone.module.js';
 import { get, put, post } from '../api.js';
 import { held, useLoad } from '../live.js';
 import { act, Facts, LoadError, Switch } from '../ui.js';
-import { ago, byWhom, cameraList, clock, HEALTH_STATES, MODES, plural, size, subsystemName, when } from '../format.js';
+import { ago, byWhom, cameraList, clock, duration, HEALTH_STATES, MODES, plural, size, subsystemName, when } from '../format.js';
 
 const RELOAD_ON = [
   'camera_online', 'camera_offline', 'privacy_changed', 'mode_changed', 'request_pending',
@@ -14,14 +14,15 @@ const RELOAD_ON = [
 ];
 
 async function loadHome() {
-  const [cameras, privacy, mode, requests, health] = await Promise.all([
+  const [cameras, privacy, mode, requests, health, storage] = await Promise.all([
     get('/api/cameras'),
     get('/api/privacy'),
     get('/api/mode'),
     get('/api/requests'),
     get('/api/health').catch((e) => ({ status: 'unknown', subsystems: {}, error: e })),
+    get('/api/storage').catch((e) => ({ error: e })),
   ]);
-  return { cameras: cameras.cameras, privacy, mode, requests, health };
+  return { cameras: cameras.cameras, privacy, mode, requests, health, storage };
 }
 
 /** The latest offline reason per camera, from the events the app has seen. */
@@ -61,16 +62,25 @@ function cameraStatus(cam, reasons) {
 }
 
 function Camera({ cam, reasons, onChanged }) {
+  // The switch shows what the hub confirmed (`record`), not the camera's state, which follows
+  // a moment later when its task has restarted; the page then loads again to show that.
+  const [switched, setSwitched] = useState(null);
   const [busy, setBusy] = useState(false);
   const [label, explain] = cameraStatus(cam, reasons);
   const paused = cam.state === 'off' && cam.record !== 'off';
   const canSwitch = cam.record !== 'off' && cam.state !== 'disabled';
-  const flip = async (on) => {
+  const on = switched === null ? !paused : switched;
+  useEffect(() => {
+    if (switched !== null && switched === !paused) setSwitched(null);
+  }, [cam.state]);
+  const flip = async (want) => {
     setBusy(true);
-    await act(() => put(`/api/cameras/${encodeURIComponent(cam.name)}/record`, { on }),
-      on ? `${cam.name} records again.` : `Recording of ${cam.name} is paused.`);
+    const r = await act(() => put(`/api/cameras/${encodeURIComponent(cam.name)}/record`, { on: want }),
+      want ? `${cam.name} records again.` : `Recording of ${cam.name} is paused.`);
     setBusy(false);
+    if (r && typeof r.record === 'boolean') setSwitched(r.record);
     onChanged();
+    setTimeout(onChanged, 1500);
   };
   return html`<li class="card camera" data-camera=${cam.name} data-state=${cam.state} data-paused=${paused ? 'true' : 'false'}>
     <div class="camera-head">
@@ -80,7 +90,7 @@ function Camera({ cam, reasons, onChanged }) {
     <p class="muted">${explain}</p>
     ${cam.tags && cam.tags.length ? html`<p class="muted small">Tags: ${cam.tags.join(', ')}</p>` : null}
     ${canSwitch
-      ? html`<${Switch} id=${`record-${cam.name}`} on=${!paused} busy=${busy} label=${html`Recording<span class="visually-hidden"> of ${cam.name}</span>`} onChange=${flip} />`
+      ? html`<${Switch} id=${`record-${cam.name}`} on=${on} busy=${busy} label=${html`Recording<span class="visually-hidden"> of ${cam.name}</span>`} onChange=${flip} />`
       : null}
   </li>`;
 }
@@ -137,6 +147,18 @@ function Mode({ mode, onChanged }) {
 function Share({ share, onChanged }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
+  const yes = useRef(null);
+  const again = useRef(null);
+  const first = useRef(true);
+  // Keep the keyboard focus on the question, and back on Revoke after Cancel.
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const el = confirming ? yes.current : again.current;
+    if (el) el.focus();
+  }, [confirming]);
   const revoke = async () => {
     setBusy(true);
     const ok = await act(() => post(`/api/requests/${encodeURIComponent(share.id)}/revoke`), `Sharing for ${share.id} stopped.`);
@@ -151,17 +173,39 @@ function Share({ share, onChanged }) {
     ${confirming
       ? html`<div class="confirm" role="group" aria-label="Confirm stopping">
           <p>Stop sharing this now? What was already sent cannot be taken back.</p>
-          <button type="button" class="danger" id=${`revoke-confirm-${share.id}`} disabled=${busy} onClick=${revoke}>Yes, stop sharing</button>
+          <button type="button" class="danger" ref=${yes} id=${`revoke-confirm-${share.id}`} disabled=${busy} onClick=${revoke}>Yes, stop sharing</button>
           <button type="button" class="secondary" onClick=${() => setConfirming(false)}>Cancel</button>
         </div>`
-      : html`<button type="button" class="danger" id=${`revoke-${share.id}`} onClick=${() => setConfirming(true)}>Revoke</button>`}
+      : html`<button type="button" class="danger" ref=${again} id=${`revoke-${share.id}`} onClick=${() => setConfirming(true)}>Revoke</button>`}
   </li>`;
+}
+
+function limitsWords(st) {
+  const parts = [];
+  if (st.max_age_seconds) parts.push(`recordings older than ${duration(st.max_age_seconds)} are deleted`);
+  if (st.max_bytes) parts.push(`recordings take at most ${size(st.max_bytes)}`);
+  if (st.min_free_bytes) parts.push(`at least ${size(st.min_free_bytes)} of the disk is kept free`);
+  if (!parts.length) return 'No limit is set: the oldest recordings are deleted only when the disk is full.';
+  return `Limits: ${parts.join('; ')}. The oldest recordings that are not pinned are deleted first.`;
+}
+
+function Storage({ st }) {
+  if (!st) return null;
+  if (st.error) return html`<section class="card" id="storage" aria-labelledby="storage-h"><h2 id="storage-h">Storage</h2><p class="problem">Could not read the storage: ${st.error.message}</p></section>`;
+  const used = st.filesystem_bytes && st.free_bytes !== null ? 1 - st.free_bytes / st.filesystem_bytes : null;
+  return html`<section class="card" id="storage" aria-labelledby="storage-h" data-recorded=${st.recorded_bytes} data-free=${st.free_bytes}>
+    <h2 id="storage-h">Storage</h2>
+    <p>Recordings use <strong>${size(st.recorded_bytes)}</strong>${st.free_bytes !== null ? html`; <strong>${size(st.free_bytes)}</strong> of ${size(st.filesystem_bytes)} free on the disk` : null}${used !== null ? ` (it is ${Math.round(used * 100)} % full)` : ''}.</p>
+    ${used !== null ? html`<div class="meter" aria-hidden="true">
+      <span style=${{ width: `${Math.min(100, Math.max(0, used * 100)).toFixed(1)}%` }}></span>
+    </div>` : null}
+    ${st.cameras.length ? html`<ul class="list">${st.cameras.map((c) => html`<li data-storage-camera=${c.camera}><span>${c.camera}</span><span>${size(c.bytes)} in ${plural(c.segments, 'file')}</span></li>`)}</ul>` : null}
+    <p class="muted small">${limitsWords(st)}</p>
+  </section>`;
 }
 
 function Problems({ health }) {
   const problems = Object.entries(health.subsystems || {}).filter(([, s]) => HEALTH_STATES[s.state]);
-  const storage = health.subsystems && health.subsystems.storage;
-  const m = storage && storage.state === 'running' && /(\d+) bytes recorded, (\d+) bytes free/.exec(storage.detail || '');
   return html`<section class="card" id="health" data-status=${health.status} aria-labelledby="health-h">
     <h2 id="health-h">Hub health</h2>
     ${health.error ? html`<p class="problem">Could not read the hub's health: ${health.error.message}</p>` : null}
@@ -172,7 +216,6 @@ function Problems({ health }) {
             <strong>${subsystemName(name)}: ${HEALTH_STATES[s.state]}.</strong>${s.detail ? html` <span>${s.detail}</span>` : null}
           </li>`)}
         </ul>`}
-    ${m ? html`<p class="muted small" id="storage-use">Recordings use ${size(Number(m[1]))}; ${size(Number(m[2]))} free on the disk.</p>` : null}
   </section>`;
 }
 
@@ -206,5 +249,8 @@ export function Home() {
       <${Privacy} privacy=${data.privacy} onChanged=${reload} />
       <${Mode} mode=${data.mode} onChanged=${reload} />
     </div>
-    <${Problems} health=${data.health} />`;
+    <div class="two-col">
+      <${Problems} health=${data.health} />
+      <${Storage} st=${data.storage} />
+    </div>`;
 }

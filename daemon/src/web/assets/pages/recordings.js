@@ -29,7 +29,7 @@ function withTime(dayStart, value) {
   return d.getTime();
 }
 
-function Timeline({ data, dayStart, dayEnd, sel, onPick }) {
+function Timeline({ data, dayStart, dayEnd, sel, onPick, labels }) {
   const span = dayEnd - dayStart;
   const x = (t) => Math.min(W, Math.max(0, ((new Date(t).getTime() - dayStart) / span) * W));
   const [focus, setFocus] = useState(null);
@@ -42,7 +42,7 @@ function Timeline({ data, dayStart, dayEnd, sel, onPick }) {
   const now = Date.now();
   return html`<div class="timeline-wrap">
     <svg viewBox=${`0 0 ${W} ${H}`} class="timeline" id="timeline" preserveAspectRatio="none"
-      role="group" aria-label="The day from midnight to midnight; click to choose the start, then the end, of a range" onClick=${click}>
+      role="group" aria-label=${`Timeline from ${clock(dayStart)} to ${clock(dayEnd)}; click to choose the start, then the end, of a piece`} onClick=${click}>
       <rect x="0" y="10" width=${W} height=${H - 20} class="tl-empty" />
       ${data.segments.map((s) => html`<rect class="tl-segment" x=${x(s.start)} y="10" width=${Math.max(0.5, x(s.end) - x(s.start))} height=${H - 20}>
         <title>Recorded ${clock(s.start)} to ${clock(s.end)}</title></rect>`)}
@@ -60,7 +60,7 @@ function Timeline({ data, dayStart, dayEnd, sel, onPick }) {
         : sel.from !== null ? html`<line class="tl-mark" x1=${x(sel.from)} x2=${x(sel.from)} y1="6" y2=${H - 6} /> ` : null}
       ${now > dayStart && now < dayEnd ? html`<line class="tl-now" x1=${x(now)} x2=${x(now)} y1="4" y2=${H - 4}><title>Now</title></line>` : null}
     </svg>
-    <div class="tl-hours" aria-hidden="true">${[0, 3, 6, 9, 12, 15, 18, 21].map((h) => html`<span>${String(h).padStart(2, '0')}:00</span>`)}</div>
+    <div class="tl-hours" aria-hidden="true">${labels.map((l) => html`<span>${l}</span>`)}</div>
     <p class="muted small" id="timeline-focus" aria-live="polite">${focus || 'Green: recorded. Red: not recorded (move over it or tab to it for the reason). Blue marks: pinned. Ticks below: events.'}</p>
   </div>`;
 }
@@ -100,6 +100,7 @@ export function Recordings() {
   const [sel, setSel] = useState({ from: null, to: null });
   const [reason, setReason] = useState('');
   const [pinTick, setPinTick] = useState(0);
+  const [zoom, setZoom] = useState('');
   const cam = camera || names[0] || '';
   const dayStart = localMidnight(date).getTime();
   const dayEndDate = localMidnight(date);
@@ -107,6 +108,14 @@ export function Recordings() {
   const dayEnd = dayEndDate.getTime();
 
   useEffect(() => setSel({ from: null, to: null }), [cam, date]);
+  // The timeline shows the whole day, or one hour of it to choose a piece to the second.
+  const hourStart = zoom === '' ? null : withTime(dayStart, `${zoom}:00:00`);
+  const viewStart = hourStart === null ? dayStart : hourStart;
+  const viewEnd = hourStart === null ? dayEnd : hourStart + 3600000;
+  const p2 = (n) => String(n).padStart(2, '0');
+  const labels = hourStart === null
+    ? [0, 3, 6, 9, 12, 15, 18, 21].map((h) => `${p2(h)}:00`)
+    : [0, 10, 20, 30, 40, 50].map((m) => `${p2(Number(zoom))}:${p2(m)}`);
 
   const rec = useLoad(
     () => (cam ? get(withQuery('/api/recordings', { camera: cam, from: new Date(dayStart).toISOString(), to: new Date(dayEnd).toISOString() })) : Promise.resolve(null)),
@@ -148,7 +157,14 @@ export function Recordings() {
         data-segments=${rec.data.segments.length} data-gaps=${rec.data.gaps.length}>
       <h2 id="day-h">${cam}, ${day(dayStart)}</h2>
       <p id="day-summary">${summaryOf(rec.data)}</p>
-      <${Timeline} data=${rec.data} dayStart=${dayStart} dayEnd=${dayEnd} sel=${sel} onPick=${pick} />
+      <div class="filters">
+        <div class="field"><label for="rec-zoom">Show</label>
+          <select id="rec-zoom" value=${zoom} onChange=${(e) => setZoom(e.target.value)}>
+            <option value="">The whole day</option>
+            ${Array.from({ length: 24 }, (_, h) => html`<option value=${p2(h)}>${p2(h)}:00 to ${p2((h + 1) % 24)}:00</option>`)}
+          </select></div>
+      </div>
+      <${Timeline} data=${rec.data} dayStart=${viewStart} dayEnd=${viewEnd} sel=${sel} onPick=${pick} labels=${labels} />
       ${rec.data.gaps.length ? html`<details><summary>Gaps and why (${rec.data.gaps.length})</summary><ul class="list">
         ${rec.data.gaps.map((g) => html`<li>${clock(g.start)} to ${clock(g.end)}: ${g.reason}</li>`)}</ul></details>` : null}
       ${(rec.data.events || []).length ? html`<details><summary>Events (${rec.data.events.length})</summary><ul class="list">

@@ -7,11 +7,11 @@ import { get, withQuery } from '../api.js';
 import { useLoad } from '../live.js';
 import { BarChart, LoadError } from '../ui.js';
 import {
-  cameraList, day, decidedBy, duration, KIND_WORDS, localMidnight, plural, REQUESTER_KINDS, size,
+  cameraList, day, decidedBy, duration, KIND_WORDS, localMidnight, mb, plural, REQUESTER_KINDS,
   toDateInput, when,
 } from '../format.js';
 
-/** [from, to) of a named period, as Dates (local calendar). */
+/** [from, to) of a period: local calendar Dates; `to` is null for "until now". */
 function periodRange(period, customFrom, customTo) {
   const now = new Date();
   const start = new Date(now.getFullYear(), now.getMonth(), now.getDate());
@@ -19,12 +19,12 @@ function periodRange(period, customFrom, customTo) {
     case 'week': {
       const monday = new Date(start);
       monday.setDate(start.getDate() - ((start.getDay() + 6) % 7));
-      return [monday, now];
+      return [monday, null];
     }
     case 'month':
-      return [new Date(now.getFullYear(), now.getMonth(), 1), now];
+      return [new Date(now.getFullYear(), now.getMonth(), 1), null];
     case 'year':
-      return [new Date(now.getFullYear(), 0, 1), now];
+      return [new Date(now.getFullYear(), 0, 1), null];
     default: {
       const f = localMidnight(customFrom);
       const t = localMidnight(customTo);
@@ -58,12 +58,12 @@ function summary(t, from, to) {
   const period = `Between ${day(from)} and ${day(new Date(new Date(to).getTime() - 1))}`;
   if (!t.requests && !t.bytes && !t.resident_shares) return `${period}, nobody asked for footage and nothing left the house.`;
   const parts = [];
-  if (t.clips) parts.push(`${plural(t.clips, 'clip')} (${size(t.clip_bytes)})`);
-  if (t.stills) parts.push(`${plural(t.stills, 'still image')} (${size(t.still_bytes)})`);
-  if (t.live_streams) parts.push(`${duration(t.live_seconds)} of live video in ${plural(t.live_streams, 'stream')} (${size(t.live_bytes)})`);
+  if (t.clips) parts.push(`${plural(t.clips, 'clip')} (${mb(t.clip_bytes)})`);
+  if (t.stills) parts.push(`${plural(t.stills, 'still image')} (${mb(t.still_bytes)})`);
+  if (t.live_streams) parts.push(`${duration(t.live_seconds)} of live video in ${plural(t.live_streams, 'stream')} (${mb(t.live_bytes)})`);
   let s = `${period}, ${plural(t.requests, 'request')} for footage came in: ${t.allowed} allowed, ${t.denied} refused`;
   s += t.undecided ? `, ${t.undecided} not decided.` : '.';
-  s += parts.length ? ` What left the house: ${parts.join(', ')}, ${size(t.bytes)} in all.` : ' No footage left the house.';
+  s += parts.length ? ` What left the house: ${parts.join(', ')}, ${mb(t.bytes)} in all.` : ' No footage left the house.';
   if (t.resident_shares) s += ` You shared ${plural(t.resident_shares, 'clip')} yourself.`;
   if (t.revoked) s += ` You stopped ${plural(t.revoked, 'share')}.`;
   if (t.failed) s += ` ${plural(t.failed, 'share')} could not be made.`;
@@ -73,9 +73,9 @@ function summary(t, from, to) {
 function sent(s) {
   if (!s) return '—';
   const parts = [];
-  if (s.clips) parts.push(`${plural(s.clips, 'clip')}, ${size(s.clip_bytes)}`);
-  if (s.stills) parts.push(`${plural(s.stills, 'still image')}, ${size(s.still_bytes)}`);
-  if (s.live_seconds) parts.push(`${duration(s.live_seconds)} live, ${size(s.live_bytes)}`);
+  if (s.clips) parts.push(`${plural(s.clips, 'clip')}, ${mb(s.clip_bytes)}`);
+  if (s.stills) parts.push(`${plural(s.stills, 'still image')}, ${mb(s.still_bytes)}`);
+  if (s.live_seconds) parts.push(`${duration(s.live_seconds)} live, ${mb(s.live_bytes)}`);
   return parts.length ? parts.join('; ') : 'Nothing';
 }
 
@@ -86,7 +86,7 @@ export function Report() {
   const [customFrom, setCustomFrom] = useState(toDateInput(Date.now() - 7 * 86400000));
   const [customTo, setCustomTo] = useState(toDateInput(Date.now()));
   const [from, to] = useMemo(() => periodRange(period, customFrom, customTo), [period, customFrom, customTo]);
-  const q = { from: from.toISOString(), to: to.toISOString() };
+  const q = { from: from.toISOString(), to: to ? to.toISOString() : 'now' };
   const { data, error } = useLoad(() => get(withQuery('/api/report', q)), ['decision_made', 'relay_stopped'], 60000, [q.from, q.to]);
   const t = data ? data.totals : null;
 
@@ -127,7 +127,7 @@ export function Report() {
         <${Total} name="clips" value=${t.clips} label="clips sent" />
         <${Total} name="stills" value=${t.stills} label="still images sent" />
         <${Total} name="live_minutes" value=${Math.round(t.live_seconds / 6) / 10} label="minutes of live video" />
-        <${Total} name="bytes" value=${t.bytes} shown=${size(t.bytes)} label="of footage in all" />
+        <${Total} name="bytes" value=${t.bytes} shown=${mb(t.bytes)} label="of footage in all" />
         <${Total} name="resident_shares" value=${t.resident_shares} label="shared by you" />
         <${Total} name="revoked" value=${t.revoked} label="stopped by you" />
         <${Total} name="failed" value=${t.failed} label="could not be made" />

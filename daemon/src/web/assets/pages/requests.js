@@ -2,7 +2,7 @@
 // Approve (as asked or narrowed: the form only offers less than was asked) and Deny; then the
 // history of decided requests from the report (`GET /api/report`) with filters.
 
-import { html, useState, useMemo } from '../vendor/standalone.module.js';
+import { html, useEffect, useMemo, useRef, useState } from '../vendor/standalone.module.js';
 import { get, post, withQuery } from '../api.js';
 import { useLoad } from '../live.js';
 import { act, Countdown, Facts, LoadError } from '../ui.js';
@@ -23,6 +23,8 @@ function NarrowForm({ p, onDone, onCancel }) {
   const [problem, setProblem] = useState('');
   const [busy, setBusy] = useState(false);
   const pid = `narrow-${p.id}`;
+  const heading = useRef(null);
+  useEffect(() => heading.current && heading.current.focus(), []);
 
   const submit = async (ev) => {
     ev.preventDefault();
@@ -54,12 +56,12 @@ function NarrowForm({ p, onDone, onCancel }) {
   const toggle = (c) => setCams(cams.includes(c) ? cams.filter((x) => x !== c) : kind.cameras.filter((x) => x === c || cams.includes(x)));
 
   return html`<form class="narrow" id=${pid} onSubmit=${submit} aria-labelledby=${`${pid}-h`}>
-    <h4 id=${`${pid}-h`}>Share less than was asked</h4>
+    <h4 id=${`${pid}-h`} tabindex="-1" ref=${heading}>Share less than was asked</h4>
     <p class="muted small">You can only take away: fewer cameras, a shorter time, no sound.</p>
     <fieldset>
       <legend>Cameras to share</legend>
       ${kind.cameras.map((c) => html`<label class="check">
-        <input type="checkbox" id=${`${pid}-cam-${c}`} data-camera=${c} checked=${cams.includes(c)} onChange=${() => toggle(c)} /> ${c}
+        <input type="checkbox" id=${`${pid}-cam-${c}`} checked=${cams.includes(c)} onChange=${() => toggle(c)} /> ${c}
       </label>`)}
     </fieldset>
     ${kind.type === 'clip' ? html`<fieldset>
@@ -87,6 +89,8 @@ function NarrowForm({ p, onDone, onCancel }) {
 function DenyForm({ p, onDone, onCancel }) {
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
+  const box = useRef(null);
+  useEffect(() => box.current && box.current.focus(), []);
   const submit = async (ev) => {
     ev.preventDefault();
     setBusy(true);
@@ -97,7 +101,7 @@ function DenyForm({ p, onDone, onCancel }) {
   };
   return html`<form class="deny" id=${`deny-form-${p.id}`} onSubmit=${submit}>
     <label for=${`deny-reason-${p.id}`}>Why not? (optional; the requester sees this)</label>
-    <textarea id=${`deny-reason-${p.id}`} rows="2" maxlength="512" value=${reason} onInput=${(e) => setReason(e.target.value)}></textarea>
+    <textarea ref=${box} id=${`deny-reason-${p.id}`} rows="2" maxlength="512" value=${reason} onInput=${(e) => setReason(e.target.value)}></textarea>
     <div class="actions">
       <button type="submit" class="danger" id=${`deny-confirm-${p.id}`} disabled=${busy}>Refuse the request</button>
       <button type="button" class="secondary" onClick=${onCancel}>Cancel</button>
