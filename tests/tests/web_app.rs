@@ -235,6 +235,7 @@ fn report_totals_match_the_audit_log() {
     b.wait_for("#history-table tr[data-request-id=\"claim-77\"][data-outcome=\"allowed\"]");
     b.wait_for("#history-table tr[data-request-id=\"claim-78\"][data-outcome=\"denied\"]");
     b.wait_for("li.request[data-request-id=\"claim-79\"]");
+    b.execute("document.getElementById('history').scrollIntoView()", &[]);
     b.screenshot("history");
 
     // The report's totals are what `porchlight audit show` lists for the same period.
