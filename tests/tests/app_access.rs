@@ -3,56 +3,17 @@
 //! cross-site writes, the Host check of a hub without a token, and the `web` channel in the
 //! audit log. (What the pages do is tested in a real browser in `web_*.rs`.)
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
+use porchlight_e2e::web::{self, Response};
 use porchlight_e2e::{Daemon, Setup, plugin_bytes};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "correct horse battery staple";
 
-struct Answer {
-    code: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<String> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_owned())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
 /// One request with exactly these extra headers (no token unless given here).
-fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut s = TcpStream::connect(addr).expect("connect to API");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Answer { code, head: head.to_owned(), body: body.to_owned() }
+fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    web::request(addr, method, path, headers, Some(body))
 }
 
 fn setup(api_extra: &str) -> Setup {
@@ -89,8 +50,8 @@ fn with<'a>(cookie: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a 
     h
 }
 
-fn cookie_of(a: &Answer) -> String {
-    let set = a.header("set-cookie").unwrap_or_else(|| panic!("no Set-Cookie in {}", a.head));
+fn cookie_of(a: &Response) -> String {
+    let set = a.header("set-cookie").unwrap_or_else(|| panic!("no Set-Cookie in {:?}", a.headers));
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(attr), "{attr} missing from {set}");
     }
@@ -109,33 +70,33 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
     // Signed out: the page sends the browser to sign in, the API refuses, the sign-in page and
     // the app's files are public, and every answer carries the security headers.
     let page = send(addr, "GET", "/", &[], "");
-    assert_eq!((page.code, page.header("location").as_deref()), (303, Some("/login")));
+    assert_eq!((page.status, page.header("location")), (303, Some("/login")));
     let csp = page.header("content-security-policy").expect("CSP");
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(page.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     for path in ["/api/requests", "/api/session", "/metrics", "/api/events"] {
-        assert_eq!(send(addr, "GET", path, &[], "").code, 401, "{path}");
+        assert_eq!(send(addr, "GET", path, &[], "").status, 401, "{path}");
     }
     let login = send(addr, "GET", "/login", &[], "");
-    assert_eq!(login.code, 200);
+    assert_eq!(login.status, 200);
     assert!(login.body.contains("name=\"token\"") && !login.body.contains("<script"), "{}", login.body);
     let app = send(addr, "GET", "/app/index.html", &[], "");
-    assert_eq!(app.code, 200, "{}", app.head);
+    assert_eq!(app.status, 200, "{:?}", app.headers);
     let etag = app.header("etag").expect("ETag");
-    assert_eq!(send(addr, "GET", "/app/index.html", &[("If-None-Match", &etag)], "").code, 304);
+    assert_eq!(send(addr, "GET", "/app/index.html", &[("If-None-Match", &etag)], "").status, 304);
 
     // Another site cannot sign a browser in.
     let form = format!("token={}", TOKEN.replace(' ', "+"));
     let forged = send(addr, "POST", "/login", &[("Origin", "http://evil.example")], &form);
-    assert_eq!(forged.code, 403, "{}", forged.body);
+    assert_eq!(forged.status, 403, "{}", forged.body);
     assert!(forged.header("set-cookie").is_none());
 
     let signed =
         send(addr, "POST", "/login", &[("Content-Type", "application/x-www-form-urlencoded")], &form);
-    assert_eq!((signed.code, signed.header("location").as_deref()), (303, Some("/")), "{}", signed.body);
+    assert_eq!((signed.status, signed.header("location")), (303, Some("/")), "{}", signed.body);
     let cookie = cookie_of(&signed);
-    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").code, 200);
+    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").status, 200);
     let session = send(addr, "GET", "/api/session", &with(&cookie, &[]), "").json();
     let csrf = session["csrf"].as_str().expect("csrf").to_owned();
     assert_eq!(session["token_required"], true);
@@ -144,8 +105,11 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
 
     // Writes with the cookie need the CSRF token, and no other site may send them.
     let on = r#"{"on":true}"#;
-    assert_eq!(send(addr, "PUT", "/api/privacy", &with(&cookie, &[]), on).code, 403);
-    assert_eq!(send(addr, "PUT", "/api/privacy", &with(&cookie, &[("X-CSRF-Token", "nope")]), on).code, 403);
+    assert_eq!(send(addr, "PUT", "/api/privacy", &with(&cookie, &[]), on).status, 403);
+    assert_eq!(
+        send(addr, "PUT", "/api/privacy", &with(&cookie, &[("X-CSRF-Token", "nope")]), on).status,
+        403
+    );
     let cross = send(
         addr,
         "PUT",
@@ -153,7 +117,7 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
         &with(&cookie, &[("X-CSRF-Token", &csrf), ("Origin", "http://evil.example")]),
         on,
     );
-    assert_eq!(cross.code, 403, "{}", cross.body);
+    assert_eq!(cross.status, 403, "{}", cross.body);
     assert!(cross.json()["error"].as_str().is_some_and(|e| e.contains("cross-site")), "{}", cross.body);
     let cross = send(
         addr,
@@ -162,7 +126,7 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
         &[("Authorization", &bearer), ("Sec-Fetch-Site", "cross-site")],
         on,
     );
-    assert_eq!(cross.code, 403, "a token does not make a cross-site write acceptable: {}", cross.body);
+    assert_eq!(cross.status, 403, "a token does not make a cross-site write acceptable: {}", cross.body);
     let privacy = porchlight_e2e::http_get(addr, "/api/privacy", Some(TOKEN)).1;
     assert_eq!(serde_json::from_str::<Value>(&privacy).expect("json")["on"], false, "{privacy}");
 
@@ -172,14 +136,14 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
         [("X-CSRF-Token", csrf.as_str()), ("Origin", origin.as_str()), ("Sec-Fetch-Site", "same-origin")];
     let approved =
         send(addr, "POST", "/api/requests/rtcc-1/approve", &with(&cookie, &own), r#"{"cameras":["porch"]}"#);
-    assert_eq!(approved.code, 200, "{}", approved.body);
+    assert_eq!(approved.status, 200, "{}", approved.body);
     assert_eq!(approved.json()["grant"]["cameras"], json!(["porch"]));
     let entries = porchlight::audit::entries(&s.path("data/audit")).expect("audit log");
     let decided = entries.iter().find(|e| e["kind"] == "resident_decision").expect("resident_decision entry");
     assert_eq!(decided["by"], "resident (web)", "{decided}");
     assert_eq!(decided["final"]["grant"]["cameras"], json!(["porch"]), "{decided}");
     let switched = send(addr, "PUT", "/api/privacy", &with(&cookie, &own), on);
-    assert_eq!(switched.code, 200, "{}", switched.body);
+    assert_eq!(switched.status, 200, "{}", switched.body);
     assert_eq!(switched.json()["changed_by"], "web", "{}", switched.body);
     // The same action with the token is the API's.
     let (code, body) = porchlight_e2e::http_put_json(addr, "/api/privacy", Some(TOKEN), r#"{"on":false}"#);
@@ -188,20 +152,20 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
 
     // Signing out ends the session for good.
     let out = send(addr, "POST", "/logout", &with(&cookie, &own), "");
-    assert_eq!(out.code, 200, "{}", out.body);
+    assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(out.json()["signed_out"], true);
-    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "{}", out.head);
-    assert_eq!(send(addr, "GET", "/api/requests", &with(&cookie, &[]), "").code, 401);
-    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").code, 303);
+    assert!(out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "{:?}", out.headers);
+    assert_eq!(send(addr, "GET", "/api/requests", &with(&cookie, &[]), "").status, 401);
+    assert_eq!(send(addr, "GET", "/", &with(&cookie, &[]), "").status, 303);
 
     // Wrong tokens: five are answered, then each attempt must wait, even with the right token.
     for i in 0..5 {
         let wrong = send(addr, "POST", "/login", &[], "token=guess");
-        assert_eq!(wrong.code, 401, "attempt {i}: {}", wrong.body);
+        assert_eq!(wrong.status, 401, "attempt {i}: {}", wrong.body);
         assert!(wrong.header("set-cookie").is_none());
     }
     let braked = send(addr, "POST", "/login", &[], &form);
-    assert_eq!(braked.code, 429, "{}", braked.body);
+    assert_eq!(braked.status, 429, "{}", braked.body);
     let wait: u64 = braked.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After seconds");
     assert!((1..=300).contains(&wait), "{wait}");
     assert!(braked.header("set-cookie").is_none(), "no session while braked");
@@ -217,16 +181,16 @@ fn without_a_token_a_local_browser_gets_a_session_and_other_hosts_are_refused() 
     let d = Daemon::start(&s.config);
     let addr = d.addr.expect("API address");
     let page = send(addr, "GET", "/", &[], "");
-    assert_eq!(page.code, 200, "{}", page.head);
+    assert_eq!(page.status, 200, "{:?}", page.headers);
     assert!(page.body.contains("/app/app.js"), "{}", page.body);
     let cookie = cookie_of(&page);
-    assert_eq!(send(addr, "GET", "/login", &[], "").header("location").as_deref(), Some("/"));
+    assert_eq!(send(addr, "GET", "/login", &[], "").header("location"), Some("/"));
     let session = send(addr, "GET", "/api/session", &[("Cookie", &cookie)], "").json();
     assert_eq!(session["token_required"], false);
     let csrf = session["csrf"].as_str().expect("csrf");
     let mode =
         send(addr, "PUT", "/api/mode", &[("Cookie", &cookie), ("X-CSRF-Token", csrf)], r#"{"mode":"away"}"#);
-    assert_eq!(mode.code, 200, "{}", mode.body);
+    assert_eq!(mode.status, 200, "{}", mode.body);
     assert_eq!(mode.json()["changed_by"], "web");
     // The CLI and scripts send no cookie: as before.
     let (code, body) = porchlight_e2e::http_put_json(addr, "/api/mode", None, r#"{"mode":"home"}"#);
@@ -234,8 +198,8 @@ fn without_a_token_a_local_browser_gets_a_session_and_other_hosts_are_refused() 
     // A page on another site that reaches 127.0.0.1 under its own name (DNS rebinding).
     for path in ["/", "/api/requests"] {
         let rebound = send(addr, "GET", path, &[("Host", "evil.example:8477")], "");
-        assert_eq!(rebound.code, 403, "{path}: {}", rebound.body);
+        assert_eq!(rebound.status, 403, "{path}: {}", rebound.body);
     }
     let forged = send(addr, "PUT", "/api/privacy", &[("Origin", "http://evil.example")], r#"{"on":true}"#);
-    assert_eq!(forged.code, 403, "{}", forged.body);
+    assert_eq!(forged.status, 403, "{}", forged.body);
 }
