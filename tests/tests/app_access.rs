@@ -84,7 +84,7 @@ fn with_a_token_the_browser_signs_in_and_acts_as_the_web_app() {
     let app = send(addr, "GET", "/app/index.html", &[], "");
     assert_eq!(app.status, 200, "{:?}", app.headers);
     let etag = app.header("etag").expect("ETag");
-    assert_eq!(send(addr, "GET", "/app/index.html", &[("If-None-Match", &etag)], "").status, 304);
+    assert_eq!(send(addr, "GET", "/app/index.html", &[("If-None-Match", etag)], "").status, 304);
 
     // Another site cannot sign a browser in.
     let form = format!("token={}", TOKEN.replace(' ', "+"));
