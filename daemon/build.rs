@@ -1,6 +1,7 @@
 //! Embeds the web app: every file under `src/web/assets/` becomes an entry of a generated table
-//! (`OUT_DIR/web_assets.rs`), served by the daemon under `/app/<path>`. Nothing is compiled or
-//! bundled; a file added to the folder is served without further listing.
+//! (`OUT_DIR/web_assets.rs`), served by the daemon under `/app/<path>`, with a gzip copy made
+//! here (reproducibly: no time or name in its header) for browsers that take it. Nothing is
+//! compiled or bundled; a file added to the folder is served without further listing.
 
 #![allow(clippy::print_stdout)] // cargo reads its directives from a build script's standard output
 
@@ -14,18 +15,27 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut out = String::from(
-        "/// Every embedded asset: path below `assets/`, bytes, a version tag (FNV-1a of the bytes).\n",
+        "/// Every embedded asset: path below `assets/`, bytes, the same gzip-compressed, and a version\n/// tag (FNV-1a of the bytes).\n",
     );
-    out.push_str("pub static ASSETS: &[(&str, &[u8], &str)] = &[\n");
-    for (rel, path) in &files {
+    out.push_str("pub static ASSETS: &[Asset] = &[\n");
+    for (i, (rel, path)) in files.iter().enumerate() {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let gz_path = out_dir.join(format!("web_asset_{i}.gz"));
+        std::fs::write(&gz_path, gzip(&bytes))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", gz_path.display()));
         let tag = fnv1a(&bytes);
-        writeln!(out, "    ({rel:?}, include_bytes!({:?}), \"{tag:016x}\"),", path.display().to_string())
-            .expect("writing to a String");
+        writeln!(
+            out,
+            "    Asset {{ path: {rel:?}, bytes: include_bytes!({:?}), gzip: include_bytes!({:?}), tag: \"{tag:016x}\" }},",
+            path.display().to_string(),
+            gz_path.display().to_string(),
+        )
+        .expect("writing to a String");
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("web_assets.rs");
+    let dest = out_dir.join("web_assets.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", dest.display()));
 }
 
@@ -43,6 +53,13 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             files.push((rel, path));
         }
     }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).expect("compressing into memory");
+    enc.finish().expect("compressing into memory")
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

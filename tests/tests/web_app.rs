@@ -95,6 +95,20 @@ fn home_page_shows_the_camera_and_switches_privacy() {
     b.wait_for("li.camera[data-camera=\"porch\"][data-state=\"recording\"]");
     b.wait_for("#privacy[data-on=\"false\"]");
     b.assert_no_console_errors();
+    // The app's modules came gzip-compressed (made at build time) and the browser decoded them.
+    let sizes = b.execute(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes('/app/') && e.name.endsWith('.js')).map(e => [e.encodedBodySize, e.decodedBodySize]);",
+        &[],
+    );
+    let sizes: Vec<(u64, u64)> = sizes
+        .as_array()
+        .expect("resource timings")
+        .iter()
+        .map(|s| (s[0].as_u64().unwrap_or(0), s[1].as_u64().unwrap_or(0)))
+        .collect();
+    assert!(sizes.len() >= 5, "the app's modules: {sizes:?}");
+    let (sent, decoded) = sizes.iter().fold((0, 0), |(a, b), (s, d)| (a + s, b + d));
+    assert!(sent > 0 && sent * 2 < decoded, "compressed {sent} of {decoded} bytes: {sizes:?}");
     b.screenshot("home");
     b.set_viewport(390, 844, true);
     b.wait_for("li.camera[data-camera=\"porch\"]");

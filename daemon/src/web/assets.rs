@@ -1,10 +1,21 @@
 //! The app's files, embedded at build time by `daemon/build.rs` from `assets/`.
 
+/// One file of the app.
+#[derive(Debug)]
+pub struct Asset {
+    pub path: &'static str,
+    pub bytes: &'static [u8],
+    /// `bytes` compressed with gzip at build time.
+    pub gzip: &'static [u8],
+    /// Changes whenever `bytes` do (the `ETag`).
+    pub tag: &'static str,
+}
+
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
-/// The file at `path` below `assets/` and its version tag.
-pub fn get(path: &str) -> Option<(&'static [u8], &'static str)> {
-    ASSETS.iter().find(|(p, _, _)| *p == path).map(|(_, bytes, tag)| (*bytes, *tag))
+/// The file at `path` below `assets/`.
+pub fn get(path: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == path)
 }
 
 /// The `Content-Type` for a file name.

@@ -294,10 +294,10 @@ fn cookie(id: &str, max_age: u64) -> String {
 /// The app's shell. A local browser of a hub without a token gets a session here, so that its
 /// writes carry a CSRF token and are audited as the web app's.
 async fn index(State(web): State<Web>, req: Request) -> Response {
-    let Some((body, _)) = assets::get("index.html") else {
+    let Some(shell) = assets::get("index.html") else {
         return (StatusCode::NOT_FOUND, "the web app is not built into this binary").into_response();
     };
-    let mut resp = html(body);
+    let mut resp = html(shell.bytes);
     if matches!(caller(req.extensions()), Caller::Open) {
         let lifetime = web.settings.borrow().api.session_lifetime;
         match web.sessions.start(None, lifetime) {
@@ -316,22 +316,50 @@ fn html(body: &'static [u8]) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-/// A static file of the app, revalidated by its version tag (`ETag`).
+/// A static file of the app, revalidated by its version tag (`ETag`), compressed when the
+/// browser takes gzip.
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    let Some((body, tag)) = assets::get(&path) else {
+    let Some(asset) = assets::get(&path) else {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": format!("no such file: /app/{path}")})))
             .into_response();
     };
-    let etag = format!("\"{tag}\"");
-    let cache = [
-        (header::ETAG, etag.clone()),
-        (header::CACHE_CONTROL, "no-cache".to_owned()),
-        (header::CONTENT_TYPE, assets::content_type(&path).to_owned()),
-    ];
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    let gzip = asset.gzip.len() < asset.bytes.len() && accepts_gzip(&headers);
+    let etag = if gzip { format!("\"{}-gz\"", asset.tag) } else { format!("\"{}\"", asset.tag) };
+    let mut resp = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        ([(header::CONTENT_ENCODING, "gzip")], asset.gzip).into_response()
+    } else {
+        asset.bytes.into_response()
+    };
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, assets::content_type(&path)),
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::VARY, "Accept-Encoding"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
     }
-    (cache, body).into_response()
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// Whether `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused =
+                parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0)));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 const LOGIN_PAGE: &str = include_str!("login.html");

@@ -162,3 +162,16 @@ fn the_host_check_reads_ports_and_brackets() {
     assert!(!loopback_host("0.0.0.0:8477"));
     assert!(!loopback_host("localhost:8477.evil.example"));
 }
+
+#[test]
+fn gzip_is_sent_only_to_clients_that_take_it() {
+    let take = |v: &str| accepts_gzip(&headers(&[("accept-encoding", v)]));
+    assert!(take("gzip, deflate, br, zstd"));
+    assert!(take("br;q=1.0, GZIP;q=0.5"));
+    assert!(take("*"));
+    assert!(!take("gzip;q=0"));
+    assert!(!take("gzip; q=0.0, identity"));
+    assert!(!take("deflate, br"));
+    assert!(!take("identity"));
+    assert!(!accepts_gzip(&HeaderMap::new()));
+}
