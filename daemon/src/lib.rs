@@ -20,6 +20,7 @@ pub mod health;
 pub mod http;
 pub mod keys;
 pub mod logging;
+pub mod markup;
 pub mod metrics;
 pub mod mode;
 pub mod mqtt;

@@ -612,22 +612,6 @@ pub fn csv_cell(value: &str) -> String {
     }
 }
 
-/// Text for HTML (element content or a quoted attribute).
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.45}\
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #999}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}\
@@ -637,7 +621,7 @@ th{background:#eee}td.n{text-align:right}.intact{color:#05612a}.broken{color:#a0
 /// The report as one HTML page: inline style, no scripts, no outside resources, every field
 /// escaped.
 pub fn to_html(report: &Report) -> String {
-    let e = escape_html;
+    let e = crate::markup::escape;
     let t = &report.totals;
     let mut h = String::new();
     let period = format!("{} to {}", when(report.from), when(report.to));

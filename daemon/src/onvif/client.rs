@@ -313,15 +313,6 @@ const DIGEST_TYPE: &str =
 const NONCE_TYPE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
 
-/// XML-escapes text for element content and attribute values.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 /// The WS-UsernameToken header: `Digest = Base64(SHA-1(nonce + created + password))`.
 pub fn username_token(creds: &Credentials, created: jiff::Timestamp, nonce: &[u8]) -> String {
     let created = created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -332,7 +323,7 @@ pub fn username_token(creds: &Credentials, created: jiff::Timestamp, nonce: &[u8
     let b64 = base64::engine::general_purpose::STANDARD;
     format!(
         r#"<wsse:Security s:mustUnderstand="1" xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="{DIGEST_TYPE}">{}</wsse:Password><wsse:Nonce EncodingType="{NONCE_TYPE}">{}</wsse:Nonce><wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"#,
-        escape(&creds.username),
+        crate::markup::escape(&creds.username),
         b64.encode(h.finalize()),
         b64.encode(nonce),
     )
@@ -439,7 +430,11 @@ impl Device {
     async fn call(&self, url: &Url, c: Call<'_>) -> Result<String, OnvifError> {
         let mut header = String::new();
         if let Some(to) = c.to {
-            header.push_str(&format!(r#"<wsa:Action>{}</wsa:Action><wsa:To>{}</wsa:To>"#, c.uri, escape(to)));
+            header.push_str(&format!(
+                r#"<wsa:Action>{}</wsa:Action><wsa:To>{}</wsa:To>"#,
+                c.uri,
+                crate::markup::escape(to)
+            ));
         }
         if c.authenticate
             && let Some(creds) = &self.creds
@@ -710,7 +705,7 @@ impl Device {
         profile: &str,
         action: &'static str,
     ) -> Result<String, OnvifError> {
-        let token = escape(profile);
+        let token = crate::markup::escape(profile);
         let stream = action == "GetStreamUri";
         let (uri, body) = match (media, stream) {
             (Media::V1, true) => (
