@@ -515,10 +515,34 @@ pub fn verify(dir: &Path, anchors: &[Anchor]) -> Result<Verdict, AuditError> {
         }
         Err(e) => return Err(io(e)),
     };
+    check(dir, anchors, BufReader::new(file).lines())
+}
+
+/// [`verify`] and [`read`] from one reading of the log (the transparency report needs both).
+pub fn read_verified(dir: &Path) -> Result<(Verdict, Vec<Record>), AuditError> {
+    let path = dir.join(LOG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        // No log: whatever `verify` says of that (empty, or an error if a head file is left).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((verify(dir, &[])?, Vec::new())),
+        Err(source) => return Err(AuditError::Io { path, source }),
+    };
+    let verdict = check(dir, &[], text.lines().map(|l| Ok(l.to_owned())))?;
+    Ok((verdict, records_of(&text)))
+}
+
+/// The chain check of [`verify`] over the log's lines.
+fn check(
+    dir: &Path,
+    anchors: &[Anchor],
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> Result<Verdict, AuditError> {
+    let path = dir.join(LOG_FILE);
+    let io = |source| AuditError::Io { path: path.clone(), source };
     let mut prev = GENESIS.to_owned();
     let mut expected_seq = 0u64;
     let mut last: Option<Head> = None;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in lines.enumerate() {
         let line_no = i + 1;
         let line = line.map_err(io)?;
         let broken = |message: String| Ok(Verdict::Broken { line: line_no, message });
@@ -624,7 +648,11 @@ pub fn read(dir: &Path) -> Result<Vec<Record>, AuditError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(AuditError::Io { path, source }),
     };
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).map(Record::from_line).collect())
+    Ok(records_of(&text))
+}
+
+fn records_of(text: &str) -> Vec<Record> {
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).map(Record::from_line).collect()
 }
 
 /// Every line as the JSON written, oldest first, for checks of the format itself; otherwise
@@ -718,6 +746,26 @@ mod tests {
         );
         assert!(matches!(all[3].entry, Some(Entry::AuditRecovered { torn_bytes: 7 })), "{all:?}");
         assert_eq!(all[3].seq, Some(3));
+    }
+
+    #[test]
+    fn read_verified_says_what_verify_and_read_say_from_one_reading() {
+        let empty = tempfile::tempdir().expect("dir");
+        let (verdict, records) = read_verified(empty.path()).expect("no log yet");
+        assert_eq!((verdict, records.len()), (Verdict::Intact { entries: 0, head: None }, 0));
+        let (dir, _a) = log_with(4);
+        let (verdict, records) = read_verified(dir.path()).expect("read");
+        assert_eq!(verdict, verify(dir.path(), &[]).expect("verify"));
+        assert!(matches!(verdict, Verdict::Intact { entries: 4, .. }), "{verdict:?}");
+        let read_back: Vec<Value> = read(dir.path()).expect("read").into_iter().map(|r| r.line).collect();
+        assert_eq!(records.into_iter().map(|r| r.line).collect::<Vec<_>>(), read_back);
+        let mut l = lines(dir.path());
+        l[1] = l[1].replace("r1", "r7");
+        write_lines(dir.path(), &l);
+        let (verdict, records) = read_verified(dir.path()).expect("read");
+        assert_eq!(verdict, verify(dir.path(), &[]).expect("verify"));
+        assert!(matches!(verdict, Verdict::Broken { line: 2, .. }), "{verdict:?}");
+        assert_eq!(records.len(), 4, "a broken chain still lists every entry");
     }
 
     #[test]

@@ -82,8 +82,8 @@ async fn make(st: &ApiState, q: &HashMap<String, String>) -> Result<Response, Re
     let dir = settings.hub.data_dir.join("audit");
     let hub = settings.hub.name.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let chain = transparency::Chain::from(&crate::audit::verify(&dir, &[])?);
-        let records = crate::audit::read(&dir)?;
+        let (verdict, records) = crate::audit::read_verified(&dir)?;
+        let chain = transparency::Chain::from(&verdict);
         Ok::<_, crate::audit::AuditError>(transparency::build(&records, chain, &hub, from, to, now))
     })
     .await??;
