@@ -203,7 +203,7 @@ pub fn admit(
         }
         if let Caller::Session { session, .. } = &caller {
             let given = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes);
-            if !given.is_some_and(|g| Secret::new(session.csrf.as_str()).constant_time_eq(g)) {
+            if !given.is_some_and(|g| session.csrf.constant_time_eq(g)) {
                 return Err(Refusal::Csrf);
             }
         }
@@ -449,7 +449,7 @@ async fn sign_out(State(web): State<Web>, req: Request) -> Response {
 async fn session_info(State(web): State<Web>, req: Request) -> Response {
     match caller(req.extensions()) {
         Caller::Session { session, .. } => axum::Json(json!({
-            "csrf": session.csrf,
+            "csrf": session.csrf.expose(),
             "expires": session.expires.to_string(),
             "token_required": web.settings.borrow().api.token.is_some(),
         }))

@@ -27,7 +27,8 @@ pub struct NoRandom(String);
 /// A live session as its holder may see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub csrf: String,
+    /// What writes must carry in the CSRF header (redacted in `Debug`, like the token).
+    pub csrf: Secret,
     /// When it ends at the latest.
     pub expires: jiff::Timestamp,
 }
@@ -64,7 +65,7 @@ impl Sessions {
     pub fn start(&self, token: Option<&Secret>, lifetime: Duration) -> Result<(String, Session), NoRandom> {
         let id = random_hex()?;
         let session = Session {
-            csrf: random_hex()?,
+            csrf: Secret::new(random_hex()?),
             expires: jiff::Timestamp::now()
                 .checked_add(jiff::SignedDuration::try_from(lifetime).unwrap_or(jiff::SignedDuration::ZERO))
                 .unwrap_or(jiff::Timestamp::MAX),
@@ -182,7 +183,7 @@ mod tests {
         let (id, s) = sessions.start(Some(&token), Duration::from_secs(60)).expect("start");
         assert_eq!(id.len(), 64);
         assert_eq!(sessions.find(&id, Some(&token)), Some(s.clone()));
-        assert_ne!(s.csrf, id, "the CSRF token is not the session id");
+        assert_ne!(s.csrf.expose(), id, "the CSRF token is not the session id");
         assert_eq!(sessions.find("0".repeat(64).as_str(), Some(&token)), None);
         assert!(sessions.end(&id));
         assert_eq!(sessions.find(&id, Some(&token)), None);

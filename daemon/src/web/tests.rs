@@ -93,7 +93,7 @@ fn a_session_write_needs_its_csrf_token() {
         Refusal::Csrf,
         "the session id is not the CSRF token"
     );
-    let ok = put(&[(CSRF_HEADER, &session.csrf), ("origin", "http://127.0.0.1:8477")]);
+    let ok = put(&[(CSRF_HEADER, session.csrf.expose()), ("origin", "http://127.0.0.1:8477")]);
     assert_eq!(ok.expect("allowed").channel(), Channel::Web);
     // Reads need no CSRF token.
     assert!(
