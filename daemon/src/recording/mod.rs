@@ -5,6 +5,7 @@
 //! `docs/design/recording.md`.
 
 pub mod export;
+pub mod fmp4;
 pub mod frames;
 pub mod index;
 pub mod ingest;
