@@ -196,3 +196,53 @@ fn the_live_stream_is_fragmented_mp4_and_refuses_what_cannot_be_watched() {
     let r = web::request(addr, "GET", "/api/live?camera=nowhere", &[], None);
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// The value of one series in the hub's `/metrics` (0 when absent).
+fn metric(addr: std::net::SocketAddr, series: &str) -> f64 {
+    let (status, text) = porchlight_e2e::http_get(addr, "/metrics", None);
+    assert_eq!(status, 200, "{text}");
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
+#[test]
+fn viewers_that_stop_reading_cost_the_recording_nothing() {
+    use std::io::Write;
+    let Some(camera) = RtspServer::start() else { return };
+    let setup = Setup::new(&format!(
+        "[storage]\nsegment_duration = \"2s\"\n\n[[camera]]\nname = \"porch\"\nrtsp_url = {:?}\n",
+        camera.url("h264")
+    ));
+    let daemon = Daemon::start(&setup.config);
+    let addr = daemon.addr.expect("API address");
+    daemon.wait_log("porch streaming", |l| {
+        l["fields"]["message"] == "Streaming" && l["span"]["camera"] == "porch"
+    });
+
+    // Four viewers that ask for the stream and never read a byte of it.
+    let stalled: Vec<_> = (0..4)
+        .map(|_| {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+            s.set_recv_buffer_size(4096).expect("small receive buffer");
+            s.connect(&addr.into()).expect("connect");
+            let mut s: std::net::TcpStream = s.into();
+            write!(s, "GET /api/cameras/porch/live HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send");
+            s
+        })
+        .collect();
+    // Recording goes on: three more segments finish while the viewers hang.
+    let mut events = daemon.events();
+    for _ in 0..3 {
+        events.next_matching(|e| e["type"] == "segment_closed" && e["camera"] == "porch");
+    }
+    assert_eq!(
+        metric(addr, r#"porchlight_recording_frames_dropped_total{camera="porch",reason="backlog"}"#),
+        0.0,
+        "no frame was dropped from the recording"
+    );
+    // A new viewer still gets the live picture at once.
+    let out = ffmpeg_viewer(&format!("http://{addr}/api/cameras/porch/live"), 15)
+        .wait_with_output()
+        .expect("ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(stalled);
+}
