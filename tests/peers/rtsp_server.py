@@ -21,6 +21,29 @@ Mount points:
     /g711     live H.264 + PCMU (G.711 mu-law) audio
     /file     the MP4 given with --file, H.264 passed through without re-encoding, one shared
               media for all clients (for load benchmarks); only when --file is given
+    /clock    live H.264 only, closed GOP (every keyframe an IDR), each frame drawn by this script
+              and carrying the host's wall clock at capture as a block code (below); needs
+              --width >= 256 and --height >= 80, else it is not offered
+
+The /clock code. Each frame of /clock is drawn here (appsrc, I420) at the moment it is captured:
+the host's wall clock then, in milliseconds since the Unix epoch, is written into the frame's
+top-left corner as a grid of 16 x 16-pixel squares, 16 squares wide and 5 rows high (pixels
+x 0..256, y 0..80), each square white (luma 235) for a 1 bit or black (luma 16) for a 0 bit,
+bits most significant first, left to right:
+
+    row 0 (y  0..16)  the marker 0xB38E (1011 0011 1000 1110), so a reader can tell a code from
+                      anything else in a picture
+    row 1 (y 16..32)  bits 47..32 of the time in ms
+    row 2 (y 32..48)  bits 31..16
+    row 3 (y 48..64)  bits 15..0
+    row 4 (y 64..80)  the check: row 1 XOR row 2 XOR row 3
+
+A reader takes the mean luma of the central 8 x 8 pixels of each square (threshold 128), checks
+the marker and the check row, and reads the 48-bit number (tests/src/clockcode.rs for decoded
+frames, tests/src/clockcode.js for a <video> in the browser). Squares of 16 pixels survive
+x264 at the default 500 kbit/s. Below the code, the same time is drawn for people as
+HH:MM:SS.mmm (UTC) in block digits, and a bar moves across the lower part so that frames
+differ. The rest of the frame is mid-grey; chroma is neutral.
 
 Live mounts build one pipeline per client (nothing is encoded until a client asks); pass
 --shared to encode once for all clients instead. Stops on SIGTERM/SIGINT, and with
@@ -37,6 +60,7 @@ Run by hand:
     /usr/bin/python3 tests/peers/rtsp_server.py [--fps 15] [--width 320] [--height 240]
         [--gop-seconds 1] [--file clip.mp4] [--shared]
     ffprobe -rtsp_transport tcp -show_streams rtsp://127.0.0.1:<port>/h264
+    ffmpeg -rtsp_transport tcp -i rtsp://127.0.0.1:<port>/clock -frames:v 1 clock.png
     ffprobe -rtsp_transport tcp -show_streams rtsp://porch:light@127.0.0.1:<port>/digest
 
 A file for /file (H.264 in MP4, 1 s GOP, long enough for the benchmark; no B-frames, since
@@ -48,6 +72,8 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 
 # Exit status when this machine cannot run the server (no gi, no GstRtspServer typelib, or
 # missing GStreamer elements): tests skip on it (automake's "skipped" code).
@@ -140,6 +166,167 @@ def file_passthrough(path):
     )
 
 
+# The /clock block code: see the header. Square size, grid, marker and levels.
+CLOCK_SQUARE = 16
+CLOCK_COLUMNS = 16
+CLOCK_ROWS = 5
+CLOCK_MARKER = 0xB38E
+CLOCK_WHITE = 235
+CLOCK_BLACK = 16
+CLOCK_GREY = 128
+CLOCK_MIN_WIDTH = CLOCK_SQUARE * CLOCK_COLUMNS
+CLOCK_MIN_HEIGHT = CLOCK_SQUARE * CLOCK_ROWS
+
+# Block digits for the human-readable time: 3 x 5 cells per character, "1" = lit.
+DIGITS = {
+    "0": ("111", "101", "101", "101", "111"),
+    "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"),
+    "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"),
+    "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"),
+    "7": ("111", "001", "010", "010", "010"),
+    "8": ("111", "101", "111", "101", "111"),
+    "9": ("111", "101", "111", "001", "111"),
+    ":": ("000", "010", "000", "010", "000"),
+    ".": ("000", "000", "000", "000", "010"),
+}
+DIGIT_CELL = 3  # pixels per cell of a block digit
+
+
+def clock_rows(ms):
+    """The code's five rows of 16 bits for time `ms` (see the header)."""
+    words = [(ms >> 32) & 0xFFFF, (ms >> 16) & 0xFFFF, ms & 0xFFFF]
+    return [CLOCK_MARKER, *words, words[0] ^ words[1] ^ words[2]]
+
+
+def round_up(n, m):
+    return (n + m - 1) // m * m
+
+
+class ClockFrames:
+    """Draws the I420 frames of /clock at one size (GStreamer's default I420 strides)."""
+
+    def __init__(self, width, height):
+        self.width = width
+        self.height = height
+        self.y_stride = round_up(width, 4)
+        self.c_stride = round_up(round_up(width, 2) // 2, 4)
+        c_height = round_up(height, 2) // 2
+        self.y_size = self.y_stride * round_up(height, 2)
+        self.size = self.y_size + 2 * self.c_stride * c_height
+        # Grey luma, neutral chroma: copied, then drawn over, for every frame.
+        self.blank = bytes([CLOCK_GREY]) * self.y_size + bytes([128]) * (self.size - self.y_size)
+        self.bar_top = CLOCK_MIN_HEIGHT + 6 * DIGIT_CELL + 16
+        # One pixel line of each bit pattern, built once per code row as needed.
+        self.white_square = bytes([CLOCK_WHITE]) * CLOCK_SQUARE
+        self.black_square = bytes([CLOCK_BLACK]) * CLOCK_SQUARE
+
+    def fill(self, frame, x, y, w, h, luma):
+        w = max(0, min(w, self.width - x))
+        line = bytes([luma]) * w
+        for row in range(y, min(y + h, self.height)):
+            start = row * self.y_stride + x
+            frame[start:start + w] = line
+
+    def draw(self, ms, n):
+        frame = bytearray(self.blank)
+        for r, word in enumerate(clock_rows(ms)):
+            line = b"".join(
+                self.white_square if word >> (CLOCK_COLUMNS - 1 - c) & 1 else self.black_square
+                for c in range(CLOCK_COLUMNS)
+            )
+            for dy in range(CLOCK_SQUARE):
+                start = (r * CLOCK_SQUARE + dy) * self.y_stride
+                frame[start:start + len(line)] = line
+        text = time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}"
+        x = 0
+        for ch in text:
+            for cy, cells in enumerate(DIGITS[ch]):
+                for cx, cell in enumerate(cells):
+                    if cell == "1":
+                        self.fill(
+                            frame,
+                            x + cx * DIGIT_CELL,
+                            CLOCK_MIN_HEIGHT + 8 + cy * DIGIT_CELL,
+                            DIGIT_CELL,
+                            DIGIT_CELL,
+                            CLOCK_WHITE,
+                        )
+            x += 4 * DIGIT_CELL
+        if self.height > self.bar_top:
+            bar_x = (n * 8) % max(1, self.width - 16)
+            self.fill(frame, bar_x, self.bar_top, 16, self.height - self.bar_top, CLOCK_WHITE)
+        return bytes(frame)
+
+
+def clock_launch(a):
+    gop = max(1, round(a.fps * a.gop_seconds))
+    # Frames come from ClockFeeder; do-timestamp stamps each with the running time when it
+    # leaves appsrc; a leaky queue of two keeps a stalled pipeline from showing old times.
+    return (
+        f"appsrc name=clocksrc is-live=true do-timestamp=true format=time "
+        f"leaky-type=downstream max-buffers=2 "
+        f"caps=video/x-raw,format=I420,width={a.width},height={a.height},framerate={a.fps}/1 ! "
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} threads=1 "
+        f"bitrate=500 ! "
+        f"video/x-h264,profile=constrained-baseline ! "
+        f"rtph264pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+class ClockFeeder:
+    """Pushes a frame every 1/fps seconds into one media's appsrc, drawn with the time it is
+    taken, until the media is unprepared."""
+
+    def __init__(self, appsrc, a):
+        self.appsrc = appsrc
+        self.fps = a.fps
+        self.frames = ClockFrames(a.width, a.height)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="clock-feeder", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self, *_):
+        self.stopped.set()
+
+    def run(self):
+        start = time.monotonic()
+        n = 0
+        while not self.stopped.is_set():
+            due = start + n / self.fps
+            wait = due - time.monotonic()
+            if wait > 0 and self.stopped.wait(wait):
+                break
+            if wait < -1.0 / self.fps:
+                # Fell behind (a stalled host): skip the missed frames instead of bursting.
+                n = int((time.monotonic() - start) * self.fps)
+            ms = time.time_ns() // 1_000_000
+            data = self.frames.draw(ms, n)
+            buf = Gst.Buffer.new_wrapped(data)
+            ret = self.appsrc.emit("push-buffer", buf)
+            if ret not in (Gst.FlowReturn.OK, Gst.FlowReturn.FLUSHING):
+                log(f"/clock: push-buffer: {ret}")
+                break
+            n += 1
+
+
+def clock_factory(a, shared):
+    f = factory(clock_launch(a), shared)
+
+    def configure(_factory, media):
+        src = media.get_element().get_by_name("clocksrc")
+        feeder = ClockFeeder(src, a)
+        media.connect("unprepared", feeder.stop)
+        feeder.start()
+
+    f.connect("media-configure", configure)
+    return f
+
+
 def factory(launch, shared):
     f = GstRtspServer.RTSPMediaFactory()
     f.set_launch(f"( {launch} )")
@@ -214,6 +401,7 @@ ELEMENTS = [
     "videotestsrc", "audiotestsrc", "audioconvert", "audioresample",  # plugins-base
     "rtph264pay", "rtph265pay", "rtpmp4gpay", "rtppcmupay", "mulawenc", "qtdemux",  # -good
     "h264parse", "x265enc",  # plugins-bad
+    "appsrc",  # plugins-base (app)
     "identity",  # core
     "x264enc",  # plugins-ugly
     "avenc_aac",  # libav
@@ -248,6 +436,12 @@ def main():
         f = factory(launch, a.shared)
         f.set_permissions(permissions(allow_anonymous_construct=path != "/digest"))
         table.add_factory(path, f)
+    if a.width >= CLOCK_MIN_WIDTH and a.height >= CLOCK_MIN_HEIGHT:
+        f = clock_factory(a, a.shared)
+        f.set_permissions(permissions(allow_anonymous_construct=True))
+        table.add_factory("/clock", f)
+    else:
+        log(f"/clock not offered: it needs at least {CLOCK_MIN_WIDTH}x{CLOCK_MIN_HEIGHT}")
     if a.file is not None:
         f = factory(file_passthrough(os.path.abspath(a.file)), shared=True)
         # Like a live camera, not a file: with RFC 7273 clock signalling the media is not

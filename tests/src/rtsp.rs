@@ -7,7 +7,9 @@
 //! [`DIGEST_USER`]), `/g711` (H.264 + PCMU) and, with `--file PATH`, `/file` (an MP4's H.264
 //! passed through, one shared media for all clients).
 //! `/h265late` is `/h265` with each frame leaving after twice its frame interval: the stream's
-//! timestamps fall behind the wall clock, as from an encoder short of CPU.
+//! timestamps fall behind the wall clock, as from an encoder short of CPU. `/clock` (H.264, closed
+//! GOP, at least 256x80) carries the host's wall clock at capture in each frame as a block code,
+//! read by [`crate::clockcode`].
 //!
 //! When the machine cannot run the server (no Debian python3 with `gi`, no GstRtspServer, a
 //! missing GStreamer plugin) [`RtspServer::start`] returns `None` so that the test can skip,
