@@ -76,6 +76,7 @@ fn every_key_is_documented() {
         ("plugins", fields::<raw::Plugins>()),
         ("plugins", fields::<raw::PolicyEntry>()),
         ("relay", fields::<raw::Relay>()),
+        ("stills", fields::<raw::Stills>()),
     ];
     for (section, keys) in sections {
         assert!(!keys.is_empty(), "{section}: no fields found");
