@@ -158,8 +158,8 @@ fn home_assistant_discovery_state_and_events() {
         .map(|m| m.topic)
         .collect();
     assert!(removed.iter().all(|t| t.contains("_drive_")), "{removed:?}");
-    obs.wait_until("all four drive entities removed", |all| {
-        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 4
+    obs.wait_until("all five drive entities removed", |all| {
+        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 5
     });
 }
 
