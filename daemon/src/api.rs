@@ -7,6 +7,7 @@ mod live;
 mod recordings;
 mod report;
 pub mod serve;
+mod stills;
 mod storage;
 
 use std::convert::Infallible;
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub cancel: CancellationToken,
     /// The web app's sessions and sign-in brake.
     pub web: crate::web::Web,
+    /// Still images of the cameras.
+    pub stills: crate::stills::Stills,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -83,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/api/cameras/{name}/live", get(live::live))
         .route("/api/live", get(live::many))
+        .route("/api/cameras/{name}/still", get(stills::still))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))
@@ -216,6 +220,7 @@ fn route_label(path: &str) -> &'static str {
         p if p.starts_with("/api/requests/") && p.ends_with("/deny") => "/api/requests/{id}/deny",
         p if p.starts_with("/api/requests/") && p.ends_with("/revoke") => "/api/requests/{id}/revoke",
         p if p.starts_with("/api/cameras/") && p.ends_with("/record") => "/api/cameras/{name}/record",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/still") => "/api/cameras/{name}/still",
         _ => "other",
     }
 }

@@ -34,6 +34,7 @@ pub mod requests;
 pub mod run;
 pub mod sdnotify;
 pub mod secret;
+pub mod stills;
 pub mod throttle;
 pub mod tls;
 pub mod transparency;

@@ -210,6 +210,7 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
         ("mqtt", old.mqtt != new.mqtt),
         ("plugins", old.plugins != new.plugins),
         ("relay", old.relay != new.relay),
+        ("stills", old.stills != new.stills),
     ];
     changes.extend(live.iter().filter(|(_, c)| *c).map(|(n, _)| (*n).to_owned()));
     for c in &new.cameras {

@@ -267,6 +267,9 @@ pub async fn run(
         }
     }
 
+    // Still images for the API, MQTT and the relay.
+    let stills = crate::stills::Stills::new(settings_rx.clone(), camera_states.clone(), index.clone());
+
     // What the relay works with; the API uses it too, for the resident's own shares.
     let relay_deps = crate::relay::Deps {
         settings: settings_rx.clone(),
@@ -279,6 +282,7 @@ pub async fn run(
         bus: bus.clone(),
         mode: mode.clone(),
         outbox: crate::relay::outbox::Outbox::open(&data_dir),
+        stills: stills.clone(),
     };
 
     // The API binds before READY=1 so a port clash is a start-up failure systemd can see.
@@ -309,6 +313,7 @@ pub async fn run(
             started,
             cancel: tasks.group(Phase::Control).cancel.clone(),
             web: crate::web::Web::new(settings_rx.clone()),
+            stills: stills.clone(),
         };
         tasks.spawn(Phase::Control, "api", |cancel| async move {
             let (settings, metrics) = (state.settings.clone(), state.metrics.clone());
@@ -385,6 +390,7 @@ pub async fn run(
             index: index.clone(),
             mode: mode.clone(),
             audit: audit.clone(),
+            stills: stills.clone(),
         };
         tasks.spawn(Phase::Mqtt, "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }

@@ -90,6 +90,40 @@ pub fn assert_decodes(path: &Path) {
     );
 }
 
+/// Width and height from a JPEG's SOF0 (baseline) or SOF2 (progressive) frame header, read
+/// marker by marker; `None` for anything else.
+pub fn jpeg_sof_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 9 <= jpeg.len() && jpeg[i] == 0xFF {
+        let marker = jpeg[i + 1];
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if marker == 0xC0 || marker == 0xC2 {
+            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
+            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
+            return Some((u32::from(w), u32::from(h)));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Decodes a JPEG with `ffmpeg` (every error fails the test) and returns the size `ffprobe`
+/// reads from it; the image is written to a file in `dir` first.
+pub fn ffprobe_jpeg(dir: &Path, jpeg: &[u8]) -> (u32, u32) {
+    let file =
+        dir.join(format!("still-{}-{}.jpg", std::process::id(), &porchlight::digest::sha256_hex(jpeg)[..16]));
+    std::fs::write(&file, jpeg).expect("write the JPEG");
+    assert_decodes(&file);
+    let probe = probe(&file);
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "mjpeg", "{probe}");
+    let n = |k: &str| stream[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    (n("width"), n("height"))
+}
+
 /// Whether the file's `moov` box comes before its `mdat` (plays while downloading).
 pub fn moov_first(path: &Path) -> bool {
     let data = std::fs::read(path).expect("read mp4");

@@ -40,8 +40,9 @@ fn home_assistant_discovery_state_and_events() {
     let d = Daemon::start(&s.config);
 
     obs.wait("porchlight/available", |t| t == "online");
-    // 13 hub entities, 4 per camera, and a doorbell for porch (its mqtt_event is a doorbell).
-    let want = 13 + 2 * 4 + 1;
+    // 13 hub entities, 5 per camera (with the snapshot camera), and a doorbell for porch (its
+    // mqtt_event is a doorbell).
+    let want = 13 + 2 * 5 + 1;
     obs.wait_until("all discovery configs", |all| discovery_topics(all).len() >= want);
     let configs: Vec<_> =
         obs.messages().into_iter().filter(|m| m.topic.starts_with("homeassistant/")).collect();
@@ -157,8 +158,8 @@ fn home_assistant_discovery_state_and_events() {
         .map(|m| m.topic)
         .collect();
     assert!(removed.iter().all(|t| t.contains("_drive_")), "{removed:?}");
-    obs.wait_until("all four drive entities removed", |all| {
-        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 4
+    obs.wait_until("all five drive entities removed", |all| {
+        all[mark..].iter().filter(|m| m.topic.contains("_drive_") && m.payload.is_empty()).count() == 5
     });
 }
 
@@ -512,9 +513,11 @@ fn tls_with_a_client_certificate() {
     assert_eq!(health["subsystems"]["mqtt"]["state"], "degraded", "{health}");
 }
 
-/// An ONVIF camera's still image reaches Home Assistant's `camera` entity: fetched from the
+/// An ONVIF camera's still image is fetched for Home Assistant's `camera` entity from the
 /// snapshot URI the camera names (the oxvif mock camera, with WS-Security and its login), at
-/// start and again on a doorbell press.
+/// start and again on a doorbell press. The mock's image is a BMP, which the entity cannot
+/// show: the hub says so once and turns to a still from the camera's stream, which this camera
+/// (not streaming) does not have yet, so nothing is published.
 #[test]
 fn onvif_snapshot_for_the_camera_entity() {
     let Some(broker) = Broker::start() else { return };
@@ -532,25 +535,54 @@ fn onvif_snapshot_for_the_camera_entity() {
     let d = Daemon::start(&s.config);
     let entity = obs.wait("homeassistant/camera/porchlight_porchlight_door_snapshot/config", |_| true).json();
     assert_eq!(entity["topic"], "porchlight/door/snapshot");
-    // The mock serves a BMP test image. Home Assistant serves the camera entity's bytes as JPEG,
-    // so a BMP is not published; the hub says so once.
-    let refused = "The camera's snapshot is not JPEG; not published";
-    let line = d.wait_log("the refused snapshot", |l| message(l) == refused);
-    assert_eq!((&line["level"], &line["fields"]["kind"]), (&json!("WARN"), &json!("BMP")), "{line}");
+    let fallback = "Cannot fetch the camera's ONVIF snapshot; using a still from its stream";
+    let line = d.wait_log("the refused snapshot", |l| message(l) == fallback);
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert!(line["fields"]["error"].as_str().is_some_and(|e| e.contains("BMP")), "{line}");
+    let no_still = "No still image of the camera yet";
+    d.wait_log("the stream still's answer", |l| message(l) == no_still);
 
-    // A doorbell press fetches a fresh one. The hub fetches at most one image per camera every
-    // 5 s, and nothing signals the end of that window, so the test waits it out.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // A doorbell press fetches a fresh one (a camera with no picture yet is not held to the
+    // 5 s between two images).
+    let mark = d.log_len();
     let (code, _) = d.post("/api/cameras/door/events", &json!({ "event": "doorbell_press" }));
     assert_eq!(code, 202);
-    d.wait_log("the second fetch", |l| message(l) == refused && l["level"] == "DEBUG");
+    d.wait_log_after(mark, "the second try", |l| message(l) == no_still);
     assert!(!obs.messages().iter().any(|m| m.topic == "porchlight/door/snapshot"), "a BMP was published");
-    let warned = d.logs().iter().filter(|l| message(l) == refused && l["level"] == "WARN").count();
+    let warned = d.logs().iter().filter(|l| message(l) == fallback).count();
     assert_eq!(warned, 1, "{}", d.log_text());
     drop(d);
     runtime.block_on(async {
         let _ = server.shutdown().await;
     });
+}
+
+/// A camera with only an RTSP address (no ONVIF) has Home Assistant's `camera` entity too: its
+/// snapshot topic gets a JPEG decoded from the stream's latest keyframe, at the camera's size.
+#[test]
+fn rtsp_only_camera_gets_a_still_from_its_stream() {
+    let Some(broker) = Broker::start() else { return };
+    let Some(camera) = porchlight_e2e::rtsp::RtspServer::start() else { return };
+    let obs = Observer::connect(&broker);
+    let s = Setup::new(&format!(
+        "[storage]\nmin_free_bytes = \"0 B\"\n\n[[camera]]\nname = \"yard\"\nrtsp_url = {:?}\n\n{}",
+        camera.url("h264"),
+        broker.section("snapshot_interval = \"5s\"")
+    ));
+    let d = Daemon::start(&s.config);
+    let entity = obs.wait("homeassistant/camera/porchlight_porchlight_yard_snapshot/config", |_| true).json();
+    assert_eq!(entity["topic"], "porchlight/yard/snapshot");
+    let still = obs.wait_after(0, "a JPEG on porchlight/yard/snapshot", |m| {
+        m.topic == "porchlight/yard/snapshot" && m.payload.starts_with(&[0xFF, 0xD8, 0xFF])
+    });
+    // Retained: a client that connects later (Home Assistant after a restart) gets it too.
+    let late = Observer::connect(&broker);
+    let kept = late.wait_after(0, "the retained snapshot", |m| m.topic == "porchlight/yard/snapshot");
+    assert!(kept.retain && kept.payload.starts_with(&[0xFF, 0xD8, 0xFF]), "the snapshot is retained");
+    // The test camera's picture is 320x240: the frame header says so, and ffprobe decodes it.
+    assert_eq!(porchlight_e2e::media::jpeg_sof_size(&still.payload), Some((320, 240)));
+    assert_eq!(porchlight_e2e::media::ffprobe_jpeg(s.dir.path(), &still.payload), (320, 240));
+    drop(d);
 }
 
 /// The audit log's head, retained on `P/audit/head`: published at start, published again after

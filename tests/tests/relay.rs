@@ -295,7 +295,7 @@ fn granted_clip_is_uploaded_with_a_signed_manifest() {
 
 /// A snapshot request, allowed by the resident: the ONVIF camera's own still image (the oxvif
 /// mock camera, with WS-Security and its login) is uploaded with a signed manifest; a camera
-/// without ONVIF has no image to give, which is recorded.
+/// without ONVIF whose stream has sent nothing has no image to give, which is recorded.
 #[test]
 fn granted_snapshots_are_the_cameras_own_images_signed() {
     let ca = TestCa::new("Relay test CA");
@@ -353,6 +353,60 @@ fn granted_snapshots_are_the_cameras_own_images_signed() {
     runtime.block_on(async {
         let _ = server.shutdown().await;
     });
+}
+
+/// A snapshot request for a camera recorded from an RTSP address alone (no ONVIF), allowed by
+/// the resident: the hub shares a JPEG decoded from the latest keyframe of the camera's stream,
+/// with a signed manifest that verifies, audited like any snapshot.
+#[test]
+fn granted_snapshot_of_an_rtsp_only_camera_is_a_still_from_its_stream() {
+    let Some(camera) = porchlight_e2e::rtsp::RtspServer::start() else { return };
+    let ca = TestCa::new("Relay test CA");
+    let center = Center::start(&ca, "elm-st-12", TOKEN);
+    let s = hub(&center, &ca, "ask-resident", TOKEN);
+    let text = std::fs::read_to_string(&s.config).expect("config").replacen(
+        "[[camera]]",
+        &format!(
+            "[storage]\nsegment_duration = \"2s\"\nmin_free_bytes = \"0 B\"\n\n\
+             [[camera]]\nname = \"yard\"\nrtsp_url = {:?}\n\n[[camera]]",
+            camera.url("h264")
+        ),
+        1,
+    );
+    std::fs::write(&s.config, text).expect("config");
+    let d = Daemon::start(&s.config);
+    // A closed segment: the camera's stream has sent keyframes.
+    d.wait_event("segment_closed", |e| e["camera"] == "yard");
+    let mut r = request("snap-2", false);
+    r["kind"] = json!({ "type": "snapshot", "cameras": ["yard"] });
+    center.push(r);
+    center.wait_decision("snap-2", |b| b["decision"] == "pending");
+    let (code, body) = d.post("/api/requests/snap-2/approve", &json!({}));
+    assert_eq!(code, 200, "{body}");
+
+    let image = center.wait_upload("snap-2/snapshots/yard");
+    let manifest = center.wait_upload("snap-2/snapshots/yard/manifest");
+    assert_eq!(porchlight_e2e::media::jpeg_sof_size(&image), Some((320, 240)), "{} bytes", image.len());
+    assert_eq!(porchlight_e2e::media::ffprobe_jpeg(s.dir.path(), &image), (320, 240));
+    let file = s.path("yard.jpg");
+    std::fs::write(&file, &image).expect("image");
+    let key = porchlight::keys::HubKey::load(&s.dir.path().join("data/keys")).expect("hub key");
+    let m = porchlight::evidence::verify(&manifest, &file, Some(&key.public_base64()))
+        .expect("verifies")
+        .manifest;
+    assert_eq!(
+        (m.request_id.as_str(), m.camera.as_str(), m.file_name.as_str()),
+        ("snap-2", "yard", "snap-2-yard.jpg")
+    );
+    assert_eq!(m.from, m.to);
+
+    let log = audit(&s);
+    let shared = log.iter().find(|e| e["kind"] == "shared_snapshot").expect("shared_snapshot");
+    assert_eq!(shared["sha256"], m.sha256.as_str());
+    assert_eq!(shared["camera"], "yard");
+    assert_eq!(shared["content_type"], "image/jpeg");
+    assert!(!log.iter().any(|e| e["kind"] == "share_failed"), "{log:#?}");
+    drop(d);
 }
 
 /// A policy that asks with a short timeout (a test mode of the hostile plugin): nobody answers,

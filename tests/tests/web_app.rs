@@ -95,6 +95,18 @@ fn home_page_shows_the_camera_and_switches_privacy() {
     hub.open("/");
     b.wait_for("li.camera[data-camera=\"porch\"][data-state=\"recording\"]");
     b.wait_for("#privacy[data-on=\"false\"]");
+    // The recording camera's tile shows its still image, 320 pixels wide; the camera that is
+    // off shows a placeholder saying why.
+    b.wait_for("li.camera[data-camera=\"porch\"] .still[data-still=\"shown\"] img.still-image");
+    let width = b.execute_async(
+        "const done = arguments[arguments.length - 1];\
+         const img = document.querySelector('li.camera[data-camera=\"porch\"] img.still-image');\
+         img.decode().then(() => done([img.naturalWidth, img.naturalHeight, img.src.slice(0, 23)]), (e) => done(String(e)));",
+        &[],
+    );
+    assert_eq!(width, json!([320, 240, "data:image/jpeg;base64,"]), "the porch camera's still");
+    let garden = b.find("li.camera[data-camera=\"garden\"] .still[data-still=\"none\"]");
+    assert!(garden.text().contains("No picture"), "{}", garden.text());
     b.assert_no_console_errors();
     // The app's modules came gzip-compressed (made at build time) and the browser decoded them.
     let sizes = b.execute(

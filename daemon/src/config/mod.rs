@@ -43,6 +43,14 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub plugins: PluginSettings,
     pub relay: RelaySettings,
+    pub stills: StillsSettings,
+}
+
+/// `[stills]`: how still images are decoded from the cameras' streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StillsSettings {
+    /// The `ffmpeg` program: a bare name (looked up in `PATH`) or an absolute path.
+    pub ffmpeg: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +169,8 @@ pub struct MqttSettings {
     pub keep_alive: Duration,
     /// Messages kept while the broker is away (oldest dropped first).
     pub queue_limit: usize,
+    /// How often each camera's still image is published without events.
+    pub snapshot_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 use super::units;
 
 /// The top-level sections, in the order the docs present them.
-pub const SECTIONS: &[&str] = &["hub", "api", "storage", "camera", "discovery", "mqtt", "plugins", "relay"];
+pub const SECTIONS: &[&str] =
+    &["hub", "api", "storage", "camera", "discovery", "mqtt", "plugins", "relay", "stills"];
 
 /// A duration written as `"10s"`, `"5m"`, `"1h30m"`, `"30d"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +188,7 @@ pub struct Mqtt {
     pub client_key_file: Option<PathBuf>,
     pub keep_alive: Option<HumanDuration>,
     pub queue_limit: Option<usize>,
+    pub snapshot_interval: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,4 +227,12 @@ pub struct Relay {
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
     pub poll_wait: Option<HumanDuration>,
+}
+
+/// `[stills]`: still images decoded from the cameras' streams.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stills {
+    /// The `ffmpeg` program (a name looked up in `PATH`, or a path). Default `"ffmpeg"`.
+    pub ffmpeg: Option<PathBuf>,
 }

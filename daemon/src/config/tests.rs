@@ -76,6 +76,7 @@ fn every_key_is_documented() {
         ("plugins", fields::<raw::Plugins>()),
         ("plugins", fields::<raw::PolicyEntry>()),
         ("relay", fields::<raw::Relay>()),
+        ("stills", fields::<raw::Stills>()),
     ];
     for (section, keys) in sections {
         assert!(!keys.is_empty(), "{section}: no fields found");
@@ -300,4 +301,38 @@ fn https_camera_trust_and_discovery_adoption_keys_are_checked() {
     let s = parse_ok("[discovery]\nenabled = true\nadopt = true\nrecord = \"events\"\n");
     assert_eq!(s.discovery.record, RecordMode::Events);
     assert_eq!(s.discovery.tags, ["adopted"]);
+}
+
+#[test]
+fn stills_ffmpeg_is_a_name_in_path_or_a_path_from_the_config_file() {
+    assert_eq!(parse_ok("").stills.ffmpeg, Path::new("ffmpeg"));
+    assert_eq!(parse_ok("[stills]\nffmpeg = \"avconv\"\n").stills.ffmpeg, Path::new("avconv"));
+    assert_eq!(
+        parse_ok("[stills]\nffmpeg = \"bin/ffmpeg\"\n").stills.ffmpeg,
+        Path::new("/etc/porchlight/bin/ffmpeg")
+    );
+    assert_eq!(
+        parse_ok("[stills]\nffmpeg = \"/opt/ff/ffmpeg\"\n").stills.ffmpeg,
+        Path::new("/opt/ff/ffmpeg")
+    );
+    let p = problems("[stills]\nffmpeg = \" \"\n");
+    assert!(p.iter().any(|m| m.contains("stills.ffmpeg")), "{p:?}");
+    let p = problems("[stills]\nfmpeg = \"ffmpeg\"\n");
+    assert!(p.iter().any(|m| m.contains("fmpeg")), "{p:?}");
+}
+
+#[test]
+fn mqtt_snapshot_interval_defaults_to_five_minutes_within_5s_and_24h() {
+    assert_eq!(parse_ok("").mqtt.snapshot_interval, Duration::from_secs(300));
+    assert_eq!(
+        parse_ok("[mqtt]\nsnapshot_interval = \"30s\"\n").mqtt.snapshot_interval,
+        Duration::from_secs(30)
+    );
+    for bad in ["4s", "25h"] {
+        let p = problems(&format!("[mqtt]\nsnapshot_interval = \"{bad}\"\n"));
+        assert!(
+            p.iter().any(|m| m.contains("mqtt.snapshot_interval") && m.contains("between 5s and 24h")),
+            "{p:?}"
+        );
+    }
 }

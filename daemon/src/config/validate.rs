@@ -184,6 +184,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let mqtt: raw::Mqtt = section(root, "mqtt", &mut cx.problems);
     let plugins: raw::Plugins = section(root, "plugins", &mut cx.problems);
     let relay: raw::Relay = section(root, "relay", &mut cx.problems);
+    let stills: raw::Stills = section(root, "stills", &mut cx.problems);
 
     let mut raw_cameras = Vec::new();
     if let Some(v) = root.get("camera") {
@@ -223,9 +224,20 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let mqtt = validate_mqtt(&mut cx, mqtt, &hub.name);
     let plugins = validate_plugins(&mut cx, plugins);
     let relay = validate_relay(&mut cx, relay);
+    let stills = validate_stills(&mut cx, stills);
 
-    let settings =
-        Settings { file: file.to_owned(), hub, api, storage, cameras, discovery, mqtt, plugins, relay };
+    let settings = Settings {
+        file: file.to_owned(),
+        hub,
+        api,
+        storage,
+        cameras,
+        discovery,
+        mqtt,
+        plugins,
+        relay,
+        stills,
+    };
     (Some(settings), cx.problems)
 }
 
@@ -836,6 +848,10 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
     if queue_limit == 0 || queue_limit > 100_000 {
         cx.problem(at.key("queue_limit"), "must be between 1 and 100000 messages");
     }
+    let snapshot_interval = m.snapshot_interval.map_or(Duration::from_secs(300), |d| d.0);
+    if snapshot_interval < Duration::from_secs(5) || snapshot_interval > Duration::from_secs(86_400) {
+        cx.problem(at.key("snapshot_interval"), "must be between 5s and 24h");
+    }
     let client_id = m.client_id.unwrap_or_else(|| format!("porchlight-{hub}"));
     if client_id.is_empty() || client_id.len() > 128 {
         cx.problem(at.key("client_id"), "must be 1 to 128 bytes");
@@ -853,6 +869,7 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
         tls,
         keep_alive,
         queue_limit,
+        snapshot_interval,
     }
 }
 
@@ -888,6 +905,19 @@ fn tls_files(
         client_cert_file: file("client_cert_file", cert),
         client_key_file: file("client_key_file", key),
     }
+}
+
+fn validate_stills(cx: &mut Ctx<'_>, s: raw::Stills) -> StillsSettings {
+    let at = KeyPath::root().key("stills");
+    let ffmpeg = s.ffmpeg.unwrap_or_else(|| PathBuf::from("ffmpeg"));
+    let text = ffmpeg.to_string_lossy();
+    if text.trim().is_empty() {
+        cx.problem(at.key("ffmpeg"), "must name the ffmpeg program (a name found in PATH, or a path)");
+    }
+    // A bare name is looked up in PATH when a still is decoded; a path is taken relative to
+    // the config file, like every other path.
+    let ffmpeg = if ffmpeg.components().count() > 1 { cx.path(&ffmpeg) } else { ffmpeg };
+    StillsSettings { ffmpeg }
 }
 
 fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {

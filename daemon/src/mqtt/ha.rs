@@ -306,18 +306,17 @@ pub fn configs(settings: &Settings, topics: &Topics, requests: &[String]) -> Vec
                 "options": crate::recording::CameraState::REPORTED,
             }),
         );
-        if c.onvif_url.is_some() {
-            add(
-                "camera",
-                &id("snapshot"),
-                &id("snapshot"),
-                &device,
-                json!({
-                    "name": "Snapshot",
-                    "topic": topics.snapshot(cam),
-                }),
-            );
-        }
+        // Every camera has a still: the ONVIF snapshot, or one decoded from its stream.
+        add(
+            "camera",
+            &id("snapshot"),
+            &id("snapshot"),
+            &device,
+            json!({
+                "name": "Snapshot",
+                "topic": topics.snapshot(cam),
+            }),
+        );
         add(
             "switch",
             &id("record"),
@@ -387,12 +386,25 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_with_only_an_rtsp_url_gets_a_camera_entity_on_its_snapshot_topic() {
+        let s = settings();
+        let configs = configs(&s, &Topics::new("porchlight"), &[]);
+        let porch = configs
+            .iter()
+            .find(|c| c.topic == "ha/camera/porchlight_home_porch_snapshot/config")
+            .expect("the RTSP-only camera has a camera entity");
+        assert_eq!(porch.payload["topic"], "porchlight/porch/snapshot");
+        assert_eq!(porch.payload["device"]["name"], "Porchlight porch");
+        assert!(!configs.iter().any(|c| c.topic.starts_with("ha/camera/") && c.topic.contains("_old_")));
+    }
+
+    #[test]
     fn every_entity_is_available_with_the_hub_and_unique() {
         let s = settings();
         let configs = configs(&s, &Topics::new("porchlight"), &[]);
-        // 13 hub entities, 4 per enabled camera, a doorbell for the tagged one and a snapshot
-        // camera for the ONVIF one; the disabled one has none.
-        assert_eq!(configs.len(), 13 + 2 * 4 + 2);
+        // 13 hub entities, 5 per enabled camera (a snapshot camera for each, ONVIF or not) and
+        // a doorbell for the tagged one; the disabled one has none.
+        assert_eq!(configs.len(), 13 + 2 * 5 + 1);
         assert!(configs.iter().any(|c| c.topic == "ha/camera/porchlight_home_drive_snapshot/config"));
         let mut ids = std::collections::BTreeSet::new();
         let mut entity_ids = std::collections::BTreeSet::new();

@@ -48,12 +48,14 @@ pub struct Deps {
     pub mode: crate::mode::Mode,
     /// The audit log, for its head (`P/audit/head`); `None` when it could not be opened.
     pub audit: Option<Audit>,
+    /// Still images from the cameras' streams (cameras without ONVIF, or when it fails).
+    pub stills: crate::stills::Stills,
 }
 
 /// How often storage stats and camera states are looked at.
 const STATS_EVERY: Duration = Duration::from_secs(30);
-/// How often a camera's still image is refreshed without events, and the least time between two.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
+/// The least time between two still images of one camera (they are refreshed without events
+/// every `mqtt.snapshot_interval`).
 const SNAPSHOT_MIN_GAP: Duration = Duration::from_secs(5);
 const STATES_EVERY: Duration = Duration::from_secs(2);
 /// The longest a command payload may be.
@@ -164,8 +166,16 @@ impl Failures {
     }
 }
 
-/// A still image fetched for a camera (with the URI it came from), or why not.
-type Fetched = (String, Result<(url::Url, Vec<u8>), SnapshotError>);
+/// A still image taken for a camera, or why not.
+#[derive(Debug)]
+struct Fetched {
+    camera: String,
+    /// The ONVIF snapshot URI the image came from (kept for the next time).
+    uri: Option<url::Url>,
+    /// Why the camera's ONVIF snapshot failed (the still then comes from its stream).
+    onvif: Option<SnapshotError>,
+    image: Result<Vec<u8>, SnapshotError>,
+}
 
 /// Why a camera's still image could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +186,12 @@ enum SnapshotError {
     /// The image could not be fetched from its URI.
     #[error(transparent)]
     Fetch(crate::onvif::snapshot::SnapshotError),
+    /// The camera's image is not a JPEG, which Home Assistant needs.
+    #[error("the camera's snapshot is {kind}, not JPEG ({bytes} bytes)")]
+    NotJpeg { kind: &'static str, bytes: usize },
+    /// No still could be decoded from the camera's stream.
+    #[error(transparent)]
+    Still(#[from] crate::stills::StillError),
 }
 
 /// Why an MQTT command was refused (the text is logged and, for answers to requests, published
@@ -234,8 +250,8 @@ struct SnapshotState {
     last: Option<tokio::time::Instant>,
     busy: bool,
     last_error: Option<String>,
-    /// An image that is not JPEG was refused (logged once).
-    refused_kind: bool,
+    /// The last ONVIF failure said (each new one is logged once).
+    last_onvif_error: Option<String>,
 }
 
 /// Whether `image` is a JPEG file (Home Assistant's MQTT `camera` serves every image as JPEG).
@@ -314,7 +330,7 @@ impl Session {
         settings.borrow_and_update();
         let mut stats = tokio::time::interval(STATS_EVERY);
         let mut states = tokio::time::interval(STATES_EVERY);
-        let mut snapshot_tick = tokio::time::interval(SNAPSHOT_EVERY);
+        let mut snapshot_tick = tokio::time::interval(mqtt.snapshot_interval);
         let mut republish_at: Option<tokio::time::Instant> = None;
         // The audit log's head: published at once, then at most once per AUDIT_HEAD_MIN_GAP.
         let mut audit_head = self.deps.audit.as_ref().map(Audit::subscribe);
@@ -420,7 +436,7 @@ impl Session {
                         self.request_snapshot(&c, &cancel);
                     }
                 }
-                Some((camera, result)) = snapshots.recv() => self.on_snapshot(&camera, result),
+                Some(fetched) = snapshots.recv() => self.on_snapshot(fetched),
                 _ = states.tick() => {
                     self.set_camera_states();
                     if std::mem::take(&mut self.selection_resend) {
@@ -446,16 +462,16 @@ impl Session {
         self.deps.health.set(Subsystem::Mqtt, State::Stopped, "");
     }
 
-    /// Enabled cameras with an ONVIF address (the ones that can have a still image).
+    /// Enabled cameras (each has a still image: ONVIF's, or one from its stream).
     fn snapshot_cameras(&self) -> impl Iterator<Item = String> + '_ {
-        self.settings.cameras.iter().filter(|c| c.enabled && c.onvif_url.is_some()).map(|c| c.name.clone())
+        self.settings.cameras.iter().filter(|c| c.enabled).map(|c| c.name.clone())
     }
 
-    /// Fetches a still image of `camera` in the background (at most one at a time per camera,
-    /// and not more often than every few seconds).
+    /// Takes a still image of `camera` in the background (at most one at a time per camera,
+    /// and not more often than every few seconds): the camera's ONVIF snapshot if it has an
+    /// `onvif_url`, else (or when that fails) a still decoded from its stream.
     fn request_snapshot(&mut self, camera: &str, cancel: &CancellationToken) {
         let Some(cam) = self.settings.camera(camera).filter(|c| c.enabled) else { return };
-        let Some(onvif) = cam.onvif_url.clone() else { return };
         let state = self.snapshots.entry(camera.to_owned()).or_default();
         let now = tokio::time::Instant::now();
         if state.busy || state.last.is_some_and(|t| now.duration_since(t) < SNAPSHOT_MIN_GAP) {
@@ -463,65 +479,92 @@ impl Session {
         }
         state.busy = true;
         state.last = Some(now);
-        let creds = crate::onvif::client::camera_credentials(cam);
-        let http = crate::onvif::client::camera_http(cam);
+        let onvif = cam.onvif_url.clone().map(|device| {
+            (device, crate::onvif::client::camera_credentials(cam), crate::onvif::client::camera_http(cam))
+        });
         let (known, tx, name, cancel) =
             (state.uri.clone(), self.snapshot_tx.clone(), camera.to_owned(), cancel.clone());
+        let stills = self.deps.stills.clone();
         tokio::spawn(async move {
             let work = async {
-                let uri = match known {
-                    Some(u) => u,
-                    None => crate::onvif::snapshot::snapshot_uri(&onvif, creds.clone(), http.clone()).await?,
+                let mut fetched =
+                    Fetched { camera: name.clone(), uri: None, onvif: None, image: Ok(Vec::new()) };
+                if let Some((device, creds, http)) = onvif {
+                    let taken = async {
+                        let uri = match known {
+                            Some(u) => u,
+                            None => {
+                                crate::onvif::snapshot::snapshot_uri(&device, creds.clone(), http.clone())
+                                    .await?
+                            }
+                        };
+                        let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http)
+                            .await
+                            .map_err(SnapshotError::Fetch)?;
+                        if !is_jpeg(&image) {
+                            return Err(SnapshotError::NotJpeg {
+                                kind: image_kind(&image),
+                                bytes: image.len(),
+                            });
+                        }
+                        Ok((uri, image))
+                    };
+                    match taken.await {
+                        Ok((uri, image)) => {
+                            fetched.uri = Some(uri);
+                            fetched.image = Ok(image);
+                            return fetched;
+                        }
+                        Err(e) => fetched.onvif = Some(e),
+                    }
+                }
+                fetched.image = match stills.still(&name, None, None).await {
+                    Ok(still) => Ok(still.jpeg.to_vec()),
+                    Err(e) => Err(SnapshotError::Still(e)),
                 };
-                let image = crate::onvif::snapshot::fetch(&uri, creds.as_ref(), &http)
-                    .await
-                    .map_err(SnapshotError::Fetch)?;
-                Ok((uri, image))
+                fetched
             };
             let result = tokio::select! {
                 () = cancel.cancelled() => return,
                 r = work => r,
             };
-            let _ = tx.send((name, result)).await;
+            let _ = tx.send(result).await;
         });
     }
 
-    fn on_snapshot(&mut self, camera: &str, result: Result<(url::Url, Vec<u8>), SnapshotError>) {
+    fn on_snapshot(&mut self, fetched: Fetched) {
+        let Fetched { camera, uri, onvif, image } = fetched;
+        let camera = camera.as_str();
         let state = self.snapshots.entry(camera.to_owned()).or_default();
         state.busy = false;
-        match result {
-            Ok((uri, image)) => {
-                state.uri = Some(uri);
-                state.last_error = None;
-                if !is_jpeg(&image) {
-                    // Said once per camera; the fetches after it only at debug level.
-                    let (kind, bytes) = (image_kind(&image), image.len());
-                    if std::mem::replace(&mut state.refused_kind, true) {
-                        tracing::debug!(
-                            camera,
-                            kind,
-                            bytes,
-                            "The camera's snapshot is not JPEG; not published"
-                        );
-                    } else {
-                        tracing::warn!(
-                            camera,
-                            kind,
-                            bytes,
-                            "The camera's snapshot is not JPEG; not published"
-                        );
-                    }
-                    return;
+        // Ask ONVIF for the address again next time it failed; say each new problem once.
+        state.uri = uri;
+        match onvif {
+            Some(e) => {
+                let e = e.to_string();
+                if state.last_onvif_error.as_ref() != Some(&e) {
+                    tracing::warn!(camera, error = %e, "Cannot fetch the camera's ONVIF snapshot; using a still from its stream");
+                    state.last_onvif_error = Some(e);
                 }
+            }
+            None => state.last_onvif_error = None,
+        }
+        match image {
+            Ok(image) => {
+                state.last_error = None;
                 tracing::debug!(camera, bytes = image.len(), "Snapshot");
                 self.publish(self.topics.snapshot(camera), image, true);
             }
+            Err(SnapshotError::Still(crate::stills::StillError::NoPicture { why, .. })) => {
+                // Nothing to show yet (the camera has sent no keyframe): the next motion,
+                // doorbell press or tick may try again at once.
+                state.last = None;
+                tracing::debug!(camera, why, "No still image of the camera yet");
+            }
             Err(e) => {
-                // Ask ONVIF for the address again next time; say each new problem once.
-                state.uri = None;
                 let e = e.to_string();
                 if state.last_error.as_ref() != Some(&e) {
-                    tracing::warn!(camera, error = %e, "Cannot fetch the camera's snapshot");
+                    tracing::warn!(camera, error = %e, "Cannot take the camera's snapshot");
                     state.last_error = Some(e);
                 }
             }
@@ -1063,7 +1106,10 @@ fn options(m: &MqttSettings, topics: &Topics) -> Result<MqttOptions, SetupError>
     o.set_clean_session(true);
     // Incoming: commands and camera events are small.
     // Outgoing: still images up to 4 MiB.
-    o.set_max_packet_size(256 * 1024, crate::onvif::snapshot::MAX_BYTES + 64 * 1024);
+    o.set_max_packet_size(
+        256 * 1024,
+        crate::onvif::snapshot::MAX_BYTES.max(crate::stills::MAX_JPEG_BYTES) + 64 * 1024,
+    );
     o.set_last_will(LastWill::new(topics.available(), "offline", QoS::AtLeastOnce, true));
     if let Some(user) = &m.username {
         o.set_credentials(

@@ -92,6 +92,9 @@ pub struct CameraView {
     pub onvif_url: Option<String>,
     /// Found by discovery and recorded with `discovery.adopt = true`, not from the config file.
     pub adopted: bool,
+    /// When the camera's latest keyframe arrived (a still image can be made of it), if one has
+    /// since the daemon started.
+    pub still_at: Option<jiff::Timestamp>,
 }
 
 /// The runtime state of each camera task, by camera name, and each camera's live feed.
@@ -135,6 +138,7 @@ impl CameraStates {
                 rtsp_url: c.rtsp_url.as_ref().map(ToString::to_string),
                 onvif_url: c.onvif_url.as_ref().map(ToString::to_string),
                 adopted: c.adopted,
+                still_at: self.live.latest_keyframe(&c.name).map(|k| k.at),
             })
             .collect()
     }

@@ -62,6 +62,8 @@ pub struct Deps {
     pub mode: crate::mode::Mode,
     /// Decisions not delivered yet.
     pub outbox: outbox::Outbox,
+    /// Still images from the cameras' streams (snapshots of cameras without ONVIF).
+    pub stills: crate::stills::Stills,
 }
 
 /// Runs the relay per the settings until `cancel`; restarts the link when `[relay]` changes.

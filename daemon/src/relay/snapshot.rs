@@ -1,8 +1,10 @@
 //! Sending still images for an `allow` of a snapshot request: for each granted camera the hub
-//! takes a fresh image from the camera's ONVIF snapshot URI (the image as the camera makes it),
-//! signs a manifest for it, records it in the audit log (`shared_snapshot`; no record, no
-//! upload) and uploads both with `PUT …/requests/<id>/snapshots/<camera>[/manifest]`. A camera
-//! without ONVIF has no still image to give: that is a `share_failed` entry.
+//! takes a fresh image from the camera's ONVIF snapshot URI (the image as the camera makes it)
+//! or, for a camera without ONVIF and when that fails, a still decoded from the latest keyframe
+//! of its stream (`crate::stills`); it signs a manifest for it, records it in the audit log
+//! (`shared_snapshot`; no record, no upload) and uploads both with
+//! `PUT …/requests/<id>/snapshots/<camera>[/manifest]`. A camera with neither image is a
+//! `share_failed` entry.
 
 use hyper::body::Bytes;
 use tokio_util::sync::CancellationToken;
@@ -51,47 +53,37 @@ pub async fn share(
             failed("no such camera".into());
             continue;
         };
-        let Some(device) = cam.onvif_url.clone() else {
-            failed("the camera has no `onvif_url`, so it gives no still image".into());
-            continue;
-        };
-        let creds = crate::onvif::client::camera_credentials(&cam);
         let taken = tokio::select! {
             () = cancel.cancelled() => return,
-            r = take(&device, creds, crate::onvif::client::camera_http(&cam)) => r,
+            r = image(deps, &cam) => r,
         };
-        let image = match taken {
+        let (image, content_type, ext, taken_at) = match taken {
             Ok(i) => i,
             Err(e) => {
                 failed(e);
                 continue;
             }
         };
-        let Some((content_type, ext)) = image_kind(&image) else {
-            failed(format!("the camera's snapshot ({} bytes) is not a JPEG, PNG or BMP image", image.len()));
-            continue;
-        };
-        let now = jiff::Timestamp::now();
         let sha256 = crate::digest::sha256_hex(&image);
         let manifest = Manifest {
             version: 1,
             hub_id: link.hub_id().to_owned(),
             request_id: request.id.clone(),
             camera: camera.clone(),
-            from: now,
-            to: now,
+            from: taken_at,
+            to: taken_at,
             file_name: format!("{}-{camera}.{ext}", request.id),
             bytes: image.len() as u64,
             sha256: sha256.clone(),
             grant: grant.clone(),
             plugins: plugins.clone(),
-            created_at: now,
+            created_at: jiff::Timestamp::now(),
         };
         let signed = crate::evidence::sign(&manifest, &key);
         let entry = Entry::SharedSnapshot {
             request_id: request.id.clone(),
             camera: camera.clone(),
-            at: now,
+            at: taken_at,
             bytes: image.len() as u64,
             sha256,
             content_type: content_type.to_owned(),
@@ -106,6 +98,41 @@ pub async fn share(
             tracing::info!(request = %request.id, camera = %camera, bytes, "Snapshot sent to the center");
             deps.metrics.add(Metric::RelaySharedBytes, &[(Label::Kind, "snapshot")], bytes);
         }
+    }
+}
+
+/// The camera's image: its ONVIF snapshot if it has an `onvif_url`, else (and when that fails)
+/// a still from its stream; with its media type, file extension and when it was taken. The
+/// error says why neither came.
+async fn image(
+    deps: &Deps,
+    cam: &crate::config::CameraSettings,
+) -> Result<(Vec<u8>, &'static str, &'static str, jiff::Timestamp), String> {
+    let mut onvif_failed = None;
+    if let Some(device) = &cam.onvif_url {
+        let creds = crate::onvif::client::camera_credentials(cam);
+        match take(device, creds, crate::onvif::client::camera_http(cam)).await {
+            Ok(image) => match image_kind(&image) {
+                Some((content_type, ext)) => return Ok((image, content_type, ext, jiff::Timestamp::now())),
+                None => {
+                    onvif_failed = Some(format!(
+                        "the camera's snapshot ({} bytes) is not a JPEG, PNG or BMP image",
+                        image.len()
+                    ));
+                }
+            },
+            Err(e) => onvif_failed = Some(e),
+        }
+        if let Some(e) = &onvif_failed {
+            tracing::warn!(camera = %cam.name, error = %e, "The camera's ONVIF snapshot failed; sharing a still from its stream");
+        }
+    }
+    match deps.stills.still(&cam.name, None, None).await {
+        Ok(still) => Ok((still.jpeg.to_vec(), "image/jpeg", "jpg", still.at)),
+        Err(e) => Err(match onvif_failed {
+            Some(onvif) => format!("{onvif}; and no still from its stream: {e}"),
+            None => format!("no still from its stream (it has no `onvif_url`): {e}"),
+        }),
     }
 }
 

@@ -1,9 +1,10 @@
-// Home (`#/`): each camera's state with its recording switch, privacy mode, the hub mode,
-// requests waiting for an answer, what is being shared right now (with Revoke), and problems.
+// Home (`#/`): each camera's still image and state with its recording switch, privacy mode,
+// the hub mode, requests waiting for an answer, what is being shared right now (with Revoke),
+// and problems.
 
 import { html, useEffect, useRef, useState } from '../vendor/standalone.module.js';
 import { get, put, post } from '../api.js';
-import { held, useLoad } from '../live.js';
+import { held, subscribe, useLoad } from '../live.js';
 import { act, Facts, LoadError, Switch } from '../ui.js';
 import { ago, byWhom, cameraList, clock, duration, HEALTH_STATES, MODES, plural, size, subsystemName, when } from '../format.js';
 
@@ -61,6 +62,110 @@ function cameraStatus(cam, reasons) {
   }
 }
 
+/** How often a camera's still image is fetched again while it is on screen. */
+const STILL_EVERY = 10000;
+/** A camera's events that fetch its still image at once. */
+const STILL_ON = ['motion_start', 'doorbell_press'];
+const STILL_WIDTH = 320;
+
+/** Whether the element is on screen: in the viewport of a page that is not hidden. */
+function useOnScreen(ref) {
+  const [inView, setInView] = useState(false);
+  const [shown, setShown] = useState(document.visibilityState === 'visible');
+  useEffect(() => {
+    const onVisibility = () => setShown(document.visibilityState === 'visible');
+    document.addEventListener('visibilitychange', onVisibility);
+    let io = null;
+    if (ref.current && 'IntersectionObserver' in window) {
+      io = new IntersectionObserver((entries) => setInView(entries.some((e) => e.isIntersecting)));
+      io.observe(ref.current);
+    } else {
+      setInView(true);
+    }
+    return () => {
+      document.removeEventListener('visibilitychange', onVisibility);
+      if (io) io.disconnect();
+    };
+  }, []);
+  return inView && shown;
+}
+
+/** A blob as a `data:` URL (the page's CSP takes images from the hub and `data:` only). */
+function dataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(blob);
+  });
+}
+
+/** Why there is no picture, in the resident's words, from the hub's answer. */
+function noPictureWhy(status, error) {
+  if (status === 404) return 'No picture yet: the hub has had no image from this camera since it started.';
+  if (status === 401) return 'No picture: your sign-in has ended.';
+  if (status === 0) return 'No picture: the hub cannot be reached right now.';
+  return `No picture: ${error || `the hub answered ${status}`}.`;
+}
+
+/** Why a camera has no picture to show yet, from its state. */
+function waitingWhy(cam, label) {
+  if (cam.state === 'recording') return 'Waiting for the first picture from the camera\u2026';
+  return `No picture: the camera is ${label.toLowerCase()}.`;
+}
+
+/** The camera's latest still image (`GET /api/cameras/{name}/still`), fetched while it is on
+ * screen every STILL_EVERY ms and on the camera's motion and doorbell events, once the hub has
+ * a keyframe of it (`still_at`); a placeholder says why there is none. A failed refresh keeps
+ * the picture it had. */
+function Still({ cam, label }) {
+  const box = useRef(null);
+  const onScreen = useOnScreen(box);
+  const [still, setStill] = useState({ src: null, why: null });
+  const ready = Boolean(cam.still_at);
+  useEffect(() => {
+    if (!onScreen || !ready) return undefined;
+    let stopped = false;
+    let busy = false;
+    const path = `/api/cameras/${encodeURIComponent(cam.name)}/still?width=${STILL_WIDTH}`;
+    const fetchStill = async () => {
+      if (busy) return;
+      busy = true;
+      let next;
+      try {
+        const res = await fetch(path, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'image/jpeg, application/json' } });
+        if (res.ok) {
+          next = { src: await dataUrl(await res.blob()), why: null };
+        } else {
+          const body = await res.json().catch(() => ({}));
+          next = { src: null, why: noPictureWhy(res.status, typeof body.error === 'string' ? body.error : '') };
+        }
+      } catch (e) {
+        next = { src: null, why: noPictureWhy(0, '') };
+      }
+      busy = false;
+      if (stopped) return;
+      setStill((had) => (next.src || !had.src ? next : { src: had.src, why: next.why }));
+    };
+    fetchStill();
+    const timer = setInterval(fetchStill, STILL_EVERY);
+    const stop = subscribe((e) => {
+      if (e.camera === cam.name && STILL_ON.includes(e.type)) fetchStill();
+    });
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      stop();
+    };
+  }, [onScreen, ready, cam.name]);
+  const why = still.why || (ready ? 'Loading the picture\u2026' : waitingWhy(cam, label));
+  return html`<div class="still" ref=${box} data-still=${still.src ? 'shown' : ready && !still.why ? 'loading' : 'none'}>
+    ${still.src
+      ? html`<img class="still-image" src=${still.src} width=${STILL_WIDTH} alt=${`Latest picture from ${cam.name}`} />`
+      : html`<p class="still-placeholder">${why}</p>`}
+  </div>`;
+}
+
 function Camera({ cam, reasons, onChanged }) {
   // The switch shows what the hub confirmed (`record`), not the camera's state, which follows
   // a moment later when its task has restarted; the page then loads again to show that.
@@ -87,6 +192,7 @@ function Camera({ cam, reasons, onChanged }) {
       <h3>${cam.name}</h3>
       <span class=${`pill state-${cam.state}${paused ? ' state-paused' : ''}`}>${label}</span>
     </div>
+    <${Still} cam=${cam} label=${label} />
     <p class="muted">${explain}</p>
     ${cam.tags && cam.tags.length ? html`<p class="muted small">Tags: ${cam.tags.join(', ')}</p>` : null}
     ${canSwitch
@@ -221,6 +327,14 @@ function Problems({ health }) {
 
 export function Home() {
   const { data, error, reload } = useLoad(loadHome, RELOAD_ON, 30000);
+  // A camera that streams but had no keyframe yet when the page loaded: look again soon, so its
+  // picture comes without waiting for the next reload.
+  const waiting = data ? data.cameras.some((c) => c.state === 'recording' && !c.still_at) : false;
+  useEffect(() => {
+    if (!waiting) return undefined;
+    const t = setTimeout(reload, 2000);
+    return () => clearTimeout(t);
+  }, [waiting, data]);
   if (!data) return html`<h1>Home</h1>${error ? html`<${LoadError} error=${error} what="the hub's state" />` : html`<p>Loading…</p>`}`;
   const reasons = offlineReasons();
   const pending = data.requests.pending;
