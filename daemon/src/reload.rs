@@ -210,6 +210,7 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
         ("mqtt", old.mqtt != new.mqtt),
         ("plugins", old.plugins != new.plugins),
         ("relay", old.relay != new.relay),
+        ("restream", old.restream != new.restream),
     ];
     changes.extend(live.iter().filter(|(_, c)| *c).map(|(n, _)| (*n).to_owned()));
     for c in &new.cameras {
