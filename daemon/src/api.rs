@@ -3,6 +3,7 @@
 //! Reference: `docs/ref/api.md`.
 
 mod control;
+mod live;
 mod recordings;
 mod report;
 pub mod serve;
@@ -80,6 +81,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/shares", axum::routing::post(control::share))
         .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
+        .route("/api/cameras/{name}/live", get(live::live))
+        .route("/api/live", get(live::many))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))

@@ -14,12 +14,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frames::{self, AudioFrame, AudioParams, ParamsError, VideoFrame, VideoParams};
-use super::live::{self, LiveFrame};
+use super::live::{LiveFrame, LiveTap};
 use super::reconnect::ProbeError;
 use super::writer::Input;
 use crate::config::RtspTransport;
@@ -263,25 +263,21 @@ fn place(
 pub struct Feed<C> {
     tx: mpsc::Sender<Input>,
     batch: Vec<Input>,
-    live: broadcast::Sender<Arc<LiveFrame>>,
+    live: LiveTap,
     metrics: Metrics,
     drift: DriftLog,
     clock: C,
 }
 
 impl<C: WallClock> Feed<C> {
-    pub fn new(
-        tx: mpsc::Sender<Input>,
-        live: broadcast::Sender<Arc<LiveFrame>>,
-        metrics: Metrics,
-        clock: C,
-    ) -> Self {
+    pub fn new(tx: mpsc::Sender<Input>, live: LiveTap, metrics: Metrics, clock: C) -> Self {
         Self { tx, batch: Vec::new(), live, metrics, drift: DriftLog::default(), clock }
     }
 
     /// After a session: what the last batch held goes to the writer too (it finishes it
     /// before the end), then the end of the session.
     pub async fn end_session(&mut self) {
+        self.live.session_ended();
         if !self.batch.is_empty() {
             let _ = self.tx.send(Input::Batch(std::mem::take(&mut self.batch))).await;
         }
@@ -350,9 +346,10 @@ pub async fn session<O: Opener, C: WallClock>(
                 let wall = place(&mut video_clock, pts, 90_000, drift, &src.camera, clock);
                 let keyframe = frames::is_random_access(codec, &data);
                 if let Some(p) = &current {
-                    live::offer(live, || LiveFrame::Video {
+                    live.offer(LiveFrame::Video {
                         params: Arc::clone(p),
                         pts,
+                        at: jiff::Timestamp::from_millisecond(wall).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
                         keyframe,
                         data: data.clone(),
                         audio: audio_params.clone(),
@@ -393,11 +390,7 @@ pub async fn session<O: Opener, C: WallClock>(
                 let wall = place(&mut audio_clock, pts, rate, drift, &src.camera, clock);
                 let frame = AudioFrame { pts, wall_ms: wall, duration, data };
                 if let Some(p) = &audio_params {
-                    live::offer(live, || LiveFrame::Audio {
-                        params: Arc::clone(p),
-                        pts,
-                        data: frame.data.clone(),
-                    });
+                    live.offer(LiveFrame::Audio { params: Arc::clone(p), pts, data: frame.data.clone() });
                 }
                 if skip_to_keyframe {
                     continue;

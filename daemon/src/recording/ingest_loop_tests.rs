@@ -240,8 +240,7 @@ impl Harness {
         let events = bus.subscribe("test");
         let states = CameraStates::default();
         let (tx, writer) = mpsc::channel(4096);
-        let feed =
-            ingest::Feed::new(tx, states.live().sender("front"), metrics.clone(), PausedWall { start });
+        let feed = ingest::Feed::new(tx, states.live().tap("front"), metrics.clone(), PausedWall { start });
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_sessions(camera, source(), feed, bus, metrics, states, cancel.clone()));
         Self { start, log, seen: Vec::new(), events, writer, cancel, task }

@@ -5,6 +5,7 @@
 //! `docs/design/recording.md`.
 
 pub mod export;
+pub mod fmp4;
 pub mod frames;
 pub mod index;
 pub mod ingest;
@@ -395,7 +396,7 @@ async fn ingest_loop(
     states: CameraStates,
     cancel: CancellationToken,
 ) {
-    let live = states.live().sender(&source.camera);
+    let live = states.live().tap(&source.camera);
     let feed = ingest::Feed::new(tx, live, metrics.clone(), ingest::SystemClock);
     run_sessions(rtsp::Rtsp, source, feed, bus, metrics, states, cancel).await;
 }
