@@ -115,9 +115,15 @@ struct Feed {
 }
 
 impl Feed {
-    /// Starts watching `camera`, waiting at most `wait` for a keyframe. `None`: none came.
+    /// Starts watching `camera` from its current group of pictures; while it has none (the
+    /// camera is not streaming, or its groups are too long to keep), waits at most `wait` for
+    /// a keyframe. `None`: none came.
     async fn open(taps: &LiveTaps, camera: &str, wait: Duration) -> Option<Self> {
-        let mut rx = taps.subscribe(camera);
+        let watch = taps.watch(camera);
+        let mut rx = watch.rx;
+        if !watch.gop.is_empty() {
+            return Some(Self { first: watch.gop.into(), rx });
+        }
         let deadline = Instant::now() + wait;
         loop {
             let got = tokio::time::timeout_at(deadline, rx.recv()).await.ok()?;
@@ -168,7 +174,8 @@ struct Play {
     /// The last video media time sent (90 kHz since the start).
     last_media: i64,
     wait_keyframe: bool,
-    /// Media time 0 as Unix time, for the sender reports.
+    /// Media time 0 as Unix time (when the first keyframe was captured), for the sender
+    /// reports.
     origin: Duration,
     /// When the next sender reports are due (`None`: before the first frame).
     next_report: Option<Instant>,
@@ -494,9 +501,9 @@ impl<W: AsyncWrite + Unpin> Conn<'_, W> {
             ));
         };
         let audio_channel = session.channels[1].filter(|_| d.audio.is_some());
-        let base = match d.feed.first.front().map(|f| &**f) {
-            Some(LiveFrame::Video { pts, .. }) => *pts,
-            _ => 0,
+        let (base, at) = match d.feed.first.front().map(|f| &**f) {
+            Some(LiveFrame::Video { pts, at, .. }) => (*pts, Some(*at)),
+            _ => (0, None),
         };
         let video_rtp = Rtp::new(video_channel);
         let audio_rtp = audio_channel.map(Rtp::new);
@@ -515,7 +522,10 @@ impl<W: AsyncWrite + Unpin> Conn<'_, W> {
             .with_session(Response::new(Status::Ok))
             .header("Range", "npt=0.000-")
             .header("RTP-Info", info);
-        let origin = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        // Media time 0 is the first keyframe, captured at `at` by the hub's clock.
+        let origin = at
+            .and_then(|t| Duration::try_from(t.duration_since(jiff::Timestamp::UNIX_EPOCH)).ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
         let play = Play {
             video_rtp,
             audio_rtp,
