@@ -285,6 +285,9 @@ impl<W: AsyncWrite + Unpin> Conn<'_, W> {
             () = cancel.cancelled() => Err(End::Stopped),
             r = tokio::time::timeout(WRITE_STALL, self.wr.write_all(bytes)) => match r {
                 Err(_) => Err(End::Stalled),
+                Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) => {
+                    Err(End::Client)
+                }
                 Ok(Err(e)) => Err(End::Write(e)),
                 Ok(Ok(())) => Ok(()),
             }
@@ -303,10 +306,18 @@ impl<W: AsyncWrite + Unpin> Conn<'_, W> {
                 } else {
                     self.refused += 1;
                     let url: String = req.uri.chars().take(200).collect();
-                    tracing::warn!(
-                        client = %self.peer, method = %req.method, url = %url, status = status.code(),
-                        reason = %refusal.reason, "Restream request refused"
-                    );
+                    if status == Status::UnsupportedTransport {
+                        // VLC and ffmpeg ask for UDP first by default and take TCP next.
+                        tracing::info!(
+                            client = %self.peer, method = %req.method, url = %url, status = status.code(),
+                            reason = %refusal.reason, "Restream request refused"
+                        );
+                    } else {
+                        tracing::warn!(
+                            client = %self.peer, method = %req.method, url = %url, status = status.code(),
+                            reason = %refusal.reason, "Restream request refused"
+                        );
+                    }
                 }
                 (refusal.response, After::Nothing)
             }
