@@ -719,3 +719,212 @@ enum Reason {
     #[error("only RTP over the RTSP connection (RTP/AVP/TCP, interleaved) is served; ask the client for TCP")]
     Udp,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio::io::DuplexStream;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::config::{Env, RestreamSettings};
+    use crate::recording::live::LiveTap;
+
+    const CAMERA: &str = "rtsp://127.0.0.1:8554/front";
+
+    fn shared(taps: &LiveTaps) -> Arc<Shared> {
+        let text = "[[camera]]\nname = \"front\"\nrtsp_url = \"rtsp://127.0.0.1:1/x\"\n";
+        let env = Env::from_pairs([("HOME", "/tmp")]);
+        let settings = crate::config::parse(Path::new("/etc/porchlight/config.toml"), text.into(), &env)
+            .expect("valid config");
+        let restream = RestreamSettings {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8554)),
+            login: None,
+            max_clients: 4,
+            cameras: None,
+            keyframe_wait: Duration::from_secs(5),
+        };
+        let (_tx, cameras) = watch::channel(Arc::new(settings));
+        Arc::new(Shared { settings: restream, cameras, taps: taps.clone(), local: restream_addr() })
+    }
+
+    fn restream_addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8554))
+    }
+
+    fn video(pts: i64, keyframe: bool, nal: &[u8]) -> LiveFrame {
+        let mut data = (nal.len() as u32).to_be_bytes().to_vec();
+        data.extend_from_slice(nal);
+        LiveFrame::Video {
+            params: crate::recording::writer::tests::params(320, 240),
+            pts,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            keyframe,
+            data,
+            audio: None,
+        }
+    }
+
+    /// A client on one end of an in-memory connection.
+    struct Client {
+        io: DuplexStream,
+        buf: Vec<u8>,
+    }
+
+    impl Client {
+        async fn call(&mut self, text: &str) -> (u16, String) {
+            self.io.write_all(text.as_bytes()).await.expect("send");
+            loop {
+                if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8(self.buf[..end].to_vec()).expect("text");
+                    let body: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |n| n.parse().expect("length"));
+                    if self.buf.len() >= end + 4 + body {
+                        let all = String::from_utf8(self.buf[..end + 4 + body].to_vec()).expect("text");
+                        self.buf.drain(..end + 4 + body);
+                        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+                        return (status, all);
+                    }
+                }
+                self.fill().await;
+            }
+        }
+
+        async fn fill(&mut self) {
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(30), self.io.read(&mut chunk))
+                .await
+                .expect("the server answers")
+                .expect("read");
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+
+        /// The next interleaved packet: (channel, bytes).
+        async fn packet(&mut self) -> (u8, Vec<u8>) {
+            loop {
+                if self.buf.len() >= 4 {
+                    assert_eq!(self.buf[0], b'$', "{:?}", String::from_utf8_lossy(&self.buf));
+                    let len = 4 + usize::from(u16::from_be_bytes([self.buf[2], self.buf[3]]));
+                    if self.buf.len() >= len {
+                        let p: Vec<u8> = self.buf.drain(..len).collect();
+                        return (p[1], p[4..].to_vec());
+                    }
+                }
+                self.fill().await;
+            }
+        }
+
+        /// The payload of the next RTP packet on channel 0 (sender reports on 1 skipped).
+        async fn rtp(&mut self) -> Vec<u8> {
+            loop {
+                let (channel, p) = self.packet().await;
+                if channel == 0 {
+                    return p[12..].to_vec();
+                }
+                assert_eq!((channel, p[1]), (1, 200), "a sender report");
+            }
+        }
+    }
+
+    fn start(taps: &LiveTaps) -> (Client, CancellationToken) {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let cancel = CancellationToken::new();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        tokio::spawn(serve(server, peer, shared(taps), cancel.clone()));
+        (Client { io: client, buf: Vec::new() }, cancel)
+    }
+
+    async fn play(c: &mut Client) {
+        let (status, sdp) = c.call(&format!("DESCRIBE {CAMERA} RTSP/1.0\r\nCSeq: 1\r\n\r\n")).await;
+        assert_eq!(status, 200, "{sdp}");
+        assert!(sdp.contains("Content-Base: rtsp://127.0.0.1:8554/front/\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:96 H264/90000\r\n"), "{sdp}");
+        // The parameter sets of the camera's avcC, base64.
+        assert!(sdp.contains("sprop-parameter-sets=Z0LADdk=,aM48gA=="), "{sdp}");
+        assert!(!sdp.contains("m=audio"), "{sdp}");
+        let (status, setup) = c
+            .call(&format!(
+                "SETUP {CAMERA}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(status, 200, "{setup}");
+        let session = setup
+            .lines()
+            .find_map(|l| l.strip_prefix("Session: "))
+            .and_then(|s| s.split(';').next())
+            .expect("a session")
+            .to_owned();
+        let (status, play) =
+            c.call(&format!("PLAY {CAMERA} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n")).await;
+        assert_eq!(status, 200, "{play}");
+        assert!(play.contains("RTP-Info: url=rtsp://127.0.0.1:8554/front/trackID=0;seq="), "{play}");
+    }
+
+    #[tokio::test]
+    async fn a_client_starts_at_the_current_gop_with_parameter_sets_then_gets_live_frames() {
+        let taps = LiveTaps::default();
+        let tap: LiveTap = taps.tap("front");
+        tap.offer(video(0, true, &[0x65, 1]));
+        tap.offer(video(3000, false, &[0x41, 2]));
+        let (mut c, cancel) = start(&taps);
+        play(&mut c).await;
+        // The GOP: SPS, PPS before the keyframe, then the frame after it.
+        assert_eq!(c.rtp().await, [0x67, 0x42, 0xc0, 0x0d, 0xd9]);
+        assert_eq!(c.rtp().await, [0x68, 0xce, 0x3c, 0x80]);
+        assert_eq!(c.rtp().await, [0x65, 1]);
+        assert_eq!(c.rtp().await, [0x41, 2]);
+        // Then what the camera sends next.
+        tap.offer(video(6000, false, &[0x41, 3]));
+        assert_eq!(c.rtp().await, [0x41, 3]);
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_client_far_behind_skips_to_the_next_keyframe() {
+        let taps = LiveTaps::default();
+        let tap = taps.tap("front");
+        tap.offer(video(0, true, &[0x65, 0]));
+        let (mut c, cancel) = start(&taps);
+        play(&mut c).await;
+        for _ in 0..3 {
+            c.rtp().await; // SPS, PPS, the keyframe
+        }
+        // While the client reads nothing, the camera sends more than MAX_BACKLOG frames.
+        let mut pts = 0;
+        for _ in 0..=MAX_BACKLOG + 1 {
+            pts += 3000;
+            tap.offer(video(pts, false, &[0x41, 9]));
+        }
+        tap.offer(video(pts + 3000, true, &[0x65, 7]));
+        tap.offer(video(pts + 6000, false, &[0x41, 8]));
+        // Frames up to the keyframe are skipped (the first one read before the backlog was
+        // seen may still come).
+        let mut got = c.rtp().await;
+        if got == [0x41, 9] {
+            got = c.rtp().await;
+        }
+        assert_eq!(got, [0x67, 0x42, 0xc0, 0x0d, 0xd9], "the next keyframe, with its SPS");
+        assert_eq!(c.rtp().await, [0x68, 0xce, 0x3c, 0x80]);
+        assert_eq!(c.rtp().await, [0x65, 7]);
+        assert_eq!(c.rtp().await, [0x41, 8]);
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_camera_without_a_stream_is_unavailable_and_an_unknown_one_not_found() {
+        let taps = LiveTaps::default();
+        let (mut c, cancel) = start(&taps);
+        let (status, _) = c.call("DESCRIBE rtsp://127.0.0.1:8554/nowhere RTSP/1.0\r\nCSeq: 1\r\n\r\n").await;
+        assert_eq!(status, 404);
+        tokio::time::pause();
+        let (status, body) = c.call(&format!("DESCRIBE {CAMERA} RTSP/1.0\r\nCSeq: 2\r\n\r\n")).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("not streaming"), "{body}");
+        cancel.cancel();
+    }
+}
