@@ -9,12 +9,13 @@
 # and measures the daemon's CPU (utime+stime of all its threads from /proc/PID/stat) and RSS
 # over --seconds after --warmup. N = 0 is the hub recording alone; the cost per client is
 # (CPU(N) - CPU(0)) / N. Also checks that the camera server saw one session only (its
-# "client" lines) and that each client received the clip's bit rate.
+# "client" lines) and that each client received the clip's 25 frames a second.
 # Prints a Markdown table on stdout (progress on stderr) and keeps a copy in
 # target/bench/restream-<time>.md.
 #
-# Usage: bench/restream.sh [--counts "0 1 4 16"] [--seconds 30] [--warmup 5] [--no-build] [--keep]
+# Usage: bench/restream.sh [--counts "0 1 4 16"] [--seconds 30] [--warmup 5] [--no-build] [--bin PATH] [--keep]
 #   --no-build  use the existing target/release/porchlight instead of running cargo build
+#   --bin PATH  measure this porchlight binary (e.g. target/debug/porchlight; implies --no-build)
 #   --keep      keep the work directory (configs, logs)
 #
 # Needs: cargo, ffmpeg, ffprobe, Debian's /usr/bin/python3 with the GStreamer packages listed in
@@ -26,14 +27,16 @@ RUN_SECS=30
 WARMUP=5
 BUILD=1
 KEEP=0
+BIN_ARG=""
 while (($#)); do
     case "$1" in
         --counts) COUNTS="$2"; shift 2 ;;
         --seconds) RUN_SECS="$2"; shift 2 ;;
         --warmup) WARMUP="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --bin) BIN_ARG="$2"; BUILD=0; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "restream.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -49,7 +52,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/target/bench"
 PY=/usr/bin/python3
 SERVER="$ROOT/tests/peers/rtsp_server.py"
-BIN="$ROOT/target/release/porchlight"
+BIN="${BIN_ARG:-$ROOT/target/release/porchlight}"
 HZ=$(getconf CLK_TCK)
 
 log() { echo "restream.sh: $*" >&2; }
@@ -85,6 +88,8 @@ cpu_ticks() {
     read -ra f <<<"${line##*) }"
     echo $((f[11] + f[12]))
 }
+# The last frame count in an ffmpeg -progress file (0 before the first).
+frames() { awk -F= '$1 == "frame" && $2 ~ /^[0-9]+$/ { f = $2 } END { print f + 0 }' "$1" 2>/dev/null || echo 0; }
 rss_kib() { awk '$1 == "VmRSS:" { print $2; exit }' /proc/"$1"/status; }
 now() { echo "$EPOCHREALTIME"; }
 calc() { awk "BEGIN { printf \"%.${1}f\", $2 }"; }
@@ -178,7 +183,7 @@ for n in $COUNTS; do
     for p in "${pids[@]}"; do alive "$p" || die "a client exited: $(cat "$WORK"/client-"$n"-*.log | tail -3)"; done
     sizes0=0
     for ((i = 1; i <= n; i++)); do
-        s=$(grep '^total_size=' "$WORK/progress-$n-$i" | tail -1 | cut -d= -f2); sizes0=$((sizes0 + ${s:-0}))
+        s=$(frames "$WORK/progress-$n-$i"); sizes0=$((sizes0 + s))
     done
     t0=$(now); c0=$(cpu_ticks "$DAEMON")
     log "N=$n: measuring ${RUN_SECS} s"
@@ -186,14 +191,14 @@ for n in $COUNTS; do
     t1=$(now); c1=$(cpu_ticks "$DAEMON"); rss=$(rss_kib "$DAEMON")
     sizes1=0
     for ((i = 1; i <= n; i++)); do
-        s=$(grep '^total_size=' "$WORK/progress-$n-$i" | tail -1 | cut -d= -f2); sizes1=$((sizes1 + ${s:-0}))
+        s=$(frames "$WORK/progress-$n-$i"); sizes1=$((sizes1 + s))
     done
     wall=$(calc 6 "$t1 - $t0")
     R_CPU[$n]=$(calc 2 "($c1 - $c0) / $HZ / $wall * 100")
     R_RSS[$n]=$(calc 1 "$rss / 1024")
     if ((n > 0)); then
         # ffmpeg's progress lags a little; rates near 100 % mean every client keeps up.
-        R_RATE[$n]=$(calc 0 "($sizes1 - $sizes0) * 8 / $wall / $n / $CLIP_BPS * 100")
+        R_RATE[$n]=$(calc 0 "($sizes1 - $sizes0) / $wall / $n / 25 * 100")
     else
         R_RATE[$n]="-"
     fi
@@ -204,10 +209,10 @@ stop "$DAEMON"
 
 # --------------------------------------------------------------------------- report ---------
 report() {
-    echo "Restream benchmark: started $STARTED_AT (load average then: $LOAD_AT_START), porchlight $REV, $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), ${WARMUP} s warm-up, ${RUN_SECS} s window"
+    echo "Restream benchmark: started $STARTED_AT (load average then: $LOAD_AT_START), porchlight $REV ($BIN), $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), ${WARMUP} s warm-up, ${RUN_SECS} s window"
     echo "Clip: $(basename "$CLIP"), $(calc 2 "$CLIP_BPS / 1e6") Mbit/s; camera sessions opened by the clients: $((sessions1 - sessions0))"
     echo
-    echo "| Clients N | Hub CPU % of one core | CPU % per client, (CPU(N) - CPU(0)) / N | Hub RSS MiB | Bit rate per client / clip's |"
+    echo "| Clients N | Hub CPU % of one core | CPU % per client, (CPU(N) - CPU(0)) / N | Hub RSS MiB | Frames per client / the clip's 25 per s |"
     echo "| ---: | ---: | ---: | ---: | ---: |"
     local base=${R_CPU[0]:-} n per
     for n in $COUNTS; do
