@@ -68,11 +68,8 @@ mkdir -p "$BENCH"
 . "$ROOT/bench/procs.sh"
 WORK=""
 cleanup() {
-    local pid
     exec 9>&- 2>/dev/null || true
-    for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${!STARTED[@]}"; do wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${!STARTED[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_all
     if [[ -n "$WORK" && -d "$WORK" ]]; then
         rm -rf "$WORK/data"
         ((KEEP)) || rm -rf "$WORK"
@@ -98,22 +95,7 @@ calc() { awk "BEGIN { printf \"%.${1}f\", $2 }"; }
 count=0
 for n in $COUNTS; do count=$((count + 1)); done
 need=$(((RUN_SECS + WARMUP + 15) * count + 30))
-CLIP=""
-for c in "$BENCH"/clip-1080p25-4M-*s.mp4; do
-    [[ -f "$c" ]] || continue
-    len=${c##*-}; len=${len%s.mp4}
-    if [[ "$len" =~ ^[0-9]+$ ]] && ((len >= need)); then CLIP=$c; break; fi
-done
-if [[ -z "$CLIP" ]]; then
-    CLIP="$BENCH/clip-1080p25-4M-${need}s.mp4"
-    log "encoding a ${need} s 1080p25 clip (libx264 veryfast, 4 Mbit/s, GOP 2 s, no B-frames) to $CLIP"
-    ffmpeg -nostdin -hide_banner -loglevel error -y \
-        -f lavfi -i "testsrc2=size=1920x1080:rate=25" -t "$need" \
-        -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M \
-        -g 50 -keyint_min 50 -sc_threshold 0 -bf 0 -pix_fmt yuv420p \
-        -movflags +faststart "$CLIP.tmp.mp4"
-    mv "$CLIP.tmp.mp4" "$CLIP"
-fi
+bench_clip "$need"
 CLIP_BPS=$(ffprobe -v error -show_entries format=bit_rate -of default=nw=1:nk=1 "$CLIP")
 log "clip: $CLIP ($(calc 2 "$CLIP_BPS / 1e6") Mbit/s)"
 
@@ -135,7 +117,7 @@ STARTED[$SRV]=1
 exec 9>"$fifo"
 URL=""
 for ((i = 0; i < 200; i++)); do
-    URL=$(awk '$1 == "READY" { print $2; exit }' "$WORK/srv.out")
+    URL=$(awk '$1 == "READY" { print $2; exit }' "$WORK/srv.out" 2>/dev/null) || true
     [[ -n "$URL" ]] && break
     alive "$SRV" || die "RTSP server exited: $(tail -3 "$WORK/srv.err")"
     sleep 0.1
