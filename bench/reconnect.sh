@@ -68,9 +68,7 @@ mkdir -p "$BENCH"
 . "$ROOT/bench/procs.sh"
 WORK=""
 cleanup() {
-    local pid
-    for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${!STARTED[@]}"; do wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true; done
+    stop_all
     if [[ -n "$WORK" && -d "$WORK" ]] && ((!KEEP)); then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

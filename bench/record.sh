@@ -68,11 +68,8 @@ mkdir -p "$BENCH"
 . "$ROOT/bench/procs.sh"
 WORK=""
 cleanup() {
-    local pid
     exec 9>&- 2>/dev/null || true
-    for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${!STARTED[@]}"; do wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${!STARTED[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_all
     if [[ -n "$WORK" && -d "$WORK" ]]; then
         rm -rf "$WORK/rec"
         ((KEEP)) || rm -rf "$WORK"
@@ -111,22 +108,7 @@ calc() { awk "BEGIN { printf \"%.${1}f\", $2 }"; }
 # ------------------------------------------------------------------------- the clip ---------
 # Long enough for the slowest start-up (64 sessions) plus warm-up and window; never looped.
 need=$((RUN_SECS + WARMUP + 25))
-CLIP=""
-for c in "$BENCH"/clip-1080p25-4M-*s.mp4; do
-    [[ -f "$c" ]] || continue
-    len=${c##*-}; len=${len%s.mp4}
-    if [[ "$len" =~ ^[0-9]+$ ]] && ((len >= need)); then CLIP=$c; break; fi
-done
-if [[ -z "$CLIP" ]]; then
-    CLIP="$BENCH/clip-1080p25-4M-${need}s.mp4"
-    log "encoding a ${need} s 1080p25 clip (libx264 veryfast, 4 Mbit/s, GOP 2 s, no B-frames) to $CLIP"
-    ffmpeg -nostdin -hide_banner -loglevel error -y \
-        -f lavfi -i "testsrc2=size=1920x1080:rate=25" -t "$need" \
-        -c:v libx264 -preset veryfast -b:v 4M -maxrate 4M -bufsize 8M \
-        -g 50 -keyint_min 50 -sc_threshold 0 -bf 0 -pix_fmt yuv420p \
-        -movflags +faststart "$CLIP.tmp.mp4"
-    mv "$CLIP.tmp.mp4" "$CLIP"
-fi
+bench_clip "$need"
 CLIP_BPS=$(ffprobe -v error -show_entries format=bit_rate -of default=nw=1:nk=1 "$CLIP")
 CLIP_INFO=$(ffprobe -v error -select_streams v:0 -show_entries stream=codec_name,profile,width,height,r_frame_rate \
     -show_entries format=duration -of default=nw=1:nk=1 "$CLIP" | paste -sd' ')

@@ -31,6 +31,8 @@ pub mod recording;
 pub mod relay;
 pub mod reload;
 pub mod requests;
+pub mod restream;
+pub mod rtp;
 pub mod run;
 pub mod sdnotify;
 pub mod secret;

@@ -211,6 +211,7 @@ pub fn changes(old: &Settings, new: &Settings) -> Vec<String> {
         ("plugins", old.plugins != new.plugins),
         ("relay", old.relay != new.relay),
         ("stills", old.stills != new.stills),
+        ("restream", old.restream != new.restream),
     ];
     changes.extend(live.iter().filter(|(_, c)| *c).map(|(n, _)| (*n).to_owned()));
     for c in &new.cameras {

@@ -397,6 +397,11 @@ pub async fn run(
     {
         tasks.spawn(Phase::Relay, "relay", |cancel| crate::relay::run(relay_deps, cancel));
     }
+    {
+        let deps =
+            crate::restream::Deps { settings: settings_rx.clone(), taps: camera_states.live().clone() };
+        tasks.spawn(Phase::Relay, "restream", |cancel| crate::restream::run(deps, cancel));
+    }
 
     let (hup_tx, hup_rx) = mpsc::channel(1);
     {

@@ -44,6 +44,7 @@ pub struct Settings {
     pub plugins: PluginSettings,
     pub relay: RelaySettings,
     pub stills: StillsSettings,
+    pub restream: RestreamSettings,
 }
 
 /// `[stills]`: how still images are decoded from the cameras' streams.
@@ -274,6 +275,22 @@ pub struct RelaySettings {
     pub tls: TlsFiles,
     /// How long one request poll may wait at the center for new requests.
     pub poll_wait: Duration,
+}
+
+/// `[restream]`: the local RTSP server (`restream/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestreamSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// User name and password every client must give (RTSP Digest); `None`: no login asked
+    /// (allowed only on a loopback address).
+    pub login: Option<(String, Secret)>,
+    /// Connected clients at most, all cameras together.
+    pub max_clients: usize,
+    /// The cameras offered; `None`: every camera.
+    pub cameras: Option<Vec<String>>,
+    /// How long `DESCRIBE` waits for a camera's first keyframe before answering 503.
+    pub keyframe_wait: Duration,
 }
 
 /// Environment variables as the config sees them (tests pass their own instead of the process's).

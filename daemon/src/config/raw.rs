@@ -11,7 +11,7 @@ use super::units;
 
 /// The top-level sections, in the order the docs present them.
 pub const SECTIONS: &[&str] =
-    &["hub", "api", "storage", "camera", "discovery", "mqtt", "plugins", "relay", "stills"];
+    &["hub", "api", "storage", "camera", "discovery", "mqtt", "plugins", "relay", "restream", "stills"];
 
 /// A duration written as `"10s"`, `"5m"`, `"1h30m"`, `"30d"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,4 +235,19 @@ pub struct Relay {
 pub struct Stills {
     /// The `ffmpeg` program (a name looked up in `PATH`, or a path). Default `"ffmpeg"`.
     pub ffmpeg: Option<PathBuf>,
+}
+
+/// `[restream]`: the local RTSP server that serves each camera's stream as the hub receives it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Restream {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub max_clients: Option<u32>,
+    pub cameras: Option<Vec<String>>,
+    pub keyframe_wait: Option<HumanDuration>,
 }

@@ -77,6 +77,7 @@ fn every_key_is_documented() {
         ("plugins", fields::<raw::PolicyEntry>()),
         ("relay", fields::<raw::Relay>()),
         ("stills", fields::<raw::Stills>()),
+        ("restream", fields::<raw::Restream>()),
     ];
     for (section, keys) in sections {
         assert!(!keys.is_empty(), "{section}: no fields found");
@@ -335,4 +336,40 @@ fn mqtt_snapshot_interval_defaults_to_five_minutes_within_5s_and_24h() {
             "{p:?}"
         );
     }
+}
+
+#[test]
+fn restream_is_off_by_default_on_loopback() {
+    let s = parse_ok("");
+    assert!(!s.restream.enabled);
+    assert_eq!(s.restream.listen.to_string(), "127.0.0.1:8554");
+    assert_eq!(s.restream.max_clients, 16);
+    assert!(s.restream.login.is_none() && s.restream.cameras.is_none());
+    let s = parse_ok(
+        "[restream]\nenabled = true\nusername = \"viewer\"\npassword = \"pw\"\ncameras = [\"front\"]\n",
+    );
+    let (user, password) = s.restream.login.expect("login");
+    assert_eq!((user.as_str(), password.expose()), ("viewer", "pw"));
+    assert_eq!(s.restream.cameras, Some(vec!["front".to_owned()]));
+}
+
+#[test]
+fn restream_beyond_loopback_needs_a_login() {
+    let p = problems("[restream]\nenabled = true\nlisten = \"0.0.0.0:8554\"\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains(":3:") && p[0].contains("restream.listen") && p[0].contains("username"), "{p:?}");
+    // Off, it is not checked; with a login, it is fine.
+    parse_ok("[restream]\nlisten = \"0.0.0.0:8554\"\n");
+    let s = parse_ok(
+        "[restream]\nenabled = true\nlisten = \"0.0.0.0:8554\"\nusername = \"v\"\npassword = \"pw\"\n",
+    );
+    assert!(s.restream.login.is_some());
+    // A password from a variable that is not set is a problem of its own key, besides.
+    let p = problems(
+        "[restream]\nenabled = true\nlisten = \"0.0.0.0:8554\"\nusername = \"v\"\npassword_env = \"NOT_SET\"\n",
+    );
+    assert!(p.iter().any(|l| l.contains("restream.password_env") && l.contains("NOT_SET")), "{p:?}");
+    let p = problems("[restream]\nenabled = true\npassword = \"pw\"\nmax_clients = 0\n");
+    assert!(p.iter().any(|l| l.contains("restream.username: is required")), "{p:?}");
+    assert!(p.iter().any(|l| l.contains(":4:") && l.contains("restream.max_clients")), "{p:?}");
 }

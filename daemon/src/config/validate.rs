@@ -95,6 +95,19 @@ impl Ctx<'_> {
         None
     }
 
+    /// A listening address (`IP:port`); `default` when absent or invalid.
+    fn listen(&mut self, at: KeyPath, text: Option<String>, default: SocketAddr) -> SocketAddr {
+        let Some(s) = text else { return default };
+        s.parse().unwrap_or_else(|_| {
+            let port = default.port();
+            self.problem(
+                at,
+                format!("{s:?} is not an IP address and port, e.g. \"127.0.0.1:{port}\" or \"[::1]:{port}\""),
+            );
+            default
+        })
+    }
+
     fn url(&mut self, at: KeyPath, text: &str, schemes: &[&str]) -> Option<url::Url> {
         match url::Url::parse(text) {
             Ok(u) if !schemes.contains(&u.scheme()) => {
@@ -185,6 +198,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let plugins: raw::Plugins = section(root, "plugins", &mut cx.problems);
     let relay: raw::Relay = section(root, "relay", &mut cx.problems);
     let stills: raw::Stills = section(root, "stills", &mut cx.problems);
+    let restream: raw::Restream = section(root, "restream", &mut cx.problems);
 
     let mut raw_cameras = Vec::new();
     if let Some(v) = root.get("camera") {
@@ -225,6 +239,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
     let plugins = validate_plugins(&mut cx, plugins);
     let relay = validate_relay(&mut cx, relay);
     let stills = validate_stills(&mut cx, stills);
+    let restream = validate_restream(&mut cx, restream);
 
     let settings = Settings {
         file: file.to_owned(),
@@ -237,6 +252,7 @@ pub(super) fn validate(doc: &Document, file: &Path, env: &Env) -> (Option<Settin
         plugins,
         relay,
         stills,
+        restream,
     };
     (Some(settings), cx.problems)
 }
@@ -316,20 +332,7 @@ fn unknown_level(filter: &str) -> Option<&str> {
 
 fn validate_api(cx: &mut Ctx<'_>, a: raw::Api) -> ApiSettings {
     let at = KeyPath::root().key("api");
-    let default: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8477));
-    let listen = match a.listen {
-        None => default,
-        Some(s) => match s.parse::<SocketAddr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                cx.problem(
-                    at.key("listen"),
-                    format!("{s:?} is not an IP address and port, e.g. \"127.0.0.1:8477\" or \"[::1]:8477\""),
-                );
-                default
-            }
-        },
-    };
+    let listen = cx.listen(at.key("listen"), a.listen, SocketAddr::from(([127, 0, 0, 1], 8477)));
     let enabled = a.enabled.unwrap_or(true);
     let token = if enabled { cx.secret(&at, "token", a.token, a.token_file, a.token_env) } else { None };
     if enabled && token.is_none() && !listen.ip().is_loopback() {
@@ -964,4 +967,63 @@ fn validate_relay(cx: &mut Ctx<'_>, r: raw::Relay) -> RelaySettings {
         cx.problem(at.key("poll_wait"), "must be between 1s and 5m");
     }
     RelaySettings { enabled, url, hub_id: r.hub_id, token, tls, poll_wait }
+}
+
+fn validate_restream(cx: &mut Ctx<'_>, r: raw::Restream) -> RestreamSettings {
+    let at = KeyPath::root().key("restream");
+    let listen = cx.listen(at.key("listen"), r.listen, SocketAddr::from(([127, 0, 0, 1], 8554)));
+    let enabled = r.enabled.unwrap_or(false);
+    let password =
+        if enabled { cx.secret(&at, "password", r.password, r.password_file, r.password_env) } else { None };
+    if let Some(u) = &r.username
+        && (u.is_empty() || u.contains(['"', ':']) || u.chars().any(char::is_control))
+    {
+        cx.problem(at.key("username"), "must be non-empty, without `\"`, `:` or control characters");
+    }
+    let login = match (r.username, password) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, Some(_)) => {
+            cx.problem(at.key("username"), "is required when a password is given");
+            None
+        }
+        (Some(_), None) if enabled => {
+            cx.problem(
+                at.key("password"),
+                "a password (`password`, `password_file` or `password_env`) is required when `username` is given",
+            );
+            None
+        }
+        _ => None,
+    };
+    if enabled && login.is_none() && !listen.ip().is_loopback() {
+        cx.problem(
+            at.key("listen"),
+            format!(
+                "refusing to restream on non-loopback address {listen} without a login; set `restream.username` and `restream.password_file` (or `password`/`password_env`), or listen on 127.0.0.1"
+            ),
+        );
+    }
+    let max_clients = r.max_clients.unwrap_or(16);
+    if !(1..=256).contains(&max_clients) {
+        cx.problem(at.key("max_clients"), "must be between 1 and 256");
+    }
+    if let Some(names) = &r.cameras {
+        for (i, name) in names.iter().enumerate() {
+            if !valid_name(name) {
+                cx.problem(at.key("cameras").index(i), id_rule(name, "camera name"));
+            }
+        }
+    }
+    let keyframe_wait = r.keyframe_wait.map_or(Duration::from_secs(10), |d| d.0);
+    if keyframe_wait > Duration::from_secs(60) {
+        cx.problem(at.key("keyframe_wait"), "must be at most 1m");
+    }
+    RestreamSettings {
+        enabled,
+        listen,
+        login,
+        max_clients: max_clients as usize,
+        cameras: r.cameras,
+        keyframe_wait,
+    }
 }

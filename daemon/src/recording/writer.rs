@@ -628,7 +628,7 @@ pub fn start_from_name(path: &std::path::Path) -> Option<i64> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     //! The writer fed with synthetic frames: segment boundaries, drops, parameter changes,
     //! timestamp jumps and events mode, checked through the index and the files' layout. The
     //! pictures are not decodable (the e2e tests check real ones with ffmpeg).
@@ -645,7 +645,7 @@ pub(super) mod tests {
     const TICKS: i64 = 90_000 / FPS;
 
     /// Baseline H.264 parameters of this size (what the writer puts in a segment's `stsd`).
-    pub(in crate::recording) fn params(width: u16, height: u16) -> Arc<VideoParams> {
+    pub(crate) fn params(width: u16, height: u16) -> Arc<VideoParams> {
         let entry = SampleEntry::Avc1(Avc1Box {
             visual: VisualSampleEntryFields {
                 data_reference_index: VisualSampleEntryFields::DEFAULT_DATA_REFERENCE_INDEX,
