@@ -3,6 +3,7 @@
 //! Reference: `docs/ref/api.md`.
 
 mod control;
+mod playback;
 mod recordings;
 mod report;
 pub mod serve;
@@ -80,6 +81,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/shares", axum::routing::post(control::share))
         .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
+        .route("/api/cameras/{name}/play", get(playback::play))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))
@@ -213,6 +215,7 @@ fn route_label(path: &str) -> &'static str {
         p if p.starts_with("/api/requests/") && p.ends_with("/deny") => "/api/requests/{id}/deny",
         p if p.starts_with("/api/requests/") && p.ends_with("/revoke") => "/api/requests/{id}/revoke",
         p if p.starts_with("/api/cameras/") && p.ends_with("/record") => "/api/cameras/{name}/record",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/play") => "/api/cameras/{name}/play",
         _ => "other",
     }
 }
