@@ -3,6 +3,7 @@
 //! Reference: `docs/ref/api.md`.
 
 mod control;
+mod live;
 mod playback;
 mod recordings;
 mod report;
@@ -82,6 +83,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
         .route("/api/cameras/{name}/play", get(playback::play))
+        .route("/api/cameras/{name}/live", get(live::live))
+        .route("/api/live", get(live::many))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(crate::web::router(state.web.clone()))

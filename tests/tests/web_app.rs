@@ -17,7 +17,8 @@ use porchlight_e2e::{Daemon, Setup, WAIT, output_text, plugin_bytes};
 use serde_json::{Value, json};
 
 /// The pages of the app that need no report or pins (hash route, screenshot name).
-const PAGES: &[(&str, &str)] = &[("/", "home"), ("/policies", "policies"), ("/events", "events")];
+const PAGES: &[(&str, &str)] =
+    &[("/", "home"), ("/live", "live"), ("/policies", "policies"), ("/events", "events")];
 
 /// The pages that read `GET /api/report` (the history of requests, and the report itself) or
 /// `GET /api/pins` (recordings).

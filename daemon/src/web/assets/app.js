@@ -6,6 +6,7 @@ import { get, session, signOut } from './api.js';
 import { useConnected, useLoad } from './live.js';
 import { Notices, notifyError } from './ui.js';
 import { Home } from './pages/home.js';
+import { Live } from './pages/live.js';
 import { Requests } from './pages/requests.js';
 import { Report } from './pages/report.js';
 import { Policies } from './pages/policies.js';
@@ -14,6 +15,7 @@ import { Events } from './pages/events.js';
 
 const PAGES = [
   { path: '/', name: 'Home', title: 'Home', component: Home },
+  { path: '/live', name: 'Live', title: 'Live', component: Live },
   { path: '/requests', name: 'Requests', title: 'Requests for footage', component: Requests },
   { path: '/report', name: 'What left the house', title: 'What left the house', component: Report },
   { path: '/policies', name: 'Sharing rules', title: 'Sharing rules', component: Policies },
