@@ -102,6 +102,15 @@ pub struct Player {
     done: bool,
 }
 
+/// The samples of a segment file; none while it has no whole fragment yet (a segment just
+/// opened: its file is empty until its first fragment is durable).
+fn samples_of(seg: &Segment) -> Result<Vec<SampleInfo>, ReadError> {
+    if mp4read::layout(&seg.path)?.fragments == 0 {
+        return Ok(Vec::new());
+    }
+    mp4read::samples(&seg.path)
+}
+
 fn track(kind: TrackKind) -> usize {
     usize::from(kind == TrackKind::Audio)
 }
@@ -142,11 +151,12 @@ impl Player {
         let mut start = None;
         for seg in &candidates {
             let open = seg.state == "open";
-            let samples = mp4read::samples(&seg.path)?;
-            let keys = samples.iter().enumerate().filter(|(_, s)| s.kind == TrackKind::Video && s.keyframe);
+            let samples = samples_of(seg)?;
+            let mut keys =
+                samples.iter().enumerate().filter(|(_, s)| s.kind == TrackKind::Video && s.keyframe);
             let holds_from = seg.start_ms <= from_ms && from_ms < seg.end_ms;
             let pick = if holds_from {
-                keys.filter(|(_, s)| wall_ms(seg, s) <= from_ms).last().or_else(|| {
+                keys.rfind(|(_, s)| wall_ms(seg, s) <= from_ms).or_else(|| {
                     let mut after = samples
                         .iter()
                         .enumerate()
@@ -210,14 +220,14 @@ impl Player {
             }
         }
         let mut base = [0i64; 2];
-        for t in 0..2 {
+        for (t, slot) in base.iter_mut().enumerate() {
             let Some(first) = samples[pos..].iter().find(|s| track(s.kind) == t) else { continue };
             let b = ms_to_ticks(seg.start_ms - self.origin_ms, first.timescale);
             // Never before the previous sample's end: segments can overlap by a little after the
             // stream was re-anchored to the hub's clock, and decode times must not go back.
             let at = b + i64::try_from(first.timestamp).unwrap_or(i64::MAX / 2);
             let floor = i64::try_from(self.track_end[t]).unwrap_or(i64::MAX / 2);
-            base[t] = if self.track_end[t] > 0 && at < floor { b + (floor - at) } else { b };
+            *slot = if self.track_end[t] > 0 && at < floor { b + (floor - at) } else { b };
         }
         Ok(Loaded { seg, open, file, samples, entries, pos, base })
     }
@@ -246,11 +256,13 @@ impl Player {
     /// Moves on when the current segment is used up: the same segment again if it was being
     /// written and has grown, else the next segment, else the end.
     fn advance(&mut self) -> Result<(), PlayError> {
-        if let Some(cur) = self.current.take() {
-            if cur.open {
+        if let Some(cur) = self.current.take()
+            && cur.open
+        {
+            {
                 let seg = self.index.segments(Some(&self.camera), cur.seg.start_ms, cur.seg.start_ms + 1)?;
                 let now_open = seg.iter().find(|s| s.id == cur.seg.id).map(|s| s.state == "open");
-                let samples = mp4read::samples(&cur.seg.path)?;
+                let samples = samples_of(&cur.seg)?;
                 if samples.len() > cur.samples.len() {
                     let pos = cur.pos;
                     let open = now_open.unwrap_or(false);
@@ -274,7 +286,7 @@ impl Player {
         };
         self.last = (seg.start_ms, seg.id);
         let open = seg.state == "open";
-        let samples = mp4read::samples(&seg.path)?;
+        let samples = samples_of(&seg)?;
         self.current = Some(self.load(seg, open, samples, 0)?);
         Ok(())
     }
@@ -592,6 +604,30 @@ mod tests {
         std::io::Write::write_all(&mut f, &[0, 0, 1, 0, b'm', b'o', b'o', b'f', 1, 2, 3]).expect("append");
         let (_, batches) = rig.play(BASE_MS, None).expect("play");
         assert_eq!(video(&batches).len(), 20);
+    }
+
+    #[test]
+    fn a_segment_just_opened_ends_playback_quietly() {
+        let mut rig = Rig::new();
+        rig.segment(BASE_MS, 10, 10, 10, false);
+        // The writer's next segment: listed, its file still empty.
+        let path = rig.dir.path().join("empty.mp4");
+        std::fs::write(&path, b"").expect("empty file");
+        rig.index
+            .insert_segment(&NewSegment {
+                camera: "door",
+                start_ms: BASE_MS + 1000,
+                path: &path,
+                codec: "avc1.42c00d",
+                width: 640,
+                height: 360,
+                audio: None,
+            })
+            .expect("insert");
+        let (_, batches) = rig.play(BASE_MS, None).expect("play");
+        assert_eq!(video(&batches).len(), 10);
+        // Starting in it finds nothing to play.
+        assert!(matches!(rig.play(BASE_MS + 1000, None), Err(PlayError::Nothing { .. })));
     }
 
     #[test]
