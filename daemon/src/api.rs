@@ -4,6 +4,7 @@
 
 mod control;
 mod live;
+mod playback;
 mod recordings;
 mod report;
 pub mod serve;
@@ -84,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/shares", axum::routing::post(control::share))
         .route("/api/mode", get(control::mode).put(control::set_mode))
         .route("/api/cameras/{name}/record", axum::routing::put(control::set_record))
+        .route("/api/cameras/{name}/play", get(playback::play))
         .route("/api/cameras/{name}/live", get(live::live))
         .route("/api/live", get(live::many))
         .route("/api/cameras/{name}/still", get(stills::still))
@@ -221,6 +223,9 @@ fn route_label(path: &str) -> &'static str {
         p if p.starts_with("/api/requests/") && p.ends_with("/revoke") => "/api/requests/{id}/revoke",
         p if p.starts_with("/api/cameras/") && p.ends_with("/record") => "/api/cameras/{name}/record",
         p if p.starts_with("/api/cameras/") && p.ends_with("/still") => "/api/cameras/{name}/still",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/play") => "/api/cameras/{name}/play",
+        p if p.starts_with("/api/cameras/") && p.ends_with("/live") => "/api/cameras/{name}/live",
+        "/api/live" => "/api/live",
         _ => "other",
     }
 }

@@ -72,6 +72,9 @@ pub fn frames(
         input,
         "-frames:v",
         &count_arg,
+        // Every decoded frame once, as it comes (none duplicated or dropped for a steady rate).
+        "-fps_mode",
+        "passthrough",
         "-f",
         "rawvideo",
         "-pix_fmt",

@@ -11,6 +11,7 @@ pub mod index;
 pub mod ingest;
 pub mod live;
 pub mod mp4read;
+pub mod playback;
 pub mod reconnect;
 pub mod recover;
 pub mod retention;
