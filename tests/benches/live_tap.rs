@@ -88,7 +88,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("fmp4: one 25 KB frame as a fragment", |b| {
         b.iter(|| {
             t += 3600;
-            black_box(f.fragment(&[Sample { decode_time: t, duration: 3600, keyframe: false, data: &data }], &[]))
+            black_box(
+                f.fragment(&[Sample { decode_time: t, duration: 3600, keyframe: false, data: &data }], &[]),
+            )
         })
     });
 }

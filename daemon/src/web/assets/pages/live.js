@@ -118,6 +118,8 @@ export function Live() {
           return;
         }
         update(name, { state: 'connecting', message: '', stillAt: null, audio: info.audio, width: info.width, height: info.height });
+        // The wall time of media time 0 (what a frame's time is counted from).
+        p.video.dataset.origin = info.origin;
         p.start(info.codec).catch((e) => update(name, { state: 'waiting', message: `The video cannot start: ${e.message}` }));
       },
       media(i, bytes) {
