@@ -51,24 +51,6 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
-    let after = stat.rsplit_once(')').expect("stat has a command name").1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
-}
-
-fn clock_ticks_per_second() -> u64 {
-    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("run getconf");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("CLK_TCK")
-}
-
-fn cpu_percent(pid: u32, seconds: u64, hz: u64) -> f64 {
-    let before = cpu_ticks(pid);
-    std::thread::sleep(Duration::from_secs(seconds));
-    (cpu_ticks(pid) - before) as f64 * 100.0 / (seconds * hz) as f64
-}
-
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -117,7 +99,7 @@ fn main() {
     let loads = env_number("LIVE_BENCH_LOADS", 20).max(1);
     let seconds = env_number("LIVE_BENCH_SECONDS", 60).max(1);
     let frames = env_number("LIVE_BENCH_FRAMES", 300).max(10);
-    let hz = clock_ticks_per_second();
+    let hz = porchlight_e2e::cpu::ticks_per_second();
     for i in 0..CAMERAS {
         daemon.wait_log("every camera streaming", |l| {
             l["fields"]["message"] == "Streaming" && l["span"]["camera"] == format!("cam{i}")
@@ -204,7 +186,7 @@ fn main() {
     browser.assert_no_console_errors();
 
     // Cost.
-    let idle = cpu_percent(daemon.pid(), seconds, hz);
+    let idle = porchlight_e2e::cpu::percent(daemon.pid(), seconds, hz);
     println!(
         "hub CPU, {CAMERAS} cameras recording, no viewer: {idle:.2} % of a core ({:.2} % per camera)",
         idle / CAMERAS as f64
@@ -218,7 +200,7 @@ fn main() {
     // Every viewer has its cameras before the measurement starts.
     std::thread::sleep(Duration::from_secs(3));
     let before = bytes.load(Ordering::Relaxed);
-    let watched = cpu_percent(daemon.pid(), seconds, hz);
+    let watched = porchlight_e2e::cpu::percent(daemon.pid(), seconds, hz);
     let sent = bytes.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let viewers = (CAMERAS * VIEWERS) as f64;

@@ -12,7 +12,6 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::time::Duration;
 
 use porchlight_e2e::browser::Browser;
 use porchlight_e2e::rtsp::RtspServer;
@@ -31,30 +30,6 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// User plus system CPU time of process `pid`, in clock ticks (`/proc/<pid>/stat` fields 14, 15).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let after = stat.rsplit_once(')').expect("stat has a command name").1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    utime + stime
-}
-
-fn clock_ticks_per_second() -> u64 {
-    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("run getconf");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("CLK_TCK")
-}
-
-/// The hub's CPU over `seconds`, in percent of one core.
-fn cpu_percent(pid: u32, seconds: u64, hz: u64) -> f64 {
-    let before = cpu_ticks(pid);
-    std::thread::sleep(Duration::from_secs(seconds));
-    let used = cpu_ticks(pid) - before;
-    used as f64 * 100.0 / (seconds * hz) as f64
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -71,7 +46,7 @@ fn main() {
     let url = format!("http://{}/#/", daemon.addr.expect("API address"));
     let loads = env_number("WEBAPP_BENCH_LOADS", 20).max(1);
     let seconds = env_number("WEBAPP_BENCH_SECONDS", 60).max(1);
-    let hz = clock_ticks_per_second();
+    let hz = porchlight_e2e::cpu::ticks_per_second();
 
     browser.execute("return 1", &[]);
     let added = browser.cmd_cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": WATCH }));
@@ -122,11 +97,11 @@ fn main() {
     }
 
     browser.goto("about:blank");
-    let idle = cpu_percent(daemon.pid(), seconds, hz);
+    let idle = porchlight_e2e::cpu::percent(daemon.pid(), seconds, hz);
     println!("hub CPU, no page open: {idle:.3} % of a core over {seconds} s");
     browser.goto(&url);
     browser.wait_for(USABLE);
-    let open = cpu_percent(daemon.pid(), seconds, hz);
+    let open = porchlight_e2e::cpu::percent(daemon.pid(), seconds, hz);
     println!("hub CPU, one home page open: {open:.3} % of a core over {seconds} s");
     println!("per open page: {:.3} % of a core", open - idle);
     browser.assert_no_console_errors();

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod center;
+pub mod cpu;
 pub mod clockcode;
 pub mod media;
 pub mod mqtt;

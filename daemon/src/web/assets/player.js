@@ -92,8 +92,12 @@ export class MsePlayer {
     if (this.live && v.buffered.length) {
       const end = v.buffered.end(v.buffered.length - 1);
       const start = v.buffered.start(0);
-      // Behind the newest frame by more than a moment: jump to it.
-      if (end - v.currentTime > 1.0) v.currentTime = Math.max(start, end - 0.2);
+      // Far behind the newest frame (the first group of pictures, a page that was hidden):
+      // jump to it. A little behind: play a little faster until caught up.
+      const behind = end - v.currentTime;
+      if (behind > 0.5) v.currentTime = Math.max(start, end - 0.1);
+      else if (behind > 0.25) v.playbackRate = 1.1;
+      else if (behind < 0.15) v.playbackRate = 1;
       // Keep 10 s at most behind the playhead.
       if (v.currentTime - start > 15) {
         sb.remove(start, v.currentTime - 10);
