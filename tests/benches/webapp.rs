@@ -12,7 +12,6 @@
 
 #![allow(clippy::print_stdout)]
 
-
 use porchlight_e2e::browser::Browser;
 use porchlight_e2e::rtsp::RtspServer;
 use porchlight_e2e::{Daemon, Setup, WAIT};

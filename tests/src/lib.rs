@@ -5,8 +5,8 @@
 
 pub mod browser;
 pub mod center;
-pub mod cpu;
 pub mod clockcode;
+pub mod cpu;
 pub mod media;
 pub mod mqtt;
 pub mod netns;
