@@ -3,6 +3,7 @@
 //! and shows the camera's own size); further viewers (the browser's one page, two `ffmpeg`
 //! readers of `GET /api/cameras/{name}/live`) add no session at the camera (counted at the RTSP
 //! server); a camera that is offline says so on its tile and plays by itself once it comes up;
+//! an H.265 camera, which headless Chromium cannot decode, shows its still picture instead;
 //! privacy mode does not stop the resident's own live view. Screenshots in
 //! `target/screenshots/<test>/`.
 
@@ -74,8 +75,10 @@ fn the_live_page_plays_every_camera_from_the_hubs_own_session() {
     let garden_port = free_port();
     let setup = Setup::new(&format!(
         "[[camera]]\nname = \"porch\"\nrtsp_url = {:?}\n\n\
+         [[camera]]\nname = \"drive\"\nrtsp_url = {:?}\n\n\
          [[camera]]\nname = \"garden\"\nrtsp_url = \"rtsp://127.0.0.1:{garden_port}/h264\"\n",
-        camera.url("h264")
+        camera.url("h264"),
+        camera.url("h265")
     ));
     let daemon = Daemon::start(&setup.config);
     let addr = daemon.addr.expect("API address");
@@ -94,6 +97,19 @@ fn the_live_page_plays_every_camera_from_the_hubs_own_session() {
     let garden = b.wait_for("li.live-tile[data-camera=\"garden\"][data-live=\"waiting\"]");
     assert!(garden.text().contains("offline"), "garden's tile: {}", garden.text());
     b.wait_for("#live-privacy[data-privacy=\"off\"]");
+    // drive is H.265, which this Chromium cannot decode: its tile shows the camera's still
+    // picture (a JPEG at the grid's 640 pixels wide, the camera's 4:3 kept) and says why.
+    let drive = b.wait_for("li.live-tile[data-camera=\"drive\"][data-live=\"unsupported\"]");
+    assert!(drive.text().contains("H.265"), "drive's tile: {}", drive.text());
+    let size = b.wait_until("drive's still picture", WAIT, |b| {
+        let v = b.execute(
+            "const i = document.querySelector('li.live-tile[data-camera=\"drive\"] img.live-still');
+             return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;",
+            &[],
+        );
+        Some((v.get(0)?.as_u64()?, v.get(1)?.as_u64()?))
+    });
+    assert_eq!(size, (640, 480), "drive's still at the grid's width");
     b.screenshot("grid");
 
     // Two more viewers of porch, outside the browser: each decodes the camera's frames.

@@ -45,6 +45,41 @@ function statusWords(info) {
   }
 }
 
+/** How often the still picture of a camera that is not live is fetched again. */
+const STILL_EVERY = 10000;
+
+/** A camera's latest still picture (`GET /api/cameras/{name}/still`), fetched again every
+ * STILL_EVERY ms; a failed fetch keeps the picture it had. */
+function LiveStill({ name, width }) {
+  const [src, setSrc] = useState(null);
+  useEffect(() => {
+    let stopped = false;
+    const load = async () => {
+      try {
+        const res = await fetch(`/api/cameras/${encodeURIComponent(name)}/still?width=${width}`, { credentials: 'same-origin', cache: 'no-store' });
+        if (!res.ok) return;
+        const blob = await res.blob();
+        const url = await new Promise((resolve, reject) => {
+          const r = new FileReader();
+          r.onload = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+          r.readAsDataURL(blob);
+        });
+        if (!stopped) setSrc(url);
+      } catch (e) {
+        // The hub cannot be reached now: keep the last picture.
+      }
+    };
+    load();
+    const timer = setInterval(load, STILL_EVERY);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [name, width]);
+  return src ? html`<img class="live-still" alt=${`${name}, latest picture`} src=${src} />` : null;
+}
+
 function Tile({ cam, one, status, videoRef, onSound }) {
   const s = status || { state: 'connecting' };
   const still = s.state === 'unsupported' || s.state === 'waiting';
@@ -56,9 +91,7 @@ function Tile({ cam, one, status, videoRef, onSound }) {
     <div class="live-frame">
       <video ref=${videoRef} muted playsinline autoplay class=${still ? 'hidden' : ''}
         aria-label=${`${cam.name}, live`} data-camera=${cam.name}></video>
-      ${still && s.stillAt
-        ? html`<img class="live-still" alt=${`${cam.name}, latest picture`} src=${`/api/cameras/${encodeURIComponent(cam.name)}/still?width=${one ? 1280 : 640}&t=${s.stillAt}`} />`
-        : null}
+      ${still && s.stillAt ? html`<${LiveStill} name=${cam.name} width=${one ? 1280 : 640} />` : null}
     </div>
     ${s.message ? html`<p class="muted live-message">${s.message}</p>` : null}
     ${s.state === 'waiting' && s.lastSeen ? html`<p class="muted small">The picture above is from ${when(s.lastSeen)}.</p>` : null}
@@ -112,7 +145,7 @@ export function Live() {
           p.stop();
           update(name, {
             state: 'unsupported',
-            stillAt: Date.now(),
+            stillAt: true,
             message: `This browser cannot play ${codecName(info.codec)} video; showing the camera’s latest picture instead.`,
           });
           return;
@@ -132,23 +165,14 @@ export function Live() {
         const p = players.current[name];
         if (p) p.stop();
         // The latest picture the hub has of it, if any.
-        update(name, { state: 'waiting', message: statusWords(info), stillAt: info.still_at ? Date.now() : null, lastSeen: info.still_at });
+        update(name, { state: 'waiting', message: statusWords(info), stillAt: !!info.still_at, lastSeen: info.still_at });
       },
       connection(ok, message) {
         setConnection(ok ? null : message);
       },
     });
-    // The latest picture of a camera that is not live is refreshed now and then.
-    const timer = setInterval(() => {
-      setStatus((old) => {
-        const next = { ...old };
-        for (const n of names) if (next[n] && next[n].stillAt) next[n] = { ...next[n], stillAt: Date.now() };
-        return next;
-      });
-    }, 10000);
     return () => {
       stop();
-      clearInterval(timer);
       for (const p of Object.values(players.current)) p.stop();
       players.current = {};
     };
