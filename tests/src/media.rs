@@ -13,6 +13,11 @@ use crate::{WAIT, peers_required};
 /// Runs a tool to completion, at most [`WAIT`]; `None` when it is not installed (skip), unless
 /// peers are required.
 pub fn run_tool(tool: &str, args: &[&str]) -> Option<Output> {
+    run_tool_within(tool, args, WAIT)
+}
+
+/// Like [`run_tool`], at most `limit`.
+pub fn run_tool_within(tool: &str, args: &[&str], limit: std::time::Duration) -> Option<Output> {
     let child = match Command::new(tool)
         .args(args)
         .stdin(Stdio::null())
@@ -39,12 +44,12 @@ pub fn run_tool(tool: &str, args: &[&str]) -> Option<Output> {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(WAIT) {
+    match rx.recv_timeout(limit) {
         Ok(output) => Some(output.unwrap_or_else(|e| panic!("wait for {tool}: {e}"))),
         Err(RecvTimeoutError::Timeout) => {
             // Only the process we started, by its PID; the thread then reaps it.
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{tool} {args:?} did not finish within {WAIT:?}");
+            panic!("{tool} {args:?} did not finish within {limit:?}");
         }
         Err(RecvTimeoutError::Disconnected) => panic!("lost the {tool} waiter thread"),
     }
