@@ -156,7 +156,8 @@ impl LiveTap {
     }
 
     /// How many watch the camera now.
-    pub fn watchers(&self) -> usize {
+    #[cfg(test)]
+    fn watchers(&self) -> usize {
         self.inner.tx.receiver_count()
     }
 }
