@@ -408,6 +408,14 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: its daemon's last words go to the test's output.
+            let logs = self.logs();
+            eprintln!("--- the daemon's last {} log lines ---", logs.len().min(80));
+            for line in &logs[logs.len().saturating_sub(80)..] {
+                eprintln!("{line}");
+            }
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -524,11 +532,17 @@ impl EventStream {
     /// The next event's JSON (`data:`), skipping keep-alive comments. Chunked framing lines
     /// (hex sizes) are skipped too.
     pub fn next_event(&mut self) -> Value {
+        self.next_event_within(WAIT)
+    }
+
+    /// [`Self::next_event`] with its own wait.
+    pub fn next_event_within(&mut self, wait: Duration) -> Value {
         // Keep-alive comments arrive every 15 s and would reset a plain read timeout forever.
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + wait;
+        self.reader.get_ref().set_read_timeout(Some(wait)).expect("timeout");
         let mut data = String::new();
         loop {
-            assert!(Instant::now() < deadline, "no event within {WAIT:?}");
+            assert!(Instant::now() < deadline, "no event within {wait:?}");
             let mut line = String::new();
             let n = self.reader.read_line(&mut line).expect("read event (timed out?)");
             assert!(n > 0, "event stream closed");
@@ -543,10 +557,15 @@ impl EventStream {
 
     /// The next event for which `pred` holds (others are skipped).
     pub fn next_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
+        self.next_matching_within(WAIT, pred)
+    }
+
+    /// [`Self::next_matching`] with its own wait (for a slow peer such as the drawn `/clock`).
+    pub fn next_matching_within(&mut self, wait: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + wait;
         loop {
-            assert!(Instant::now() < deadline, "no matching event within {WAIT:?}");
-            let e = self.next_event();
+            assert!(Instant::now() < deadline, "no matching event within {wait:?}");
+            let e = self.next_event_within(wait);
             if pred(&e) {
                 return e;
             }
