@@ -102,6 +102,7 @@ fn half_open_connections_starve_neither_the_api_nor_recording() {
 
     // 1,100 connections from another local address, each sending half a request.
     let mut hostile = Vec::with_capacity(HOSTILE);
+    let opening = std::time::Instant::now();
     for i in 0..HOSTILE {
         match connect_from([127, 0, 0, 2], addr) {
             Ok(mut s) => {
@@ -111,6 +112,7 @@ fn half_open_connections_starve_neither_the_api_nor_recording() {
             Err(e) => panic!("connection {i} of {HOSTILE} could not be made: {e}\n{}", d.log_text()),
         }
     }
+    let opened_in = opening.elapsed();
 
     // The resident's own request is answered at once, while they are all still open.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -130,7 +132,15 @@ fn half_open_connections_starve_neither_the_api_nor_recording() {
     let (_, text) = http_get(addr, "/metrics", Some(TOKEN));
     let refused =
         metric(&text, "porchlight_api_connections_refused_total{limit=\"max_connections_per_client\"}");
-    assert!(refused >= (HOSTILE - 32) as f64, "refused {refused}\n{text}");
+    // 32 are let in per client; a slot frees only when its connection's 2 s request_timeout
+    // ends. On a loaded machine opening them all takes longer than that, so 32 more may come
+    // in for every 2 s the loop took: never more.
+    let windows = 1 + opened_in.as_millis().div_ceil(2_000) as usize;
+    let admitted = (32 * windows).min(HOSTILE);
+    assert!(
+        refused >= (HOSTILE - admitted) as f64,
+        "refused {refused}, opened in {opened_in:?} (at most {admitted} let in)\n{text}"
+    );
     // Waited for, not looked up: this test's log reader may lag behind the daemon under load.
     let refusal = d.wait_log("a log line about the refused connections", |l| {
         message(l).starts_with("API connection closed at once")
