@@ -57,7 +57,7 @@ fn a_rule_tried_on_past_requests_shows_what_it_would_change() {
     b.wait_for("main[data-page=\"/policies\"]");
     b.wait_for("#replay-form");
     b.find("#replay-file").type_text(&file.display().to_string());
-    let hint = b.wait_for("#replay-form code");
+    let hint = b.wait_for("#replay-name");
     assert_eq!(hint.text(), "warrant-required", "the name it goes by");
     b.find("#replay-config").type_text("allow_snapshots = true");
     b.find("#replay").click();

@@ -260,9 +260,7 @@ function ReplayReport({ r }) {
   return html`<div class="card verdict" id="replay-result" role="status"
       data-replayed=${t.replayed} data-alone=${t.alone.changed} data-composed=${t.composed.changed}>
     <h3>${r.candidate.name} on ${plural(t.replayed, 'past request')}</h3>
-    <p>Requests since ${day(r.since)}, decided again the way they came.
-      ${r.candidate.replaces ? ` With your other rules, it takes the place of your rule “${r.candidate.replaces}”.` : ' With your other rules, it is added to them.'}
-      Nothing was shared and nothing was recorded.</p>
+    <p>Requests since ${day(r.since)}, decided again the way they came.${r.candidate.replaces ? ` With your other rules, it takes the place of your rule “${r.candidate.replaces}”. ` : ' With your other rules, it is added to them. '}Nothing was shared and nothing was recorded.</p>
     ${!r.complete ? html`<p class="note" id="replay-incomplete">Not every request was tried: ${r.stopped || `only the newest ${r.bounds.max_requests} are`} (${t.not_replayed} left out).</p>` : null}
     <dl class="facts">
       <${SideTotals} label="The new rule on its own" side=${t.alone} id="replay-alone" />
@@ -301,7 +299,7 @@ function ReplayForm() {
     <div class="field"><label for="replay-file">The rule (a <code>.wasm</code> file)</label>
       <input type="file" id="replay-file" accept=".wasm,application/wasm" required
         onChange=${(e) => setFile(e.target.files[0] || null)} /></div>
-    ${file ? html`<p class="muted small">It goes by the name <code>${ruleName(file.name)}</code>; if one of your rules has that name, the new one takes its place.</p>` : null}
+    ${file ? html`<p class="muted small">It goes by the name <code id="replay-name">${ruleName(file.name)}</code>; if one of your rules has that name, the new one takes its place.</p>` : null}
     <div class="field"><label for="replay-config">Its settings (TOML, optional; empty: those of your rule of the same name)</label>
       <textarea id="replay-config" rows="3" value=${config} onInput=${(e) => setConfig(e.target.value)}></textarea></div>
     <div class="field"><label for="replay-since">Requests of</label>
