@@ -101,7 +101,7 @@ pub async fn replay(State(st): State<ApiState>, bytes: Bytes) -> Response {
         Ok(t) => t,
         Err(e) => return error(status(&e), &e.to_string()),
     };
-    let Ok(_permit) = RUNNING.try_acquire() else {
+    let Ok(permit) = RUNNING.try_acquire() else {
         return error(StatusCode::CONFLICT, "another replay is running; try again when it has finished");
     };
     let settings = st.settings.borrow().clone();
@@ -111,6 +111,8 @@ pub async fn replay(State(st): State<ApiState>, bytes: Bytes) -> Response {
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let flag = Arc::clone(&cancel.0);
     let ran = tokio::task::spawn_blocking(move || {
+        // Held until the replay has stopped, even when this handler is gone.
+        let _permit = permit;
         let engine = &policy.engine;
         let audit_dir = settings.hub.data_dir.join("audit");
         // The candidate's log lines and the engine's per-request warnings stay out of the hub's
