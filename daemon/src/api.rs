@@ -6,6 +6,7 @@ mod control;
 mod live;
 mod playback;
 mod recordings;
+mod replay;
 mod report;
 pub mod serve;
 mod stills;
@@ -70,6 +71,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/events", get(events))
         .route("/api/plugins", get(plugins))
         .route("/api/policy/evaluate", axum::routing::post(evaluate))
+        .route("/api/policy/replay", axum::routing::post(replay::replay))
         .route("/api/cameras/{name}/events", axum::routing::post(camera_event))
         .route("/api/recordings", get(recordings::recordings))
         .route("/api/clips", get(recordings::clips))
@@ -148,25 +150,31 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Reads the whole request body before the handler runs, bounded in size (`413`) and in time
 /// (`api.request_timeout`, `408`), so a client that sends half a body cannot hold a handler.
+/// The body limit of a route: [`MAX_BODY_BYTES`], except a replay's, which carries a plugin.
+fn body_limit(path: &str) -> usize {
+    if path == "/api/policy/replay" { replay::MAX_BODY_BYTES } else { MAX_BODY_BYTES }
+}
+
 async fn bounded_body(State(st): State<ApiState>, req: Request, next: Next) -> Response {
     let timeout = st.settings.borrow().api.request_timeout;
+    let limit = body_limit(req.uri().path());
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(limit);
     }
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => {
             return error(
                 StatusCode::REQUEST_TIMEOUT,
                 &format!("the request body did not arrive within {timeout:?} (api.request_timeout)"),
             );
         }
-        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(limit),
         Ok(Err(e)) => {
             return error(StatusCode::BAD_REQUEST, &format!("could not read the request body: {e}"));
         }
@@ -175,10 +183,10 @@ async fn bounded_body(State(st): State<ApiState>, req: Request, next: Next) -> R
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-fn too_large() -> Response {
+fn too_large(limit: usize) -> Response {
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("the request body is larger than the API's limit of {MAX_BODY_BYTES} bytes"),
+        &format!("the request body is larger than the API's limit of {limit} bytes"),
     )
 }
 
@@ -207,6 +215,7 @@ fn route_label(path: &str) -> &'static str {
         p if p.starts_with("/app/") => "/app/{file}",
         "/api/plugins" => "/api/plugins",
         "/api/policy/evaluate" => "/api/policy/evaluate",
+        "/api/policy/replay" => "/api/policy/replay",
         "/api/recordings" => "/api/recordings",
         p if p.starts_with("/api/cameras/") && p.ends_with("/events") => "/api/cameras/{name}/events",
         "/api/clips" => "/api/clips",

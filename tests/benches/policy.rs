@@ -155,6 +155,7 @@ fn bench(c: &mut Criterion) {
     one.reload(&PluginSettings {
         dir: dir.path().to_owned(),
         enabled: vec![settings(dir.path(), "warrant-required", "{}")],
+        limits: Default::default(),
     });
     percentiles("decide/1 plugin", || {
         black_box(one.decide(&req, &ctx));
@@ -179,6 +180,7 @@ fn bench(c: &mut Criterion) {
             settings(dir.path(), "warrant-required", "{}"),
             settings(dir.path(), "deny-all", "{}"),
         ],
+        limits: Default::default(),
     });
     percentiles("decide/5 plugins", || {
         black_box(five.decide(&req, &ctx));

@@ -161,7 +161,11 @@ fn emergency_live_offers_live_on_alarm_while_away() {
     std::fs::write(dir.path().join("emergency-live.wasm"), plugin_bytes("emergency-live")).expect("write");
     let mut s = settings("emergency-live", "{}");
     s.file = dir.path().join("emergency-live.wasm");
-    let plugins = porchlight::config::PluginSettings { dir: dir.path().to_owned(), enabled: vec![s] };
+    let plugins = porchlight::config::PluginSettings {
+        dir: dir.path().to_owned(),
+        enabled: vec![s],
+        limits: Default::default(),
+    };
     assert!(matches!(engine.reload(&plugins)[0], LoadReport::Loaded { .. }));
     let mut ctx = context();
     ctx.mode = HubMode::Away;
@@ -419,7 +423,11 @@ fn composition_privacy_missing_and_hot_swap() {
     a.file = file("street-only");
     let mut b = settings("warrant-required", r#"{"strip_audio": false}"#);
     b.file = file("warrant-required");
-    let plugins = porchlight::config::PluginSettings { dir: dir.path().to_owned(), enabled: vec![a, b] };
+    let plugins = porchlight::config::PluginSettings {
+        dir: dir.path().to_owned(),
+        enabled: vec![a, b],
+        limits: Default::default(),
+    };
 
     // Nothing installed: deny.
     let req =
@@ -627,6 +635,7 @@ fn only_regular_plugin_files_of_bounded_size_are_read() {
                 s
             })
             .collect(),
+        limits: Default::default(),
     };
     // On its own thread: a reload that blocked on the FIFO would never answer.
     let (tx, rx) = std::sync::mpsc::channel();

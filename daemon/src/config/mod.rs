@@ -188,6 +188,9 @@ pub struct PluginSettings {
     pub dir: PathBuf,
     /// The plugins that decide, in order (file `<dir>/<name>.wasm`).
     pub enabled: Vec<PolicySettings>,
+    /// The limits of `[plugins]`, before a policy's own table overrides them: what a policy
+    /// that is not enabled would run under (a replayed candidate, `docs/plugins.md`).
+    pub limits: PluginLimits,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -725,7 +725,7 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
             cx.problem(eat, format!("plugin {name:?} is not enabled (did you mean `{close}`?)"));
         }
     }
-    PluginSettings { dir, enabled }
+    PluginSettings { dir, enabled, limits: base }
 }
 
 /// Checks a `discovery.probe` target's form (a host, an address or an IPv4 CIDR range, each

@@ -10,6 +10,7 @@ mod convert;
 pub mod host;
 pub mod pool;
 pub mod recent;
+pub mod replay;
 pub mod service;
 pub mod types;
 
@@ -167,6 +168,18 @@ impl PolicyEngine {
                 c
             }
         };
+        self.admit(settings, sha256, compiled)
+    }
+
+    /// The checks of [`PolicyEngine::load`] once the file is compiled: a conformance run under
+    /// the plugin's production limits (its config accepted, and a sample request answered
+    /// well-formed).
+    fn admit(
+        &self,
+        settings: &PolicySettings,
+        sha256: String,
+        compiled: host::Compiled,
+    ) -> Result<Plugin, LoadError> {
         // Loading has its own time limit (instantiating a large plugin on a busy machine may take
         // longer than a decision may); fuel and memory stay the plugin's own.
         let limits = Limits { time: settings.limits.time.max(host::LOAD_TIME_LIMIT), ..settings.limits };
@@ -284,36 +297,37 @@ impl PolicyEngine {
 
     /// Decides a request with every configured plugin, in order.
     pub fn decide(&self, request: &Request, context: &Context) -> Verdict {
-        if context.privacy {
-            return Verdict {
-                decision: Decision::deny("privacy mode is on: nothing is shared"),
-                plugins: Vec::new(),
-            };
-        }
-        if let Err(why) = sanity(request) {
-            return Verdict { decision: Decision::deny(why.to_string()), plugins: Vec::new() };
+        if let Some(decision) = refusal(request, context) {
+            return Verdict { decision, plugins: Vec::new() };
         }
         let slots = self.slots();
         // Converted once for every plugin.
         let (wreq, wctx) = (convert::request(request), convert::context(context));
-        let outcomes: Vec<PluginOutcome> = slots
-            .iter()
-            .map(|slot| match slot {
-                Slot::Loaded(p) => self.run_converted(p, request, &wreq, &wctx).0,
-                Slot::Missing { name, reason } => PluginOutcome {
-                    plugin: name.clone(),
-                    sha256: None,
-                    decision: Decision::deny(format!("plugin not loaded: {reason}")),
-                    failure: Some(format!("not loaded: {reason}")),
-                    time_us: 0,
-                    fuel: 0,
-                    log_dropped: 0,
-                },
-            })
-            .collect();
-        let named: Vec<(&str, &Decision)> =
-            outcomes.iter().map(|o| (o.plugin.as_str(), &o.decision)).collect();
-        Verdict { decision: compose(&named), plugins: outcomes }
+        let outcomes: Vec<PluginOutcome> =
+            slots.iter().map(|slot| self.outcome(slot, request, &wreq, &wctx)).collect();
+        verdict(outcomes)
+    }
+
+    /// One slot's part in a decision: its plugin's checked answer, or `deny` if it is not loaded.
+    fn outcome(
+        &self,
+        slot: &Slot,
+        request: &Request,
+        wreq: &host::w::Request,
+        wctx: &host::w::Context,
+    ) -> PluginOutcome {
+        match slot {
+            Slot::Loaded(p) => self.run_converted(p, request, wreq, wctx).0,
+            Slot::Missing { name, reason } => PluginOutcome {
+                plugin: name.clone(),
+                sha256: None,
+                decision: Decision::deny(format!("plugin not loaded: {reason}")),
+                failure: Some(format!("not loaded: {reason}")),
+                time_us: 0,
+                fuel: 0,
+                log_dropped: 0,
+            },
+        }
     }
 
     /// Offers from every plugin's event hook (each still to be decided like a request).
@@ -356,6 +370,21 @@ fn judge(request: &Request, answer: Result<host::w::Decision, CallError>) -> (De
             (Decision::deny(why.clone()), Some(why))
         }
     }
+}
+
+/// The host's own `deny`, before any policy sees the request: privacy mode, or a request no
+/// policy should see ([`sanity`]).
+fn refusal(request: &Request, context: &Context) -> Option<Decision> {
+    if context.privacy {
+        return Some(Decision::deny("privacy mode is on: nothing is shared"));
+    }
+    sanity(request).err().map(|why| Decision::deny(why.to_string()))
+}
+
+/// The final decision from the plugins' outcomes, in order (the composition rule).
+fn verdict(outcomes: Vec<PluginOutcome>) -> Verdict {
+    let named: Vec<(&str, &Decision)> = outcomes.iter().map(|o| (o.plugin.as_str(), &o.decision)).collect();
+    Verdict { decision: compose(&named), plugins: outcomes }
 }
 
 /// Why the host denies a request before any policy sees it.

@@ -116,7 +116,8 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
-    /// Check and try out policy plugins (for plugin authors; needs no hub config).
+    /// Check and try out policy plugins (for plugin authors; `check` and `test` need no hub
+    /// config), and replay a candidate over the hub's past requests (`replay`).
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
@@ -129,7 +130,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
-        Command::Plugin { command } => return plugin_command(command),
+        Command::Plugin { command } => return plugin_command(command, &cli.config),
         Command::Discover(args) => return discover_command(args),
         Command::Evidence { command } => return evidence_command(command),
         _ => cli,

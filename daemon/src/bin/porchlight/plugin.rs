@@ -1,6 +1,7 @@
-//! `porchlight plugin check|test`: a policy plugin checked and tried out without the daemon.
+//! `porchlight plugin check|test|replay`: a policy plugin checked and tried out without the
+//! daemon; `replay` reads the hub's config and audit log (read-only, also while the daemon runs).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -33,9 +34,35 @@ pub(crate) enum PluginCommand {
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
     },
+    /// Decide the sharing requests of the hub's audit log again with a candidate policy, alone
+    /// and composed with the enabled policies, and list the decisions it would change. Reads
+    /// the hub config (`--config`) and its audit log; shares nothing, writes nothing.
+    Replay {
+        file: PathBuf,
+        /// The candidate's configuration (TOML, the plugin's table at the top level). Default:
+        /// that of the enabled policy of the same name, else none.
+        #[arg(long = "plugin-config")]
+        plugin_config: Option<PathBuf>,
+        /// How far back: `90d`, `12h`, `30m`, or an RFC 3339 time.
+        #[arg(long, default_value = porchlight::policy::replay::DEFAULT_SINCE, allow_hyphen_values = true)]
+        since: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
+/// The plugin's configuration file (TOML) as JSON text; no file: `{}`.
+fn read_plugin_config(path: Option<PathBuf>) -> Result<String, String> {
+    let Some(path) = path else { return Ok("{}".into()) };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: serde_json::Value =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    Ok(value.to_string())
+}
+
+/// `hub_config`: the `--config` file (only `replay` reads it).
+pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitCode {
     use porchlight::policy::{self, Limits, PolicyEngine};
     // The plugin's own log lines go to stderr.
     let _log = logging::init(config::LogFormat::Human, "info");
@@ -43,17 +70,14 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
         eprintln!("{msg}");
         ExitCode::from(EXIT_RUNTIME)
     };
-    let read_config = |path: Option<PathBuf>| -> Result<String, String> {
-        let Some(path) = path else { return Ok("{}".into()) };
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let value: serde_json::Value =
-            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        Ok(value.to_string())
+    let (file, plugin_config) = match command {
+        PluginCommand::Check { ref file, ref plugin_config } => (file.clone(), plugin_config.clone()),
+        PluginCommand::Test { ref file, ref plugin_config, .. } => (file.clone(), plugin_config.clone()),
+        PluginCommand::Replay { file, plugin_config, since, json } => {
+            return replay_command(hub_config, file, plugin_config, &since, json);
+        }
     };
-    let (file, plugin_config) = match &command {
-        PluginCommand::Check { file, plugin_config } => (file.clone(), plugin_config.clone()),
-        PluginCommand::Test { file, plugin_config, .. } => (file.clone(), plugin_config.clone()),
-    };
+    let read_config = read_plugin_config;
     let config = match read_config(plugin_config) {
         Ok(c) => c,
         Err(e) => {
@@ -111,6 +135,7 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        PluginCommand::Replay { .. } => ExitCode::from(EXIT_CONFIG),
         PluginCommand::Test { request, context, .. } => {
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
             let request: policy::Request = match read(&request)
@@ -162,6 +187,81 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `plugin replay`: the hub's enabled policies loaded as the daemon would load them (its own
+/// engine: the running daemon is not touched), then [`porchlight::policy::replay::replay`].
+fn replay_command(
+    hub_config: &Path,
+    file: PathBuf,
+    plugin_config: Option<PathBuf>,
+    since: &str,
+    json: bool,
+) -> ExitCode {
+    use porchlight::policy::PolicyEngine;
+    use porchlight::policy::replay::{self, Candidate, Options, ReplayError, Source};
+    let settings = match config::load(hub_config, &config::Env::process()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let config = match plugin_config.map(|p| read_plugin_config(Some(p))).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plugin config: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let now = jiff::Timestamp::now();
+    let since = match replay::parse_since(since, now) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("--{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let engine = match PolicyEngine::new(None) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot start the policy engine: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    for report in engine.reload(&settings.plugins) {
+        if let porchlight::policy::LoadReport::Rejected { plugin, reason, .. } = report {
+            eprintln!("enabled policy {plugin} not loaded (it denies every request when composed): {reason}");
+        }
+    }
+    let mut opts = Options::new(since, settings.hub.max_live);
+    opts.until = now;
+    let candidate = Candidate { source: Source::File(file), config };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let audit_dir = settings.hub.data_dir.join("audit");
+    // The candidate's own log lines (and the engine's per-request warnings) would drown the
+    // report: a replay writes no log.
+    let result = tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+        replay::replay(&engine, &engine.slots(), &settings.plugins, candidate, &audit_dir, &opts, &cancel)
+    });
+    match result {
+        Ok(report) if json => {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(e @ (ReplayError::BadSince { .. } | ReplayError::BadName(_))) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e @ (ReplayError::Unreadable(_) | ReplayError::Rejected { .. } | ReplayError::Audit(_))) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }

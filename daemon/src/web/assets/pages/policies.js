@@ -1,12 +1,14 @@
-// Sharing rules (`#/policies`): the policy plugins installed (`GET /api/plugins`) and a form
+// Sharing rules (`#/policies`): the policy plugins installed (`GET /api/plugins`), a form
 // to try a made-up request against them (`POST /api/policy/evaluate`, a dry run: nothing is
-// shared) with each rule's answer and the hub's final decision in plain words.
+// shared) with each rule's answer and the hub's final decision in plain words, and a form to
+// try a new rule on the requests of the past (`POST /api/policy/replay`: nothing is shared or
+// recorded) with the decisions it would change.
 
 import { html, useState } from '../vendor/standalone.module.js';
 import { get, post } from '../api.js';
 import { useLoad } from '../live.js';
 import { act, LoadError } from '../ui.js';
-import { duration, grantWords, MODES, REQUESTER_KINDS, toLocalInput } from '../format.js';
+import { day, duration, grantWords, MODES, plural, requester, REQUESTER_KINDS, toLocalInput, when } from '../format.js';
 
 const STATES = {
   loaded: ['Working', 'This rule decides every request.'],
@@ -194,6 +196,123 @@ function TryForm({ cameras }) {
   </form>`;
 }
 
+// ---- Try a rule on past requests ----
+
+const CHANGE_WORDS = {
+  allow_to_deny: 'Allowed then, refused now',
+  allow_to_ask: 'Allowed then, you would be asked now',
+  deny_to_allow: 'Refused then, allowed now',
+  deny_to_ask: 'Refused then, you would be asked now',
+  ask_to_allow: 'You were asked then, allowed without asking now',
+  ask_to_deny: 'You were asked then, refused without asking now',
+  ask_changed: 'You would be asked, with another time to answer',
+  grant_narrowed: 'Allowed both times, less shared now',
+  grant_widened: 'Allowed both times, more shared now',
+  grant_changed: 'Allowed both times, shared differently now',
+};
+
+const PERIODS = [['7d', 'the last week'], ['30d', 'the last 30 days'], ['90d', 'the last 90 days'], ['365d', 'the last year']];
+
+/** A file name as a rule name: `Warrant Required (2).wasm` → `warrant-required-2`. */
+function ruleName(fileName) {
+  const stem = fileName.replace(/\.wasm$/i, '').toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '');
+  return stem.slice(0, 64) || 'candidate';
+}
+
+/** The file's bytes as base64 (the browser encodes it). */
+function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(new Error(`Could not read ${file.name}.`));
+    reader.readAsDataURL(file);
+  });
+}
+
+function SideTotals({ label, side, id }) {
+  const kinds = Object.entries(side.by_change).filter(([, n]) => n > 0);
+  return html`<div class="fact" id=${id} data-changed=${side.changed}>
+    <dt>${label}</dt>
+    <dd>${side.changed === 0 ? 'No decision would change.' : `${plural(side.changed, 'decision')} would change`}
+      ${kinds.length ? html`<ul class="small">${kinds.map(([k, n]) => html`<li data-change=${k}>${CHANGE_WORDS[k] || k}: ${n}</li>`)}</ul>` : null}</dd>
+  </div>`;
+}
+
+function ChangeRow({ c }) {
+  const side = (label, d) => html`<p><strong>${label}:</strong> ${d
+    ? html`${CHANGE_WORDS[d.change] || d.change}. ${capital(d.words)}.${d.candidate_failure ? html` <span class="problem small">The new rule failed: ${d.candidate_failure}</span>` : null}`
+    : 'no change.'}</p>`;
+  return html`<li class="card replay-change" data-request-id=${c.request_id}
+      data-alone=${c.alone ? c.alone.change : 'none'} data-composed=${c.composed ? c.composed.change : 'none'}>
+    <h4>${when(c.time)}: ${requester(c.requester)}</h4>
+    <p class="muted small">Request ${c.request_id}, ${c.kind} of ${c.cameras.join(', ')}. Decided then: ${c.recorded.decision === 'deny' ? 'refused' : c.recorded.decision === 'allow' ? 'allowed' : 'asked you'}.</p>
+    ${side('The new rule on its own', c.alone)}
+    ${side('With your other rules', c.composed)}
+  </li>`;
+}
+
+function capital(s) {
+  return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+function ReplayReport({ r }) {
+  const t = r.totals;
+  return html`<div class="card verdict" id="replay-result" role="status"
+      data-replayed=${t.replayed} data-alone=${t.alone.changed} data-composed=${t.composed.changed}>
+    <h3>${r.candidate.name} on ${plural(t.replayed, 'past request')}</h3>
+    <p>Requests since ${day(r.since)}, decided again the way they came.${r.candidate.replaces ? ` With your other rules, it takes the place of your rule “${r.candidate.replaces}”. ` : ' With your other rules, it is added to them. '}Nothing was shared and nothing was recorded.</p>
+    ${!r.complete ? html`<p class="note" id="replay-incomplete">Not every request was tried: ${r.stopped || `only the newest ${r.bounds.max_requests} are`} (${t.not_replayed} left out).</p>` : null}
+    <dl class="facts">
+      <${SideTotals} label="The new rule on its own" side=${t.alone} id="replay-alone" />
+      <${SideTotals} label="With your other rules" side=${t.composed} id="replay-composed" />
+    </dl>
+    ${t.candidate_failures ? html`<p class="problem">The new rule failed on ${plural(t.candidate_failures, 'request')}; a rule that fails refuses.</p>` : null}
+    ${t.decided_by_other_policies ? html`<p class="muted small">${plural(t.decided_by_other_policies, 'request')} were decided by other rules than those you have now.</p>` : null}
+    ${r.changes.length
+      ? html`<ul class="cards" id="replay-changes">${r.changes.map((c) => html`<${ChangeRow} key=${c.request_id + c.time} c=${c} />`)}</ul>`
+      : html`<p id="replay-no-change">No past decision would change.</p>`}
+  </div>`;
+}
+
+function ReplayForm() {
+  const [file, setFile] = useState(null);
+  const [config, setConfig] = useState('');
+  const [since, setSince] = useState('90d');
+  const [report, setReport] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (ev) => {
+    ev.preventDefault();
+    if (!file) return;
+    setBusy(true);
+    setReport(null);
+    const r = await act(async () => {
+      const body = { wasm: await base64Of(file), name: ruleName(file.name), since };
+      if (config.trim()) body.config = config;
+      return post('/api/policy/replay', body);
+    });
+    setBusy(false);
+    if (r && r !== true) setReport(r);
+  };
+
+  return html`<form class="try" id="replay-form" onSubmit=${submit}>
+    <div class="field"><label for="replay-file">The rule (a <code>.wasm</code> file)</label>
+      <input type="file" id="replay-file" accept=".wasm,application/wasm" required
+        onChange=${(e) => setFile(e.target.files[0] || null)} /></div>
+    ${file ? html`<p class="muted small">It goes by the name <code id="replay-name">${ruleName(file.name)}</code>; if one of your rules has that name, the new one takes its place.</p>` : null}
+    <div class="field"><label for="replay-config">Its settings (TOML, optional; empty: those of your rule of the same name)</label>
+      <textarea id="replay-config" rows="3" value=${config} onInput=${(e) => setConfig(e.target.value)}></textarea></div>
+    <div class="field"><label for="replay-since">Requests of</label>
+      <select id="replay-since" value=${since} onChange=${(e) => setSince(e.target.value)}>
+        ${PERIODS.map(([v, l]) => html`<option value=${v}>${l}</option>`)}
+      </select></div>
+    <div class="actions">
+      <button type="submit" class="primary" id="replay" disabled=${busy || !file}>${busy ? 'Trying…' : 'Try it on past requests'}</button>
+    </div>
+    ${report ? html`<${ReplayReport} r=${report} />` : null}
+  </form>`;
+}
+
 async function loadPolicies() {
   const [plugins, cameras] = await Promise.all([get('/api/plugins'), get('/api/cameras')]);
   return { plugins, cameras: cameras.cameras.map((c) => c.name) };
@@ -221,5 +340,12 @@ export function Policies() {
         <p>Make up a request and see what your rules would answer. <strong>Nothing is shared</strong>;
           the test is written in the hub's record as a test.</p>
         <${TryForm} cameras=${data.cameras} />
+      </section>
+      <section aria-labelledby="replay-h">
+        <h2 id="replay-h">Try a rule on past requests</h2>
+        <p>Before you install a new rule, see what it would have decided about the requests your hub
+          already had: on its own, and together with your rules. <strong>Nothing is shared</strong>
+          and nothing is written in the hub's record.</p>
+        <${ReplayForm} />
       </section>` : null}`;
 }
