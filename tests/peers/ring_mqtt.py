@@ -43,7 +43,10 @@ Stdin reaching EOF ends it (a test that dies cannot leak it). Exits 77 when paho
 GStreamer's RTSP server is missing (Debian: python3-paho-mqtt, gir1.2-gst-rtsp-server-1.0,
 python3-gi, gstreamer1.0-plugins-{base,good,ugly}).
 
-Devices: --device <id>:<name>[:doorbell] (repeatable).
+Devices: --device <id>:<name>[:doorbell] (repeatable). With --watch TOPIC (repeatable, MQTT
+filters) it also subscribes to them and prints, for each message, its arrival time:
+    SEEN <topic> <unix ms>
+(for benchmarks: how long after a ding the hub's doorbell event reaches the broker).
 """
 
 import argparse
@@ -169,10 +172,15 @@ class Bridge:
             return
         for t in ("homeassistant/status", "hass/status", "hassio/status"):
             client.subscribe(t, qos=1)
+        for t in self.a.watch:
+            client.subscribe(t, qos=1)
         self.publish_all()
         self.ready.set()
 
     def on_message(self, _client, _userdata, msg):
+        if any(mqtt.topic_matches_sub(w, msg.topic) for w in self.a.watch):
+            say(f"SEEN {msg.topic} {now_ms()}")
+            return
         if msg.payload == b"online":
             say(f"REPUBLISH {msg.topic}")
             t = threading.Timer(self.a.republish_delay, self.publish_all)
@@ -266,6 +274,7 @@ def main():
     p.add_argument("--info-interval", type=float, default=300.0)
     p.add_argument("--ding-duration", type=float, default=180.0)
     p.add_argument("--motion-duration", type=float, default=180.0)
+    p.add_argument("--watch", action="append", default=[], help="MQTT filter to time arrivals on")
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
