@@ -24,19 +24,19 @@ fn config(broker: &Broker, adopt: bool, extra: &str) -> String {
     )
 }
 
-/// Waits until the camera's state (in `GET /api/cameras`) is `state`.
-fn wait_state(d: &Daemon, camera: &str, state: &str) -> Value {
-    let mut events = d.events();
-    loop {
-        let cams = d.get_json("/api/cameras");
-        if let Some(c) = cams["cameras"].as_array().and_then(|a| a.iter().find(|c| c["name"] == camera))
-            && c["state"] == state
-        {
-            return c.clone();
-        }
-        // States change with events (or the next one); look again after any.
-        events.next_event_within(std::time::Duration::from_secs(1));
+/// Waits until the camera's state is `state` (its retained MQTT status topic, which follows
+/// every change), and returns the camera as `GET /api/cameras` shows it then.
+fn wait_state(d: &Daemon, obs: &Observer, camera: &str, state: &str) -> Value {
+    let topic = format!("porchlight/{camera}/status");
+    let skip = obs.len();
+    if obs.last(&topic).is_none_or(|m| m.text() != state) {
+        obs.wait_after(skip, &format!("{camera} {state}"), |m| m.topic == topic && m.text() == state);
     }
+    let cams = d.get_json("/api/cameras");
+    let cam = cams["cameras"].as_array().and_then(|a| a.iter().find(|c| c["name"] == camera)).cloned();
+    let cam = cam.unwrap_or_else(|| panic!("no camera {camera}: {cams}"));
+    assert_eq!(cam["state"], state, "{cam}");
+    cam
 }
 
 fn discovered(d: &Daemon, endpoint: &str) -> Value {
@@ -66,7 +66,7 @@ fn a_ring_doorbell_is_adopted_and_a_press_is_recorded() {
     assert_eq!(found["name"], "Front Door");
     let stream = format!("rtsp://127.0.0.1:{}/abc123_live", bridge.rtsp_port);
     assert_eq!(found["rtsp_url"], stream.as_str());
-    let cam = wait_state(&d, "front-door", "standby");
+    let cam = wait_state(&d, &obs, "front-door", "standby");
     assert_eq!((cam["record"].as_str(), cam["adopted"].as_bool()), (Some("on_event"), Some(true)));
     assert_eq!(cam["rtsp_url"], stream.as_str());
     assert_eq!(cam["tags"], json!(["ring"]));
@@ -105,7 +105,7 @@ fn a_ring_doorbell_is_adopted_and_a_press_is_recorded() {
     assert_eq!(media::codecs(&probe), ["h264"]);
     media::assert_decodes(&path);
     // Back to waiting, the stream closed.
-    wait_state(&d, "front-door", "standby");
+    wait_state(&d, &obs, "front-door", "standby");
     assert!(d.find_log(|l| porchlight_e2e::message(l) == "Post-roll over: camera's stream closed").is_some());
 }
 
@@ -137,7 +137,7 @@ fn a_hub_started_after_the_bridge_still_finds_its_cameras() {
     bridge.wait_line_after(0, "REPUBLISH hassio/status");
     let found = discovered(&d, "ring:abc123");
     assert_eq!(found["adopted"], "front-door");
-    wait_state(&d, "front-door", "standby");
+    wait_state(&d, &obs, "front-door", "standby");
     // The wake-up is not retained (it would wake the bridge at every restart of anything).
     let wake = obs.wait("hassio/status", |t| t == "online");
     assert!(!wake.retain);
@@ -155,10 +155,11 @@ fn motion_bursts_open_no_more_streams_than_the_limit() {
     let Some(mut bridge) = RingBridge::start(broker.port, &devices, &["--motion-duration", "0.3"]) else {
         return;
     };
+    let obs = Observer::connect(&broker);
     let s = Setup::new(&format!("[storage]\nmax_on_demand_sessions = 1\n\n{}", config(&broker, true, "")));
     let d = Daemon::start(&s.config);
-    wait_state(&d, "garden", "standby");
-    wait_state(&d, "drive", "standby");
+    wait_state(&d, &obs, "garden", "standby");
+    wait_state(&d, &obs, "drive", "standby");
     let mut events = d.events();
     let mut skip = 0;
     for _ in 0..3 {
@@ -196,7 +197,7 @@ fn device_offline_and_a_crashed_bridge_show_the_camera_offline() {
     let obs = Observer::connect(&broker);
     let s = Setup::new(&config(&broker, true, ""));
     let d = Daemon::start(&s.config);
-    wait_state(&d, "front-door", "standby");
+    wait_state(&d, &obs, "front-door", "standby");
     obs.wait("porchlight/front-door/connectivity", |t| t == "ON");
 
     let mut events = d.events();
@@ -206,18 +207,18 @@ fn device_offline_and_a_crashed_bridge_show_the_camera_offline() {
         off["reason"].as_str().is_some_and(|r| r.contains("ring-mqtt reports the device offline")),
         "{off}"
     );
-    wait_state(&d, "front-door", "offline");
+    wait_state(&d, &obs, "front-door", "offline");
     obs.wait("porchlight/front-door/connectivity", |t| t == "OFF");
 
     bridge.send("status abc123 online");
     events.next_matching(|e| e["type"] == "camera_online" && e["camera"] == "front-door");
-    wait_state(&d, "front-door", "standby");
+    wait_state(&d, &obs, "front-door", "standby");
 
     // No last will, no `offline`: the gateway's port refusing is the signal.
     bridge.crash();
     let off = events.next_matching(|e| e["type"] == "camera_offline" && e["camera"] == "front-door");
     assert!(off["reason"].as_str().is_some_and(|r| r.contains("refuses connections")), "{off}");
-    wait_state(&d, "front-door", "offline");
+    wait_state(&d, &obs, "front-door", "offline");
 }
 
 /// A request for a clip of the Ring doorbell goes through the resident's policy and the audit
@@ -235,8 +236,9 @@ fn a_clip_request_for_a_ring_camera_is_decided_and_audited() {
     ));
     std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
     std::fs::write(s.path("plugins/ask.wasm"), plugin_bytes("ask-resident")).expect("plugin");
+    let obs = Observer::connect(&broker);
     let d = Daemon::start(&s.config);
-    wait_state(&d, "front-door", "standby");
+    wait_state(&d, &obs, "front-door", "standby");
     let mut events = d.events();
     bridge.ding("abc123");
     let press = events.next_matching(|e| e["type"] == "doorbell_press" && e["camera"] == "front-door");
@@ -260,8 +262,13 @@ fn a_clip_request_for_a_ring_camera_is_decided_and_audited() {
         .find(|e| e["kind"] == "request" && e["request"]["id"] == "parcel-1")
         .expect("the request is audited");
     assert_eq!(asked["request"]["kind"]["cameras"], json!(["front-door"]));
-    let last = asked["context"]["last_doorbell"].as_str().expect("last_doorbell in the policy context");
-    assert_eq!(Some(last), press["time"].as_str(), "{asked}");
+    let cams = asked["context"]["cameras"].as_array().expect("cameras in the context");
+    let ring = cams.iter().find(|c| c["name"] == "front-door").expect("the Ring camera in the context");
+    assert_eq!(ring["tags"], json!(["ring"]));
+    let last: jiff::Timestamp =
+        ring["last_doorbell"].as_str().expect("last_doorbell in the policy context").parse().expect("time");
+    let pressed: jiff::Timestamp = press["time"].as_str().expect("press time").parse().expect("time");
+    assert_eq!(last.as_millisecond(), pressed.as_millisecond(), "{asked}");
     let decided: Vec<&Value> =
         log.iter().filter(|e| e["request_id"] == "parcel-1" || e["request"]["id"] == "parcel-1").collect();
     assert!(decided.iter().any(|e| e["kind"] == "decision"), "{decided:?}");
