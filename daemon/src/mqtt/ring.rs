@@ -167,10 +167,8 @@ impl Bridge {
                     out.push(Action::Event { device: (*device).to_owned(), kind: k.doorbell() });
                 }
             }
-            ("ding", ["attributes"]) => {
-                if attributes(&mut dev.ding, payload, "lastDing", wall_s) {
-                    out.push(Action::Event { device: (*device).to_owned(), kind: EventKind::DoorbellPress });
-                }
+            ("ding", ["attributes"]) if attributes(&mut dev.ding, payload, "lastDing", wall_s) => {
+                out.push(Action::Event { device: (*device).to_owned(), kind: EventKind::DoorbellPress });
             }
             ("motion", ["state"]) => match text {
                 "OFF" if dev.motion.on == Some(true) => {
@@ -184,10 +182,8 @@ impl Bridge {
                     }
                 }
             },
-            ("motion", ["attributes"]) => {
-                if attributes(&mut dev.motion, payload, "lastMotion", wall_s) {
-                    out.push(Action::Event { device: (*device).to_owned(), kind: EventKind::MotionStart });
-                }
+            ("motion", ["attributes"]) if attributes(&mut dev.motion, payload, "lastMotion", wall_s) => {
+                out.push(Action::Event { device: (*device).to_owned(), kind: EventKind::MotionStart });
             }
             ("info", ["state"]) => {
                 let stream = serde_json::from_slice::<serde_json::Value>(payload)
