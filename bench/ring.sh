@@ -85,7 +85,7 @@ wait_for() {
 
 # ---------------------------------------------------------------- broker, bridge -----
 BPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$BPORT" >"$WORK/mosquitto.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n' "$BPORT" >"$WORK/mosquitto.conf"
 "$MOSQUITTO" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
 STARTED[$!]=1
 for ((i = 0; i < 100; i++)); do (echo >"/dev/tcp/127.0.0.1/$BPORT") 2>/dev/null && break; sleep 0.05; done
@@ -124,13 +124,13 @@ for ((n = 1; n <= PRESSES; n++)); do
     before=$(grep -c '' "$WORK/peer.out" || true)
     closed_before=$(grep -c 'Post-roll over' "$WORK/daemon.log" || true)
     echo "ding abc123" >&3
-    ding=$(wait_for <(tail -n +"$((before + 1))" "$WORK/peer.out") '$1 == "DING"' 10 | awk '{ print $3 }') || die "no DING"
+    ding=$(wait_for "$WORK/peer.out" "NR > $before && \$1 == \"DING\"" 10 | awk '{ print $3 }') || die "no DING"
     # The stream is closed after the post-roll: the recording of this press is complete.
     for ((i = 0; i < 3000; i++)); do
         [[ $(grep -c 'Post-roll over' "$WORK/daemon.log" || true) -gt $closed_before ]] && break
         sleep 0.01
     done
-    seen=$(tail -n +"$((before + 1))" "$WORK/peer.out" | awk '$1 == "SEEN" { print $3; exit }')
+    seen=$(awk -v b="$before" 'NR > b && $1 == "SEEN" { print $3; exit }' "$WORK/peer.out")
     start=$(curl -s "http://$API/api/recordings?camera=front-door" | grep -o '"start_ms":[0-9]*' | cut -d: -f2 | sort -n | tail -1)
     [[ -n "$seen" && -n "$start" ]] || die "press $n: no MQTT event ($seen) or recording ($start)"
     echo "$n $((start - ding)) $((seen - ding))" >>"$WORK/results"

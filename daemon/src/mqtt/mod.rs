@@ -326,7 +326,13 @@ impl Session {
         };
         let host = format!("{}:{}", mqtt.host.as_deref().unwrap_or_default(), mqtt.port);
         self.deps.health.set(Subsystem::Mqtt, State::Starting, format!("connecting to {host}"));
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // Small messages go out at once: with Nagle's algorithm a second message waits for the
+        // broker's (delayed, ~40 ms) acknowledgement of the first, e.g. a doorbell press's
+        // Home Assistant event behind the `events` copy sent just before it.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         self.client = Some(client.clone());
         let (link_tx, mut link) = mpsc::channel::<Link>(256);
         let poll_cancel = cancel.child_token();
