@@ -444,6 +444,47 @@ mod tests {
         assert_eq!(names, ["porch", "side"]);
     }
 
+    /// A Ring device is adopted only with `[mqtt.ring] adopt`, keeps its name when its stream
+    /// moves, records its gateway stream (the resident's `gateway` host and login winning), and
+    /// gives way to a file camera with the same gateway path.
+    #[test]
+    fn ring_devices_are_adopted_with_their_gateway_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ring = "[mqtt]\nenabled = true\nhost = \"h\"\n[mqtt.ring]\nenabled = true\nadopt = true\n";
+        let s = settings(&format!("{ring}gateway = \"rtsp://u:pw@10.0.0.9:8555\"\n"));
+        let a = Adopted::open(dir.path());
+        let dev = |url: &str| RingDevice { rtsp_url: url.into(), doorbell: true };
+        let off = settings("[mqtt]\nenabled = true\nhost = \"h\"\n[mqtt.ring]\nenabled = true\n");
+        assert_eq!(
+            a.found_ring(&off, "abc", Some("Front Door"), dev("rtsp://h:8554/abc_live")).expect("found"),
+            Outcome::NotAdopted
+        );
+        assert_eq!(
+            a.found_ring(&s, "abc", Some("Front Door"), dev("rtsp://h:8554/abc_live")).expect("found"),
+            Outcome::Adopted("front-door".into())
+        );
+        assert_eq!(
+            a.found_ring(&s, "abc", None, dev("rtsp://h2:8554/abc_live")).expect("found"),
+            Outcome::Moved("front-door".into())
+        );
+        let applied = Adopted::open(dir.path()).apply(s.clone());
+        let c = &applied.cameras[0];
+        assert_eq!(c.rtsp_url.as_ref().map(url::Url::as_str), Some("rtsp://10.0.0.9:8555/abc_live"));
+        assert_eq!(
+            (c.record, c.pre_roll, c.tags.as_slice()),
+            (config::RecordMode::OnEvent, Duration::ZERO, &["ring".to_owned()][..])
+        );
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert!(c.adopted && c.onvif_url.is_none());
+        // Not with adoption off; and a file camera on the same gateway path wins.
+        assert!(a.apply(off).cameras.is_empty());
+        let file = settings(&format!(
+            "{ring}\n[[camera]]\nname = \"door\"\nrtsp_url = \"rtsp://nvr:8554/abc_live\"\n"
+        ));
+        let names: Vec<String> = a.apply(file).cameras.into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["door"]);
+    }
+
     #[test]
     fn adoption_stops_at_the_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
