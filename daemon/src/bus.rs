@@ -138,8 +138,12 @@ pub enum EventKind {
         doorbell: bool,
         /// Whether a configured camera already has this device's address as its `onvif_url`.
         configured: bool,
-        /// The camera name it was adopted under (`discovery.adopt = true`).
+        /// The camera name it was adopted under (`discovery.adopt = true`, or
+        /// `[mqtt.ring] adopt = true` for a Ring device).
         adopted: Option<String>,
+        /// A device announced by a bridge (ring-mqtt): the stream it offers (no credentials).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rtsp_url: Option<String>,
     },
     /// A device announced before said Bye (it is shutting down or leaving the network). The
     /// event's camera is the one it is (adopted, or configured at its address), if any.

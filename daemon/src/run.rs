@@ -391,6 +391,7 @@ pub async fn run(
             mode: mode.clone(),
             audit: audit.clone(),
             stills: stills.clone(),
+            adopt: Some((adopted.clone(), settings_tx.clone())),
         };
         tasks.spawn(Phase::Mqtt, "mqtt", |cancel| crate::mqtt::run(deps, cancel));
     }

@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod media;
 pub mod mqtt;
 pub mod netns;
+pub mod ring;
 pub mod rtsp;
 pub mod tls;
 pub mod web;

@@ -94,6 +94,9 @@ async fn open(st: &ApiState, name: &str, cancel: CancellationToken) -> Result<Op
         let why = match view.state {
             CameraState::Off => "its recording is off or paused, so the hub does not receive its picture",
             CameraState::Disabled => "it is disabled in the config",
+            CameraState::Standby => {
+                "its stream is opened only when it reports an event (record = \"on_event\")"
+            }
             CameraState::NotRecording => {
                 "the recording index could not be opened, so the hub does not stream it"
             }

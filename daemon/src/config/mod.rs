@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use document::{KeyPath, Located, Problem};
 pub use raw::{LogFormat, RecordMode, RtspTransport};
-pub use validate::valid_name;
+pub use validate::{percent_decode, valid_name};
 
 /// A camera's `pre_roll` when not given.
 pub const DEFAULT_PRE_ROLL_SECS: u64 = 5;
@@ -92,6 +92,8 @@ pub struct StorageSettings {
     pub max_bytes: Option<u64>,
     pub min_free_bytes: u64,
     pub segment_duration: Duration,
+    /// Streams opened on demand (`record = "on_event"`) at most at once, all cameras together.
+    pub max_on_demand_sessions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,6 +174,35 @@ pub struct MqttSettings {
     pub queue_limit: usize,
     /// How often each camera's still image is published without events.
     pub snapshot_interval: Duration,
+    /// `[mqtt.ring]`: Ring devices read from a ring-mqtt bridge on the same broker.
+    pub ring: RingSettings,
+}
+
+/// `[mqtt.ring]`: what the hub does with the Ring cameras a ring-mqtt bridge announces
+/// (`mqtt/ring.rs`, `docs/ring.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingSettings {
+    pub enabled: bool,
+    /// Record announced cameras without the resident adding them to the config file.
+    pub adopt: bool,
+    /// ring-mqtt's `ring_topic` (the first level of its topics).
+    pub topic: String,
+    /// The bridge's RTSP gateway (`rtsp://host:port`, no path), instead of the address the
+    /// bridge gives in each camera's `info` attributes.
+    pub gateway: Option<url::Url>,
+    /// User name and password for the gateway (ring-mqtt's `livestream_user`/`livestream_pass`).
+    pub gateway_login: Option<(String, Secret)>,
+    /// How adopted Ring cameras are recorded.
+    pub record: RecordMode,
+    /// How long an adopted Ring camera records after its latest event.
+    pub post_roll: Duration,
+    /// Tags every adopted Ring camera gets.
+    pub tags: Vec<String>,
+    /// A bridge that sends nothing for this long is taken to be down (its cameras offline).
+    pub silence: Duration,
+    /// Where `online` is published (not retained) at each connect so the bridge sends its
+    /// devices again; `None`: never.
+    pub wake_topic: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,10 @@ pub enum RecordMode {
     #[default]
     Continuous,
     Events,
+    /// Nothing is connected until an event; the stream is opened then, recorded for the
+    /// post-roll and closed (cameras whose stream costs something while open, such as the
+    /// RTSP gateway of ring-mqtt, which starts a cloud stream per client).
+    OnEvent,
     Off,
 }
 
@@ -107,6 +111,7 @@ pub struct Storage {
     pub max_bytes: Option<ByteSize>,
     pub min_free_bytes: Option<ByteSize>,
     pub segment_duration: Option<HumanDuration>,
+    pub max_on_demand_sessions: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +194,22 @@ pub struct Mqtt {
     pub keep_alive: Option<HumanDuration>,
     pub queue_limit: Option<usize>,
     pub snapshot_interval: Option<HumanDuration>,
+    pub ring: Option<MqttRing>,
+}
+
+/// `[mqtt.ring]`: Ring cameras and doorbells announced on the broker by a ring-mqtt bridge.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttRing {
+    pub enabled: Option<bool>,
+    pub adopt: Option<bool>,
+    pub topic: Option<String>,
+    pub gateway: Option<String>,
+    pub record: Option<RecordMode>,
+    pub post_roll: Option<HumanDuration>,
+    pub tags: Option<Vec<String>>,
+    pub silence: Option<HumanDuration>,
+    pub wake_topic: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -73,6 +73,7 @@ fn every_key_is_documented() {
         ("camera", fields::<raw::Camera>()),
         ("discovery", fields::<raw::Discovery>()),
         ("mqtt", fields::<raw::Mqtt>()),
+        ("mqtt.ring", fields::<raw::MqttRing>()),
         ("plugins", fields::<raw::Plugins>()),
         ("plugins", fields::<raw::PolicyEntry>()),
         ("relay", fields::<raw::Relay>()),

@@ -382,12 +382,17 @@ fn validate_storage(cx: &mut Ctx<'_>, s: raw::Storage, data_dir: &Path) -> Stora
     if s.max_age.is_some_and(|d| d.0.is_zero()) {
         cx.problem(at.key("max_age"), "must be more than 0; leave it out to keep footage regardless of age");
     }
+    let max_on_demand_sessions = s.max_on_demand_sessions.unwrap_or(2);
+    if max_on_demand_sessions == 0 || max_on_demand_sessions > 64 {
+        cx.problem(at.key("max_on_demand_sessions"), "must be between 1 and 64");
+    }
     StorageSettings {
         dir: s.dir.map_or_else(|| data_dir.join("recordings"), |d| cx.path(&d)),
         max_age: s.max_age.map(|d| d.0),
         max_bytes: s.max_bytes.map(|b| b.0),
         min_free_bytes: s.min_free_bytes.map_or(1 << 30, |b| b.0),
         segment_duration,
+        max_on_demand_sessions: max_on_demand_sessions as usize,
     }
 }
 
@@ -613,7 +618,8 @@ fn take_credentials(
     let _ = u.set_password(None);
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes of a URL part decoded (invalid UTF-8 replaced).
+pub fn percent_decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
     }
@@ -855,6 +861,7 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
     if snapshot_interval < Duration::from_secs(5) || snapshot_interval > Duration::from_secs(86_400) {
         cx.problem(at.key("snapshot_interval"), "must be between 5s and 24h");
     }
+    let ring = validate_ring(cx, m.ring.unwrap_or_default(), &at.key("ring"));
     let client_id = m.client_id.unwrap_or_else(|| format!("porchlight-{hub}"));
     if client_id.is_empty() || client_id.len() > 128 {
         cx.problem(at.key("client_id"), "must be 1 to 128 bytes");
@@ -873,6 +880,60 @@ fn validate_mqtt(cx: &mut Ctx<'_>, m: raw::Mqtt, hub: &str) -> MqttSettings {
         keep_alive,
         queue_limit,
         snapshot_interval,
+        ring,
+    }
+}
+
+/// `[mqtt.ring]` (`docs/ring.md`).
+fn validate_ring(cx: &mut Ctx<'_>, r: raw::MqttRing, at: &KeyPath) -> RingSettings {
+    let topic = r.topic.unwrap_or_else(|| "ring".to_owned());
+    if topic.is_empty() || topic.contains(['+', '#', '\0', '/']) {
+        cx.problem(
+            at.key("topic"),
+            format!("{topic:?} is not ring-mqtt's `ring_topic` (one topic level, no wildcards)"),
+        );
+    }
+    let mut gateway = r.gateway.as_deref().and_then(|u| cx.url(at.key("gateway"), u, &["rtsp"]));
+    let (mut user, mut pass) = (None, None);
+    take_credentials(cx, &at.key("gateway"), gateway.as_mut(), &mut user, &mut pass);
+    if let Some(g) = &mut gateway {
+        if !matches!(g.path(), "" | "/") || g.query().is_some() {
+            cx.problem(
+                at.key("gateway"),
+                "give only `rtsp://host:port`; the camera's path is added from its device id",
+            );
+        }
+        g.set_path("");
+    }
+    let post_roll = r.post_roll.map_or(Duration::from_secs(30), |d| d.0);
+    if post_roll < Duration::from_secs(1) || post_roll > Duration::from_secs(600) {
+        cx.problem(at.key("post_roll"), "must be between 1s and 10m");
+    }
+    let silence = r.silence.map_or(Duration::from_secs(660), |d| d.0);
+    if silence < Duration::from_secs(1) || silence > Duration::from_secs(86_400) {
+        cx.problem(at.key("silence"), "must be between 1s and 24h");
+    }
+    let tags = r.tags.unwrap_or_else(|| vec!["ring".to_owned()]);
+    for (i, t) in tags.iter().enumerate() {
+        if !valid_name(t) {
+            cx.problem(at.key("tags").index(i), id_rule(t, "tag"));
+        }
+    }
+    let wake_topic = r.wake_topic.unwrap_or_else(|| "hassio/status".to_owned());
+    if wake_topic.contains(['+', '#', '\0']) {
+        cx.problem(at.key("wake_topic"), "must be an exact topic (no wildcards), or \"\" for none");
+    }
+    RingSettings {
+        enabled: r.enabled.unwrap_or(false),
+        adopt: r.adopt.unwrap_or(false),
+        topic,
+        gateway,
+        gateway_login: user.map(|u| (u, pass.unwrap_or_else(|| Secret::new(String::new())))),
+        record: r.record.unwrap_or(RecordMode::OnEvent),
+        post_roll,
+        tags,
+        silence,
+        wake_topic: (!wake_topic.is_empty()).then_some(wake_topic),
     }
 }
 

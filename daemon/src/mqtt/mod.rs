@@ -10,6 +10,7 @@
 
 pub mod ha;
 pub mod payload;
+pub mod ring;
 pub mod topics;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -50,6 +51,9 @@ pub struct Deps {
     pub audit: Option<Audit>,
     /// Still images from the cameras' streams (cameras without ONVIF, or when it fails).
     pub stills: crate::stills::Stills,
+    /// The adopted cameras and the running settings they are added to (Ring devices a
+    /// ring-mqtt bridge announces, with `[mqtt.ring] adopt = true`).
+    pub adopt: Option<(crate::onvif::adopt::Adopted, watch::Sender<Arc<Settings>>)>,
 }
 
 /// How often storage stats and camera states are looked at.
@@ -134,6 +138,8 @@ struct Session {
     /// The selection goes out once more at the next state tick: Home Assistant drops a state
     /// that is not among the options, and new options arrive with a discovery update.
     selection_resend: bool,
+    /// A ring-mqtt bridge on the broker (`[mqtt.ring] enabled`).
+    ring: Option<ring::Bridge>,
 }
 
 /// Failed tries to connect since the last connect, and the last failure logged (error, when):
@@ -299,6 +305,11 @@ impl Session {
             selected: None,
             request_labels: Vec::new(),
             selection_resend: false,
+            ring: settings
+                .mqtt
+                .ring
+                .enabled
+                .then(|| ring::Bridge::new(&settings.mqtt.ring, &settings.mqtt.discovery_prefix)),
         }
     }
 
@@ -315,7 +326,13 @@ impl Session {
         };
         let host = format!("{}:{}", mqtt.host.as_deref().unwrap_or_default(), mqtt.port);
         self.deps.health.set(Subsystem::Mqtt, State::Starting, format!("connecting to {host}"));
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // Small messages go out at once: with Nagle's algorithm a second message waits for the
+        // broker's (delayed, ~40 ms) acknowledgement of the first, e.g. a doorbell press's
+        // Home Assistant event behind the `events` copy sent just before it.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         self.client = Some(client.clone());
         let (link_tx, mut link) = mpsc::channel::<Link>(256);
         let poll_cancel = cancel.child_token();
@@ -369,6 +386,8 @@ impl Session {
                                 tracing::info!(delay_ms = delay.as_millis() as u64, "Home Assistant is online; republishing discovery and state");
                                 republish_at = Some(tokio::time::Instant::now() + delay);
                             }
+                        } else if self.ring.as_ref().is_some_and(|r| r.wants(&topic)) {
+                            self.on_ring(&topic, &payload);
                         } else {
                             self.on_message(&topic, &payload);
                         }
@@ -438,6 +457,10 @@ impl Session {
                 }
                 Some(fetched) = snapshots.recv() => self.on_snapshot(fetched),
                 _ = states.tick() => {
+                    if let Some(r) = self.ring.as_mut() {
+                        let actions = r.tick(tokio::time::Instant::now());
+                        self.ring_actions(actions);
+                    }
                     self.set_camera_states();
                     if std::mem::take(&mut self.selection_resend) {
                         let topic = self.topics.request_selection();
@@ -589,6 +612,11 @@ impl Session {
         self.dropped_this_outage = 0;
         self.deps.health.set(Subsystem::Mqtt, State::Running, format!("connected to {host}"));
         self.subscribe().await;
+        // ring-mqtt retains nothing: ask it to send its devices again (`docs/ring.md`).
+        if let (Some(_), Some(wake)) = (&self.ring, self.settings.mqtt.ring.wake_topic.clone()) {
+            tracing::debug!(topic = %wake, "Asking the ring-mqtt bridge to announce its devices");
+            self.send(&wake, b"online".to_vec(), false);
+        }
         // Fresh stats with the rest of the state (not only after the next tick).
         self.set_stats().await;
         // Entities of cameras removed while the broker was away are removed now.
@@ -633,6 +661,9 @@ impl Session {
             }
         }
         filters.extend(self.external.keys().cloned());
+        if let Some(r) = &self.ring {
+            filters.extend(r.filters());
+        }
         let subs = filters.into_iter().map(|t| rumqttc::SubscribeFilter::new(t, QoS::AtLeastOnce));
         if let Err(e) = client.subscribe_many(subs).await {
             tracing::warn!(error = %e, "Cannot subscribe to MQTT command topics");
@@ -811,6 +842,8 @@ impl Session {
                 | CameraState::Connecting
                 | CameraState::Resolving => Some("OFF"),
                 CameraState::Off | CameraState::NotRecording => Some("None"),
+                // Reachable, stream closed until an event.
+                CameraState::Standby => Some("ON"),
                 CameraState::Starting | CameraState::Disabled => None,
             };
             if let Some(value) = connected {
@@ -993,6 +1026,90 @@ impl Session {
             };
             self.deps.bus.publish(Some(camera), kind);
         }
+    }
+}
+
+impl Session {
+    /// A message of the ring-mqtt bridge.
+    fn on_ring(&mut self, topic: &str, payload: &[u8]) {
+        let Some(r) = self.ring.as_mut() else { return };
+        let actions =
+            r.message(topic, payload, tokio::time::Instant::now(), jiff::Timestamp::now().as_second());
+        self.ring_actions(actions);
+    }
+
+    /// The camera of the running settings that records this Ring device's gateway stream.
+    fn ring_camera(&self, device: &str) -> Option<String> {
+        self.settings
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .find(|c| c.rtsp_url.as_ref().and_then(ring::device_of) == Some(device))
+            .map(|c| c.name.clone())
+    }
+
+    fn ring_actions(&mut self, actions: Vec<ring::Action>) {
+        for a in actions {
+            match a {
+                ring::Action::Event { device, kind } => match self.ring_camera(&device) {
+                    Some(camera) => {
+                        tracing::debug!(camera = %camera, device = %device, event = kind.name(), "Ring event");
+                        self.deps.bus.publish(Some(&camera), kind);
+                    }
+                    None => {
+                        tracing::debug!(device = %device, event = kind.name(), "Event of a Ring device no camera records; ignored")
+                    }
+                },
+                ring::Action::Reach { device, down } => {
+                    if let Some(camera) = self.ring_camera(&device) {
+                        self.deps.cameras.reachable().set(&camera, down.as_deref());
+                    }
+                }
+                ring::Action::Found(found) => self.ring_found(found),
+            }
+        }
+    }
+
+    /// A Ring camera announced: adopted when the resident turned adoption on; announced on the
+    /// bus (`device_discovered`) either way.
+    fn ring_found(&mut self, found: ring::Found) {
+        let device =
+            crate::onvif::adopt::RingDevice { rtsp_url: found.rtsp_url.clone(), doorbell: found.doorbell };
+        let mut adopted = None;
+        if let Some((list, tx)) = &self.deps.adopt {
+            match list.found_ring(&self.settings, &found.device, found.name.as_deref(), device) {
+                Ok(
+                    crate::onvif::adopt::Outcome::Adopted(name) | crate::onvif::adopt::Outcome::Moved(name),
+                ) => {
+                    tracing::info!(camera = %name, device = %found.device, rtsp_url = %found.rtsp_url, doorbell = found.doorbell, "Adopted a Ring camera announced by ring-mqtt; it is recorded from now on");
+                    tx.send_modify(|s| *s = Arc::new(list.apply(Settings::clone(s))));
+                    let down = self.ring.as_ref().and_then(|r| r.down(&found.device));
+                    self.deps.cameras.reachable().set(&name, down.as_deref());
+                    adopted = Some(name);
+                }
+                Ok(crate::onvif::adopt::Outcome::Known(name)) => adopted = Some(name),
+                Ok(crate::onvif::adopt::Outcome::NotAdopted) => {}
+                Err(e) => tracing::error!(error = %e, device = %found.device, "Cannot adopt a Ring camera"),
+            }
+        }
+        if found.login.is_some() && self.settings.mqtt.ring.gateway_login.is_none() {
+            tracing::warn!(device = %found.device, "The ring-mqtt gateway asks for a login; set `mqtt.ring.gateway` with its user name and password (`livestream_user`/`livestream_pass`)");
+        }
+        let configured = self.ring_camera(&found.device).is_some() && adopted.is_none();
+        tracing::info!(device = %found.device, name = found.name.as_deref().unwrap_or(""), doorbell = found.doorbell, rtsp_url = %found.rtsp_url, configured, adopted = adopted.as_deref().unwrap_or(""), "Ring camera announced by ring-mqtt");
+        self.deps.bus.publish(
+            None,
+            EventKind::DeviceDiscovered {
+                endpoint: crate::onvif::adopt::ring_endpoint(&found.device),
+                onvif_url: None,
+                name: found.name,
+                model: found.model,
+                doorbell: found.doorbell,
+                configured,
+                adopted,
+                rtsp_url: Some(found.rtsp_url),
+            },
+        );
     }
 }
 

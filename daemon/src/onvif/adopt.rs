@@ -27,9 +27,28 @@ pub struct AdoptedDevice {
     pub name: String,
     /// Its WS-Discovery endpoint address, as announced (`urn:uuid:…`).
     pub endpoint: String,
-    /// Its device service, as last found.
+    /// Its device service, as last found (empty for a Ring device).
+    #[serde(default)]
     pub onvif_url: String,
     pub adopted_at: jiff::Timestamp,
+    /// A Ring device announced by a ring-mqtt bridge (`[mqtt.ring] adopt = true`); its
+    /// `endpoint` is `ring:<device id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<RingDevice>,
+}
+
+/// What is kept of an adopted Ring device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingDevice {
+    /// Its live stream at the bridge's RTSP gateway (no credentials).
+    pub rtsp_url: String,
+    /// A doorbell (it reports presses), not only a camera.
+    pub doorbell: bool,
+}
+
+/// The endpoint an adopted Ring device is kept under.
+pub fn ring_endpoint(device_id: &str) -> String {
+    format!("ring:{device_id}")
 }
 
 /// What [`Adopted::found`] did with a device.
@@ -133,14 +152,43 @@ impl Adopted {
         if !d.adopt || ignored(settings, endpoint, onvif_url) || configured(settings, onvif_url).is_some() {
             return Ok(Outcome::NotAdopted);
         }
+        self.adopt(settings, endpoint, scope_name, onvif_url.as_str(), None)
+    }
+
+    /// A Ring device announced by a ring-mqtt bridge, streamed at `rtsp_url`: adopted (or its
+    /// address updated) if `[mqtt.ring] adopt` is on and the config file has no camera with
+    /// that stream.
+    pub fn found_ring(
+        &self,
+        settings: &Settings,
+        device_id: &str,
+        name: Option<&str>,
+        device: RingDevice,
+    ) -> Result<Outcome, AdoptError> {
+        let r = &settings.mqtt.ring;
+        if !r.enabled || !r.adopt || ring_configured(settings, &device.rtsp_url) {
+            return Ok(Outcome::NotAdopted);
+        }
+        self.adopt(settings, &ring_endpoint(device_id), name, "", Some(device))
+    }
+
+    fn adopt(
+        &self,
+        settings: &Settings,
+        endpoint: &str,
+        scope_name: Option<&str>,
+        onvif_url: &str,
+        ring: Option<RingDevice>,
+    ) -> Result<Outcome, AdoptError> {
         let key = endpoint_key(endpoint);
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = list.clone();
         let outcome = if let Some(dev) = next.iter_mut().find(|a| endpoint_key(&a.endpoint) == key) {
-            if dev.onvif_url == onvif_url.as_str() {
+            if dev.onvif_url == onvif_url && dev.ring == ring {
                 return Ok(Outcome::Known(dev.name.clone()));
             }
-            dev.onvif_url = onvif_url.to_string();
+            dev.onvif_url = onvif_url.to_owned();
+            dev.ring = ring;
             Outcome::Moved(dev.name.clone())
         } else if next.len() >= MAX_ADOPTED {
             tracing::warn!(endpoint, max = MAX_ADOPTED, "Not adopting another camera: the limit is reached");
@@ -156,8 +204,9 @@ impl Adopted {
             next.push(AdoptedDevice {
                 name: name.clone(),
                 endpoint: endpoint.trim().to_owned(),
-                onvif_url: onvif_url.to_string(),
+                onvif_url: onvif_url.to_owned(),
                 adopted_at: jiff::Timestamp::now(),
+                ring,
             });
             Outcome::Adopted(name)
         };
@@ -171,11 +220,17 @@ impl Adopted {
     /// dropped first, so this can be applied again to running settings.
     pub fn apply(&self, mut settings: Settings) -> Settings {
         settings.cameras.retain(|c| !c.adopted);
-        if !settings.discovery.adopt {
-            return settings;
-        }
         let list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         for dev in list.iter() {
+            if let Some(ring) = &dev.ring {
+                if let Some(camera) = ring_camera(&settings, dev, ring) {
+                    settings.cameras.push(camera);
+                }
+                continue;
+            }
+            if !settings.discovery.adopt {
+                continue;
+            }
             let Ok(url) = url::Url::parse(&dev.onvif_url) else {
                 tracing::warn!(camera = %dev.name, onvif_url = %dev.onvif_url, "Adopted camera has an unusable address; skipped");
                 continue;
@@ -209,6 +264,56 @@ impl Adopted {
         }
         settings
     }
+}
+
+/// An adopted Ring device as a camera of `settings`, if `[mqtt.ring]` adopts and nothing in
+/// `settings` has its name or stream.
+fn ring_camera(settings: &Settings, dev: &AdoptedDevice, ring: &RingDevice) -> Option<CameraSettings> {
+    let r = &settings.mqtt.ring;
+    if !r.enabled
+        || !r.adopt
+        || settings.camera(&dev.name).is_some()
+        || ring_configured(settings, &ring.rtsp_url)
+    {
+        return None;
+    }
+    let Ok(mut url) = url::Url::parse(&ring.rtsp_url) else {
+        tracing::warn!(camera = %dev.name, rtsp_url = %ring.rtsp_url, "Adopted Ring camera has an unusable address; skipped");
+        return None;
+    };
+    // The resident's gateway address wins over the one the bridge announced.
+    if let Some(g) = &r.gateway {
+        let _ = url.set_host(g.host_str());
+        let _ = url.set_port(g.port());
+    }
+    Some(CameraSettings {
+        name: dev.name.clone(),
+        enabled: true,
+        rtsp_url: Some(url),
+        onvif_url: None,
+        onvif_tls: crate::config::OnvifTrust::System,
+        transport: RtspTransport::Tcp,
+        username: r.gateway_login.as_ref().map(|(u, _)| u.clone()),
+        password: r.gateway_login.as_ref().map(|(_, p)| p.clone()),
+        record: r.record,
+        pre_roll: Duration::ZERO,
+        post_roll: r.post_roll,
+        max_age: None,
+        tags: r.tags.clone(),
+        event_map: Vec::new(),
+        mqtt_events: Vec::new(),
+        adopted: true,
+    })
+}
+
+/// Whether the config file has a camera recording this Ring stream (same path at the gateway).
+fn ring_configured(settings: &Settings, rtsp_url: &str) -> bool {
+    let path = url::Url::parse(rtsp_url).ok().map(|u| u.path().to_owned());
+    settings
+        .cameras
+        .iter()
+        .filter(|c| !c.adopted)
+        .any(|c| c.rtsp_url.as_ref().map(|u| u.path().to_owned()) == path && path.is_some())
 }
 
 /// The config file's camera at the same ONVIF host, if any.
@@ -337,6 +442,47 @@ mod tests {
         ));
         let names: Vec<String> = a.apply(later).cameras.into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["porch", "side"]);
+    }
+
+    /// A Ring device is adopted only with `[mqtt.ring] adopt`, keeps its name when its stream
+    /// moves, records its gateway stream (the resident's `gateway` host and login winning), and
+    /// gives way to a file camera with the same gateway path.
+    #[test]
+    fn ring_devices_are_adopted_with_their_gateway_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ring = "[mqtt]\nenabled = true\nhost = \"h\"\n[mqtt.ring]\nenabled = true\nadopt = true\n";
+        let s = settings(&format!("{ring}gateway = \"rtsp://u:pw@10.0.0.9:8555\"\n"));
+        let a = Adopted::open(dir.path());
+        let dev = |url: &str| RingDevice { rtsp_url: url.into(), doorbell: true };
+        let off = settings("[mqtt]\nenabled = true\nhost = \"h\"\n[mqtt.ring]\nenabled = true\n");
+        assert_eq!(
+            a.found_ring(&off, "abc", Some("Front Door"), dev("rtsp://h:8554/abc_live")).expect("found"),
+            Outcome::NotAdopted
+        );
+        assert_eq!(
+            a.found_ring(&s, "abc", Some("Front Door"), dev("rtsp://h:8554/abc_live")).expect("found"),
+            Outcome::Adopted("front-door".into())
+        );
+        assert_eq!(
+            a.found_ring(&s, "abc", None, dev("rtsp://h2:8554/abc_live")).expect("found"),
+            Outcome::Moved("front-door".into())
+        );
+        let applied = Adopted::open(dir.path()).apply(s.clone());
+        let c = &applied.cameras[0];
+        assert_eq!(c.rtsp_url.as_ref().map(url::Url::as_str), Some("rtsp://10.0.0.9:8555/abc_live"));
+        assert_eq!(
+            (c.record, c.pre_roll, c.tags.as_slice()),
+            (config::RecordMode::OnEvent, Duration::ZERO, &["ring".to_owned()][..])
+        );
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert!(c.adopted && c.onvif_url.is_none());
+        // Not with adoption off; and a file camera on the same gateway path wins.
+        assert!(a.apply(off).cameras.is_empty());
+        let file = settings(&format!(
+            "{ring}\n[[camera]]\nname = \"door\"\nrtsp_url = \"rtsp://nvr:8554/abc_live\"\n"
+        ));
+        let names: Vec<String> = a.apply(file).cameras.into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["door"]);
     }
 
     #[test]

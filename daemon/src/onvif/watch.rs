@@ -265,6 +265,7 @@ impl Seen {
                 doorbell,
                 configured,
                 adopted: adopted_as,
+                rtsp_url: None,
             },
         );
     }

@@ -11,6 +11,7 @@ pub mod index;
 pub mod ingest;
 pub mod live;
 pub mod mp4read;
+pub mod on_demand;
 pub mod playback;
 pub mod reconnect;
 pub mod recover;
@@ -343,10 +344,12 @@ async fn record(
     let writer_settings = WriterSettings {
         camera: camera.name.clone(),
         dir: settings.storage.dir.clone(),
-        mode: camera.record,
+        // On demand: recorded like events mode, with nothing before the event (the stream
+        // is opened by it).
+        mode: if camera.record == RecordMode::OnEvent { RecordMode::Events } else { camera.record },
         segment_duration: settings.storage.segment_duration,
         fragment_duration: FRAGMENT,
-        pre_roll: camera.pre_roll,
+        pre_roll: if camera.record == RecordMode::OnEvent { Duration::ZERO } else { camera.pre_roll },
         post_roll: camera.post_roll,
         pre_roll_max_bytes: PRE_ROLL_MAX_BYTES,
         disk_retry: Duration::from_secs(5),
@@ -381,8 +384,19 @@ async fn record(
         stall_timeout: Duration::from_secs(10),
     };
     let events = forward_events(camera.name.clone(), bus.clone(), tx.clone(), cancel.clone());
-    let ingest = ingest_loop(source, tx, bus, metrics, states, cancel);
-    tokio::join!(events, ingest);
+    if camera.record == RecordMode::OnEvent {
+        let live = states.live().tap(&source.camera);
+        let feed = ingest::Feed::new(tx, live, metrics, ingest::SystemClock);
+        let od = on_demand::OnDemand {
+            post_roll: camera.post_roll,
+            max_sessions: settings.storage.max_on_demand_sessions,
+        };
+        let ingest = on_demand::run(rtsp::Rtsp, source, feed, bus, states, od, cancel);
+        tokio::join!(events, ingest);
+    } else {
+        let ingest = ingest_loop(source, tx, bus, metrics, states, cancel);
+        tokio::join!(events, ingest);
+    }
     // Every sender is gone now; the writer finishes its segment and says so.
     let _ = done_rx.await;
 }

@@ -26,6 +26,8 @@ pub enum CameraState {
     Recording,
     /// Its stream cannot be reached or dropped.
     Offline,
+    /// `record = "on_event"`: reachable, waiting for an event to open its stream.
+    Standby,
     /// It cannot be recorded (no usable stream URI, or its writer failed).
     Error,
     /// `record = "off"`, or paused by the resident.
@@ -39,12 +41,13 @@ pub enum CameraState {
 impl CameraState {
     /// Every state a camera task reports (not `Disabled`, which no task has), in the order
     /// Home Assistant's `enum` sensor lists them as options.
-    pub const REPORTED: [Self; 8] = [
+    pub const REPORTED: [Self; 9] = [
         Self::Starting,
         Self::Resolving,
         Self::Connecting,
         Self::Recording,
         Self::Offline,
+        Self::Standby,
         Self::Error,
         Self::Off,
         Self::NotRecording,
@@ -58,6 +61,7 @@ impl CameraState {
             Self::Connecting => "connecting",
             Self::Recording => "recording",
             Self::Offline => "offline",
+            Self::Standby => "standby",
             Self::Error => "error",
             Self::Off => "off",
             Self::NotRecording => "not_recording",
@@ -69,7 +73,7 @@ impl CameraState {
     fn is_down(self) -> bool {
         match self {
             Self::Starting | Self::Resolving | Self::Connecting | Self::Offline | Self::Error => true,
-            Self::Recording | Self::Off | Self::NotRecording | Self::Disabled => false,
+            Self::Recording | Self::Standby | Self::Off | Self::NotRecording | Self::Disabled => false,
         }
     }
 }
@@ -102,6 +106,100 @@ pub struct CameraView {
 pub struct CameraStates {
     inner: Arc<Mutex<BTreeMap<String, Task>>>,
     live: LiveTaps,
+    reachable: Reachability,
+    slots: OnDemandSlots,
+}
+
+/// The streams open on demand (`record = "on_event"`), all cameras together, so a burst of
+/// events cannot open more than `storage.max_on_demand_sessions` at once.
+#[derive(Debug, Clone)]
+pub struct OnDemandSlots {
+    open: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for OnDemandSlots {
+    fn default() -> Self {
+        Self { open: Arc::new(tokio::sync::watch::Sender::new(0)) }
+    }
+}
+
+/// One open on-demand stream; the slot is free again when dropped.
+#[derive(Debug)]
+pub struct OnDemandSlot {
+    open: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Drop for OnDemandSlot {
+    fn drop(&mut self) {
+        self.open.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl OnDemandSlots {
+    /// Waits until fewer than `limit` streams are open, then takes a slot.
+    pub async fn take(&self, limit: usize) -> OnDemandSlot {
+        let mut rx = self.open.subscribe();
+        loop {
+            // Seen before the try, so a slot freed after it wakes the wait below.
+            rx.borrow_and_update();
+            let mut taken = false;
+            self.open.send_if_modified(|n| {
+                taken = *n < limit;
+                if taken {
+                    *n += 1;
+                }
+                taken
+            });
+            if taken {
+                return OnDemandSlot { open: Arc::clone(&self.open) };
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        *self.open.borrow()
+    }
+}
+
+/// What a bridge says about cameras it serves (ring-mqtt's device `status`, or its silence):
+/// `Some(reason)` while a camera is unreachable through it. Written by the `mqtt` task, read by
+/// on-demand camera tasks, which show the camera offline instead of waiting for an event.
+#[derive(Debug, Clone)]
+pub struct Reachability {
+    tx: Arc<tokio::sync::watch::Sender<BTreeMap<String, String>>>,
+}
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Self { tx: Arc::new(tokio::sync::watch::Sender::new(BTreeMap::new())) }
+    }
+}
+
+impl Reachability {
+    /// `camera` is unreachable (`Some(why)`) or reachable again (`None`).
+    pub fn set(&self, camera: &str, unreachable: Option<&str>) {
+        self.tx.send_if_modified(|m| match unreachable {
+            Some(why) if m.get(camera).map(String::as_str) != Some(why) => {
+                m.insert(camera.to_owned(), why.to_owned());
+                true
+            }
+            None => m.remove(camera).is_some(),
+            Some(_) => false,
+        });
+    }
+
+    /// Why `camera` is unreachable, if a bridge says so.
+    pub fn why(&self, camera: &str) -> Option<String> {
+        self.tx.borrow().get(camera).cloned()
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<BTreeMap<String, String>> {
+        self.tx.subscribe()
+    }
 }
 
 /// One camera task's state, and since when it has been trying to record without recording.
@@ -115,6 +213,16 @@ impl CameraStates {
     /// The cameras' live feeds (fed by their ingest while they stream).
     pub fn live(&self) -> &LiveTaps {
         &self.live
+    }
+
+    /// The on-demand streams open now, shared by every camera task.
+    pub fn on_demand(&self) -> &OnDemandSlots {
+        &self.slots
+    }
+
+    /// What bridges say about the cameras they serve.
+    pub fn reachable(&self) -> &Reachability {
+        &self.reachable
     }
 
     /// Every camera of `settings` (the running config) with its task's state: the list follows
@@ -223,6 +331,7 @@ mod tests {
                 "connecting",
                 "recording",
                 "offline",
+                "standby",
                 "error",
                 "off",
                 "not_recording"
@@ -247,6 +356,7 @@ mod tests {
                 | CameraState::Connecting
                 | CameraState::Recording
                 | CameraState::Offline
+                | CameraState::Standby
                 | CameraState::Error
                 | CameraState::Off
                 | CameraState::NotRecording => {

@@ -226,7 +226,8 @@ impl CameraWriter {
         match self.settings.mode {
             RecordMode::Continuous => true,
             RecordMode::Off => false,
-            RecordMode::Events => self.motion_active || wall_ms <= self.record_until_ms,
+            // `on_event` runs the writer as `events` (see `record`).
+            RecordMode::Events | RecordMode::OnEvent => self.motion_active || wall_ms <= self.record_until_ms,
         }
     }
 

@@ -47,6 +47,8 @@ function cameraStatus(cam, reasons) {
       return paused
         ? ['Paused', 'You switched recording off. Nothing is recorded until you switch it on again.']
         : ['Off', 'Recording is off in the hub\u2019s settings (record = "off").'];
+    case 'standby':
+      return ['Standby', 'Its stream is opened when it reports a doorbell press or motion, recorded for the post-roll, then closed.'];
     case 'offline':
       return ['Offline', reasons[cam.name] ? `The hub cannot reach it: ${reasons[cam.name]}. It keeps trying.` : 'The hub cannot reach it. It keeps trying.'];
     case 'connecting': case 'starting': case 'resolving':
