@@ -12,6 +12,7 @@ pub mod pool;
 pub mod recent;
 pub mod service;
 pub mod types;
+pub mod wasi;
 
 use std::sync::{Arc, RwLock};
 

@@ -19,6 +19,10 @@ pub(crate) enum PluginCommand {
         /// plugin's table at the top level).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+        /// Keep compiled plugins in this directory (as the daemon does in data_dir/cache/plugins),
+        /// so checking or testing the same file again does not compile it again.
+        #[arg(long = "cache-dir")]
+        cache_dir: Option<PathBuf>,
     },
     /// Decide one request with a plugin and print the decision as JSON, with time and fuel used.
     Test {
@@ -32,6 +36,9 @@ pub(crate) enum PluginCommand {
         /// The plugin's configuration (TOML).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+        /// Keep compiled plugins in this directory (see `check`).
+        #[arg(long = "cache-dir")]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -50,9 +57,13 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
         Ok(value.to_string())
     };
-    let (file, plugin_config) = match &command {
-        PluginCommand::Check { file, plugin_config } => (file.clone(), plugin_config.clone()),
-        PluginCommand::Test { file, plugin_config, .. } => (file.clone(), plugin_config.clone()),
+    let (file, plugin_config, cache_dir) = match &command {
+        PluginCommand::Check { file, plugin_config, cache_dir } => {
+            (file.clone(), plugin_config.clone(), cache_dir.clone())
+        }
+        PluginCommand::Test { file, plugin_config, cache_dir, .. } => {
+            (file.clone(), plugin_config.clone(), cache_dir.clone())
+        }
     };
     let config = match read_config(plugin_config) {
         Ok(c) => c,
@@ -73,7 +84,12 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
         limits: Limits::default(),
         config,
     };
-    let engine = match PolicyEngine::new(None) {
+    if let Some(dir) = &cache_dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format!("cannot create the cache directory {}: {e}", dir.display()));
+    }
+    let engine = match PolicyEngine::new(cache_dir.as_deref()) {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot start the policy engine: {e}")),
     };
@@ -101,6 +117,12 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
                     m >> 10
                 ),
                 (None, _) => println!("  memory:   unknown initial size: reset through the kernel"),
+            }
+            if !compiled.standins.is_empty() {
+                println!(
+                    "  wasi:     harmless stand-ins for {} (docs/ref/plugins.md)",
+                    compiled.standins.join(", ")
+                );
             }
             let l = Limits::default();
             println!(
