@@ -66,6 +66,15 @@ async function walk(dir, f) {
   }
 }
 
+/** The WIT package at `wit` (a file, or a folder of `.wit` files), as one text. */
+async function readWit(wit) {
+  const entries = await readdir(wit, { withFileTypes: true }).catch(() => undefined);
+  if (entries === undefined) return readFile(wit, "utf8");
+  const files = entries.filter((e) => e.isFile() && e.name.endsWith(".wit")).map((e) => e.name).sort();
+  if (files.length !== 1) throw new Error(`${wit}: expected one .wit file, found ${files.length}`);
+  return readFile(join(wit, files[0]), "utf8");
+}
+
 /**
  * Builds `policy` (a path to an ES module) into a component; returns its bytes.
  * @param {string} policy
@@ -82,9 +91,12 @@ export async function build(policy, { wit = WIT } = {}) {
     await walk(src, async (f) => {
       if (!f.startsWith(sdk)) await rewriteImports(f, sdk);
     });
+    // The WIT goes in as text: the splicer's own file access (through preview2-shim) does not
+    // reach arbitrary paths.
+    const witWorld = await readWit(wit);
     const { component } = await componentize({
       sourcePath: join(src, basename(policy)),
-      witPath: wit,
+      witWorld,
       worldName: "policy",
       disableFeatures: DISABLED_FEATURES,
     });
