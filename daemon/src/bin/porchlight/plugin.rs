@@ -23,6 +23,10 @@ pub(crate) enum PluginCommand {
         /// so checking or testing the same file again does not compile it again.
         #[arg(long = "cache-dir")]
         cache_dir: Option<PathBuf>,
+        /// The wall-clock limit per call, as `[plugins.policy.NAME] time_limit` would set it
+        /// (default 10ms; a JavaScript policy wants more, see docs/ref/plugins.md).
+        #[arg(long = "time-limit", value_parser = parse_time_limit)]
+        time_limit: Option<std::time::Duration>,
     },
     /// Decide one request with a plugin and print the decision as JSON, with time and fuel used.
     Test {
@@ -39,6 +43,9 @@ pub(crate) enum PluginCommand {
         /// Keep compiled plugins in this directory (see `check`).
         #[arg(long = "cache-dir")]
         cache_dir: Option<PathBuf>,
+        /// The wall-clock limit per call (see `check`).
+        #[arg(long = "time-limit", value_parser = parse_time_limit)]
+        time_limit: Option<std::time::Duration>,
     },
 }
 
@@ -57,14 +64,15 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
         Ok(value.to_string())
     };
-    let (file, plugin_config, cache_dir) = match &command {
-        PluginCommand::Check { file, plugin_config, cache_dir } => {
-            (file.clone(), plugin_config.clone(), cache_dir.clone())
+    let (file, plugin_config, cache_dir, time_limit) = match &command {
+        PluginCommand::Check { file, plugin_config, cache_dir, time_limit } => {
+            (file.clone(), plugin_config.clone(), cache_dir.clone(), *time_limit)
         }
-        PluginCommand::Test { file, plugin_config, cache_dir, .. } => {
-            (file.clone(), plugin_config.clone(), cache_dir.clone())
+        PluginCommand::Test { file, plugin_config, cache_dir, time_limit, .. } => {
+            (file.clone(), plugin_config.clone(), cache_dir.clone(), *time_limit)
         }
     };
+    let limits = Limits { time: time_limit.unwrap_or(Limits::default().time), ..Limits::default() };
     let config = match read_config(plugin_config) {
         Ok(c) => c,
         Err(e) => {
@@ -77,13 +85,8 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
         Err(e) => return fail(e.to_string()),
     };
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-    let settings = config::PolicySettings {
-        name: name.clone(),
-        file: file.clone(),
-        sha256: None,
-        limits: Limits::default(),
-        config,
-    };
+    let settings =
+        config::PolicySettings { name: name.clone(), file: file.clone(), sha256: None, limits, config };
     if let Some(dir) = &cache_dir
         && let Err(e) = std::fs::create_dir_all(dir)
     {
@@ -124,7 +127,7 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
                     compiled.standins.join(", ")
                 );
             }
-            let l = Limits::default();
+            let l = limits;
             println!(
                 "  limits:   {:?} time, {} MiB memory, {} fuel per call",
                 l.time,
@@ -186,4 +189,13 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `--time-limit`: a duration as the config writes it (`50ms`, `1s`), within the config's bounds.
+fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
+    let d = config::units::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(5) {
+        return Err("must be between 1ms and 5s".into());
+    }
+    Ok(d)
 }
