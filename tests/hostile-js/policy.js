@@ -50,7 +50,7 @@ const modes = {
   console() {
     console.log("hostile says hello on stdout");
     console.error("hostile says hello on stderr");
-    for (let i = 0; i < 10000; i++) console.log(`flood ${i} ${"y".repeat(100)}`);
+    for (let i = 0; i < 1000; i++) console.log(`flood ${i} ${"y".repeat(100)}`);
     log("info", "still here");
     return deny("wrote to the console");
   },
