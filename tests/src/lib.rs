@@ -7,6 +7,7 @@ pub mod browser;
 pub mod center;
 pub mod clockcode;
 pub mod cpu;
+pub mod js;
 pub mod media;
 pub mod mqtt;
 pub mod netns;
@@ -320,7 +321,19 @@ impl Daemon {
 
     /// Like [`Daemon::wait_log`], considering only lines after the first `skip`.
     pub fn wait_log_after(&self, skip: usize, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
+        self.wait_log_within(skip, WAIT, what, pred)
+    }
+
+    /// Like [`Daemon::wait_log_after`], waiting at most `wait` (for what is known to be slow,
+    /// such as compiling a JavaScript policy's engine in a debug build).
+    pub fn wait_log_within(
+        &self,
+        skip: usize,
+        wait: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + wait;
         let (m, cv) = &*self.logs;
         let mut st = m.lock().unwrap_or_else(PoisonError::into_inner);
         loop {

@@ -30,7 +30,7 @@ pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 /// The largest memory limit any plugin may be given (the pooling allocator reserves this much).
 pub use crate::config::MAX_PLUGIN_MEMORY as MAX_MEMORY;
 /// One log message is cut to this many bytes.
-const MAX_LOG_MESSAGE: usize = 4096;
+pub(super) const MAX_LOG_MESSAGE: usize = 4096;
 /// What one log line costs from a call's log budget on top of its text: a log line is written
 /// with its time, level, plugin name and fields, so even an empty message is not free.
 pub const LOG_LINE_COST: usize = 256;
@@ -136,6 +136,8 @@ pub struct HostState {
     oom: Option<usize>,
     log_budget: usize,
     log_dropped: usize,
+    /// What the WASI stand-ins know during this call (`policy/wasi.rs`).
+    pub(super) standins: super::wasi::Standins,
 }
 
 impl wasmtime::ResourceLimiter for HostState {
@@ -177,6 +179,24 @@ impl wasmtime::ResourceLimiter for HostState {
 
 impl wit::PolicyImports for HostState {
     fn log(&mut self, level: w::LogLevel, message: String) {
+        self.write_log(level, message);
+    }
+}
+
+impl HostState {
+    /// What is left of this call's log budget, in bytes.
+    pub(super) fn log_budget(&self) -> usize {
+        self.log_budget
+    }
+
+    /// Counts a log message dropped for want of budget.
+    pub(super) fn count_dropped(&mut self) {
+        self.log_dropped += 1;
+    }
+
+    /// Writes one message of the plugin to the hub's log, cut to [`MAX_LOG_MESSAGE`] bytes,
+    /// with control characters made spaces, if the call's log budget still allows it.
+    pub(super) fn write_log(&mut self, level: w::LogLevel, message: String) {
         let mut message = message;
         super::check::cut(&mut message, MAX_LOG_MESSAGE);
         let cost = message.len() + LOG_LINE_COST;
@@ -321,6 +341,8 @@ struct Exports {
     check_config: ComponentExportIndex,
     decide: ComponentExportIndex,
     on_event: ComponentExportIndex,
+    /// The plugin imports WASI stand-ins: each call sets their clock and seed first.
+    standins: bool,
 }
 
 /// A plugin that passed every load check: ready to instantiate, once per call.
@@ -334,6 +356,8 @@ pub struct Compiled {
     pub componentized: bool,
     /// The largest initial size of the plugin's memories, in bytes (`None`: unreadable).
     pub initial_memory: Option<u64>,
+    /// The WASI interfaces it imports, each given a stand-in (`policy/wasi.rs`), sorted.
+    pub standins: Vec<String>,
 }
 
 impl Compiled {
@@ -411,13 +435,17 @@ impl Host {
         let lane = if in_small_lane(initial_memory) { &self.small } else { &self.large };
         let component = Component::new(&lane.engine, &component_bytes)
             .map_err(|e| LoadError(format!("invalid component: {}", one_line(&format!("{e:#}")))))?;
+        let mut standins = Vec::new();
         for (name, item) in component.component_type().imports(&lane.engine) {
             match (name, &item.ty) {
                 ("log", ComponentItem::ComponentFunc(_)) => {}
                 (TYPES_IMPORT, ComponentItem::ComponentInstance(_)) => {}
+                (n, ComponentItem::ComponentInstance(_)) if super::wasi::has_standin(n) => {
+                    standins.push(n.to_owned());
+                }
                 (n, _) if n.starts_with("wasi:") => {
                     return Err(LoadError(format!(
-                        "imports the WASI interface `{n}`; policies get no system access (build for wasm32-unknown-unknown)"
+                        "imports the WASI interface `{n}`, which has no stand-in; policies get no system access (docs/ref/plugins.md lists the stand-ins)"
                     )));
                 }
                 (n, _) if n.starts_with("porchlight:policy/") => {
@@ -447,8 +475,17 @@ impl Host {
             check_config: export("check-config")?,
             decide: export("decide")?,
             on_event: export("on-event")?,
+            standins: !standins.is_empty(),
         };
-        Ok(Compiled { pre, exports, component_bytes: component_bytes.len(), componentized, initial_memory })
+        standins.sort();
+        Ok(Compiled {
+            pre,
+            exports,
+            component_bytes: component_bytes.len(),
+            componentized,
+            initial_memory,
+            standins,
+        })
     }
 
     /// Runs `f` against a fresh instance of `plugin` in a fresh store, under `limits`.
@@ -466,6 +503,7 @@ impl Host {
             oom: None,
             log_budget: limits.log_bytes,
             log_dropped: 0,
+            standins: Default::default(),
         };
         let mut store = Store::new(compiled.pre.engine(), state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -481,6 +519,8 @@ impl Host {
                 .instantiate(&mut store)
                 .and_then(|inner| f(&mut store, &Instance { inner, exports: &compiled.exports }))
         };
+        // A last line of standard output or error without its newline still goes to the log.
+        store.data_mut().flush_output();
         let fuel = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let (log_dropped, oom) = (store.data().log_dropped, store.data().oom);
         let result = result.map_err(|e| match (e.downcast_ref::<Trap>(), oom) {
@@ -549,6 +589,8 @@ impl Lane {
         let mut linker = Linker::<HostState>::new(&engine);
         wit::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| LoadError(format!("cannot link the policy contract: {e:#}")))?;
+        super::wasi::add_to_linker(&mut linker)
+            .map_err(|e| LoadError(format!("cannot link the WASI stand-ins: {e:#}")))?;
         Ok(Self { engine, linker: Arc::new(linker) })
     }
 }
@@ -596,6 +638,7 @@ impl Instance<'_> {
         request: &w::Request,
         context: &w::Context,
     ) -> wasmtime::Result<w::Decision> {
+        self.begin(store, context, request);
         self.call(store, &self.exports.decide, (config, request, context))
     }
 
@@ -606,7 +649,17 @@ impl Instance<'_> {
         event: &w::Event,
         context: &w::Context,
     ) -> wasmtime::Result<Option<w::Offer>> {
+        self.begin(store, context, event);
         self.call(store, &self.exports.on_event, (config, event, context))
+    }
+
+    /// For a plugin with WASI stand-ins: its wall clock reads the context's `now`, and its
+    /// randomness is seeded from the call's arguments, so the same call answers the same.
+    /// (`check-config` has no context: its clock reads 1970 and its seed is fixed.)
+    fn begin(&self, store: &mut Store<HostState>, context: &w::Context, input: &impl std::fmt::Debug) {
+        if self.exports.standins {
+            store.data_mut().standins.begin(context.now, super::wasi::seed(&(input, context)));
+        }
     }
 
     /// Calls the export at `index` with `params`; its one result.

@@ -13,6 +13,7 @@ pub mod recent;
 pub mod replay;
 pub mod service;
 pub mod types;
+pub mod wasi;
 
 use std::sync::{Arc, RwLock};
 

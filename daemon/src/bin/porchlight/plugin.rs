@@ -20,6 +20,14 @@ pub(crate) enum PluginCommand {
         /// plugin's table at the top level).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+        /// Keep compiled plugins in this directory (as the daemon does in data_dir/cache/plugins),
+        /// so checking or testing the same file again does not compile it again.
+        #[arg(long = "cache-dir")]
+        cache_dir: Option<PathBuf>,
+        /// The wall-clock limit per call, as `[plugins.policy.NAME] time_limit` would set it
+        /// (default 10ms; a JavaScript policy wants more, see docs/ref/plugins.md).
+        #[arg(long = "time-limit", value_parser = parse_time_limit)]
+        time_limit: Option<std::time::Duration>,
     },
     /// Decide one request with a plugin and print the decision as JSON, with time and fuel used.
     Test {
@@ -33,6 +41,12 @@ pub(crate) enum PluginCommand {
         /// The plugin's configuration (TOML).
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
+        /// Keep compiled plugins in this directory (see `check`).
+        #[arg(long = "cache-dir")]
+        cache_dir: Option<PathBuf>,
+        /// The wall-clock limit per call (see `check`).
+        #[arg(long = "time-limit", value_parser = parse_time_limit)]
+        time_limit: Option<std::time::Duration>,
     },
     /// Decide the sharing requests of the hub's audit log again with a candidate policy, alone
     /// and composed with the enabled policies, and list the decisions it would change. Reads
@@ -70,14 +84,17 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
         eprintln!("{msg}");
         ExitCode::from(EXIT_RUNTIME)
     };
-    let (file, plugin_config) = match command {
-        PluginCommand::Check { ref file, ref plugin_config } => (file.clone(), plugin_config.clone()),
-        PluginCommand::Test { ref file, ref plugin_config, .. } => (file.clone(), plugin_config.clone()),
+    let read_config = read_plugin_config;
+    let (file, plugin_config, cache_dir, time_limit) = match &command {
+        PluginCommand::Check { file, plugin_config, cache_dir, time_limit }
+        | PluginCommand::Test { file, plugin_config, cache_dir, time_limit, .. } => {
+            (file.clone(), plugin_config.clone(), cache_dir.clone(), *time_limit)
+        }
         PluginCommand::Replay { file, plugin_config, since, json } => {
-            return replay_command(hub_config, file, plugin_config, &since, json);
+            return replay_command(hub_config, file.clone(), plugin_config.clone(), since, *json);
         }
     };
-    let read_config = read_plugin_config;
+    let limits = Limits { time: time_limit.unwrap_or(Limits::default().time), ..Limits::default() };
     let config = match read_config(plugin_config) {
         Ok(c) => c,
         Err(e) => {
@@ -90,14 +107,14 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
         Err(e) => return fail(e.to_string()),
     };
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-    let settings = config::PolicySettings {
-        name: name.clone(),
-        file: file.clone(),
-        sha256: None,
-        limits: Limits::default(),
-        config,
-    };
-    let engine = match PolicyEngine::new(None) {
+    let settings =
+        config::PolicySettings { name: name.clone(), file: file.clone(), sha256: None, limits, config };
+    if let Some(dir) = &cache_dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format!("cannot create the cache directory {}: {e}", dir.display()));
+    }
+    let engine = match PolicyEngine::new(cache_dir.as_deref()) {
         Ok(e) => e,
         Err(e) => return fail(format!("cannot start the policy engine: {e}")),
     };
@@ -126,7 +143,13 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
                 ),
                 (None, _) => println!("  memory:   unknown initial size: reset through the kernel"),
             }
-            let l = Limits::default();
+            if !compiled.standins.is_empty() {
+                println!(
+                    "  wasi:     harmless stand-ins for {} (docs/ref/plugins.md)",
+                    compiled.standins.join(", ")
+                );
+            }
+            let l = limits;
             println!(
                 "  limits:   {:?} time, {} MiB memory, {} fuel per call",
                 l.time,
@@ -264,4 +287,13 @@ fn replay_command(
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// `--time-limit`: a duration as the config writes it (`50ms`, `1s`), within the config's bounds.
+fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
+    let d = config::units::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(5) {
+        return Err("must be between 1ms and 5s".into());
+    }
+    Ok(d)
 }
