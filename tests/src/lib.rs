@@ -103,6 +103,7 @@ pub fn plugin_dir() -> PathBuf {
         cmd.args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "--profile", "plugin"])
             .arg("--target-dir")
             .arg(&target_dir)
+            .env("CARGO_ENCODED_RUSTFLAGS", plugin_rustflags())
             .current_dir(repo_root());
         for p in PLUGINS {
             cmd.args(["-p", p]);
@@ -116,6 +117,26 @@ pub fn plugin_dir() -> PathBuf {
         target_dir.join("wasm32-unknown-unknown/plugin")
     })
     .clone()
+}
+
+/// The compiler flags of every plugin build (`CARGO_ENCODED_RUSTFLAGS`, so the caller's own
+/// `RUSTFLAGS` and any `rustflags` in a cargo config are left out): the same source gives the
+/// same bytes on any machine and at any path, which the check of the policies bundled in the
+/// daemon (`daemon/bundled/`) relies on. Paths of the workspace's own crates are already
+/// relative; a registry crate's path (in a panic message) starts with `$CARGO_HOME`, which is
+/// mapped to `/cargo`.
+pub fn plugin_rustflags() -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME is set");
+    let mut homes = vec![cargo_home.clone()];
+    if let Ok(real) = cargo_home.canonicalize()
+        && real != cargo_home
+    {
+        homes.push(real);
+    }
+    homes.iter().map(|h| format!("--remap-path-prefix={}=/cargo", h.display())).collect::<Vec<_>>().join("\x1f")
 }
 
 /// The body of a dry run (`POST /api/policy/evaluate`): a 60 s live request of camera `porch`
