@@ -136,7 +136,11 @@ pub fn plugin_rustflags() -> String {
     {
         homes.push(real);
     }
-    homes.iter().map(|h| format!("--remap-path-prefix={}=/cargo", h.display())).collect::<Vec<_>>().join("\x1f")
+    homes
+        .iter()
+        .map(|h| format!("--remap-path-prefix={}=/cargo", h.display()))
+        .collect::<Vec<_>>()
+        .join("\x1f")
 }
 
 /// The body of a dry run (`POST /api/policy/evaluate`): a 60 s live request of camera `porch`
@@ -163,6 +167,18 @@ pub const PLUGINS: &[&str] = &[
     "porchlight-plugin-quiet-hours",
     "porchlight-hostile-plugin",
 ];
+
+/// The example policies that are also bundled with the daemon (`daemon/bundled/`), by the name
+/// a resident enables them with (their directory in `plugins/`).
+pub const BUNDLED: &[&str] =
+    &["deny-all", "warrant-required", "ask-resident", "street-only", "emergency-live", "quiet-hours"];
+
+/// `rustc --version` of the compiler that builds the plugins (`RUSTC`, else `rustc`).
+pub fn rustc_version() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc).arg("--version").output().expect("run rustc --version");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
 
 /// The bytes of a built plugin, by short name (`deny-all`, `hostile-plugin`, …).
 pub fn plugin_bytes(name: &str) -> Vec<u8> {

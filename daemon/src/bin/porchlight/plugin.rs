@@ -1,4 +1,6 @@
-//! `porchlight plugin check|test`: a policy plugin checked and tried out without the daemon.
+//! `porchlight plugin check|test|list`: a policy plugin checked and tried out without the
+//! daemon, and the policies a hub has (bundled with the daemon and installed in the plugin
+//! directory) with which one runs for each enabled name.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,10 @@ pub(crate) enum PluginCommand {
         #[arg(long = "plugin-config")]
         plugin_config: Option<PathBuf>,
     },
+    /// The policies bundled with the daemon and those installed in the plugin directory, each
+    /// with its SHA-256, and which one runs for each enabled name (read from `--config`; without
+    /// a config file only the bundled ones are listed).
+    List,
 }
 
 pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
@@ -53,6 +59,8 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
     let (file, plugin_config) = match &command {
         PluginCommand::Check { file, plugin_config } => (file.clone(), plugin_config.clone()),
         PluginCommand::Test { file, plugin_config, .. } => (file.clone(), plugin_config.clone()),
+        // Needs the config: `list_command`.
+        PluginCommand::List => return ExitCode::from(EXIT_CONFIG),
     };
     let config = match read_config(plugin_config) {
         Ok(c) => c,
@@ -69,6 +77,7 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
     let settings = config::PolicySettings {
         name: name.clone(),
         file: file.clone(),
+        source: Some(config::PolicySource::File),
         sha256: None,
         limits: Limits::default(),
         config,
@@ -111,6 +120,7 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        PluginCommand::List => ExitCode::from(EXIT_CONFIG),
         PluginCommand::Test { request, context, .. } => {
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
             let request: policy::Request = match read(&request)
@@ -164,4 +174,98 @@ pub(crate) fn plugin_command(command: PluginCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `porchlight plugin list`: the bundled policies, the files in `plugins.dir`, and for each
+/// enabled name the component that runs (as the daemon would choose it, without compiling it:
+/// `check-config` does that). `config_given`: `--config` or `PORCHLIGHT_CONFIG` named the file,
+/// so it must exist; the default path may be absent (then only the bundled policies are listed).
+pub(crate) fn list_command(config_path: &std::path::Path, config_given: bool) -> ExitCode {
+    use porchlight::policy::bundled;
+    let settings = if config_given || config_path.exists() {
+        match config::load(config_path, &std::sync::Arc::new(config::Env::process())) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    } else {
+        None
+    };
+    println!("Bundled with the daemon (enable by name, no file needed):");
+    for b in bundled::bundled() {
+        println!("  {:<18} sha256 {}", b.name, b.sha256);
+        println!("  {:<18} {}", "", b.summary);
+    }
+    let Some(settings) = settings else {
+        println!();
+        println!(
+            "No config file ({} does not exist): nothing installed or enabled to show.",
+            config_path.display()
+        );
+        return ExitCode::SUCCESS;
+    };
+    let dir = &settings.plugins.dir;
+    println!();
+    match installed(dir) {
+        Ok(files) if files.is_empty() => println!("Installed in {}: none", dir.display()),
+        Ok(files) => {
+            println!("Installed in {}:", dir.display());
+            for (name, hash) in files {
+                match hash {
+                    Ok(h) => println!("  {name:<18} sha256 {h}"),
+                    Err(e) => println!("  {name:<18} cannot be read: {e}"),
+                }
+            }
+        }
+        Err(e) => println!("Installed in {}: none ({e})", dir.display()),
+    }
+    println!();
+    if settings.plugins.enabled.is_empty() {
+        println!("Enabled: none, so every request to share footage is denied.");
+        return ExitCode::SUCCESS;
+    }
+    println!("Enabled, in the order they decide (what runs for each):");
+    for ps in &settings.plugins.enabled {
+        let line = match bundled::resolve(ps) {
+            Ok(r) => {
+                let hash = porchlight::digest::sha256_hex(&r.bytes);
+                let what = match r.source {
+                    config::PolicySource::Bundled => "bundled".to_owned(),
+                    config::PolicySource::File => format!("file {}", ps.file.display()),
+                };
+                match &ps.sha256 {
+                    Some(pin) if *pin != hash => format!(
+                        "REFUSED: {what} has sha256 {hash}, but plugins.policy.{}.sha256 pins {pin} (denies everything)",
+                        ps.name
+                    ),
+                    Some(_) => format!("{what}, sha256 {hash} (pinned)"),
+                    None => format!("{what}, sha256 {hash}"),
+                }
+            }
+            Err(e) => format!("REFUSED: {e}"),
+        };
+        println!("  {:<18} {line}", ps.name);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The `*.wasm` entries of the plugin directory by name (without `.wasm`), each with its SHA-256
+/// or why it cannot be read.
+fn installed(dir: &std::path::Path) -> std::io::Result<Vec<(String, Result<String, String>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".wasm"))
+        else {
+            continue;
+        };
+        let hash = porchlight::policy::host::read_plugin_file(&path)
+            .map(|bytes| porchlight::digest::sha256_hex(&bytes))
+            .map_err(|e| e.to_string());
+        out.push((name.to_owned(), hash));
+    }
+    out.sort();
+    Ok(out)
 }
