@@ -160,7 +160,7 @@ fn a_name_both_bundled_and_a_file_is_refused_until_source_chooses() {
     let e = events.next_matching(|e| e["type"] == "plugin_loaded");
     assert_eq!(e["sha256"], bundled::find("deny-all").expect("bundled").sha256, "{e}");
     let v = evaluate(&d, &clip("before", true));
-    assert_eq!(v["reason"], "bundled says no", "{v}");
+    assert_eq!(v["reason"], "deny-all: bundled says no", "{v}");
 
     // The resident drops a file of the same name into the plugin directory (another policy).
     let file = setup.path("plugins/deny-all.wasm");
@@ -197,7 +197,7 @@ fn a_name_both_bundled_and_a_file_is_refused_until_source_chooses() {
     let e = events.next_matching(|e| e["type"] == "plugin_loaded");
     assert_eq!(e["sha256"], bundled::find("deny-all").expect("bundled").sha256, "{e}");
     assert_eq!(plugin(&d.get_json("/api/plugins"), "deny-all")["source"], "bundled");
-    assert_eq!(evaluate(&d, &clip("bundled-again", true))["reason"], "bundled says no");
+    assert_eq!(evaluate(&d, &clip("bundled-again", true))["reason"], "deny-all: bundled says no");
     assert!(file.exists());
 }
 
