@@ -2,6 +2,10 @@
 //! (`OUT_DIR/web_assets.rs`), served by the daemon under `/app/<path>`, with a gzip copy made
 //! here (reproducibly: no time or name in its header) for browsers that take it. Nothing is
 //! compiled or bundled; a file added to the folder is served without further listing.
+//!
+//! Also lists the policies bundled with the daemon (`OUT_DIR/bundled_policies.rs`): one entry
+//! per line of `bundled/SHA256SUMS`, its name, hash and the file's bytes (`include_bytes!`). The
+//! components are committed; nothing here builds a plugin.
 
 #![allow(clippy::print_stdout)] // cargo reads its directives from a build script's standard output
 
@@ -36,6 +40,47 @@ fn main() {
     }
     out.push_str("];\n");
     let dest = out_dir.join("web_assets.rs");
+    std::fs::write(&dest, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", dest.display()));
+    bundled_policies(&out_dir);
+}
+
+/// `bundled/SHA256SUMS` (`sha256sum` format: 64 hex digits, two spaces, `<name>.wasm`) → a table
+/// of `(name, sha256, bytes)`. The daemon's unit tests check each hash against its bytes.
+fn bundled_policies(out_dir: &Path) {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("bundled");
+    let sums = dir.join("SHA256SUMS");
+    println!("cargo::rerun-if-changed={}", sums.display());
+    let text =
+        std::fs::read_to_string(&sums).unwrap_or_else(|e| panic!("cannot read {}: {e}", sums.display()));
+    let mut out = String::from("/// `(name, sha256, bytes)` of each line of `bundled/SHA256SUMS`.\n");
+    out.push_str("static FILES: &[(&str, &str, &[u8])] = &[\n");
+    for (n, line) in text.lines().enumerate() {
+        let Some((hash, file)) = line.split_once("  ") else {
+            panic!("{}:{}: not `<sha256>  <name>.wasm`", sums.display(), n + 1)
+        };
+        let Some(name) = file.strip_suffix(".wasm") else {
+            panic!("{}:{}: {file:?} is not a .wasm file", sums.display(), n + 1)
+        };
+        assert!(
+            hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}:{}: {hash:?} is not a SHA-256",
+            sums.display(),
+            n + 1
+        );
+        let path = dir.join(file);
+        assert!(path.is_file(), "{}:{}: {} is missing", sums.display(), n + 1, path.display());
+        println!("cargo::rerun-if-changed={}", path.display());
+        writeln!(
+            out,
+            "    ({name:?}, {:?}, include_bytes!({:?})),",
+            hash.to_ascii_lowercase(),
+            path.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    out.push_str("];\n");
+    let dest = out_dir.join("bundled_policies.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", dest.display()));
 }
 

@@ -348,21 +348,35 @@ async fn plugins(State(st): State<ApiState>) -> Response {
             let mut entry = match s {
                 Slot::Loaded(p) => match rejected.get(&p.name) {
                     None => json!({
-                        "name": p.name, "state": "loaded", "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                        "name": p.name, "state": "loaded", "source": p.source, "sha256": p.sha256,
                     }),
                     // The file or config now in place was refused; the version before keeps deciding.
                     Some(reason) => json!({
                         "name": p.name, "state": "rejected", "reason": reason, "kept_previous": true,
-                        "sha256": p.sha256, "file": p.settings.file.display().to_string(),
+                        "source": p.source, "sha256": p.sha256,
                     }),
                 },
-                Slot::Missing { name, reason } => json!({ "name": name, "state": "not_loaded", "reason": reason }),
+                Slot::Missing { name, reason } => {
+                    json!({ "name": name, "state": "not_loaded", "reason": reason })
+                }
             };
+            // A file's path; a bundled policy has none.
+            if let Slot::Loaded(p) = s
+                && p.source == crate::config::PolicySource::File
+            {
+                entry["file"] = json!(p.settings.file.display().to_string());
+            }
             entry["config"] = plugin_config(&settings, s);
             entry
         })
         .collect();
-    axum::Json(json!({ "contract": crate::policy::CONTRACT, "plugins": list })).into_response()
+    // The policies built into the daemon, which `plugins.enabled` can name without a file.
+    let bundled: Vec<serde_json::Value> = crate::policy::bundled::bundled()
+        .iter()
+        .map(|b| json!({ "name": b.name, "sha256": b.sha256, "summary": b.summary }))
+        .collect();
+    axum::Json(json!({ "contract": crate::policy::CONTRACT, "plugins": list, "bundled": bundled }))
+        .into_response()
 }
 
 /// The resident's config table of a plugin as the settings now have it (for a plugin the

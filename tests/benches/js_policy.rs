@@ -62,6 +62,7 @@ fn settings(name: &str) -> PolicySettings {
     PolicySettings {
         name: name.into(),
         file: format!("/nonexistent/{name}.wasm").into(),
+        source: Some(porchlight::config::PolicySource::File),
         sha256: None,
         // Measured, not enforced here: a slow decision must show in the numbers, not as a deny.
         limits: Limits { time: Duration::from_secs(5), ..Limits::default() },

@@ -63,6 +63,7 @@ fn settings(dir: &std::path::Path, name: &str, config: &str) -> PolicySettings {
     PolicySettings {
         name: name.into(),
         file: dir.join(format!("{name}.wasm")),
+        source: Some(porchlight::config::PolicySource::File),
         sha256: None,
         limits: Limits::default(),
         config: config.into(),

@@ -105,6 +105,7 @@ pub fn plugin_dir() -> PathBuf {
         cmd.args(["build", "--quiet", "--target", "wasm32-unknown-unknown", "--profile", "plugin"])
             .arg("--target-dir")
             .arg(&target_dir)
+            .env("CARGO_ENCODED_RUSTFLAGS", plugin_rustflags())
             .current_dir(repo_root());
         for p in PLUGINS {
             cmd.args(["-p", p]);
@@ -118,6 +119,30 @@ pub fn plugin_dir() -> PathBuf {
         target_dir.join("wasm32-unknown-unknown/plugin")
     })
     .clone()
+}
+
+/// The compiler flags of every plugin build (`CARGO_ENCODED_RUSTFLAGS`, so the caller's own
+/// `RUSTFLAGS` and any `rustflags` in a cargo config are left out): the same source gives the
+/// same bytes on any machine and at any path, which the check of the policies bundled in the
+/// daemon (`daemon/bundled/`) relies on. Paths of the workspace's own crates are already
+/// relative; a registry crate's path (in a panic message) starts with `$CARGO_HOME`, which is
+/// mapped to `/cargo`.
+pub fn plugin_rustflags() -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME is set");
+    let mut homes = vec![cargo_home.clone()];
+    if let Ok(real) = cargo_home.canonicalize()
+        && real != cargo_home
+    {
+        homes.push(real);
+    }
+    homes
+        .iter()
+        .map(|h| format!("--remap-path-prefix={}=/cargo", h.display()))
+        .collect::<Vec<_>>()
+        .join("\x1f")
 }
 
 /// The body of a dry run (`POST /api/policy/evaluate`): a 60 s live request of camera `porch`
@@ -144,6 +169,18 @@ pub const PLUGINS: &[&str] = &[
     "porchlight-plugin-quiet-hours",
     "porchlight-hostile-plugin",
 ];
+
+/// The example policies that are also bundled with the daemon (`daemon/bundled/`), by the name
+/// a resident enables them with (their directory in `plugins/`).
+pub const BUNDLED: &[&str] =
+    &["deny-all", "warrant-required", "ask-resident", "street-only", "emergency-live", "quiet-hours"];
+
+/// `rustc --version` of the compiler that builds the plugins (`RUSTC`, else `rustc`).
+pub fn rustc_version() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc).arg("--version").output().expect("run rustc --version");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
 
 /// The bytes of a built plugin, by short name (`deny-all`, `hostile-plugin`, …).
 pub fn plugin_bytes(name: &str) -> Vec<u8> {

@@ -102,7 +102,7 @@ fn half_open_connections_starve_neither_the_api_nor_recording() {
 
     // 1,100 connections from another local address, each sending half a request.
     let mut hostile = Vec::with_capacity(HOSTILE);
-    let opening = std::time::Instant::now();
+    let opening = Instant::now();
     for i in 0..HOSTILE {
         match connect_from([127, 0, 0, 2], addr) {
             Ok(mut s) => {

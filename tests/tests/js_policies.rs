@@ -34,6 +34,7 @@ fn settings(name: &str, config: &str, limits: Limits) -> PolicySettings {
     PolicySettings {
         name: name.to_owned(),
         file: PathBuf::from(format!("/nonexistent/{name}.wasm")),
+        source: Some(porchlight::config::PolicySource::File),
         sha256: None,
         limits,
         config: config.to_owned(),

@@ -21,6 +21,8 @@ fn settings(name: &str, config: &str) -> PolicySettings {
     PolicySettings {
         name: name.to_owned(),
         file: PathBuf::from(format!("/nonexistent/{name}.wasm")),
+        // The files just built from `plugins/`, never the policies bundled under these names.
+        source: Some(porchlight::config::PolicySource::File),
         sha256: None,
         // A generous wall-clock limit: these tests run an unoptimised host on a busy 2-core CI
         // machine, where 10 ms can pass in scheduling alone. Runaway plugins are still stopped

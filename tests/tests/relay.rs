@@ -38,13 +38,23 @@ fn hub(center: &Center, ca: &TestCa, plugin: &str, token: &str) -> Setup {
     let body = format!(
         "[[camera]]\nname = \"front\"\nrtsp_url = \"rtsp://127.0.0.1:9/front\"\nrecord = \"off\"\ntags = [\"street\"]\n\n\
          [[camera]]\nname = \"kitchen\"\nrtsp_url = \"rtsp://127.0.0.1:9/kitchen\"\nrecord = \"off\"\ntags = [\"indoor\"]\n\n\
-         [plugins]\ndir = \"plugins\"\nenabled = [{plugin:?}]\ntime_limit = \"2s\"\n\n\
+         [plugins]\ndir = \"plugins\"\nenabled = [{plugin:?}]\ntime_limit = \"2s\"\n\n{}\
          [relay]\nenabled = true\nurl = {:?}\nhub_id = \"elm-st-12\"\ntoken = {token:?}\nca_file = {:?}\npoll_wait = \"2s\"\n",
+        file_source(plugin),
         center.url,
         ca.file("ca.pem").display().to_string()
     );
     std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("config");
     s
+}
+
+/// `source = "file"` for a plugin whose name is also bundled with the daemon: these tests run the
+/// plugin file just built from `plugins/` (without it the name would be ambiguous).
+fn file_source(plugin: &str) -> String {
+    match porchlight::policy::bundled::find(plugin) {
+        Some(_) => format!("[plugins.policy.{plugin}]\nsource = \"file\"\n\n"),
+        None => String::new(),
+    }
 }
 
 fn audit(s: &Setup) -> Vec<Value> {

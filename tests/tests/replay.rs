@@ -14,17 +14,14 @@ use porchlight_e2e::output_text as text;
 use porchlight_e2e::{Daemon, Setup, plugin_bytes};
 use serde_json::{Value, json};
 
-/// A hub with camera `front` (tagged `street`, not recording) and the policies
+/// A hub with camera `front` (tagged `street`, not recording) and the bundled policies
 /// `street-only` and `warrant-required` (default settings: no snapshots).
 fn hub() -> Setup {
     let s = Setup::new(
         "[[camera]]\nname = \"front\"\nrtsp_url = \"rtsp://127.0.0.1:9/front\"\nrecord = \"off\"\ntags = [\"street\"]\n\n\
          [plugins]\ndir = \"plugins\"\nenabled = [\"street-only\", \"warrant-required\"]\ntime_limit = \"2s\"\n",
     );
-    std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
-    std::fs::write(s.path("plugins/street-only.wasm"), plugin_bytes("street-only")).expect("plugin");
-    std::fs::write(s.path("plugins/warrant-required.wasm"), plugin_bytes("warrant-required"))
-        .expect("plugin");
+    // Both run as bundled with the daemon: no plugin files.
     s
 }
 

@@ -42,8 +42,15 @@ fn setup(enabled: &[&str], extra: &str) -> Setup {
     std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
     let list = enabled.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
     // A generous time limit: an unoptimised daemon on a busy CI machine (see tests/policy.rs).
-    let body =
-        format!("{CAMERAS}\n[plugins]\ndir = \"plugins\"\nenabled = [{list}]\ntime_limit = \"2s\"\n{extra}");
+    // The files just built, not the policies bundled under the same names.
+    let sources: String = enabled
+        .iter()
+        .filter(|e| porchlight::policy::bundled::find(e).is_some())
+        .map(|e| format!("[plugins.policy.{e}]\nsource = \"file\"\n"))
+        .collect();
+    let body = format!(
+        "{CAMERAS}\n[plugins]\ndir = \"plugins\"\nenabled = [{list}]\ntime_limit = \"2s\"\n{sources}{extra}"
+    );
     std::fs::write(&s.config, Setup::with_defaults(s.dir.path(), &body)).expect("config");
     s
 }

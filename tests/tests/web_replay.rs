@@ -27,10 +27,7 @@ fn a_rule_tried_on_past_requests_shows_what_it_would_change() {
         "[[camera]]\nname = \"front\"\nrtsp_url = \"rtsp://127.0.0.1:9/front\"\nrecord = \"off\"\ntags = [\"street\"]\n\n\
          [plugins]\ndir = \"plugins\"\nenabled = [\"street-only\", \"warrant-required\"]\ntime_limit = \"2s\"\n",
     );
-    std::fs::create_dir_all(s.path("plugins")).expect("plugins dir");
-    std::fs::write(s.path("plugins/street-only.wasm"), plugin_bytes("street-only")).expect("plugin");
-    std::fs::write(s.path("plugins/warrant-required.wasm"), plugin_bytes("warrant-required"))
-        .expect("plugin");
+    // Both run as bundled with the daemon: no plugin files.
     let d = Daemon::start(&s.config);
     let warrant = json!({ "type": "warrant", "reference": "W-1", "court": "County Court",
         "issued": "2026-01-01T00:00:00Z", "expires": "2036-01-01T00:00:00Z",

@@ -228,11 +228,33 @@ pub struct PluginSettings {
 pub struct PolicySettings {
     pub name: String,
     pub file: PathBuf,
+    /// Where its component comes from (`plugins.policy.<name>.source`); `None`: by name.
+    pub source: Option<PolicySource>,
     /// Load only a file with this SHA-256 (lowercase hex).
     pub sha256: Option<String>,
     pub limits: PluginLimits,
     /// The resident's table for this plugin, as JSON (`{}` when absent).
     pub config: String,
+}
+
+/// Where an enabled policy's component comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicySource {
+    /// Built into the daemon (`policy::bundled`).
+    Bundled,
+    /// The file `<plugins.dir>/<name>.wasm`.
+    File,
+}
+
+impl PolicySource {
+    /// The name the config and the API use for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bundled => "bundled",
+            Self::File => "file",
+        }
+    }
 }
 
 /// How a camera's `https://` services are trusted. Camera certificates are mostly

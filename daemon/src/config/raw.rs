@@ -228,6 +228,9 @@ pub struct Plugins {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyEntry {
+    /// `"bundled"` or `"file"`; absent: by name (the file if it exists, else the bundled policy;
+    /// both: refused).
+    pub source: Option<String>,
     pub sha256: Option<String>,
     pub time_limit: Option<HumanDuration>,
     pub memory_limit: Option<ByteSize>,

@@ -269,6 +269,26 @@ fn plugins_section_resolves_order_limits_and_config() {
 }
 
 #[test]
+fn a_policy_source_is_bundled_or_file() {
+    let s = parse_ok(
+        "[plugins]\nenabled = [\"deny-all\", \"mine\", \"street-only\"]\n\
+         [plugins.policy.deny-all]\nsource = \"bundled\"\n[plugins.policy.mine]\nsource = \"file\"\n",
+    );
+    let sources: Vec<Option<PolicySource>> = s.plugins.enabled.iter().map(|p| p.source).collect();
+    assert_eq!(sources, [Some(PolicySource::Bundled), Some(PolicySource::File), None]);
+    let p = problems(
+        "[plugins]\nenabled = [\"deny-all\"]\n[plugins.policy.deny-all]\nsource = \"builtin\"\n\
+         [plugins.policy.later]\nsource = \"disk\"\n",
+    );
+    let all = p.join("\n");
+    assert!(
+        all.contains("plugins.policy.deny-all.source: \"builtin\" is not a source: \"bundled\""),
+        "{all}"
+    );
+    assert!(all.contains("plugins.policy.later.source: \"disk\" is not a source"), "{all}");
+}
+
+#[test]
 fn https_camera_trust_and_discovery_adoption_keys_are_checked() {
     let cam = "[[camera]]\nname = \"gate\"\nonvif_url = \"https://10.0.0.5/onvif/device_service\"\n";
     let pin = "AB:".repeat(31) + "AB";

@@ -641,6 +641,21 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `plugins.policy.<name>.source`: `"bundled"` or `"file"`.
+fn policy_source(cx: &mut Ctx<'_>, at: &KeyPath, source: Option<&str>) -> Option<PolicySource> {
+    match source? {
+        "bundled" => Some(PolicySource::Bundled),
+        "file" => Some(PolicySource::File),
+        other => {
+            cx.problem(
+                at.key("source"),
+                format!("{other:?} is not a source: \"bundled\" (built into the daemon) or \"file\" (<plugins.dir>/<name>.wasm)"),
+            );
+            None
+        }
+    }
+}
+
 fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
     let at = KeyPath::root().key("plugins");
     let dir = cx.path(&p.dir.unwrap_or_else(|| PathBuf::from("plugins")));
@@ -706,9 +721,11 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
             cx.problem(eat.key("sha256"), "must be 64 hexadecimal digits (`sha256sum FILE`)");
         }
         let config = entry.and_then(|e| e.config.clone()).unwrap_or_else(|| serde_json::json!({}));
+        let source = entry.and_then(|e| policy_source(cx, &eat, e.source.as_deref()));
         enabled.push(PolicySettings {
             name: name.clone(),
             file: dir.join(format!("{name}.wasm")),
+            source,
             sha256,
             limits,
             config: config.to_string(),
@@ -721,6 +738,7 @@ fn validate_plugins(cx: &mut Ctx<'_>, p: raw::Plugins) -> PluginSettings {
         // Not enabled (perhaps on purpose): still check it, and catch a misspelt name.
         let eat = at.key("policy").key(name);
         check_limits(cx, &eat, base, e.time_limit, e.memory_limit, e.fuel_limit);
+        policy_source(cx, &eat, e.source.as_deref());
         if let Some(s) = &e.sha256
             && !(s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
         {

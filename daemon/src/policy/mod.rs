@@ -4,6 +4,7 @@
 //! wider than the request, or is missing, counts as `deny`. No plugin → deny. Privacy mode →
 //! deny before any plugin runs. Reference: `docs/ref/plugins.md`.
 
+pub mod bundled;
 mod check;
 mod compose;
 mod convert;
@@ -23,13 +24,15 @@ pub use compose::compose;
 pub use host::{CONTRACT, CallError, Host, Limits, LoadError, MAX_MEMORY};
 pub use types::*;
 
-use crate::config::{PluginSettings, PolicySettings};
+use crate::config::{PluginSettings, PolicySettings, PolicySource};
 
 /// A plugin that loaded and passed its checks.
 #[derive(Debug)]
 pub struct Plugin {
     pub name: String,
     pub sha256: String,
+    /// Whether its component is built into the daemon or a file in the plugin directory.
+    pub source: PolicySource,
     pub settings: PolicySettings,
     compiled: host::Compiled,
 }
@@ -92,6 +95,7 @@ pub enum LoadReport {
     Loaded {
         plugin: String,
         sha256: String,
+        source: PolicySource,
     },
     Unchanged {
         plugin: String,
@@ -148,11 +152,25 @@ impl PolicyEngine {
     /// conformance run under its production limits (its config accepted, and a sample request
     /// answered well-formed).
     pub fn load(&self, settings: &PolicySettings, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        self.load_from(settings, bytes, PolicySource::File)
+    }
+
+    /// [`PolicyEngine::load`] of a component that came from `source`.
+    pub fn load_from(
+        &self,
+        settings: &PolicySettings,
+        bytes: &[u8],
+        source: PolicySource,
+    ) -> Result<Plugin, LoadError> {
         let sha256 = sha256_hex(bytes);
         if let Some(pin) = &settings.sha256
             && *pin != sha256
         {
-            return Err(LoadError(format!("file has SHA-256 {sha256}, but the config pins {pin}")));
+            let what = match source {
+                PolicySource::File => "file",
+                PolicySource::Bundled => "bundled policy",
+            };
+            return Err(LoadError(format!("{what} has SHA-256 {sha256}, but the config pins {pin}")));
         }
         let cached =
             self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&sha256).cloned();
@@ -169,7 +187,7 @@ impl PolicyEngine {
                 c
             }
         };
-        self.admit(settings, sha256, compiled)
+        self.admit(settings, sha256, source, compiled)
     }
 
     /// The checks of [`PolicyEngine::load`] once the file is compiled: a conformance run under
@@ -179,6 +197,7 @@ impl PolicyEngine {
         &self,
         settings: &PolicySettings,
         sha256: String,
+        source: PolicySource,
         compiled: host::Compiled,
     ) -> Result<Plugin, LoadError> {
         // Loading has its own time limit (instantiating a large plugin on a busy machine may take
@@ -205,7 +224,7 @@ impl PolicyEngine {
         if let Some(failure) = judge(&request, answer).1 {
             return Err(LoadError(format!("conformance call failed: {failure}")));
         }
-        Ok(Plugin { name: settings.name.clone(), sha256, settings: settings.clone(), compiled })
+        Ok(Plugin { name: settings.name.clone(), sha256, source, settings: settings.clone(), compiled })
     }
 
     /// Loads every enabled plugin of `settings` and swaps the set in at once. A plugin whose
@@ -220,35 +239,51 @@ impl PolicyEngine {
                 Slot::Loaded(p) if p.name == ps.name => Some(Arc::clone(p)),
                 _ => None,
             });
-            let attempt = host::read_plugin_file(&ps.file).and_then(|bytes| {
+            // Which component runs is decided first; when that cannot be decided (both a bundled
+            // policy and a file, and no `source`), the slot denies everything, whatever ran before.
+            let resolved = match bundled::resolve(ps) {
+                Ok(r) => r,
+                // A file that cannot be read now: the version of it that ran before keeps running
+                // (never a bundled one in its place).
+                Err(e @ bundled::ResolveError::File { .. }) => {
+                    let previous = previous.filter(|p| p.source == PolicySource::File);
+                    reject(&mut reports, &mut next, ps, e.to_string(), previous);
+                    continue;
+                }
+                Err(e) => {
+                    reject(&mut reports, &mut next, ps, e.to_string(), None);
+                    continue;
+                }
+            };
+            let attempt = {
+                let bytes = &resolved.bytes;
                 if let Some(p) = &previous
-                    && p.sha256 == sha256_hex(&bytes)
+                    && p.sha256 == sha256_hex(bytes)
+                    && p.source == resolved.source
                     && p.settings == *ps
                 {
-                    return Ok(None);
+                    Ok(None)
+                } else {
+                    self.load_from(ps, bytes, resolved.source).map(Some)
                 }
-                self.load(ps, &bytes).map(Some)
-            });
+            };
             match (attempt, previous) {
                 (Ok(None), Some(p)) => {
                     reports.push(LoadReport::Unchanged { plugin: ps.name.clone() });
                     next.push(Slot::Loaded(p));
                 }
                 (Ok(Some(p)), _) => {
-                    reports.push(LoadReport::Loaded { plugin: p.name.clone(), sha256: p.sha256.clone() });
+                    reports.push(LoadReport::Loaded {
+                        plugin: p.name.clone(),
+                        sha256: p.sha256.clone(),
+                        source: p.source,
+                    });
                     next.push(Slot::Loaded(Arc::new(p)));
                 }
-                (Err(e), Some(p)) => {
-                    reports.push(LoadReport::Rejected { plugin: ps.name.clone(), reason: e.0, kept: true });
-                    next.push(Slot::Loaded(p));
-                }
-                (Err(e), None) => {
-                    reports.push(LoadReport::Rejected {
-                        plugin: ps.name.clone(),
-                        reason: e.0.clone(),
-                        kept: false,
-                    });
-                    next.push(Slot::Missing { name: ps.name.clone(), reason: e.0 });
+                // Refused: what ran before keeps running only if it came from the same place.
+                (Err(e), previous) => {
+                    let previous = previous.filter(|p| p.source == resolved.source);
+                    reject(&mut reports, &mut next, ps, e.0, previous);
                 }
                 (Ok(None), None) => {}
             }
@@ -355,6 +390,31 @@ impl PolicyEngine {
             }
         }
         offers
+    }
+}
+
+/// A plugin refused on (re)load: the version before keeps deciding if there is one, else its
+/// slot denies everything.
+fn reject(
+    reports: &mut Vec<LoadReport>,
+    next: &mut Vec<Slot>,
+    ps: &PolicySettings,
+    reason: String,
+    previous: Option<Arc<Plugin>>,
+) {
+    match previous {
+        Some(p) => {
+            reports.push(LoadReport::Rejected { plugin: ps.name.clone(), reason, kept: true });
+            next.push(Slot::Loaded(p));
+        }
+        None => {
+            reports.push(LoadReport::Rejected {
+                plugin: ps.name.clone(),
+                reason: reason.clone(),
+                kept: false,
+            });
+            next.push(Slot::Missing { name: ps.name.clone(), reason });
+        }
     }
 }
 

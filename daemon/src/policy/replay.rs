@@ -26,6 +26,7 @@ use super::{
 };
 use crate::audit::{self, Entry, Record};
 use crate::config::PluginSettings;
+use crate::config::PolicySource;
 
 /// The most requests one replay decides (the newest of the period).
 pub const MAX_REQUESTS: usize = 10_000;
@@ -467,13 +468,16 @@ pub fn replay(
     let settings = PolicySettings {
         name: name.clone(),
         file: PathBuf::from(format!("{name}.wasm")),
+        source: Some(PolicySource::File),
         sha256: None,
         limits: same.map_or(plugins.limits, |p| p.limits),
         config,
     };
     let rejected = |e: LoadError| ReplayError::Rejected { name: name.clone(), reason: e.0 };
     let compiled = engine.host().compile(&bytes).map_err(rejected)?;
-    let plugin = engine.admit(&settings, crate::digest::sha256_hex(&bytes), compiled).map_err(rejected)?;
+    let plugin = engine
+        .admit(&settings, crate::digest::sha256_hex(&bytes), PolicySource::File, compiled)
+        .map_err(rejected)?;
     drop(bytes);
     let plugin = Arc::new(plugin);
     let candidate_slot = Slot::Loaded(Arc::clone(&plugin));

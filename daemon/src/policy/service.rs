@@ -45,8 +45,9 @@ impl PolicyService {
         self.update_health();
         for r in &reports {
             match r {
-                LoadReport::Loaded { plugin, sha256 } => {
-                    tracing::info!(plugin = %plugin, sha256 = %sha256, trigger, "Plugin loaded");
+                LoadReport::Loaded { plugin, sha256, source } => {
+                    let source = source.name();
+                    tracing::info!(plugin = %plugin, source, sha256 = %sha256, trigger, "Plugin loaded");
                     self.bus.publish(
                         None,
                         EventKind::PluginLoaded { plugin: plugin.clone(), sha256: sha256.clone() },

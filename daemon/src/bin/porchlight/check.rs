@@ -15,13 +15,29 @@ pub(crate) fn check_config(config: &Path, settings: &Settings) -> ExitCode {
     if let Err(e) = writable_dir(&settings.hub.data_dir) {
         problems.push(format!("hub.data_dir: {} cannot be used: {e}", settings.hub.data_dir.display()));
     }
+    // Which component each enabled policy would run: bundled with the daemon, or a file.
+    let mut running = Vec::new();
     match porchlight::policy::PolicyEngine::new(None) {
         Ok(engine) => {
             for r in engine.reload(&settings.plugins) {
-                if let porchlight::policy::LoadReport::Rejected { plugin, reason, .. } = r {
-                    problems.push(format!(
+                match r {
+                    porchlight::policy::LoadReport::Rejected { plugin, reason, .. } => problems.push(format!(
                         "plugins.enabled: {plugin} would not load, so every request would be denied: {reason}"
-                    ));
+                    )),
+                    porchlight::policy::LoadReport::Loaded { plugin, sha256, source } => {
+                        let what = match source {
+                            porchlight::config::PolicySource::Bundled => "the policy bundled with the daemon".to_owned(),
+                            porchlight::config::PolicySource::File => settings
+                                .plugins
+                                .enabled
+                                .iter()
+                                .find(|p| p.name == plugin)
+                                .map(|p| format!("the file {}", p.file.display()))
+                                .unwrap_or_else(|| "a file".into()),
+                        };
+                        running.push(format!("policy {plugin}: runs {what} (sha256 {sha256})"));
+                    }
+                    porchlight::policy::LoadReport::Unchanged { .. } => {}
                 }
             }
         }
@@ -49,6 +65,12 @@ pub(crate) fn check_config(config: &Path, settings: &Settings) -> ExitCode {
         settings.cameras.len(),
         if settings.api.enabled { settings.api.listen.to_string() } else { "off".into() },
     );
+    for line in &running {
+        println!("  {line}");
+    }
+    if settings.plugins.enabled.is_empty() {
+        println!("  no policy enabled: every request to share footage is denied");
+    }
     ExitCode::SUCCESS
 }
 

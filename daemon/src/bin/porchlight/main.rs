@@ -128,8 +128,17 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // Whether `--config`/`PORCHLIGHT_CONFIG` named the file (`plugin list` works without one).
+    let config_given = matches.value_source("config") != Some(clap::parser::ValueSource::DefaultValue);
     let cli = match cli.command {
+        Command::Plugin { command: PluginCommand::List } => {
+            return plugin::list_command(&cli.config, config_given);
+        }
         Command::Plugin { command } => return plugin_command(command, &cli.config),
         Command::Discover(args) => return discover_command(args),
         Command::Evidence { command } => return evidence_command(command),

@@ -1,5 +1,7 @@
-//! `porchlight plugin check|test|replay`: a policy plugin checked and tried out without the
-//! daemon; `replay` reads the hub's config and audit log (read-only, also while the daemon runs).
+//! `porchlight plugin check|test|list|replay`: a policy plugin checked and tried out without
+//! the daemon; the policies a hub has (bundled with the daemon and installed in the plugin
+//! directory) with which one runs for each enabled name; `replay` reads the hub's config and
+//! audit log (read-only, also while the daemon runs).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,6 +66,10 @@ pub(crate) enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The policies bundled with the daemon and those installed in the plugin directory, each
+    /// with its SHA-256, and which one runs for each enabled name (read from `--config`; without
+    /// a config file only the bundled ones are listed).
+    List,
 }
 
 /// The plugin's configuration file (TOML) as JSON text; no file: `{}`.
@@ -93,6 +99,8 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
         PluginCommand::Replay { file, plugin_config, since, json } => {
             return replay_command(hub_config, file.clone(), plugin_config.clone(), since, *json);
         }
+        // Needs the config: `list_command`.
+        PluginCommand::List => return ExitCode::from(EXIT_CONFIG),
     };
     let limits = Limits { time: time_limit.unwrap_or(Limits::default().time), ..Limits::default() };
     let config = match read_config(plugin_config) {
@@ -107,8 +115,14 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
         Err(e) => return fail(e.to_string()),
     };
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-    let settings =
-        config::PolicySettings { name: name.clone(), file: file.clone(), sha256: None, limits, config };
+    let settings = config::PolicySettings {
+        name: name.clone(),
+        file: file.clone(),
+        source: Some(config::PolicySource::File),
+        sha256: None,
+        limits,
+        config,
+    };
     if let Some(dir) = &cache_dir
         && let Err(e) = std::fs::create_dir_all(dir)
     {
@@ -158,7 +172,7 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
             );
             ExitCode::SUCCESS
         }
-        PluginCommand::Replay { .. } => ExitCode::from(EXIT_CONFIG),
+        PluginCommand::Replay { .. } | PluginCommand::List => ExitCode::from(EXIT_CONFIG),
         PluginCommand::Test { request, context, .. } => {
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
             let request: policy::Request = match read(&request)
@@ -296,4 +310,98 @@ fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
         return Err("must be between 1ms and 5s".into());
     }
     Ok(d)
+}
+
+/// `porchlight plugin list`: the bundled policies, the files in `plugins.dir`, and for each
+/// enabled name the component that runs (as the daemon would choose it, without compiling it:
+/// `check-config` does that). `config_given`: `--config` or `PORCHLIGHT_CONFIG` named the file,
+/// so it must exist; the default path may be absent (then only the bundled policies are listed).
+pub(crate) fn list_command(config_path: &Path, config_given: bool) -> ExitCode {
+    use porchlight::policy::bundled;
+    let settings = if config_given || config_path.exists() {
+        match config::load(config_path, &std::sync::Arc::new(config::Env::process())) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    } else {
+        None
+    };
+    println!("Bundled with the daemon (enable by name, no file needed):");
+    for b in bundled::bundled() {
+        println!("  {:<18} sha256 {}", b.name, b.sha256);
+        println!("  {:<18} {}", "", b.summary);
+    }
+    let Some(settings) = settings else {
+        println!();
+        println!(
+            "No config file ({} does not exist): nothing installed or enabled to show.",
+            config_path.display()
+        );
+        return ExitCode::SUCCESS;
+    };
+    let dir = &settings.plugins.dir;
+    println!();
+    match installed(dir) {
+        Ok(files) if files.is_empty() => println!("Installed in {}: none", dir.display()),
+        Ok(files) => {
+            println!("Installed in {}:", dir.display());
+            for (name, hash) in files {
+                match hash {
+                    Ok(h) => println!("  {name:<18} sha256 {h}"),
+                    Err(e) => println!("  {name:<18} cannot be read: {e}"),
+                }
+            }
+        }
+        Err(e) => println!("Installed in {}: none ({e})", dir.display()),
+    }
+    println!();
+    if settings.plugins.enabled.is_empty() {
+        println!("Enabled: none, so every request to share footage is denied.");
+        return ExitCode::SUCCESS;
+    }
+    println!("Enabled, in the order they decide (what runs for each):");
+    for ps in &settings.plugins.enabled {
+        let line = match bundled::resolve(ps) {
+            Ok(r) => {
+                let hash = porchlight::digest::sha256_hex(&r.bytes);
+                let what = match r.source {
+                    config::PolicySource::Bundled => "bundled".to_owned(),
+                    config::PolicySource::File => format!("file {}", ps.file.display()),
+                };
+                match &ps.sha256 {
+                    Some(pin) if *pin != hash => format!(
+                        "REFUSED: {what} has sha256 {hash}, but plugins.policy.{}.sha256 pins {pin} (denies everything)",
+                        ps.name
+                    ),
+                    Some(_) => format!("{what}, sha256 {hash} (pinned)"),
+                    None => format!("{what}, sha256 {hash}"),
+                }
+            }
+            Err(e) => format!("REFUSED: {e}"),
+        };
+        println!("  {:<18} {line}", ps.name);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The `*.wasm` entries of the plugin directory by name (without `.wasm`), each with its SHA-256
+/// or why it cannot be read.
+fn installed(dir: &Path) -> std::io::Result<Vec<(String, Result<String, String>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".wasm"))
+        else {
+            continue;
+        };
+        let hash = porchlight::policy::host::read_plugin_file(&path)
+            .map(|bytes| porchlight::digest::sha256_hex(&bytes))
+            .map_err(|e| e.to_string());
+        out.push((name.to_owned(), hash));
+    }
+    out.sort();
+    Ok(out)
 }

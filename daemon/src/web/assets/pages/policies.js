@@ -16,6 +16,27 @@ const STATES = {
   not_loaded: ['Not working', 'This rule could not be loaded, so it refuses every request.'],
 };
 
+// Where a rule's code comes from (`source` in `GET /api/plugins`).
+const SOURCES = {
+  bundled: 'Built into Porchlight',
+  file: 'A file you installed',
+};
+
+// The rules that come with Porchlight (`bundled` in `GET /api/plugins`): enabled by name in the
+// config file, no file needed.
+function BundledList({ bundled, enabled }) {
+  return html`<details class="card" id="bundled">
+    <summary>Rules that come with Porchlight (${bundled.length})</summary>
+    <p class="muted small">Turn one on by adding its name to <code>enabled</code> under <code>[plugins]</code>
+      in the config file; see the plugins guide for each one's settings.</p>
+    <ul class="bundled-list">${bundled.map((b) => html`<li data-bundled=${b.name}>
+      <strong>${b.name}</strong>${enabled.includes(b.name) ? html` <span class="pill plugin-loaded">On</span>` : null}
+      <p>${b.summary}</p>
+      <p class="muted small">Fingerprint (SHA-256) <code class="hash">${b.sha256}</code></p>
+    </li>`)}</ul>
+  </details>`;
+}
+
 function Plugin({ p }) {
   const [label, explain] = STATES[p.state] || [p.state, ''];
   return html`<li class="card plugin" data-plugin=${p.name} data-state=${p.state}>
@@ -23,6 +44,7 @@ function Plugin({ p }) {
     <p class="muted">${explain}</p>
     ${p.reason ? html`<p class="problem">${p.reason}</p>` : null}
     <dl class="facts">
+      ${p.source ? html`<div class="fact"><dt>Comes from</dt><dd class="plugin-source" data-source=${p.source}>${SOURCES[p.source] || p.source}</dd></div>` : null}
       ${p.file ? html`<div class="fact"><dt>File</dt><dd><code>${p.file}</code></dd></div>` : null}
       ${p.sha256 ? html`<div class="fact"><dt>Fingerprint (SHA-256)</dt><dd><code class="hash">${p.sha256}</code></dd></div>` : null}
     </dl>
@@ -333,6 +355,8 @@ export function Policies() {
         ${data.plugins.plugins.length === 0
           ? html`<p class="note">No sharing rule is installed, so every request is refused.</p>`
           : html`<ul class="cards">${data.plugins.plugins.map((p) => html`<${Plugin} key=${p.name} p=${p} />`)}</ul>`}
+        ${data.plugins.bundled && data.plugins.bundled.length
+          ? html`<${BundledList} bundled=${data.plugins.bundled} enabled=${data.plugins.plugins.map((p) => p.name)} />` : null}
         <p class="muted small">The hub speaks the rules' contract <code>${data.plugins.contract}</code>.</p>
       </section>
       <section aria-labelledby="try-h">
