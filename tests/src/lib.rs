@@ -122,12 +122,27 @@ pub fn plugin_dir() -> PathBuf {
 }
 
 /// The compiler flags of every plugin build (`CARGO_ENCODED_RUSTFLAGS`, so the caller's own
-/// `RUSTFLAGS` and any `rustflags` in a cargo config are left out): the same source gives the
-/// same bytes on any machine and at any path, which the check of the policies bundled in the
-/// daemon (`daemon/bundled/`) relies on. Paths of the workspace's own crates are already
-/// relative; a registry crate's path (in a panic message) starts with `$CARGO_HOME`, which is
-/// mapped to `/cargo`.
+/// `RUSTFLAGS` and any other `rustflags` in a cargo config are left out): the same source gives
+/// the same bytes on any machine and at any path, which the check of the policies bundled in the
+/// daemon (`daemon/bundled/`) relies on. First the repository's own flags for the target (the
+/// 32 KiB stack of `.cargo/config.toml`, which the environment variable would otherwise
+/// replace), then: paths of the workspace's own crates are already relative; a registry crate's
+/// path (in a panic message) starts with `$CARGO_HOME`, which is mapped to `/cargo`.
 pub fn plugin_rustflags() -> String {
+    let config_path = repo_root().join(".cargo/config.toml");
+    let config: toml::Table = std::fs::read_to_string(&config_path)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{} is readable TOML", config_path.display()));
+    let mut flags: Vec<String> = config
+        .get("target")
+        .and_then(|t| t.get("wasm32-unknown-unknown"))
+        .and_then(|t| t.get("rustflags"))
+        .and_then(|f| f.as_array())
+        .unwrap_or_else(|| panic!("{}: target.wasm32-unknown-unknown.rustflags", config_path.display()))
+        .iter()
+        .map(|f| f.as_str().expect("a rustflags string").to_owned())
+        .collect();
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
@@ -138,11 +153,8 @@ pub fn plugin_rustflags() -> String {
     {
         homes.push(real);
     }
-    homes
-        .iter()
-        .map(|h| format!("--remap-path-prefix={}=/cargo", h.display()))
-        .collect::<Vec<_>>()
-        .join("\x1f")
+    flags.extend(homes.iter().map(|h| format!("--remap-path-prefix={}=/cargo", h.display())));
+    flags.join("\x1f")
 }
 
 /// The body of a dry run (`POST /api/policy/evaluate`): a 60 s live request of camera `porch`
