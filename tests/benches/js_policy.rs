@@ -9,54 +9,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jiff::Timestamp;
 use porchlight::config::PolicySettings;
 use porchlight::policy::*;
+use porchlight_e2e::bench_request::{context, request};
 use porchlight_e2e::js::{js_plugin, skip_without_js};
 use porchlight_e2e::plugin_bytes;
-
-const NOW: i64 = 1_800_000_000;
-
-fn ts(s: i64) -> Timestamp {
-    Timestamp::from_second(s).expect("timestamp")
-}
-
-fn request() -> Request {
-    Request {
-        id: "bench".into(),
-        requester: Requester {
-            organisation: "City Police".into(),
-            person: "Det. Smith".into(),
-            kind: RequesterKind::Police,
-        },
-        kind: RequestKind::Clip {
-            cameras: vec!["front".into(), "drive".into()],
-            from: ts(NOW - 3600),
-            to: ts(NOW - 60),
-        },
-        reason: "burglary".into(),
-        case_number: Some("2026-1".into()),
-        legal_basis: LegalBasis::Warrant {
-            reference: "W-1".into(),
-            court: "District Court".into(),
-            issued: ts(NOW - 86_400),
-            expires: ts(NOW + 86_400),
-            scope: WarrantScope { cameras: vec!["front".into()], from: ts(NOW - 1800), to: ts(NOW) },
-        },
-        received_at: ts(NOW),
-    }
-}
-
-fn context() -> Context {
-    let cam = |n: &str| CameraInfo {
-        name: n.into(),
-        tags: vec!["street".into()],
-        last_motion: None,
-        last_doorbell: None,
-        last_alarm: None,
-    };
-    Context { now: ts(NOW), mode: HubMode::Home, privacy: false, cameras: vec![cam("front"), cam("drive")] }
-}
 
 fn settings(name: &str) -> PolicySettings {
     PolicySettings {

@@ -3,6 +3,7 @@
 //! Every wait has a deadline and fails with the daemon's log attached.
 #![allow(clippy::print_stderr)]
 
+pub mod bench_request;
 pub mod browser;
 pub mod center;
 pub mod clockcode;
