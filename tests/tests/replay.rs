@@ -196,6 +196,33 @@ fn a_candidate_allowing_one_more_request_names_exactly_that_one() {
     assert_one_more_allowed(&serde_json::from_str(&answer).expect("JSON"));
     assert_eq!(audit_bytes(&s), before, "the API's replay wrote to the audit log");
 
+    // A policy bundled with the daemon, by name: the same change, from the CLI and the API.
+    let out = s.cli(&[
+        "plugin",
+        "replay",
+        "--bundled",
+        "warrant-required",
+        "--plugin-config",
+        &config.as_ref().expect("config").display().to_string(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_one_more_allowed(&serde_json::from_slice(&out.stdout).expect("JSON report"));
+    let body = json!({ "bundled": "warrant-required", "config": "allow_snapshots = true" });
+    let (code, answer) = d.post("/api/policy/replay", &body);
+    assert_eq!(code, 200, "{answer}");
+    assert_one_more_allowed(&serde_json::from_str(&answer).expect("JSON"));
+    let out = s.cli(&["plugin", "replay", "--bundled", "no-such-policy"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no policy named \"no-such-policy\" is bundled"), "{}", text(&out));
+    let (code, answer) = d.post("/api/policy/replay", &json!({ "bundled": "no-such-policy" }));
+    assert_eq!(code, 400, "{answer}");
+    let both = json!({ "bundled": "deny-all", "wasm": "AA==" });
+    let (code, answer) = d.post("/api/policy/replay", &both);
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("exactly one of `wasm`"), "{answer}");
+    assert_eq!(audit_bytes(&s), before, "a bundled replay wrote to the audit log");
+
     // `--since` picks the period: a fourth request after `mark` is the only one replayed.
     let mark = jiff::Timestamp::now().to_string();
     submit(&d, &request("snap-later", snapshot(), warrant(), "theft"), "deny");

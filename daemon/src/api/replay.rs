@@ -35,8 +35,12 @@ enum PluginConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Body {
-    /// The plugin file, base64 (standard alphabet, padded).
-    wasm: String,
+    /// The plugin file, base64 (standard alphabet, padded); or `bundled`.
+    #[serde(default)]
+    wasm: Option<String>,
+    /// A policy bundled with the daemon, by name; or `wasm`.
+    #[serde(default)]
+    bundled: Option<String>,
     /// The name it goes by (default `candidate`); an enabled policy of that name is replaced in
     /// the composed replay.
     #[serde(default)]
@@ -58,11 +62,12 @@ enum BodyError {
     Base64(#[from] base64::DecodeError),
     #[error("config is not TOML: {0}")]
     Toml(String),
+    #[error("give the candidate as exactly one of `wasm` (the file, base64) and `bundled` (a name)")]
+    Candidate,
 }
 
 fn parse(bytes: &Bytes) -> Result<(Candidate, String), BodyError> {
     let body: Body = serde_json::from_slice(bytes)?;
-    let wasm = base64::engine::general_purpose::STANDARD.decode(body.wasm.trim())?;
     let config = match body.config {
         None => None,
         Some(PluginConfig::Toml(text)) => {
@@ -72,16 +77,25 @@ fn parse(bytes: &Bytes) -> Result<(Candidate, String), BodyError> {
         }
         Some(PluginConfig::Table(map)) => Some(serde_json::Value::Object(map).to_string()),
     };
-    let name = body.name.unwrap_or_else(|| "candidate".to_owned());
+    let source = match (body.wasm, body.bundled) {
+        (Some(wasm), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(wasm.trim())?;
+            let name = body.name.unwrap_or_else(|| "candidate".to_owned());
+            Source::Bytes { name, bytes }
+        }
+        (None, Some(name)) if body.name.is_none() => Source::Bundled(name),
+        _ => return Err(BodyError::Candidate),
+    };
     let since = body.since.unwrap_or_else(|| replay::DEFAULT_SINCE.to_owned());
-    Ok((Candidate { source: Source::Bytes { name, bytes: wasm }, config }, since))
+    Ok((Candidate { source, config }, since))
 }
 
 fn status(e: &ReplayError) -> StatusCode {
     match e {
-        ReplayError::BadSince { .. } | ReplayError::BadName(_) | ReplayError::Unreadable(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        ReplayError::BadSince { .. }
+        | ReplayError::BadName(_)
+        | ReplayError::Unreadable(_)
+        | ReplayError::UnknownBundled(_) => StatusCode::BAD_REQUEST,
         ReplayError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ReplayError::Audit(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -46,6 +46,8 @@ pub enum ReplayError {
     BadName(String),
     #[error("{0}")]
     Unreadable(LoadError),
+    #[error("no policy named {0:?} is bundled with the daemon (`porchlight plugin list` names them)")]
+    UnknownBundled(String),
     #[error("the candidate policy {name:?} was rejected: {reason}")]
     Rejected { name: String, reason: String },
     #[error("{0}")]
@@ -59,6 +61,8 @@ pub enum Source {
     File(PathBuf),
     /// A plugin's bytes (an upload), with the name it goes by.
     Bytes { name: String, bytes: Vec<u8> },
+    /// A policy bundled with the daemon, by name (`policy::bundled`).
+    Bundled(String),
 }
 
 impl Source {
@@ -71,6 +75,18 @@ impl Source {
                 Ok((name, bytes))
             }
             Self::Bytes { name, bytes } => Ok((name, bytes)),
+            Self::Bundled(name) => match super::bundled::find(&name) {
+                Some(b) => Ok((name, b.bytes.to_vec())),
+                None => Err(ReplayError::UnknownBundled(name)),
+            },
+        }
+    }
+
+    /// Where the component comes from, as the engine records it.
+    fn kind(&self) -> PolicySource {
+        match self {
+            Self::Bundled(_) => PolicySource::Bundled,
+            Self::File(_) | Self::Bytes { .. } => PolicySource::File,
         }
     }
 }
@@ -455,6 +471,7 @@ pub fn replay(
     cancel: &AtomicBool,
 ) -> Result<Report, ReplayError> {
     let started = Instant::now();
+    let kind = candidate.source.kind();
     let (name, bytes) = candidate.source.resolve()?;
     if !crate::config::valid_name(&name) {
         return Err(ReplayError::BadName(name));
@@ -468,16 +485,15 @@ pub fn replay(
     let settings = PolicySettings {
         name: name.clone(),
         file: PathBuf::from(format!("{name}.wasm")),
-        source: Some(PolicySource::File),
+        source: Some(kind),
         sha256: None,
         limits: same.map_or(plugins.limits, |p| p.limits),
         config,
     };
     let rejected = |e: LoadError| ReplayError::Rejected { name: name.clone(), reason: e.0 };
     let compiled = engine.host().compile(&bytes).map_err(rejected)?;
-    let plugin = engine
-        .admit(&settings, crate::digest::sha256_hex(&bytes), PolicySource::File, compiled)
-        .map_err(rejected)?;
+    let plugin =
+        engine.admit(&settings, crate::digest::sha256_hex(&bytes), kind, compiled).map_err(rejected)?;
     drop(bytes);
     let plugin = Arc::new(plugin);
     let candidate_slot = Slot::Loaded(Arc::clone(&plugin));

@@ -54,7 +54,12 @@ pub(crate) enum PluginCommand {
     /// and composed with the enabled policies, and list the decisions it would change. Reads
     /// the hub config (`--config`) and its audit log; shares nothing, writes nothing.
     Replay {
-        file: PathBuf,
+        /// The candidate's file (or `--bundled NAME`).
+        #[arg(required_unless_present = "bundled")]
+        file: Option<PathBuf>,
+        /// Try a policy bundled with the daemon instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        bundled: Option<String>,
         /// The candidate's configuration (TOML, the plugin's table at the top level). Default:
         /// that of the enabled policy of the same name, else none.
         #[arg(long = "plugin-config")]
@@ -96,8 +101,13 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
         | PluginCommand::Test { file, plugin_config, cache_dir, time_limit, .. } => {
             (file.clone(), plugin_config.clone(), cache_dir.clone(), *time_limit)
         }
-        PluginCommand::Replay { file, plugin_config, since, json } => {
-            return replay_command(hub_config, file.clone(), plugin_config.clone(), since, *json);
+        PluginCommand::Replay { file, bundled, plugin_config, since, json } => {
+            let source = match (file, bundled) {
+                (_, Some(name)) => policy::replay::Source::Bundled(name.clone()),
+                (Some(file), None) => policy::replay::Source::File(file.clone()),
+                (None, None) => return ExitCode::from(EXIT_CONFIG),
+            };
+            return replay_command(hub_config, source, plugin_config.clone(), since, *json);
         }
         // Needs the config: `list_command`.
         PluginCommand::List => return ExitCode::from(EXIT_CONFIG),
@@ -232,13 +242,13 @@ pub(crate) fn plugin_command(command: PluginCommand, hub_config: &Path) -> ExitC
 /// engine: the running daemon is not touched), then [`porchlight::policy::replay::replay`].
 fn replay_command(
     hub_config: &Path,
-    file: PathBuf,
+    source: porchlight::policy::replay::Source,
     plugin_config: Option<PathBuf>,
     since: &str,
     json: bool,
 ) -> ExitCode {
     use porchlight::policy::PolicyEngine;
-    use porchlight::policy::replay::{self, Candidate, Options, ReplayError, Source};
+    use porchlight::policy::replay::{self, Candidate, Options, ReplayError};
     let settings = match config::load(hub_config, &config::Env::process()) {
         Ok(s) => s,
         Err(e) => {
@@ -275,7 +285,7 @@ fn replay_command(
     }
     let mut opts = Options::new(since, settings.hub.max_live);
     opts.until = now;
-    let candidate = Candidate { source: Source::File(file), config };
+    let candidate = Candidate { source, config };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let audit_dir = settings.hub.data_dir.join("audit");
     // The candidate's own log lines (and the engine's per-request warnings) would drown the
@@ -292,7 +302,9 @@ fn replay_command(
             print!("{}", report.to_text());
             ExitCode::SUCCESS
         }
-        Err(e @ (ReplayError::BadSince { .. } | ReplayError::BadName(_))) => {
+        Err(
+            e @ (ReplayError::BadSince { .. } | ReplayError::BadName(_) | ReplayError::UnknownBundled(_)),
+        ) => {
             eprintln!("{e}");
             ExitCode::from(EXIT_CONFIG)
         }
