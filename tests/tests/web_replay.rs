@@ -81,5 +81,21 @@ fn a_rule_tried_on_past_requests_shows_what_it_would_change() {
     b.execute("document.getElementById('replay-result').scrollIntoView()", &[]);
     b.screenshot("policies-replay");
     b.assert_no_console_errors();
+
+    // A rule that comes with Porchlight, chosen by name: no file, the same answer.
+    b.find("#replay-source option[value=\"warrant-required\"]").click();
+    assert!(b.try_find("#replay-file").is_none(), "no file asked for a bundled rule");
+    assert_eq!(b.find("#replay-name").text(), "warrant-required");
+    // The file's report is marked, so the wait below sees only the new one.
+    b.execute("document.getElementById('replay-result').dataset.old = 'yes'", &[]);
+    b.find("#replay").click();
+    let result = b.wait_until("the bundled rule's report", porchlight_e2e::WAIT, |b| {
+        let r = b.try_find("#replay-result:not([data-old])")?;
+        r.text().contains("warrant-required on").then_some(r.attr("data-alone"))
+    });
+    assert_eq!(result.as_deref(), Some("1"), "one change, as with the file");
+    b.find("li.replay-change[data-request-id=\"snap-warrant\"]");
+    b.screenshot("policies-replay-bundled");
+    b.assert_no_console_errors();
     assert_eq!(audit(), before, "the replay wrote to the audit log");
 }

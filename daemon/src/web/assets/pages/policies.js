@@ -296,20 +296,25 @@ function ReplayReport({ r }) {
   </div>`;
 }
 
-function ReplayForm() {
+function ReplayForm({ bundled }) {
+  // '' : a file the resident chooses; else the name of a rule that comes with Porchlight.
+  const [choice, setChoice] = useState('');
   const [file, setFile] = useState(null);
   const [config, setConfig] = useState('');
   const [since, setSince] = useState('90d');
   const [report, setReport] = useState(null);
   const [busy, setBusy] = useState(false);
+  const ready = choice !== '' || file !== null;
 
   const submit = async (ev) => {
     ev.preventDefault();
-    if (!file) return;
+    if (!ready) return;
     setBusy(true);
     setReport(null);
     const r = await act(async () => {
-      const body = { wasm: await base64Of(file), name: ruleName(file.name), since };
+      const body = choice !== ''
+        ? { bundled: choice, since }
+        : { wasm: await base64Of(file), name: ruleName(file.name), since };
       if (config.trim()) body.config = config;
       return post('/api/policy/replay', body);
     });
@@ -318,10 +323,16 @@ function ReplayForm() {
   };
 
   return html`<form class="try" id="replay-form" onSubmit=${submit}>
-    <div class="field"><label for="replay-file">The rule (a <code>.wasm</code> file)</label>
+    <div class="field"><label for="replay-source">The rule</label>
+      <select id="replay-source" value=${choice} onChange=${(e) => setChoice(e.target.value)}>
+        <option value="">A file of my own (.wasm)</option>
+        ${(bundled || []).map((b) => html`<option value=${b.name}>Comes with Porchlight: ${b.name}</option>`)}
+      </select></div>
+    ${choice === '' ? html`<div class="field"><label for="replay-file">The rule's file (<code>.wasm</code>)</label>
       <input type="file" id="replay-file" accept=".wasm,application/wasm" required
-        onChange=${(e) => setFile(e.target.files[0] || null)} /></div>
-    ${file ? html`<p class="muted small">It goes by the name <code id="replay-name">${ruleName(file.name)}</code>; if one of your rules has that name, the new one takes its place.</p>` : null}
+        onChange=${(e) => setFile(e.target.files[0] || null)} /></div>` : null}
+    ${choice === '' && file ? html`<p class="muted small">It goes by the name <code id="replay-name">${ruleName(file.name)}</code>; if one of your rules has that name, the new one takes its place.</p>` : null}
+    ${choice !== '' ? html`<p class="muted small">If one of your rules is called <code id="replay-name">${choice}</code>, this one takes its place.</p>` : null}
     <div class="field"><label for="replay-config">Its settings (TOML, optional; empty: those of your rule of the same name)</label>
       <textarea id="replay-config" rows="3" value=${config} onInput=${(e) => setConfig(e.target.value)}></textarea></div>
     <div class="field"><label for="replay-since">Requests of</label>
@@ -329,7 +340,7 @@ function ReplayForm() {
         ${PERIODS.map(([v, l]) => html`<option value=${v}>${l}</option>`)}
       </select></div>
     <div class="actions">
-      <button type="submit" class="primary" id="replay" disabled=${busy || !file}>${busy ? 'Trying…' : 'Try it on past requests'}</button>
+      <button type="submit" class="primary" id="replay" disabled=${busy || !ready}>${busy ? 'Trying…' : 'Try it on past requests'}</button>
     </div>
     ${report ? html`<${ReplayReport} r=${report} />` : null}
   </form>`;
@@ -368,8 +379,8 @@ export function Policies() {
       <section aria-labelledby="replay-h">
         <h2 id="replay-h">Try a rule on past requests</h2>
         <p>Before you install a new rule, see what it would have decided about the requests your hub
-          already had: on its own, and together with your rules. <strong>Nothing is shared</strong>
-          and nothing is written in the hub's record.</p>
-        <${ReplayForm} />
+          already had: on its own, and together with your rules.
+          <strong>Nothing is shared</strong> and nothing is written in the hub's record.</p>
+        <${ReplayForm} bundled=${data.plugins.bundled} />
       </section>` : null}`;
 }
